@@ -1,0 +1,114 @@
+"""Start the real Temporal servers for tests: the CLI's dev server and the Java time-skipping server.
+
+Nothing here fakes Temporal: the binaries are the ones ``scripts/setup.sh`` builds from the Go module proxy and
+Maven Central into ``.tools/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+
+from workers.client import connect
+from workers.settings import Settings
+from workflows import search_attributes
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPORAL_CLI = ROOT / ".tools" / "bin" / "temporal"
+TEST_SERVER = ROOT / ".tools" / "temporal-test-server" / "temporal-test-server"
+
+
+def free_port() -> int:
+    """A loopback port free right now (the server binds it moments later)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def require(path: Path) -> Path:
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing: run `make test` (or scripts/setup.sh) to build the Temporal binaries")
+    return path
+
+
+@dataclass(frozen=True)
+class DevServer:
+    """A running dev server: where to reach it and the process to stop."""
+
+    address: str
+    namespace: str
+    process: subprocess.Popen[bytes]
+
+
+async def _wait_connect(address: str, process: subprocess.Popen[bytes], deadline: float) -> Client:
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"temporal dev server exited with code {process.returncode}")
+        try:
+            client = await connect(Settings(address=address))
+            await client.count_workflows()  # the frontend answers only once the namespace is ready
+            return client
+        except Exception as exc:  # not up yet
+            last = exc
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"temporal dev server at {address} did not come up: {last}")
+
+
+@contextlib.asynccontextmanager
+async def dev_server(data_dir: Path) -> AsyncIterator[DevServer]:
+    """The CLI's dev server with SQLite in ``data_dir``, headless, with our search attributes registered."""
+    port = free_port()
+    log = (data_dir / "temporal.log").open("wb")
+    process = subprocess.Popen(
+        [
+            str(require(TEMPORAL_CLI)),
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--db-filename",
+            str(data_dir / "temporal.db"),
+            "--log-level",
+            "warn",
+            *search_attributes.cli_flags(),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "TEMPORAL_ADDRESS": ""},
+    )
+    address = f"127.0.0.1:{port}"
+    try:
+        await _wait_connect(address, process, time.monotonic() + 60)
+        yield DevServer(address=address, namespace="default", process=process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+async def register_search_attributes(client: Client, namespace: str = "default") -> None:
+    """Register our search attributes on a server that was not started with them (the time-skipping one)."""
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=namespace,
+            search_attributes={key.name: key.indexed_value_type.value for key in search_attributes.ALL},
+        )
+    )

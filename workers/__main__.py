@@ -1,0 +1,68 @@
+"""``python -m workers``: serve the ``rollouts`` task queue until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+import structlog
+
+from workers.client import connect
+from workers.logging import configure_logging
+from workers.registry import open_activities, registered_workflows
+from workers.settings import Settings, SettingsError
+from workers.tracing import configure_tracing
+from workers.build import build_worker
+
+log = structlog.get_logger("workers")
+
+
+async def serve(settings: Settings) -> None:
+    """Run one worker; on a stop signal, stop polling and let running activities finish within the grace period."""
+    provider = configure_tracing()
+    client = await connect(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_activities() as activities:
+        worker = build_worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=registered_workflows(),
+            activities=activities,
+            graceful_shutdown=settings.graceful_shutdown,
+        )
+        async with worker:
+            log.info(
+                "worker started",
+                address=settings.address,
+                namespace=settings.namespace,
+                task_queue=settings.task_queue,
+                tls=settings.tls,
+            )
+            await stop.wait()
+            log.info("stop requested: draining", grace_seconds=settings.graceful_shutdown.total_seconds())
+    log.info("worker stopped")
+    if provider is not None:
+        provider.shutdown()
+
+
+def main() -> int:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"workers: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    try:
+        asyncio.run(serve(settings))
+    except RuntimeError as exc:  # connection refused and similar: say it plainly
+        log.error("worker failed", error=str(exc))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

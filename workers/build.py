@@ -1,0 +1,43 @@
+"""Assemble a Worker: the same wiring in production, tests and benchmarks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+
+def sandbox_runner() -> SandboxedWorkflowRunner:
+    """The workflow sandbox, with our pure modules and pydantic passed through.
+
+    Passing pydantic through avoids re-importing it per workflow run (slow, and its classes would not be the
+    ones the converter knows). Our pure modules hold no I/O, so sharing them across runs is safe.
+    """
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules("pydantic", "pydantic_core", "workflows")
+    )
+
+
+def build_worker(
+    client: Client,
+    *,
+    task_queue: str,
+    workflows: Sequence[type],
+    activities: Sequence[Callable[..., Any]],
+    graceful_shutdown: timedelta = timedelta(seconds=30),
+    identity: str | None = None,
+) -> Worker:
+    """A worker for ``task_queue``; activities still running at shutdown get ``graceful_shutdown`` to finish."""
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=workflows,
+        activities=activities,
+        workflow_runner=sandbox_runner(),
+        graceful_shutdown_timeout=graceful_shutdown,
+        identity=identity,
+    )

@@ -1,0 +1,42 @@
+"""One way to connect to Temporal, shared by the worker, the tests and the benchmarks.
+
+Every client gets the pydantic data converter (our workflow and activity arguments are pydantic models) and the
+OpenTelemetry tracing interceptor, so tests exercise exactly what production runs.
+"""
+
+from __future__ import annotations
+
+from temporalio.client import Client, Interceptor
+from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import TLSConfig
+
+from workers.settings import Settings
+
+
+def interceptors() -> list[Interceptor]:
+    """The interceptors every client and worker uses."""
+    return [TracingInterceptor()]
+
+
+def _tls(settings: Settings) -> TLSConfig | bool:
+    if not settings.tls:
+        return False
+    return TLSConfig(
+        server_root_ca_cert=settings.tls_ca_path.read_bytes() if settings.tls_ca_path else None,
+        client_cert=settings.tls_cert_path.read_bytes() if settings.tls_cert_path else None,
+        client_private_key=settings.tls_key_path.read_bytes() if settings.tls_key_path else None,
+        domain=settings.tls_server_name,
+    )
+
+
+async def connect(settings: Settings) -> Client:
+    """Connect with the project's converter, interceptors and the TLS / API key options from ``settings``."""
+    return await Client.connect(
+        settings.address,
+        namespace=settings.namespace,
+        data_converter=pydantic_data_converter,
+        interceptors=interceptors(),
+        tls=_tls(settings),
+        api_key=settings.api_key,
+    )

@@ -1,0 +1,34 @@
+"""Custom search attributes that make the Temporal UI's workflow list readable without opening payloads.
+
+The same definitions register the attributes on the dev server (``make run``), in the test fixtures and in the
+upserts the workflow makes, so a name cannot drift between them. ``python -m workflows.search_attributes``
+prints the ``--search-attribute`` flags for ``temporal server start-dev``.
+"""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
+
+SERVICE = SearchAttributeKey.for_keyword("RolloutService")
+CANDIDATE_VERSION = SearchAttributeKey.for_keyword("RolloutCandidateVersion")
+PHASE = SearchAttributeKey.for_keyword("RolloutPhase")
+WEIGHT = SearchAttributeKey.for_float("RolloutCandidateWeight")
+
+ALL = (SERVICE, CANDIDATE_VERSION, PHASE, WEIGHT)
+
+_CLI_TYPE = {
+    SearchAttributeIndexedValueType.KEYWORD: "Keyword",
+    SearchAttributeIndexedValueType.DOUBLE: "Double",
+}
+
+
+def cli_flags() -> list[str]:
+    """``--search-attribute NAME=Type`` pairs for ``temporal server start-dev``."""
+    flags: list[str] = []
+    for key in ALL:
+        flags += ["--search-attribute", f"{key.name}={_CLI_TYPE[key.indexed_value_type]}"]
+    return flags
+
+
+if __name__ == "__main__":
+    print(" ".join(cli_flags()))
