@@ -66,6 +66,8 @@ if command -v flock >/dev/null 2>&1; then
     echo "$me: reused temporal-test-server $TEMPORAL_TEST_SERVER_VERSION at $rel_wrapper"
     exit 0
   fi
+  # Leftovers of a killed earlier run (safe to remove: we hold the lock).
+  rm -rf "$tools_dir"/.temporal-test-server.staging.*
 fi
 
 staging="$(mktemp -d "$tools_dir/.temporal-test-server.staging.XXXXXX")"
