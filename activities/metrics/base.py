@@ -1,0 +1,15 @@
+"""The metrics-provider interface: cumulative counters of one version."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from workflows.counters import Counters
+
+
+class MetricsProvider(Protocol):
+    """Where the counters of stable and candidate come from."""
+
+    async def counters(self, version: str) -> Counters:
+        """Cumulative counters of ``version`` since its serving process started."""
+        ...

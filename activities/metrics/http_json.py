@@ -1,0 +1,21 @@
+"""Metrics ``http-json``: ``GET {url}?version=<v>`` returns the cumulative counters as JSON."""
+
+from __future__ import annotations
+
+import httpx
+
+from activities.http_errors import provider_call
+from workflows.counters import Counters
+from workflows.spec import HttpJsonMetrics
+
+
+class HttpJsonMetricsProvider:
+    def __init__(self, spec: HttpJsonMetrics, http: httpx.AsyncClient) -> None:
+        self._url = spec.url
+        self._http = http
+
+    async def counters(self, version: str) -> Counters:
+        async with provider_call(f"metrics GET {self._url}?version={version}"):
+            response = await self._http.get(self._url, params={"version": version})
+            response.raise_for_status()
+            return Counters.model_validate_json(response.content)

@@ -1,0 +1,29 @@
+"""Router ``http``: ``PUT {url}`` with the weights, ``GET {url}`` to read them back."""
+
+from __future__ import annotations
+
+import httpx
+
+from activities.http_errors import provider_call
+from activities.models import RouterState
+from workflows.spec import HttpRouter
+
+
+class HttpTrafficRouter:
+    """A router behind a small HTTP API (the simulator's, or a user's own control plane)."""
+
+    def __init__(self, spec: HttpRouter, http: httpx.AsyncClient) -> None:
+        self._url = spec.url
+        self._http = http
+
+    async def apply(self, state: RouterState) -> None:
+        async with provider_call(f"router PUT {self._url}"):
+            response = await self._http.put(self._url, json=state.model_dump())
+            response.raise_for_status()
+
+    async def read(self) -> RouterState:
+        async with provider_call(f"router GET {self._url}"):
+            response = await self._http.get(self._url)
+            response.raise_for_status()
+            data = response.json()
+            return RouterState(stable=float(data["stable"]), candidate=float(data["candidate"]))

@@ -1,0 +1,72 @@
+"""Record histories of real rollouts for the replay test: ``python -m tests.histories.record LABEL``.
+
+Files are named ``LABEL--WORKFLOW_ID.json``: replay needs the workflow id, which the events do not hold.
+
+Run it whenever the workflow's behaviour changes on purpose (behind ``workflow.patched``), and commit the new
+JSON beside the old ones: the old files prove that rollouts started before the change still replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+
+from simulator.testing import run_simulator
+from tests.servers import dev_server
+from tests.workflows.helpers import compressed_spec, rollout_worker, start_rollout, status, wait_until
+from workers.client import connect
+from workers.settings import Settings
+
+HERE = Path(__file__).resolve().parent
+
+
+async def record(label: str) -> None:
+    with tempfile.TemporaryDirectory() as data:
+        async with dev_server(Path(data)) as server, run_simulator(knobs={"rps": 200000}) as sim:
+            client = await connect(Settings(address=server.address))
+            async with rollout_worker(client, "record") as _:
+                # 1. Promotion through shadow, an approval step and operator signals (rejected ones included).
+                spec = compressed_spec(
+                    sim,
+                    "recorded-promote",
+                    shadow={
+                        "requests_file": "docs/examples/support-requests.jsonl",
+                        "max_requests": 20,
+                        "compare": {"kind": "json-fields", "fields": ["answer"]},
+                    },
+                    steps=[{"weight": 10, "observe": "2s", "approval": True}, {"weight": 50, "observe": "2s"}],
+                    approvals={"approvers": ["ml-lead", "sre-oncall", "product-owner"], "quorum": 2},
+                )
+                handle = await start_rollout(client, spec, "record")
+
+                async def awaiting() -> bool:
+                    return (await status(handle)).phase == "awaiting_approval"
+
+                await wait_until(awaiting, what="approval phase")
+                await handle.signal("approve", {"approver": "ml-engineer"})
+                await handle.signal("approve", {"approver": "intruder"})
+                await handle.signal("approve", {"approver": "ml-lead", "comment": "dashboards look fine"})
+                await handle.signal("approve", {"approver": "ml-lead"})
+                await handle.signal("pause", "not an object")
+                await handle.signal("approve", {"approver": "sre-oncall"})
+                await handle.result()
+                (HERE / f"{label}--{handle.id}.json").write_text((await handle.fetch_history()).to_json())
+
+                # 2. Abort in the middle of observation.
+                spec = compressed_spec(sim, "recorded-abort", steps=[{"weight": 10, "observe": "1h"}])
+                handle = await start_rollout(client, spec, "record")
+
+                async def observing() -> bool:
+                    return (await status(handle)).weight == 10
+
+                await wait_until(observing, what="step 1")
+                await handle.signal("pause", {"by": "sre-oncall"})
+                await handle.signal("abort", {"by": "sre-oncall", "reason": "p95 spike"})
+                await handle.result()
+                (HERE / f"{label}--{handle.id}.json").write_text((await handle.fetch_history()).to_json())
+
+
+if __name__ == "__main__":
+    asyncio.run(record(sys.argv[1] if len(sys.argv) > 1 else "v1"))

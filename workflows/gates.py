@@ -1,0 +1,48 @@
+"""Verdicts of the gates before any traffic moves: the preflight eval gate and the shadow comparison."""
+
+from __future__ import annotations
+
+from activities.models import PreflightResult, ShadowResult
+from workflows.criteria import Criteria
+from workflows.record import GateReport
+
+SHADOW_LATENCY_SLACK_MS = 5.0
+"""Absolute slack on the shadow p95 comparison: on a few hundred loopback requests, a millisecond of jitter
+would otherwise decide the ratio."""
+
+
+def preflight_gate(result: PreflightResult) -> GateReport:
+    floor = result.baseline - result.tolerance
+    return GateReport(
+        name="preflight",
+        passed=result.passed,
+        summary=f"eval score {result.score:.4g} vs floor {floor:.4g} (baseline {result.baseline:.4g} - "
+        f"tolerance {result.tolerance:g})",
+        details=result.model_dump(mode="json"),
+    )
+
+
+def shadow_gate(result: ShadowResult, *, min_agreement: float, criteria: Criteria) -> GateReport:
+    """Pass when enough answers agree and the candidate is no worse on errors and latency than the criteria allow.
+
+    One request of slack on errors: at shadow sample sizes a single failure would otherwise be an infinite ratio.
+    """
+    problems: list[str] = []
+    if result.agreement < min_agreement:
+        problems.append(
+            f"agreement {result.agreement:.1%} < {min_agreement:.1%} ({result.agreed}/{result.compared} agreed)"
+        )
+    n = max(result.requests, 1)
+    stable_rate, candidate_rate = result.stable.errors / n, result.candidate.errors / n
+    if candidate_rate > stable_rate * criteria.error_rate_ratio_max + 1 / n:
+        problems.append(f"candidate errors {candidate_rate:.1%} vs stable {stable_rate:.1%}")
+    s95, c95 = result.stable.latency_p95_ms, result.candidate.latency_p95_ms
+    if s95 is not None and c95 is not None and c95 > s95 * criteria.latency_p95_ratio_max + SHADOW_LATENCY_SLACK_MS:
+        problems.append(f"candidate p95 {c95:.1f} ms vs stable {s95:.1f} ms")
+    summary = (
+        f"{result.agreed}/{result.compared} answers agree ({result.agreement:.1%}, need {min_agreement:.0%}); "
+        f"errors stable {result.stable.errors} / candidate {result.candidate.errors} of {result.requests}"
+    )
+    if problems:
+        summary += "; FAILED: " + "; ".join(problems)
+    return GateReport(name="shadow", passed=not problems, summary=summary, details=result.model_dump(mode="json"))

@@ -1,0 +1,158 @@
+"""The canary judge: compares a candidate model version with stable, poll after poll, within one canary step.
+
+Usage from the workflow::
+
+    state = new_judge_state(stable_counters, candidate_counters, method="sequential")  # at the step's start
+    ...
+    j = judge(state, stable=..., candidate=..., criteria=criteria, triggers=triggers)  # at every poll
+    state = j.state
+    if j.decision == "rollback": ...
+
+Two methods share the counter handling (``increments``), the hard triggers and the result models:
+
+* ``threshold`` (``threshold.py``): point estimates against the limits once ``min_requests`` are in.
+* ``sequential`` (``error_rate.py``, ``latency.py``, ``quality.py``): anytime-valid tests whose
+  false-rollback rate stays below ``criteria.alpha`` however often the workflow polls.
+
+The module is pure and deterministic (no I/O, clock or randomness), so it is safe inside the Temporal
+workflow sandbox and replays identically.
+"""
+
+from __future__ import annotations
+
+from workflows.counters import Counters
+from workflows.criteria import Criteria, RollbackTriggers
+from workflows.judge.increments import accumulate, increment, validate_counters
+from workflows.judge.models import (
+    ArmTotals,
+    CriterionResult,
+    Decision,
+    Judgement,
+    JudgeMethod,
+    JudgeState,
+    TriggerResult,
+    Verdict,
+)
+from workflows.judge.reason import reason
+from workflows.judge.sequential import new_sequential_state, sequential_criteria
+from workflows.judge.threshold import hard_triggers, threshold_criteria
+
+__all__ = [
+    "CriterionResult",
+    "Decision",
+    "JudgeMethod",
+    "JudgeState",
+    "Judgement",
+    "TriggerResult",
+    "Verdict",
+    "judge",
+    "new_judge_state",
+]
+
+
+def new_judge_state(stable: Counters, candidate: Counters, *, method: JudgeMethod) -> JudgeState:
+    """Start a canary step: the raw counters read now are the baseline every later increment counts from.
+
+    Raises:
+        ValueError: A reading is inconsistent; the message names the field.
+    """
+    if method not in ("threshold", "sequential"):
+        raise ValueError(f"method must be 'threshold' or 'sequential', got {method!r}")
+    validate_counters(stable, "stable")
+    validate_counters(candidate, "candidate")
+    return JudgeState(
+        method=method,
+        last_stable=stable,
+        last_candidate=candidate,
+        sequential=new_sequential_state() if method == "sequential" else None,
+    )
+
+
+def _decision(criteria: list[CriterionResult], triggers: list[TriggerResult]) -> Decision:
+    if any(trigger.breached for trigger in triggers) or any(result.verdict == "fail" for result in criteria):
+        return "rollback"
+    if all(result.verdict == "pass" for result in criteria):
+        return "pass"
+    return "continue"
+
+
+def _counter_warnings(name: str, totals: ArmTotals, previous: ArmTotals) -> list[str]:
+    warnings = []
+    if totals.resets > previous.resets:
+        warnings.append(f"{name} counters went down (process restart): counting the new reading from zero")
+    if totals.latency_skipped_polls > previous.latency_skipped_polls:
+        warnings.append(f"{name} latency bucket layout changed: this poll's latency increment was dropped")
+    if totals.layout_changes and len(totals.latency_bounds) < len(previous.latency_bounds):
+        warnings.append(
+            f"{name} latency histogram now compared on the {len(totals.latency_bounds)} bucket bounds common "
+            "to every layout seen in this step"
+        )
+    return warnings
+
+
+def judge(
+    state: JudgeState,
+    *,
+    stable: Counters,
+    candidate: Counters,
+    criteria: Criteria,
+    triggers: RollbackTriggers,
+) -> Judgement:
+    """Judge the step so far from the raw cumulative counters read now.
+
+    Args:
+        state: ``new_judge_state()`` at the step's start, then the previous judgement's ``state``.
+        stable: Stable's raw cumulative counters now.
+        candidate: Candidate's raw cumulative counters now.
+        criteria: The rollout's pre-registered criteria (fixed for the step).
+        triggers: The rollout's hard rollback triggers.
+
+    Returns:
+        The decision, per-criterion and per-trigger evidence, a one-sentence reason, warnings and the next state.
+
+    Raises:
+        ValueError: A reading is inconsistent (the message names the field), or the criteria changed mid-step.
+    """
+    validate_counters(stable, "stable")
+    validate_counters(candidate, "candidate")
+    stable_step = increment(state.last_stable, stable)
+    candidate_step = increment(state.last_candidate, candidate)
+    stable_totals = accumulate(state.stable, stable_step)
+    candidate_totals = accumulate(state.candidate, candidate_step)
+    warnings = _counter_warnings("stable", stable_totals, state.stable)
+    warnings += _counter_warnings("candidate", candidate_totals, state.candidate)
+
+    sequential = state.sequential
+    if state.method == "sequential":
+        assert sequential is not None
+        results, more_warnings, sequential = sequential_criteria(
+            sequential,
+            previous=(state.stable, state.candidate),
+            steps=(stable_step, candidate_step),
+            totals=(stable_totals, candidate_totals),
+            criteria=criteria,
+            last_stable=state.last_stable,
+        )
+    else:
+        results, more_warnings = threshold_criteria(stable_totals, candidate_totals, criteria)
+    warnings += more_warnings
+    trigger_results = hard_triggers(stable_totals, candidate_totals, criteria, triggers)
+    decision = _decision(results, trigger_results)
+    next_state = state.model_copy(
+        update={
+            "polls": state.polls + 1,
+            "last_stable": stable,
+            "last_candidate": candidate,
+            "stable": stable_totals,
+            "candidate": candidate_totals,
+            "sequential": sequential,
+        }
+    )
+    return Judgement(
+        decision=decision,
+        criteria=results,
+        triggers=trigger_results,
+        reason=reason(decision, results, trigger_results),
+        warnings=warnings,
+        state=next_state,
+    )

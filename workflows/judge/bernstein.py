@@ -1,0 +1,90 @@
+"""Anytime-valid confidence bounds for the mean of [0, 1] observations from batched running sums.
+
+Method (Howard, Ramdas, McAuliffe, Sekhon 2021, "Time-uniform, nonparametric, nonasymptotic confidence
+sequences", Ann. Statist., Theorem 4 "empirical Bernstein"; Waudby-Smith & Ramdas 2024, "Estimating means of
+bounded random variables by betting", JRSS-B, section 3 "predictable plug-in empirical Bernstein"): for
+observations X_i in [0, 1] with conditional means mu_i and any predictable guess m_i of X_i,
+
+    M_t(lam) = exp(lam * sum_i (X_i - mu_i) - psi(lam) * V_t),  V_t = sum_i (X_i - m_i)^2,
+    psi(lam) = -log(1 - lam) - lam,  lam in [0, 1),
+
+is a non-negative supermartingale (Fan, Grama & Liu 2015, inequality (4.11)). Any average of such processes
+over a fixed set of lam is one too, so by Ville's inequality it exceeds 1/alpha with probability at most
+alpha, ever. We average over a fixed geometric grid of lam (a discrete mixture: it costs log(grid size) in
+the threshold but adapts to the unknown variance and effect size, unlike one tuned lam).
+
+Why this fits the judge: the statistics are the running sum, count and V, all of which providers' counters
+give per poll (quality: sum, sum of squares, count; latency: count at or below a bucket edge), so the state is
+constant-size; the guess m_i is the mean up to the previous poll, which is predictable because a poll's
+values are revealed only after m_i was fixed; the bound covers the average of the conditional means, so it
+stays valid when the mean drifts during the day.
+"""
+
+from __future__ import annotations
+
+import math
+
+LAMBDAS: tuple[float, ...] = (0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.65, 0.8)
+"""Mixture grid: small lam suits small effects on long runs, large lam big effects early."""
+
+_PSI: tuple[float, ...] = tuple(-math.log1p(-lam) - lam for lam in LAMBDAS)
+_LOG_SIZE = math.log(len(LAMBDAS))
+_PAIRS = tuple(zip(LAMBDAS, _PSI, strict=True))
+
+
+def variance_increment(batch_sum: float, batch_sum_squares: float, batch_count: int, guess: float) -> float:
+    """sum over a batch of (X - guess)^2, from the batch's sum, sum of squares and count."""
+    return max(0.0, batch_sum_squares - 2.0 * guess * batch_sum + batch_count * guess * guess)
+
+
+def log_e_value_above(excess: float, variance: float) -> float:
+    """Log of the mixture e-value against "the mean is at most mu0", where excess = sum - count * mu0."""
+    best = -math.inf
+    terms = []
+    for lam, psi in _PAIRS:
+        term = lam * excess - psi * variance
+        terms.append(term)
+        if term > best:
+            best = term
+    return best + math.log(math.fsum(math.exp(term - best) for term in terms)) - _LOG_SIZE
+
+
+def _critical_excess(variance: float, log_threshold: float) -> float:
+    """The excess at which the mixture e-value reaches exp(log_threshold).
+
+    The mixture is increasing and log-convex in the excess, so Newton's method started above the root (at the
+    best single-lam crossing plus the mixture's log(grid size) cost) descends monotonically onto it; stopping
+    early leaves the answer slightly above the root, which only makes the bound more conservative.
+    """
+    excess = min((log_threshold + _LOG_SIZE + psi * variance) / lam for lam, psi in _PAIRS)
+    for _ in range(30):
+        terms = [(lam, lam * excess - psi * variance) for lam, psi in _PAIRS]
+        best = max(term for _, term in terms)
+        weights = [(lam, math.exp(term - best)) for lam, term in terms]
+        total = math.fsum(weight for _, weight in weights)
+        value = best + math.log(total) - _LOG_SIZE - log_threshold
+        slope = math.fsum(lam * weight for lam, weight in weights) / total
+        step = value / slope
+        excess -= step
+        if step <= 1e-9 * (1.0 + abs(excess)):
+            break
+    return excess
+
+
+def lower_bound(total: float, count: int, variance: float, log_threshold: float) -> float:
+    """Anytime-valid lower confidence bound on the mean (0 without data), at level exp(-log_threshold)."""
+    if count <= 0:
+        return 0.0
+    return min(1.0, max(0.0, (total - _critical_excess(variance, log_threshold)) / count))
+
+
+def upper_bound(total: float, count: int, variance: float, log_threshold: float) -> float:
+    """Anytime-valid upper confidence bound on the mean (1 without data): the lower bound of 1 - X."""
+    if count <= 0:
+        return 1.0
+    return 1.0 - lower_bound(count - total, count, variance, log_threshold)
+
+
+def predictable_guess(previous_sum: float, previous_count: int, prior: float) -> float:
+    """The guess m_i for a new batch: the mean of earlier batches, or a prior fixed before any data."""
+    return previous_sum / previous_count if previous_count > 0 else prior

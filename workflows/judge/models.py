@@ -1,0 +1,167 @@
+"""The judge's vocabulary: verdicts, results and the small state carried from one poll to the next.
+
+Every model is a frozen pydantic model because the workflow stores them in Temporal history and carries the
+state across continue-as-new: they must round-trip through JSON unchanged. ``JudgeState`` holds only running
+sums (never one entry per poll), so its size does not grow with the length of a canary step.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workflows.counters import BucketBound, Counters
+
+Verdict = Literal["pass", "fail", "inconclusive"]
+"""``fail``: evidence the criterion is violated; ``pass``: evidence it holds; else ``inconclusive``."""
+
+JudgeMethod = Literal["threshold", "sequential"]
+"""``threshold``: point estimates against the limits; ``sequential``: anytime-valid tests."""
+
+Decision = Literal["rollback", "continue", "pass"]
+"""What the workflow should do after this poll."""
+
+CriterionName = Literal["error_rate", "latency_p95", "quality"]
+TriggerName = Literal["error_rate", "latency_p95"]
+
+_MODEL_CONFIG = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+"""Frozen and JSON-exact; ``constants`` keeps an infinite bucket bound or ratio readable after a round trip."""
+
+
+class CriterionResult(BaseModel):
+    """The verdict on one pre-registered criterion, with the evidence a human needs to trust it."""
+
+    model_config = _MODEL_CONFIG
+
+    name: CriterionName
+    verdict: Verdict
+    comparison: Literal["ratio", "difference"] = Field(
+        description="How candidate is compared with stable: ratio (error rate, p95) or difference (quality)."
+    )
+    stable_estimate: float | None = Field(default=None, description="Stable's point estimate on the step.")
+    candidate_estimate: float | None = Field(default=None, description="Candidate's point estimate on the step.")
+    observed: float | None = Field(
+        default=None, description="Candidate/stable ratio or candidate - stable difference; None when undefined."
+    )
+    limit: float = Field(description="The pre-registered limit the observed value is compared with.")
+    lower_bound: float | None = Field(
+        default=None, description="Lower confidence bound on the ratio or difference (sequential: anytime-valid)."
+    )
+    upper_bound: float | None = Field(default=None, description="Upper confidence bound on the ratio or difference.")
+    e_value: float | None = Field(
+        default=None, description="Evidence against the criterion (large: violated); sequential method only."
+    )
+    p_value: float | None = Field(
+        default=None, description="Anytime-valid p-value of 'the criterion holds'; sequential method only."
+    )
+    samples_stable: int = Field(default=0, ge=0, description="Stable observations used (requests or scores).")
+    samples_candidate: int = Field(default=0, ge=0, description="Candidate observations used.")
+    note: str = ""
+
+
+class TriggerResult(BaseModel):
+    """One hard rollback trigger: a point-estimate safety net that acts at once, independent of the criteria."""
+
+    model_config = _MODEL_CONFIG
+
+    name: TriggerName
+    breached: bool
+    observed: float | None = Field(default=None, description="Candidate/stable ratio; None until it is defined.")
+    limit: float
+    note: str = ""
+
+
+class ArmTotals(BaseModel):
+    """Increments of one version's counters accumulated since the step's baseline.
+
+    The latency histogram is kept cumulative (count at or below each bound), on the layout of the latest
+    reading intersected with every earlier one, so a layout change can only drop bounds, never invent counts.
+    """
+
+    model_config = _MODEL_CONFIG
+
+    requests: int = 0
+    errors: int = 0
+    latency_bounds: list[BucketBound] = Field(default_factory=list)
+    latency_counts: list[int] = Field(default_factory=list)
+    latency_total: int = Field(default=0, description="Observations in the histogram (the +Inf count).")
+    quality_sum: float = 0.0
+    quality_sum_squares: float = 0.0
+    quality_count: int = 0
+    resets: int = Field(default=0, description="Counter resets (process restarts) seen since the baseline.")
+    layout_changes: int = Field(default=0, description="Bucket layout changes seen since the baseline.")
+    latency_skipped_polls: int = Field(
+        default=0, description="Polls whose latency increment was dropped because the layout changed."
+    )
+
+
+class ErrorRateTestState(BaseModel):
+    """Log-likelihoods of the per-poll error split on a fixed grid of rate ratios (see ``error_rate``)."""
+
+    model_config = _MODEL_CONFIG
+
+    limit: float = Field(description="The ratio limit the grid is centred on; fixed for the step.")
+    log_likelihood: list[float] = Field(description="Log-likelihood ratio vs the limit at each grid point.")
+    max_log_e_fail: float = 0.0
+    max_log_e_pass: float = 0.0
+    skipped_polls: int = Field(default=0, description="Polls with errors but no requests on one arm.")
+
+
+class LatencyTestState(BaseModel):
+    """Per-bucket-edge variance sums of the empirical-Bernstein confidence sequences (see ``latency``)."""
+
+    model_config = _MODEL_CONFIG
+
+    edges: list[float] = Field(description="Finite bucket edges shared by both arms, ascending.")
+    budget_edges: int = Field(description="Edges the alpha was split across at the start; never grows.")
+    stable_variance: list[float]
+    candidate_variance: list[float]
+
+
+class QualityTestState(BaseModel):
+    """Variance sums of the empirical-Bernstein confidence sequences of each arm's mean (see ``quality``)."""
+
+    model_config = _MODEL_CONFIG
+
+    stable_variance: float = 0.0
+    candidate_variance: float = 0.0
+
+
+class SequentialState(BaseModel):
+    """Running statistics of the anytime-valid tests; constant size in the number of polls."""
+
+    model_config = _MODEL_CONFIG
+
+    error_rate: ErrorRateTestState | None = None
+    latency: LatencyTestState | None = None
+    quality: QualityTestState = Field(default_factory=QualityTestState)
+
+
+class JudgeState(BaseModel):
+    """Everything the judge needs from earlier polls of this canary step."""
+
+    model_config = _MODEL_CONFIG
+
+    method: JudgeMethod
+    polls: int = Field(default=0, description="judge() calls so far in this step.")
+    last_stable: Counters = Field(description="Stable's raw counters at the previous poll (or the baseline).")
+    last_candidate: Counters = Field(description="Candidate's raw counters at the previous poll (or the baseline).")
+    stable: ArmTotals = Field(default_factory=ArmTotals)
+    candidate: ArmTotals = Field(default_factory=ArmTotals)
+    sequential: SequentialState | None = Field(
+        default=None, description="Running statistics of the sequential tests; None for the threshold method."
+    )
+
+
+class Judgement(BaseModel):
+    """The outcome of one poll."""
+
+    model_config = _MODEL_CONFIG
+
+    decision: Decision
+    criteria: list[CriterionResult]
+    triggers: list[TriggerResult]
+    reason: str = Field(description="One human sentence with the numbers that drove the decision.")
+    warnings: list[str] = Field(default_factory=list)
+    state: JudgeState = Field(description="Pass this to the next judge() call.")

@@ -1,0 +1,213 @@
+"""The sequential method: anytime-valid tests of the three criteria, updated at every poll.
+
+The false-rollback budget ``criteria.alpha`` is split equally over the three criteria (a union bound), so the
+probability that a candidate meeting every criterion is ever rolled back by a criterion is at most alpha,
+however many polls the step lasts (Ville's inequality on each test's supermartingale). Sources, per test:
+
+* error rate: ``error_rate.py`` (Lindon, Sanden & Shirikian KDD 2022; Lindon & Malek 2022);
+* latency p95: ``latency.py`` (Howard & Ramdas 2022);
+* quality: ``quality.py`` (Waudby-Smith & Ramdas 2024; Howard et al. 2021).
+
+Each criterion stays inconclusive until the candidate has ``criteria.min_requests`` requests in the step,
+as the criteria promise; the tests keep accumulating evidence meanwhile. Verdicts use the running maximum of
+the evidence where the test is an e-process, which is what anytime validity licenses.
+"""
+
+from __future__ import annotations
+
+import math
+
+from workflows.counters import Counters
+from workflows.criteria import Criteria
+from workflows.judge import error_rate, latency, quality
+from workflows.judge.increments import Increment
+from workflows.judge.models import ArmTotals, CriterionResult, SequentialState, Verdict
+from workflows.judge.threshold import coarse_bucket_warning, error_ratio, p95_pair, p95_ratio
+
+ALPHA_SHARE = 1.0 / 3.0
+"""Share of ``criteria.alpha`` spent on each criterion."""
+
+_MAX_E_VALUE = 1e300
+
+
+def new_sequential_state() -> SequentialState:
+    """Statistics of a step with no data yet."""
+    return SequentialState()
+
+
+def _e_value(log_e: float) -> float:
+    return _MAX_E_VALUE if log_e > math.log(_MAX_E_VALUE) else math.exp(log_e)
+
+
+def _waiting(candidate: ArmTotals, criteria: Criteria) -> str | None:
+    if candidate.requests < criteria.min_requests:
+        return f"waiting for data: candidate {candidate.requests:,}/{criteria.min_requests:,} requests"
+    return None
+
+
+def _error_rate(
+    state: SequentialState, steps: tuple[Increment, Increment], totals: tuple[ArmTotals, ArmTotals], criteria: Criteria
+) -> tuple[CriterionResult, SequentialState]:
+    test = state.error_rate
+    limit = criteria.error_rate_ratio_max
+    if test is None:
+        test = error_rate.new_error_rate_state(limit)
+    elif test.limit != limit:
+        raise ValueError(
+            f"criteria.error_rate_ratio_max changed within the step ({test.limit} -> {limit}); "
+            "start a new step with new_judge_state()"
+        )
+    test = error_rate.update(test, steps[0].requests, steps[0].errors, steps[1].requests, steps[1].errors)
+    alpha = criteria.alpha * ALPHA_SHARE
+    log_threshold = math.log(1.0 / alpha)
+    stable, candidate = totals
+    ratio, note = error_ratio(stable, candidate)
+    lower, upper = error_rate.confidence_bounds(test, log_threshold)
+    log_e_fail, _ = error_rate.log_e_values(test.log_likelihood)
+    verdict: Verdict = "inconclusive"
+    waiting = _waiting(candidate, criteria) or (None if stable.requests else "no stable traffic yet")
+    if waiting:
+        note = waiting
+    elif test.max_log_e_fail >= log_threshold:
+        verdict = "fail"
+    elif test.max_log_e_pass >= log_threshold:
+        verdict = "pass"
+    elif stable.errors + candidate.errors == 0:
+        note = "no errors on either version yet: the ratio cannot be tested"
+    if test.skipped_polls:
+        note = (note + "; " if note else "") + f"{test.skipped_polls} poll(s) with errors but no requests ignored"
+    result = CriterionResult(
+        name="error_rate",
+        verdict=verdict,
+        comparison="ratio",
+        stable_estimate=stable.errors / stable.requests if stable.requests else None,
+        candidate_estimate=candidate.errors / candidate.requests if candidate.requests else None,
+        observed=ratio,
+        limit=limit,
+        lower_bound=lower,
+        upper_bound=upper,
+        e_value=_e_value(log_e_fail),
+        p_value=min(1.0, math.exp(-test.max_log_e_fail)),
+        samples_stable=stable.requests,
+        samples_candidate=candidate.requests,
+        note=note,
+    )
+    return result, state.model_copy(update={"error_rate": test})
+
+
+def _latency(
+    state: SequentialState,
+    previous: tuple[ArmTotals, ArmTotals],
+    steps: tuple[Increment, Increment],
+    totals: tuple[ArmTotals, ArmTotals],
+    criteria: Criteria,
+) -> tuple[CriterionResult, list[str], SequentialState]:
+    test = state.latency
+    test = latency.new_latency_state(*totals) if test is None else latency.update(test, previous, steps, totals)
+    stable, candidate = totals
+    stable_q, candidate_q = p95_pair(stable, candidate)
+    ratio, note = p95_ratio(stable_q, candidate_q)
+    limit = criteria.latency_p95_ratio_max
+    warnings: list[str] = []
+    coarse = coarse_bucket_warning(stable_q, limit)
+    verdict: Verdict = "inconclusive"
+    lower = upper = None
+    if test is None or not test.edges:
+        if stable.latency_total and candidate.latency_total:
+            warnings.append("latency: the two versions share no finite bucket bound; p95 cannot be compared")
+        note = note or "no latency buckets to compare"
+    else:
+        verdict_text, lower, upper = latency.evaluate(test, totals, limit, criteria.alpha * ALPHA_SHARE)
+        waiting = _waiting(candidate, criteria)
+        if waiting:
+            note = waiting
+        elif verdict_text == "fail":
+            verdict = "fail"
+        elif verdict_text == "pass":
+            verdict = "pass"
+    if coarse and verdict != "fail":
+        warnings.append(coarse.replace("the interpolated ratio is a guess", "the p95 criterion cannot pass"))
+        note = (note + "; " if note else "") + "buckets too coarse near the p95 to establish the ratio"
+    result = CriterionResult(
+        name="latency_p95",
+        verdict=verdict,
+        comparison="ratio",
+        stable_estimate=stable_q.value if stable_q else None,
+        candidate_estimate=candidate_q.value if candidate_q else None,
+        observed=ratio,
+        limit=limit,
+        lower_bound=lower,
+        upper_bound=upper,
+        samples_stable=stable.latency_total,
+        samples_candidate=candidate.latency_total,
+        note=note,
+    )
+    return result, warnings, state.model_copy(update={"latency": test})
+
+
+def _quality(
+    state: SequentialState,
+    previous: tuple[ArmTotals, ArmTotals],
+    steps: tuple[Increment, Increment],
+    totals: tuple[ArmTotals, ArmTotals],
+    criteria: Criteria,
+    last_stable: Counters,
+) -> tuple[CriterionResult, SequentialState]:
+    # Stable's lifetime mean before this poll is known in advance: a valid, and usually good, first guess.
+    prior = last_stable.quality_sum / last_stable.quality_count if last_stable.quality_count else quality.DEFAULT_PRIOR
+    test = quality.update(state.quality, previous, steps, prior)
+    stable, candidate = totals
+    verdict_text, lower, upper = quality.evaluate(test, totals, criteria.quality_drop_max, criteria.alpha * ALPHA_SHARE)
+    stable_mean = stable.quality_sum / stable.quality_count if stable.quality_count else None
+    candidate_mean = candidate.quality_sum / candidate.quality_count if candidate.quality_count else None
+    verdict: Verdict = "inconclusive"
+    note = ""
+    waiting = _waiting(candidate, criteria)
+    if stable_mean is None or candidate_mean is None:
+        note = "no quality scores yet"
+    elif waiting:
+        note = waiting
+    elif verdict_text == "fail":
+        verdict = "fail"
+    elif verdict_text == "pass":
+        verdict = "pass"
+    result = CriterionResult(
+        name="quality",
+        verdict=verdict,
+        comparison="difference",
+        stable_estimate=stable_mean,
+        candidate_estimate=candidate_mean,
+        observed=None if stable_mean is None or candidate_mean is None else candidate_mean - stable_mean,
+        limit=-criteria.quality_drop_max,
+        lower_bound=lower,
+        upper_bound=upper,
+        samples_stable=stable.quality_count,
+        samples_candidate=candidate.quality_count,
+        note=note,
+    )
+    return result, state.model_copy(update={"quality": test})
+
+
+def sequential_criteria(
+    state: SequentialState,
+    *,
+    previous: tuple[ArmTotals, ArmTotals],
+    steps: tuple[Increment, Increment],
+    totals: tuple[ArmTotals, ArmTotals],
+    criteria: Criteria,
+    last_stable: Counters,
+) -> tuple[list[CriterionResult], list[str], SequentialState]:
+    """Update every test with one poll and judge the three criteria.
+
+    Args:
+        state: The tests' statistics before this poll.
+        previous: Accumulated (stable, candidate) increments before this poll.
+        steps: This poll's (stable, candidate) increments.
+        totals: Accumulated increments including this poll.
+        criteria: The pre-registered criteria.
+        last_stable: Stable's raw counters at the previous poll (for a prior guess fixed before this poll).
+    """
+    error_result, state = _error_rate(state, steps, totals, criteria)
+    latency_result, warnings, state = _latency(state, previous, steps, totals, criteria)
+    quality_result, state = _quality(state, previous, steps, totals, criteria, last_stable)
+    return [error_result, latency_result, quality_result], warnings, state

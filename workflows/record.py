@@ -1,0 +1,250 @@
+"""The deployment record: what was rolled out, under which pre-registered criteria, what happened and why.
+
+It is the workflow's result (as JSON) and is rendered as Markdown for a change log or a ticket.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workflows.criteria import Criteria, RollbackTriggers
+from workflows.durations import format_duration
+from workflows.spec import RolloutSpec, VersionRef
+
+Outcome = Literal["running", "promoted", "rolled_back", "failed", "cancelled"]
+RollbackCause = Literal[
+    "abort",
+    "reject",
+    "analysis",
+    "analysis_failures",
+    "approval_timeout",
+    "preflight",
+    "shadow",
+    "router_error",
+    "cancelled",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
+
+
+class TimelineEntry(_Model):
+    at: datetime
+    phase: str
+    event: str
+    detail: str = ""
+
+
+class ApprovalEntry(_Model):
+    step: int
+    approver: str
+    at: datetime
+    comment: str | None = None
+
+
+class SignalRejection(_Model):
+    """A signal that changed nothing, and why: kept for the audit trail."""
+
+    at: datetime
+    signal: str
+    by: str | None
+    reason: str
+    payload: Any = None
+
+
+class CriterionEvidence(_Model):
+    """One criterion at one analysis, compact: verdict and the numbers behind it."""
+
+    name: str
+    verdict: str
+    stable: float | None = None
+    candidate: float | None = None
+    observed: float | None = None
+    limit: float
+    lower: float | None = None
+    upper: float | None = None
+    e_value: float | None = None
+    samples: tuple[int, int] = (0, 0)
+    note: str = ""
+
+
+class AnalysisEntry(_Model):
+    at: datetime
+    step: int
+    weight: float
+    decision: str
+    reason: str
+    criteria: list[CriterionEvidence] = Field(default_factory=list)
+    triggers_breached: list[str] = Field(default_factory=list)
+    error: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class StepReport(_Model):
+    index: int
+    weight: float
+    observe_seconds: float
+    started_at: datetime
+    ended_at: datetime | None = None
+    observed_seconds: float = 0.0
+    analyses: int = 0
+    analysis_errors: int = 0
+    candidate_requests: int = 0
+    stable_requests: int = 0
+    final: list[CriterionEvidence] = Field(default_factory=list)
+    approvals: list[ApprovalEntry] = Field(default_factory=list)
+
+
+class RollbackReport(_Model):
+    cause: RollbackCause
+    by: str | None
+    reason: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    duration_seconds: float | None = None
+    router_verified: bool | None = Field(
+        default=None, description="True once the router confirmed stable at 100%; None when no traffic had moved."
+    )
+    compensations: list[str] = Field(default_factory=list)
+
+
+class GateReport(_Model):
+    """Result of the preflight eval gate or of the shadow comparison."""
+
+    name: Literal["preflight", "shadow"]
+    passed: bool
+    summary: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class DeploymentRecord(_Model):
+    rollout_id: str
+    run_id: str
+    service: str
+    requested_by: str
+    description: str | None = None
+    stable: VersionRef
+    candidate: VersionRef
+    strategy: dict[str, Any]
+    criteria: Criteria
+    rollback_triggers: RollbackTriggers
+    criteria_sha256: str
+    judge: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    outcome: Outcome = "running"
+    final_weight: float = 0.0
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    gates: list[GateReport] = Field(default_factory=list)
+    steps: list[StepReport] = Field(default_factory=list)
+    analyses: list[AnalysisEntry] = Field(default_factory=list)
+    approvals: list[ApprovalEntry] = Field(default_factory=list)
+    rejected_signals: list[SignalRejection] = Field(default_factory=list)
+    rollback: RollbackReport | None = None
+    continued_as_new: int = 0
+
+
+def strategy_of(spec: RolloutSpec) -> dict[str, Any]:
+    """The strategy as a person would describe it, for the record."""
+    return {
+        "steps": [step.model_dump(mode="json") for step in spec.steps],
+        "analysis_interval": format_duration(spec.analysis_interval),
+        "total_observation": format_duration(spec.total_observation),
+        "preflight": spec.preflight is not None,
+        "shadow": spec.shadow.model_dump(mode="json") if spec.shadow else None,
+        "approvals": spec.approvals.model_dump(mode="json") if spec.approvals else None,
+        "analysis_failures": spec.analysis_failures.model_dump(mode="json"),
+        "router": spec.router.kind,
+        "metrics": spec.metrics.kind,
+    }
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+def render_markdown(record: DeploymentRecord) -> str:
+    """The record as a Markdown document, in the shape of a change-log entry."""
+    lines = [
+        f"# Deployment record: {record.service} {record.stable.version} -> {record.candidate.version}",
+        "",
+        f"- **Outcome:** {record.outcome} (candidate at {record.final_weight:g}% at the end)",
+        f"- **Rollout:** `{record.rollout_id}` run `{record.run_id}`, requested by {record.requested_by}",
+        f"- **Started / finished:** {record.started_at.isoformat()} / "
+        f"{record.finished_at.isoformat() if record.finished_at else '-'}",
+        f"- **Criteria sha256:** `{record.criteria_sha256}` (judge: {record.judge})",
+    ]
+    if record.description:
+        lines.append(f"- **Why:** {record.description}")
+    lines += ["", "## Candidate manifest", ""]
+    lines += [f"- `{key}`: `{value}`" for key, value in record.candidate.manifest.items()] or ["- (none given)"]
+    c, t = record.criteria, record.rollback_triggers
+    lines += [
+        "",
+        "## Pre-registered criteria",
+        "",
+        f"- quality: candidate >= stable - {c.quality_drop_max:g}",
+        f"- latency p95: candidate <= stable x {c.latency_p95_ratio_max:g}",
+        f"- error rate: candidate <= stable x {c.error_rate_ratio_max:g}",
+        f"- minimum sample: {c.min_requests} candidate requests per step; alpha {c.alpha:g}",
+        f"- hard triggers: error rate > {t.error_rate_ratio:g}x, p95 > {t.latency_p95_ratio:g}x",
+    ]
+    if record.rollback:
+        rb = record.rollback
+        lines += [
+            "",
+            "## Rollback",
+            "",
+            f"- **Cause:** {rb.cause}" + (f" by {rb.by}" if rb.by else ""),
+            f"- **Reason:** {rb.reason}",
+            f"- **Took:** {_fmt(rb.duration_seconds, 3)} s; "
+            + (
+                "no traffic had moved to the candidate"
+                if rb.router_verified is None
+                else f"router verified at stable 100%: {rb.router_verified}"
+            ),
+        ]
+    if record.gates:
+        lines += ["", "## Gates", ""]
+        lines += [f"- {g.name}: {'passed' if g.passed else 'FAILED'}: {g.summary}" for g in record.gates]
+    if record.steps:
+        lines += [
+            "",
+            "## Steps",
+            "",
+            "| step | weight | observed | analyses | candidate req | error rate | p95 | quality |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for s in record.steps:
+            verdicts = {e.name: e for e in s.final}
+
+            def cell(name: str, verdicts: dict[str, CriterionEvidence] = verdicts) -> str:
+                e = verdicts.get(name)
+                return "-" if e is None else f"{e.verdict} ({_fmt(e.observed, 3)} vs {e.limit:g})"
+
+            lines.append(
+                f"| {s.index + 1} | {s.weight:g}% | {format_duration_seconds(s.observed_seconds)} | {s.analyses} | "
+                f"{s.candidate_requests} | {cell('error_rate')} | {cell('latency_p95')} | {cell('quality')} |"
+            )
+    if record.approvals:
+        lines += ["", "## Approvals", ""]
+        lines += [
+            f"- step {a.step + 1}: {a.approver} at {a.at.isoformat()}" + (f": {a.comment}" if a.comment else "")
+            for a in record.approvals
+        ]
+    if record.rejected_signals:
+        lines += ["", "## Signals that changed nothing", ""]
+        lines += [f"- {r.at.isoformat()} `{r.signal}` from {r.by or '?'}: {r.reason}" for r in record.rejected_signals]
+    lines += ["", "## Timeline", ""]
+    lines += [f"- {e.at.isoformat()} [{e.phase}] {e.event}" + (f": {e.detail}" if e.detail else "") for e in record.timeline]
+    return "\n".join(lines) + "\n"
+
+
+def format_duration_seconds(seconds: float) -> str:
+    from datetime import timedelta
+
+    return format_duration(timedelta(seconds=round(seconds)))
