@@ -77,6 +77,7 @@ GATE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval
 CONTINUE_AS_NEW_EVENTS = 4_000
 """Continue-as-new past this many events, well below Temporal's 10k warning, to keep every run's history small."""
 ROUTER_COMPENSATION = "route_all_to_stable"
+SEQUENTIAL_JUDGE_PATCH = "sequential-judge"
 
 
 class RollbackNeeded(Exception):
@@ -175,14 +176,16 @@ class RolloutWorkflow:
                     criteria=spec.criteria,
                     rollback_triggers=spec.rollback_triggers,
                     criteria_sha256=criteria_fingerprint(spec),
-                    judge=self._judge_method(),
+                    # Rollouts started before the sequential judge existed keep the threshold rule they
+                    # started with; the patch marker makes that choice part of the history.
+                    judge="sequential" if workflow.patched(SEQUENTIAL_JUDGE_PATCH) else "threshold",
                     started_at=now,
                 )
             )
         return spec
 
     def _judge_method(self) -> JudgeMethod:
-        return "threshold"
+        return "sequential" if self._state().record.judge == "sequential" else "threshold"
 
     # ---------------------------------------------------------------- forward path
 
