@@ -11,6 +11,8 @@ import sys
 from typing import Any
 
 import structlog
+import temporalio.activity
+import temporalio.workflow
 from structlog.typing import EventDict, WrappedLogger
 
 _TEMPORAL_KEYS = {
@@ -64,3 +66,6 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # The context is already lifted into JSON keys; the SDK would also append it to every message.
+    temporalio.workflow.logger.workflow_info_on_message = False
+    temporalio.activity.logger.activity_info_on_message = False

@@ -8,7 +8,11 @@ from typing import Any
 
 import httpx
 
+from temporalio.client import Client
+
+from activities.lease import LeaseActivities
 from activities.rollout import RolloutActivities
+from workflows.lease import RolloutLease
 from workflows.rollout import RolloutWorkflow
 
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -16,11 +20,11 @@ HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 def registered_workflows() -> Sequence[type]:
     """Every workflow type served on the rollouts task queue."""
-    return [RolloutWorkflow]
+    return [RolloutWorkflow, RolloutLease]
 
 
 @contextlib.asynccontextmanager
-async def open_activities() -> AsyncIterator[Sequence[Callable[..., Any]]]:
-    """Activities bound to one shared HTTP client, closed when the worker stops."""
+async def open_activities(client: Client, task_queue: str) -> AsyncIterator[Sequence[Callable[..., Any]]]:
+    """Activities bound to one shared HTTP client (closed when the worker stops) and the Temporal client."""
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
-        yield RolloutActivities(http).all()  # type: ignore[misc]
+        yield [*RolloutActivities(http).all(), *LeaseActivities(client, task_queue).all()]  # type: ignore[list-item]

@@ -8,7 +8,7 @@ first, shielded from cancellation. All I/O is in activities; the decisions are p
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.durations import format_duration
     from workflows.gates import preflight_gate, shadow_gate
     from workflows.judge import JudgeMethod, judge, new_judge_state
+    from workflows.lease import LeaseHolder, LeaseRequest
     from workflows.phases import Phase
     from workflows.record import (
         AnalysisEntry,
@@ -78,6 +79,7 @@ CONTINUE_AS_NEW_EVENTS = 4_000
 """Continue-as-new past this many events, well below Temporal's 10k warning, to keep every run's history small."""
 ROUTER_COMPENSATION = "route_all_to_stable"
 SEQUENTIAL_JUDGE_PATCH = "sequential-judge"
+SERVICE_LEASE_PATCH = "service-lease"
 
 
 class RollbackNeeded(Exception):
@@ -116,6 +118,7 @@ class RolloutWorkflow:
         self._s: RolloutState | None = carried
         self._abort: RollbackNeeded | None = None
         self._wakeups = 0  # bumped by every accepted signal so waits re-check their conditions
+        self._continuing = False
 
     # ---------------------------------------------------------------- run
 
@@ -130,17 +133,59 @@ class RolloutWorkflow:
         else:
             s.record.continued_as_new += 1
         workflow.set_current_details(self._details())
+        leased = workflow.patched(SERVICE_LEASE_PATCH)
+        if leased:
+            await self._acquire_lease()
+        try:
+            return await self._run_forward_or_roll_back()
+        finally:
+            if leased and not self._continuing:
+                await self._shielded(self._release_lease())
+
+    async def _run_forward_or_roll_back(self) -> RolloutResult:
         try:
             try:
                 await self._forward()
             except ActivityError as exc:
                 raise RollbackNeeded("router_error", f"forward action failed: {_cause(exc)}") from exc
         except RollbackNeeded as rollback:
-            await self._roll_back_shielded(rollback)
+            await self._shielded(self._roll_back(rollback))
         except asyncio.CancelledError:
-            await self._roll_back_shielded(RollbackNeeded("cancelled", "the workflow was cancelled"))
+            await self._shielded(self._roll_back(RollbackNeeded("cancelled", "the workflow was cancelled")))
             raise
         return self._finish()
+
+    async def _acquire_lease(self) -> None:
+        """One running rollout per service: fail at once, naming the running one, if another holds the lease."""
+        spec, s = self._require()
+        try:
+            await workflow.execute_activity(
+                "acquire_lease",
+                self._lease_request(),
+                result_type=LeaseHolder,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=GATE_RETRY,
+                summary=f"lease: only rollout of {spec.service}",
+            )
+        except ActivityError as exc:
+            s.phase = Phase.FAILED
+            s.record.outcome = "failed"
+            self._note("refused", _cause(exc))
+            raise ApplicationError(_cause(exc), type="RolloutAlreadyRunning", non_retryable=True) from exc
+
+    async def _release_lease(self) -> None:
+        await workflow.execute_activity(
+            "release_lease",
+            self._lease_request(),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=ROLLBACK_ROUTER_RETRY,
+            summary="lease: release",
+        )
+
+    def _lease_request(self) -> LeaseRequest:
+        spec, _ = self._require()
+        info = workflow.info()
+        return LeaseRequest(service=spec.service, holder=info.workflow_id, holder_run_id=info.run_id)
 
     def _validate(self, raw: Any) -> RolloutSpec:
         """Validation is the first act: nothing is called before the spec is known to be whole."""
@@ -150,12 +195,6 @@ class RolloutWorkflow:
             spec = validate_spec(raw)
         except SpecError as exc:
             problems = exc.problems
-        workflow_id = workflow.info().workflow_id
-        if spec is not None and workflow_id != spec.workflow_id:
-            problems.append(
-                f"workflow id: {workflow_id!r} must be {spec.workflow_id!r} (one rollout id per service, "
-                "so Temporal itself refuses a second running rollout of the same service)"
-            )
         if problems or spec is None:
             message = SpecError(problems).args[0]
             workflow.logger.error("invalid rollout spec", extra={"problems": problems})
@@ -483,16 +522,16 @@ class RolloutWorkflow:
 
     # ---------------------------------------------------------------- rollback
 
-    async def _roll_back_shielded(self, rollback: RollbackNeeded) -> None:
-        """Run the rollback to its end even if the workflow is cancelled meanwhile."""
-        task = asyncio.create_task(self._roll_back(rollback))
+    async def _shielded(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` to its end even if the workflow is cancelled meanwhile (rollback, lease release)."""
+        task = asyncio.create_task(work)
         while not task.done():
             try:
                 await asyncio.shield(task)
             except asyncio.CancelledError:
                 if task.done():
                     break
-                workflow.logger.warning("cancellation ignored: rollback in progress")
+                workflow.logger.warning("cancellation ignored until this step is done")
         task.result()
 
     async def _roll_back(self, rollback: RollbackNeeded) -> None:
@@ -728,6 +767,7 @@ class RolloutWorkflow:
         if self._abort is not None:
             return  # a rollback was asked meanwhile: handle it in this run
         self._note("continue-as-new", f"history at {info.get_current_history_length()} events")
+        self._continuing = True
         workflow.continue_as_new(args=[self._raw_spec, self._state()])
 
     def _finish(self) -> RolloutResult:

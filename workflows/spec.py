@@ -195,11 +195,6 @@ class RolloutSpec(_Model):
     )
 
     @property
-    def workflow_id(self) -> str:
-        """The one workflow id of this service's rollouts: Temporal itself then refuses a second running one."""
-        return f"rollout-{self.service}"
-
-    @property
     def total_observation(self) -> timedelta:
         return sum((step.observe for step in self.steps), timedelta())
 
@@ -287,8 +282,10 @@ def _relation_problems(fields: Mapping[str, Any]) -> list[str]:
     if interval is not None:
         if interval <= timedelta():
             problems.append(f"analysis_interval: must be longer than 0 (got {format_duration(interval)})")
-        elif steps and interval > min(step.observe for step in steps):
-            shortest = min(step.observe for step in steps)
+        elif (positive := [step.observe for step in steps or [] if step.observe > timedelta()]) and interval > min(
+            positive
+        ):
+            shortest = min(positive)
             problems.append(
                 f"analysis_interval: {format_duration(interval)} is longer than the shortest step "
                 f"({format_duration(shortest)}), which would then never be analysed"

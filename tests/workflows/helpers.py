@@ -45,7 +45,7 @@ def compressed_spec(sim: Simulator, service: str, **overrides: Any) -> dict[str,
 @contextlib.asynccontextmanager
 async def rollout_worker(client: Client, task_queue: str) -> AsyncIterator[Worker]:
     """The production worker wiring (workflows, activities, shared HTTP client) on a test task queue."""
-    async with open_activities() as activities:
+    async with open_activities(client, task_queue) as activities:
         worker = build_worker(client, task_queue=task_queue, workflows=registered_workflows(), activities=activities)
         async with worker:
             yield worker

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 
 from simulator.testing import run_simulator
 from tests.servers import TEMPORAL_CLI, DevServer
@@ -230,27 +230,31 @@ async def test_updates_reject_at_once_and_apply_when_valid(client: Client, task_
     assert result.record.rejected_signals == [], "rejected updates never reach history"
 
 
-async def test_second_rollout_of_a_service_is_refused(
-    client: Client, temporal_dev: DevServer, task_queue: str, tmp_path: Path
-) -> None:
+async def test_second_rollout_of_a_service_is_refused_naming_the_running_one(client: Client, task_queue: str) -> None:
     service = unique_service()
     async with run_simulator(knobs=FAST) as sim, rollout_worker(client, task_queue):
         spec = compressed_spec(sim, service, steps=[{"weight": 10, "observe": "1h"}])
         first = await start_rollout(client, spec, task_queue)
-        with pytest.raises(WorkflowAlreadyStartedError) as refused:
-            await start_rollout(client, spec, task_queue)
-        assert (refused.value.workflow_id, refused.value.run_id) == (first.id, first.result_run_id)
-        spec_file = tmp_path / "spec.json"
-        spec_file.write_text(json.dumps(spec))
-        again = subprocess.run(
-            [str(TEMPORAL_CLI), "workflow", "start", "--address", temporal_dev.address, "--type", "Rollout",
-             "--task-queue", task_queue, "--workflow-id", first.id, "--input-file", str(spec_file)],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        assert again.returncode != 0
-        assert first.id in again.stderr and str(first.result_run_id) in again.stderr, again.stderr
+
+        async def observing() -> bool:
+            return (await status(first)).weight == 10
+
+        await wait_until(observing, what="first rollout in its step")
+        from workflows.rollout import RolloutWorkflow
+
+        with pytest.raises(WorkflowFailureError) as refused:
+            await client.execute_workflow(
+                RolloutWorkflow.run, spec, id=f"rollout-{service}-again", task_queue=task_queue
+            )
+        cause = refused.value.cause
+        assert isinstance(cause, ApplicationError) and cause.type == "RolloutAlreadyRunning"
+        assert first.id in str(cause) and str(first.result_run_id) in str(cause)
+        assert (await status(first)).phase == "canary", "the running rollout is untouched"
         await first.signal("abort", {"by": "test", "reason": "cleanup"})
         await first.result()
+        # Released: the next rollout of the service may start.
+        again = await start_rollout(client, {**spec, "steps": [{"weight": 10, "observe": "1s"}]}, task_queue)
+        assert (await again.result()).record.outcome == "promoted"
 
 
 async def test_invalid_spec_from_the_cli_fails_at_once_naming_every_field(
@@ -283,15 +287,3 @@ async def test_invalid_spec_from_the_cli_fails_at_once_naming_every_field(
     for field in ("router.kind", "metrics.url", "steps[1].weight", "steps[1].observe", "approvals"):
         assert any(p.startswith(field) for p in problems), (field, problems)
     assert len(problems) == 5, problems
-
-
-async def test_wrong_workflow_id_is_refused(client: Client, task_queue: str) -> None:
-    service = unique_service()
-    async with run_simulator(knobs=FAST) as sim, rollout_worker(client, task_queue):
-        from workflows.rollout import RolloutWorkflow
-
-        with pytest.raises(WorkflowFailureError) as failed:
-            await client.execute_workflow(
-                RolloutWorkflow.run, compressed_spec(sim, service), id=f"my-{service}", task_queue=task_queue
-            )
-    assert f"must be 'rollout-{service}'" in str(failed.value.cause)

@@ -39,14 +39,9 @@ def variance_increment(batch_sum: float, batch_sum_squares: float, batch_count: 
 
 def log_e_value_above(excess: float, variance: float) -> float:
     """Log of the mixture e-value against "the mean is at most mu0", where excess = sum - count * mu0."""
-    best = -math.inf
-    terms = []
-    for lam, psi in _PAIRS:
-        term = lam * excess - psi * variance
-        terms.append(term)
-        if term > best:
-            best = term
-    return best + math.log(math.fsum(math.exp(term - best) for term in terms)) - _LOG_SIZE
+    terms = [lam * excess - psi * variance for lam, psi in _PAIRS]
+    best = max(terms)
+    return best + math.log(sum([math.exp(term - best) for term in terms])) - _LOG_SIZE
 
 
 def _critical_excess(variance: float, log_threshold: float) -> float:
@@ -56,17 +51,18 @@ def _critical_excess(variance: float, log_threshold: float) -> float:
     best single-lam crossing plus the mixture's log(grid size) cost) descends monotonically onto it; stopping
     early leaves the answer slightly above the root, which only makes the bound more conservative.
     """
-    excess = min((log_threshold + _LOG_SIZE + psi * variance) / lam for lam, psi in _PAIRS)
+    target = log_threshold + _LOG_SIZE
+    excess = min([(target + psi * variance) / lam for lam, psi in _PAIRS])
     for _ in range(30):
-        terms = [(lam, lam * excess - psi * variance) for lam, psi in _PAIRS]
-        best = max(term for _, term in terms)
-        weights = [(lam, math.exp(term - best)) for lam, term in terms]
-        total = math.fsum(weight for _, weight in weights)
-        value = best + math.log(total) - _LOG_SIZE - log_threshold
-        slope = math.fsum(lam * weight for lam, weight in weights) / total
+        terms = [lam * excess - psi * variance for lam, psi in _PAIRS]
+        best = max(terms)
+        weights = [math.exp(term - best) for term in terms]
+        total = sum(weights)
+        value = best + math.log(total) - target
+        slope = sum([lam * weight for lam, weight in zip(LAMBDAS, weights, strict=True)]) / total
         step = value / slope
         excess -= step
-        if step <= 1e-9 * (1.0 + abs(excess)):
+        if step <= 1e-7 * (1.0 + abs(excess)):
             break
     return excess
 

@@ -71,9 +71,28 @@ def validate_counters(counters: Counters, arm: str) -> None:
             f"{arm}.quality_sum_squares ({squares}) is too small for quality_sum ({total}) over "
             f"{count} scores (negative variance)"
         )
+    buckets = counters.latency_ms_buckets
+    if buckets and not _buckets_look_valid(buckets):
+        _raise_bucket_error(buckets, arm)
+
+
+def _buckets_look_valid(buckets: list[tuple[float, int]]) -> bool:
+    """Fast whole-list check (C-level builtins); the slow loop below only runs to name the culprit."""
+    bounds, counts = zip(*buckets, strict=True)
+    return (
+        not any(map(math.isnan, bounds))
+        and min(bounds) >= 0
+        and math.inf not in bounds[:-1]
+        and list(bounds) == sorted(set(bounds))
+        and all(type(count) is int for count in counts)
+        and min(counts) >= 0
+        and list(counts) == sorted(counts)
+    )
+
+
+def _raise_bucket_error(buckets: list[tuple[float, int]], arm: str) -> None:
     previous_bound = -math.inf
     previous_count = 0
-    buckets = counters.latency_ms_buckets
     for index, (bound, bucket_count) in enumerate(buckets):
         where = f"{arm}.latency_ms_buckets[{index}]"
         if math.isnan(bound) or bound < 0 or (math.isinf(bound) and index != len(buckets) - 1):
@@ -85,13 +104,14 @@ def validate_counters(counters: Counters, arm: str) -> None:
         if bucket_count < previous_count:
             raise ValueError(f"{where} count {bucket_count} is below the previous bucket's {previous_count}")
         previous_bound, previous_count = bound, bucket_count
+    raise ValueError(f"{arm}.latency_ms_buckets is inconsistent")
 
 
 def _histogram(counters: Counters) -> tuple[tuple[float, ...], tuple[int, ...]]:
-    return (
-        tuple(float(bound) for bound, _ in counters.latency_ms_buckets),
-        tuple(count for _, count in counters.latency_ms_buckets),
-    )
+    if not counters.latency_ms_buckets:
+        return (), ()
+    bounds, counts = zip(*counters.latency_ms_buckets, strict=True)
+    return bounds, counts
 
 
 def _histogram_total(bounds: tuple[float, ...], counts: tuple[int, ...], requests: int) -> int:
@@ -103,7 +123,14 @@ def _histogram_total(bounds: tuple[float, ...], counts: tuple[int, ...], request
     return max(counts[-1], requests)
 
 
-def _went_down(previous: Counters, current: Counters) -> bool:
+def _went_down(
+    previous: Counters,
+    current: Counters,
+    old_bounds: tuple[float, ...],
+    old_counts: tuple[int, ...],
+    new_bounds: tuple[float, ...],
+    new_counts: tuple[int, ...],
+) -> bool:
     if (
         current.requests < previous.requests
         or current.errors < previous.errors
@@ -115,8 +142,6 @@ def _went_down(previous: Counters, current: Counters) -> bool:
         return True
     if current.quality_sum_squares < previous.quality_sum_squares - slack:
         return True
-    old_bounds, old_counts = _histogram(previous)
-    new_bounds, new_counts = _histogram(current)
     return old_bounds == new_bounds and any(new < old for new, old in zip(new_counts, old_counts, strict=True))
 
 
@@ -124,7 +149,7 @@ def increment(previous: Counters, current: Counters) -> Increment:
     """The traffic served between two raw readings of one version (both already validated)."""
     new_bounds, new_counts = _histogram(current)
     old_bounds, old_counts = _histogram(previous)
-    if _went_down(previous, current):
+    if _went_down(previous, current, old_bounds, old_counts, new_bounds, new_counts):
         return Increment(
             requests=current.requests,
             errors=current.errors,

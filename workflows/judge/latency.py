@@ -71,20 +71,28 @@ def new_latency_state(stable: ArmTotals, candidate: ArmTotals) -> LatencyTestSta
 def _arm_variance(
     edges: Sequence[float], variance: Sequence[float], previous: ArmTotals, step: Increment, old_edges: Sequence[float]
 ) -> list[float]:
-    """Variance sums on ``edges`` after one poll's latency increment of one version."""
-    kept = dict(zip(old_edges, variance, strict=True))
+    """Variance sums on ``edges`` after one poll's latency increment of one version.
+
+    Per edge, the batch of indicators "latency <= edge" has ``k`` ones among ``m``: its variance term against
+    the guess g (the edge's CDF up to the previous poll) is k (1 - g)^2 + (m - k) g^2.
+    """
+    if len(edges) == len(old_edges):
+        kept = list(variance)
+    else:
+        remaining = set(edges)
+        kept = [v for e, v in zip(old_edges, variance, strict=True) if e in remaining]
     if step.latency_bounds is None or step.latency_total <= 0:
-        return [kept[edge] for edge in edges]
+        return kept
     step_position = {bound: index for index, bound in enumerate(step.latency_bounds)}
+    batch_counts = [step.latency_counts[step_position[edge]] for edge in edges]
+    m = step.latency_total
     old_position = {bound: index for index, bound in enumerate(previous.latency_bounds)}
+    previous_total = previous.latency_total
     updated = []
-    for edge in edges:
+    for edge, old, k in zip(edges, kept, batch_counts, strict=True):
         index = old_position.get(edge)
-        previous_count = previous.latency_counts[index] if index is not None else 0
-        previous_total = previous.latency_total if index is not None else 0
-        guess = bernstein.predictable_guess(previous_count, previous_total, PRIOR_GUESS)
-        batch = step.latency_counts[step_position[edge]]
-        updated.append(kept[edge] + bernstein.variance_increment(batch, batch, step.latency_total, guess))
+        guess = previous.latency_counts[index] / previous_total if index is not None and previous_total else PRIOR_GUESS
+        updated.append(old + k * (1.0 - guess) ** 2 + (m - k) * guess * guess)
     return updated
 
 
