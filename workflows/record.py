@@ -72,12 +72,28 @@ class CriterionEvidence(_Model):
     note: str = ""
 
 
+def evidence_line(e: CriterionEvidence) -> str:
+    """``error_rate fail: 2.99 vs 1.2 [2.1, 4.0] e=412 n=497000/5210``."""
+    parts = [f"{e.name} {e.verdict}: {_fmt(e.observed)} vs {e.limit:g}"]
+    if e.lower is not None or e.upper is not None:
+        parts.append(f"[{_fmt(e.lower)}, {_fmt(e.upper)}]")
+    if e.e_value is not None:
+        parts.append(f"e={_fmt(e.e_value, 3)}")
+    parts.append(f"n={e.samples[0]}/{e.samples[1]}")
+    return " ".join(parts)
+
+
 class AnalysisEntry(_Model):
+    """One analysis. ``evidence`` has one compact line per criterion (verdict, estimate, bounds, e-value,
+    samples) so 576 analyses of a 48 h rollout stay small; the structured evidence is kept where it decides
+    something: on the analysis that rolled back, and as each step's ``final``."""
+
     at: datetime
     step: int
     weight: float
     decision: str
     reason: str
+    evidence: list[str] = Field(default_factory=list)
     criteria: list[CriterionEvidence] = Field(default_factory=list)
     triggers_breached: list[str] = Field(default_factory=list)
     error: str | None = None

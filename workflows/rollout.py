@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         SignalRejection,
         StepReport,
         TimelineEntry,
+        evidence_line,
         render_markdown,
         strategy_of,
     )
@@ -80,6 +81,7 @@ CONTINUE_AS_NEW_EVENTS = 4_000
 ROUTER_COMPENSATION = "route_all_to_stable"
 SEQUENTIAL_JUDGE_PATCH = "sequential-judge"
 SERVICE_LEASE_PATCH = "service-lease"
+ANALYSIS_CADENCE_PATCH = "analysis-cadence"
 
 
 class RollbackNeeded(Exception):
@@ -309,7 +311,11 @@ class RolloutWorkflow:
         s.judge_state, s.consecutive_failures, s.approved_by, s.approval_deadline = None, 0, [], None
         s.step_applied = True
         await self._take_baseline()
-        s.next_analysis_at = workflow.now() + spec.analysis_interval
+        if workflow.patched(ANALYSIS_CADENCE_PATCH):
+            # Anchored to the step's start, so the last analysis lands exactly at the step's end.
+            s.next_analysis_at = now + spec.analysis_interval
+        else:
+            s.next_analysis_at = workflow.now() + spec.analysis_interval
 
     async def _set_weight(self, weight: float, summary: str) -> None:
         spec, s = self._require()
@@ -425,10 +431,20 @@ class RolloutWorkflow:
                     pass
             self._raise_if_aborted()
             if workflow.now() >= s.next_analysis_at:
+                due = s.next_analysis_at
                 await self._analyse(index)
-                s.next_analysis_at = workflow.now() + spec.analysis_interval
+                s.next_analysis_at = self._next_analysis(due)
             await self._continue_as_new_if_due()
         return True
+
+    def _next_analysis(self, due: datetime) -> datetime:
+        """A fixed cadence (an analysis that ran late does not push every later one back)."""
+        spec, _ = self._require()
+        now = workflow.now()
+        if not workflow.patched(ANALYSIS_CADENCE_PATCH):
+            return now + spec.analysis_interval
+        following = due + spec.analysis_interval
+        return following if following > now else now + spec.analysis_interval
 
     async def _read_counters(self, summary: str) -> CounterPair:
         spec, _ = self._require()
@@ -478,14 +494,16 @@ class RolloutWorkflow:
         s.judge_state = verdict.state
         evidence = _evidence(verdict.criteria)
         breached = [t.name for t in verdict.triggers if t.breached]
+        deciding = verdict.decision == "rollback"
         s.record.analyses.append(
             AnalysisEntry(
                 at=now,
                 step=index,
                 weight=s.weight,
                 decision=verdict.decision,
-                reason=verdict.reason,
-                criteria=evidence,
+                reason=verdict.reason if deciding or verdict.decision != "continue" else "",
+                evidence=[evidence_line(e) for e in evidence],
+                criteria=evidence if deciding else [],
                 triggers_breached=breached,
                 warnings=verdict.warnings,
             )

@@ -14,7 +14,15 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from workflows.criteria import Criteria, RollbackTriggers
 from workflows.durations import Duration, format_duration
@@ -62,7 +70,57 @@ class HttpRouter(_Model):
     url: Url = Field(description="The route's URL.")
 
 
-RouterSpec = Annotated[HttpRouter, Field(discriminator="kind")]
+_NGINX_VAR = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+
+
+class NginxRouter(_Model):
+    """nginx routing with ``split_clients``: the rollout owns one small include file holding the weights.
+
+    Each weight change rewrites ``config_path`` atomically, runs ``nginx -t``, reloads nginx gracefully and
+    verifies that the new configuration is the one serving; a failed test restores the previous file.
+    """
+
+    kind: Literal["nginx"] = Field(description="Provider kind.")
+    config_path: str = Field(
+        min_length=1,
+        description="The weights include file, on the worker's disk, that the main configuration includes at "
+        "http level. The rollout owns it and rewrites it whole; proxy_pass to http://$<variable>.",
+    )
+    nginx_conf: str = Field(min_length=1, description="Main configuration file (nginx -c), tested before a reload.")
+    prefix: str | None = Field(default=None, description="nginx prefix path (nginx -p), when not the built-in one.")
+    nginx_bin: str = Field(default="nginx", min_length=1, description="The nginx executable.")
+    variable: str = Field(
+        default="rollout_upstream",
+        pattern=_NGINX_VAR,
+        description="Variable the include sets to the chosen upstream's name; the include also defines "
+        "$<variable>_key (X-User-Id when present, else the request id) and $<variable>_weights (for verify_url).",
+    )
+    stable_upstream: str = Field(default="stable", pattern=_NGINX_VAR, description="Upstream name of stable.")
+    candidate_upstream: str = Field(default="candidate", pattern=_NGINX_VAR, description="Upstream name of candidate.")
+    pid_file: str | None = Field(
+        default=None,
+        description="nginx master's pid file: reload by SIGHUP, and without verify_url, verify the reload by "
+        "the master's new worker generation. Without it, reload runs nginx -s reload.",
+    )
+    verify_url: Url | None = Field(
+        default=None,
+        description="URL served by nginx that returns $<variable>_weights (e.g. location = /__weights "
+        '{ return 200 "$rollout_upstream_weights"; }): proof that the new configuration serves.',
+    )
+    reload_timeout: Duration = Field(
+        default=timedelta(seconds=10), description="How long a reload may take to be seen serving."
+    )
+
+    @model_validator(mode="after")
+    def _verifiable(self) -> NginxRouter:
+        if self.verify_url is None and self.pid_file is None:
+            raise ValueError("set verify_url or pid_file, so that a reload can be verified")
+        if self.stable_upstream == self.candidate_upstream:
+            raise ValueError("stable_upstream and candidate_upstream must differ")
+        return self
+
+
+RouterSpec = Annotated[HttpRouter | NginxRouter, Field(discriminator="kind")]
 
 
 class HttpJsonMetrics(_Model):
@@ -72,7 +130,57 @@ class HttpJsonMetrics(_Model):
     url: Url = Field(description="The counters' URL; the version is added as a query parameter.")
 
 
-MetricsSpec = Annotated[HttpJsonMetrics, Field(discriminator="kind")]
+def _has_version(template: str | None) -> str | None:
+    if template is not None and "$version" not in template:
+        raise ValueError("the query must contain $version, or both versions would read the same series")
+    return template
+
+
+PromQL = Annotated[str, Field(min_length=1), AfterValidator(_has_version)]
+
+
+class PromQueries(_Model):
+    """PromQL per counter; ``$version`` is replaced by the version label. Each must return cumulative values.
+
+    The defaults read the metrics of ``python -m simulator.model_server``. A query that returns no data is an
+    analysis error (never zero): add ``or vector(0)`` where zero is a legitimate answer.
+    """
+
+    requests: PromQL = Field(
+        default='sum(model_requests_total{version="$version"})', description="Requests answered, errors included."
+    )
+    errors: PromQL = Field(
+        default='sum(model_requests_total{version="$version",status=~"5.."})', description="Failed requests."
+    )
+    latency_buckets: PromQL = Field(
+        default='sum by (le) (model_request_duration_seconds_bucket{version="$version"})',
+        description="Cumulative latency histogram: one series per bucket, with an le label.",
+    )
+    latency_unit: Literal["seconds", "milliseconds"] = Field(
+        default="seconds", description="Unit of the le bounds (converted to milliseconds)."
+    )
+    quality_sum: PromQL | None = Field(
+        default='sum(model_quality_sum{version="$version"})', description="Sum of quality scores; null: none."
+    )
+    quality_sum_squares: PromQL | None = Field(
+        default='sum(model_quality_sum_squares{version="$version"})', description="Sum of squared quality scores."
+    )
+    quality_count: PromQL | None = Field(
+        default='sum(model_quality_count{version="$version"})', description="Responses with a quality score."
+    )
+
+
+class PrometheusMetrics(_Model):
+    """Counters from Prometheus' HTTP API (``/api/v1/query``), one instant query per counter and version."""
+
+    kind: Literal["prometheus"] = Field(description="Provider kind.")
+    url: Url = Field(description="Prometheus base URL, e.g. http://127.0.0.1:9090.")
+    queries: PromQueries = Field(
+        default_factory=PromQueries, description="PromQL templates; defaults fit the model server's metrics."
+    )
+
+
+MetricsSpec = Annotated[HttpJsonMetrics | PrometheusMetrics, Field(discriminator="kind")]
 
 
 class ExactCompare(_Model):
@@ -215,7 +323,7 @@ def _path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in {"HttpRouter", "HttpJsonMetrics"} or "[" in part or part in _COMPARATOR_TAGS:
+        elif part in _UNION_MEMBERS or "[" in part or part in _COMPARATOR_TAGS:
             continue  # pydantic's union-member segment: noise to a person
         else:
             out += f".{part}" if out else part
@@ -223,6 +331,8 @@ def _path(loc: tuple[int | str, ...]) -> str:
 
 
 _COMPARATOR_TAGS = {"exact", "json-fields", "numeric-tolerance", "text-similarity", "http", "http-json"}
+_COMPARATOR_TAGS |= {"nginx", "prometheus"}
+_UNION_MEMBERS = {"HttpRouter", "HttpJsonMetrics", "NginxRouter", "PrometheusMetrics"}
 
 
 def _describe(error: Mapping[str, Any]) -> str:

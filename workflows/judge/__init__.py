@@ -35,7 +35,7 @@ from workflows.judge.models import (
 )
 from workflows.judge.reason import reason
 from workflows.judge.sequential import new_sequential_state, sequential_criteria
-from workflows.judge.threshold import hard_triggers, threshold_criteria
+from workflows.judge.threshold import hard_triggers, p95_pair, threshold_criteria
 
 __all__ = [
     "CriterionResult",
@@ -122,6 +122,7 @@ def judge(
     warnings = _counter_warnings("stable", stable_totals, state.stable)
     warnings += _counter_warnings("candidate", candidate_totals, state.candidate)
 
+    quantiles = p95_pair(stable_totals, candidate_totals)
     sequential = state.sequential
     if state.method == "sequential":
         assert sequential is not None
@@ -132,11 +133,12 @@ def judge(
             totals=(stable_totals, candidate_totals),
             criteria=criteria,
             last_stable=state.last_stable,
+            quantiles=quantiles,
         )
     else:
-        results, more_warnings = threshold_criteria(stable_totals, candidate_totals, criteria)
+        results, more_warnings = threshold_criteria(stable_totals, candidate_totals, criteria, quantiles)
     warnings += more_warnings
-    trigger_results = hard_triggers(stable_totals, candidate_totals, criteria, triggers)
+    trigger_results = hard_triggers(stable_totals, candidate_totals, criteria, triggers, quantiles)
     decision = _decision(results, trigger_results)
     next_state = state.model_copy(
         update={

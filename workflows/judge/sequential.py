@@ -20,9 +20,10 @@ import math
 from workflows.counters import Counters
 from workflows.criteria import Criteria
 from workflows.judge import error_rate, latency, quality
+from workflows.judge.histogram import Quantile
 from workflows.judge.increments import Increment
 from workflows.judge.models import ArmTotals, CriterionResult, SequentialState, Verdict
-from workflows.judge.threshold import coarse_bucket_warning, error_ratio, p95_pair, p95_ratio
+from workflows.judge.threshold import coarse_bucket_warning, error_ratio, p95_ratio
 
 ALPHA_SHARE = 1.0 / 3.0
 """Share of ``criteria.alpha`` spent on each criterion."""
@@ -101,11 +102,12 @@ def _latency(
     steps: tuple[Increment, Increment],
     totals: tuple[ArmTotals, ArmTotals],
     criteria: Criteria,
+    quantiles: tuple[Quantile | None, Quantile | None],
 ) -> tuple[CriterionResult, list[str], SequentialState]:
     test = state.latency
     test = latency.new_latency_state(*totals) if test is None else latency.update(test, previous, steps, totals)
     stable, candidate = totals
-    stable_q, candidate_q = p95_pair(stable, candidate)
+    stable_q, candidate_q = quantiles
     ratio, note = p95_ratio(stable_q, candidate_q)
     limit = criteria.latency_p95_ratio_max
     warnings: list[str] = []
@@ -196,6 +198,7 @@ def sequential_criteria(
     totals: tuple[ArmTotals, ArmTotals],
     criteria: Criteria,
     last_stable: Counters,
+    quantiles: tuple[Quantile | None, Quantile | None],
 ) -> tuple[list[CriterionResult], list[str], SequentialState]:
     """Update every test with one poll and judge the three criteria.
 
@@ -206,8 +209,9 @@ def sequential_criteria(
         totals: Accumulated increments including this poll.
         criteria: The pre-registered criteria.
         last_stable: Stable's raw counters at the previous poll (for a prior guess fixed before this poll).
+        quantiles: Interpolated (stable, candidate) p95s of ``totals``, for the estimates shown.
     """
     error_result, state = _error_rate(state, steps, totals, criteria)
-    latency_result, warnings, state = _latency(state, previous, steps, totals, criteria)
+    latency_result, warnings, state = _latency(state, previous, steps, totals, criteria, quantiles)
     quality_result, state = _quality(state, previous, steps, totals, criteria, last_stable)
     return [error_result, latency_result, quality_result], warnings, state

@@ -104,9 +104,14 @@ def error_rate_result(stable: ArmTotals, candidate: ArmTotals, criteria: Criteri
     return CriterionResult(verdict=verdict, note=note, **common)
 
 
-def latency_result(stable: ArmTotals, candidate: ArmTotals, criteria: Criteria) -> tuple[CriterionResult, list[str]]:
+def latency_result(
+    stable: ArmTotals,
+    candidate: ArmTotals,
+    criteria: Criteria,
+    quantiles: tuple[Quantile | None, Quantile | None],
+) -> tuple[CriterionResult, list[str]]:
     """p95 ratio criterion on interpolated bucket quantiles, with a warning when buckets are too coarse."""
-    stable_q, candidate_q = p95_pair(stable, candidate)
+    stable_q, candidate_q = quantiles
     ratio, note = p95_ratio(stable_q, candidate_q)
     warnings = [w for w in (coarse_bucket_warning(stable_q, criteria.latency_p95_ratio_max),) if w]
     common = {
@@ -151,21 +156,32 @@ def quality_result(stable: ArmTotals, candidate: ArmTotals, criteria: Criteria) 
 
 
 def threshold_criteria(
-    stable: ArmTotals, candidate: ArmTotals, criteria: Criteria
+    stable: ArmTotals,
+    candidate: ArmTotals,
+    criteria: Criteria,
+    quantiles: tuple[Quantile | None, Quantile | None],
 ) -> tuple[list[CriterionResult], list[str]]:
-    """All three criteria by the threshold method, plus warnings."""
-    latency, warnings = latency_result(stable, candidate, criteria)
+    """All three criteria by the threshold method, plus warnings; ``quantiles`` from ``p95_pair``."""
+    latency, warnings = latency_result(stable, candidate, criteria, quantiles)
     error_rate = error_rate_result(stable, candidate, criteria)
     return [error_rate, latency, quality_result(stable, candidate, criteria)], warnings
 
 
 def hard_triggers(
-    stable: ArmTotals, candidate: ArmTotals, criteria: Criteria, triggers: RollbackTriggers
+    stable: ArmTotals,
+    candidate: ArmTotals,
+    criteria: Criteria,
+    triggers: RollbackTriggers,
+    quantiles: tuple[Quantile | None, Quantile | None] | None = None,
 ) -> list[TriggerResult]:
-    """The hard rollback triggers: point-estimate ratios, armed once the minimum sample is in."""
+    """The hard rollback triggers: point-estimate ratios, armed once the minimum sample is in.
+
+    Args:
+        quantiles: The arms' interpolated p95s when the caller already has them (saves recomputing).
+    """
     armed = _enough(candidate.requests, stable.requests, criteria)
     error, error_note = error_ratio(stable, candidate)
-    latency, latency_note = p95_ratio(*p95_pair(stable, candidate))
+    latency, latency_note = p95_ratio(*(quantiles or p95_pair(stable, candidate)))
     results = []
     for name, ratio, limit, note in (
         ("error_rate", error, triggers.error_rate_ratio, error_note),

@@ -1,0 +1,43 @@
+"""The default 48-hour schedule on the Java time-skipping server: real timers, skipped."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from simulator.testing import run_simulator
+from tests.workflows.helpers import rollout_worker, start_rollout
+from workflows.spec import DEFAULT_STEPS
+
+
+@pytest.mark.timeskipping
+async def test_default_48h_schedule_runs_to_promotion(time_skipping_env: WorkflowEnvironment) -> None:
+    client = time_skipping_env.client
+    task_queue = f"ts-{uuid.uuid4().hex[:8]}"
+    service = f"ts-{uuid.uuid4().hex[:8]}"
+    async with run_simulator(knobs={"rps": 200000}) as sim, rollout_worker(client, task_queue):
+        spec = {
+            "service": service,
+            "requested_by": "ml-engineer",
+            "stable": {"version": sim.stable_version},
+            "candidate": {"version": sim.candidate_version},
+            "router": {"kind": "http", "url": sim.routes_url(service)},
+            "metrics": {"kind": "http-json", "url": sim.metrics_url(service)},
+        }  # steps, interval, criteria and triggers left to their defaults: 1/5/25/50% over 48 h, every 5 min
+        handle = await start_rollout(client, spec, task_queue)
+        result = await handle.result()
+        events = [event async for event in handle.fetch_history_events()]
+        routes = await sim.routes(service)
+    record = result.record
+    assert record.outcome == "promoted", result.markdown
+    assert routes == {"stable": 0.0, "candidate": 100.0}
+    assert [s.weight for s in record.steps] == [s.weight for s in DEFAULT_STEPS]
+    assert sum(s.observed_seconds for s in record.steps) == pytest.approx(48 * 3600, abs=1)
+    assert sum(s.analyses for s in record.steps) == 48 * 12  # one analysis every 5 minutes
+    assert record.finished_at is not None
+    assert (record.finished_at - record.started_at).total_seconds() >= 48 * 3600
+    # Bounded history: continue-as-new keeps each run well under Temporal's 10k-event warning.
+    assert len(events) < 10_000
+    print(f"\n48h rollout: {len(events)} events in the last run, continued as new {record.continued_as_new} times")
