@@ -28,6 +28,10 @@ TEMPORAL_CLI = ROOT / ".tools" / "bin" / "temporal"
 TEST_SERVER = ROOT / ".tools" / "temporal-test-server" / "temporal-test-server"
 
 
+DEV_SERVER_FLAGS = ("--dynamic-config-value", "system.enableActivityEagerExecution=true")
+"""Eager activities: the worker that schedules the rollback's router call runs it at once, without a poll hop."""
+
+
 def free_port() -> int:
     """A loopback port free right now (the server binds it moments later)."""
     with socket.socket() as sock:
@@ -84,6 +88,7 @@ async def dev_server(data_dir: Path) -> AsyncIterator[DevServer]:
             str(data_dir / "temporal.db"),
             "--log-level",
             "warn",
+            *DEV_SERVER_FLAGS,
             *search_attributes.cli_flags(),
         ],
         stdout=log,

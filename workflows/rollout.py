@@ -685,7 +685,10 @@ class RolloutWorkflow:
                 "at": last.at.isoformat(),
                 "decision": last.decision,
                 "reason": last.reason,
-                "criteria": {c.name: c.model_dump(mode="json") for c in last.criteria},
+                "evidence": last.evidence,
+                "criteria": {
+                    c.name: c.model_dump(mode="json") for c in (s.record.steps[-1].final if s.record.steps else [])
+                },
             },
             approvals_received=list(s.approved_by),
             approvals_missing=max(quorum - len(s.approved_by), 0) if s.phase is Phase.AWAITING_APPROVAL else 0,

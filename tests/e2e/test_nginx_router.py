@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -79,7 +78,9 @@ async def test_failed_nginx_test_restores_the_file_and_nginx_keeps_serving(nginx
     with pytest.raises(ProviderRejected) as refused:
         await nginx.set_weights(50)
     message = str(refused.value)
-    assert "nginx -t refused" in message and "[emerg]" in message and "previous file restored" in message
+    assert "nginx -t refused" in message
+    assert "[emerg]" in message
+    assert "previous file restored" in message
     assert nginx.weights_path.read_bytes() == good
     assert await nginx.router().read() == state(10), "the old configuration still serves"
     assert set(await versions(nginx, 20)) <= {"v1", "v2"}
@@ -93,7 +94,8 @@ async def test_hand_edited_include_blocks_forward_moves_but_not_rollback(nginx: 
     with pytest.raises(ProviderRejected) as refused:
         await nginx.set_weights(50)
     message = str(refused.value)
-    assert "changed outside the rollout" in message and "nginx -t fails on it" in message
+    assert "changed outside the rollout" in message
+    assert "nginx -t fails on it" in message
     assert nginx.weights_path.read_text() == "split_clients oops {\n", "a forward move never overwrites it"
     assert await nginx.set_weights(0) == state(0), "rollback rewrites a valid file"
     assert set(await versions(nginx, 100)) == {"v1"}
@@ -106,7 +108,8 @@ async def test_without_verify_url_the_new_worker_generation_is_the_proof(nginx: 
     await router.apply(state(40))
     assert _children(pid) - old, "a new generation of workers serves"
     assert await router.read() == state(40)
-    assert "candidate=40.00" in httpx.get(nginx.weights_url).text
+    async with httpx.AsyncClient() as client:
+        assert "candidate=40.00" in (await client.get(nginx.weights_url)).text
 
 
 async def test_weights_nginx_cannot_express_are_refused(nginx: NginxProcess) -> None:
@@ -114,7 +117,7 @@ async def test_weights_nginx_cannot_express_are_refused(nginx: NginxProcess) -> 
         await nginx.router().apply(state(33.333))
 
 
-async def test_reload_by_nginx_signal_when_no_pid_file(nginx: NginxProcess, tmp_path: Path) -> None:
+async def test_reload_by_nginx_signal_when_no_pid_file(nginx: NginxProcess) -> None:
     router = nginx.router(pid_file=None)
     await router.apply(state(5))
     assert await router.read() == state(5)

@@ -95,7 +95,8 @@ def test_layout_change_drops_the_latency_increment_and_keeps_common_bounds() -> 
         fine.quality_count,
     )
     changed = increment(fine.reading(), coarse.serve(500))
-    assert changed.layout_changed and changed.latency_bounds is None
+    assert changed.layout_changed
+    assert changed.latency_bounds is None
     assert changed.requests == 500
     totals = accumulate(totals, changed)
     assert totals.latency_skipped_polls == 1
@@ -122,11 +123,7 @@ def test_layout_change_warns_in_the_judgement() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    batches=st.lists(
-        st.tuples(st.integers(0, 5000), st.floats(0, 0.2), st.booleans()), min_size=1, max_size=12
-    )
-)
+@given(batches=st.lists(st.tuples(st.integers(0, 5000), st.floats(0, 0.2), st.booleans()), min_size=1, max_size=12))
 def test_accumulated_increments_equal_traffic_served_despite_resets(
     batches: list[tuple[int, float, bool]],
 ) -> None:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.judge.helpers import Arm, poll, start
-from workflows.judge import JudgeMethod, JudgeState, Judgement
+from workflows.judge import Judgement, JudgeMethod, JudgeState
 
 
 @pytest.mark.parametrize("method", ["threshold", "sequential"])

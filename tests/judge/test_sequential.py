@@ -9,9 +9,7 @@ from workflows.criteria import Criteria
 from workflows.judge import Judgement
 
 
-def _run(
-    stable: Arm, candidate: Arm, polls: int, canary: int = 300, **candidate_serve: float
-) -> list[Judgement]:
+def _run(stable: Arm, candidate: Arm, polls: int, canary: int = 300, **candidate_serve: float) -> list[Judgement]:
     state = start("sequential", stable, candidate)
     judgements = []
     for _ in range(polls):
@@ -27,7 +25,8 @@ def test_identical_versions_eventually_pass_every_criterion() -> None:
     assert judgements[-1].decision == "pass", judgements[-1].reason
     assert judgements[0].decision == "continue"
     result = judgements[-1].criteria[0]
-    assert result.lower_bound is not None and result.upper_bound is not None
+    assert result.lower_bound is not None
+    assert result.upper_bound is not None
     assert result.lower_bound <= 1.0 <= result.upper_bound
     assert result.p_value == 1.0
 
@@ -48,13 +47,17 @@ def test_regressions_fail_the_right_criterion_without_a_trigger(serve: dict[str,
     assert first.reason.startswith(f"{criterion} failed")
     result = next(r for r in first.criteria if r.name == criterion)
     if criterion == "error_rate":
-        assert result.e_value is not None and result.e_value >= 1 / (0.05 / 3)
-        assert result.p_value is not None and result.p_value <= 0.05 / 3
+        assert result.e_value is not None
+        assert result.e_value >= 1 / (0.05 / 3)
+        assert result.p_value is not None
+        assert result.p_value <= 0.05 / 3
         assert "e-value" in first.reason
     if criterion == "quality":
-        assert result.upper_bound is not None and result.upper_bound < -0.02
+        assert result.upper_bound is not None
+        assert result.upper_bound < -0.02
     if criterion == "latency_p95":
-        assert result.lower_bound is not None and result.lower_bound >= 1.1
+        assert result.lower_bound is not None
+        assert result.lower_bound >= 1.1
 
 
 def test_zero_errors_on_both_sides_stays_inconclusive_with_a_note() -> None:

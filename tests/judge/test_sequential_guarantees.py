@@ -63,7 +63,7 @@ def test_error_rate_boundary_false_fail_rate_holds_under_continuous_monitoring()
 
 
 def test_error_rate_aa_under_incident_and_confounded_split_drift() -> None:
-    false_fail, naive, _ = _error_runs(1.0, drift=True, incident=True, seed=1)
+    false_fail, _, _ = _error_runs(1.0, drift=True, incident=True, seed=1)
     assert false_fail <= 0.01
 
 
@@ -145,7 +145,8 @@ def _histogram_step(rng: random.Random, n: int, scale: float) -> Increment:
 
 
 def _add_histogram(totals: ArmTotals, step: Increment) -> ArmTotals:
-    counts = [a + b for a, b in zip(totals.latency_counts or [0] * len(step.latency_counts), step.latency_counts)]
+    previous = totals.latency_counts or [0] * len(step.latency_counts)
+    counts = [a + b for a, b in zip(previous, step.latency_counts, strict=True)]
     return totals.model_copy(
         update={
             "latency_bounds": list(FINE_BOUNDS),

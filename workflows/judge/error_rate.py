@@ -107,29 +107,23 @@ def confidence_bounds(state: ErrorRateTestState, log_threshold: float) -> tuple[
     """
     values = state.log_likelihood
     size = len(values)
-    # Log of sum_{k > j} exp(values[k]) and of sum_{k < j} exp(values[k]), for every j, in one pass each.
-    above = [-math.inf] * size
+    # Sums of exp(values[k]) above and below every j, scaled by exp(-top) so nothing overflows.
+    top = max(values)
+    scaled = [math.exp(value - top) for value in values]
+    above = [0.0] * size
     for j in range(size - 2, -1, -1):
-        above[j] = _log_add(above[j + 1], values[j + 1])
-    below = [-math.inf] * size
+        above[j] = above[j + 1] + scaled[j + 1]
+    below = [0.0] * size
     for j in range(1, size):
-        below[j] = _log_add(below[j - 1], values[j - 1])
+        below[j] = below[j - 1] + scaled[j - 1]
     lower: float | None = None
     for j in range(size - 1):
-        if above[j] - math.log(size - 1 - j) - values[j] < log_threshold:
+        if above[j] <= 0.0 or math.log(above[j] / (size - 1 - j)) + top - values[j] < log_threshold:
             break
         lower = state.limit * math.exp(OFFSETS[j])
     upper: float | None = None
     for j in range(size - 1, 0, -1):
-        if below[j] - math.log(j) - values[j] < log_threshold:
+        if below[j] <= 0.0 or math.log(below[j] / j) + top - values[j] < log_threshold:
             break
         upper = state.limit * math.exp(OFFSETS[j])
     return lower, upper
-
-
-def _log_add(a: float, b: float) -> float:
-    if a < b:
-        a, b = b, a
-    if b == -math.inf:
-        return a
-    return a + math.log1p(math.exp(b - a))

@@ -84,16 +84,21 @@ def _arm_variance(
     if step.latency_bounds is None or step.latency_total <= 0:
         return kept
     step_position = {bound: index for index, bound in enumerate(step.latency_bounds)}
-    batch_counts = [step.latency_counts[step_position[edge]] for edge in edges]
+    step_counts = step.latency_counts
+    batch_counts = [step_counts[step_position[edge]] for edge in edges]
     m = step.latency_total
-    old_position = {bound: index for index, bound in enumerate(previous.latency_bounds)}
     previous_total = previous.latency_total
-    updated = []
-    for edge, old, k in zip(edges, kept, batch_counts, strict=True):
-        index = old_position.get(edge)
-        guess = previous.latency_counts[index] / previous_total if index is not None and previous_total else PRIOR_GUESS
-        updated.append(old + k * (1.0 - guess) ** 2 + (m - k) * guess * guess)
-    return updated
+    if previous_total > 0:
+        old_position = {bound: index for index, bound in enumerate(previous.latency_bounds)}
+        old_counts = previous.latency_counts
+        guesses = [
+            old_counts[old_position[edge]] / previous_total if edge in old_position else PRIOR_GUESS for edge in edges
+        ]
+    else:
+        guesses = [PRIOR_GUESS] * len(edges)
+    return [
+        old + k * (1.0 - g) * (1.0 - g) + (m - k) * g * g for old, k, g in zip(kept, batch_counts, guesses, strict=True)
+    ]
 
 
 def update(

@@ -93,7 +93,7 @@ def _error_rate(
         samples_candidate=candidate.requests,
         note=note,
     )
-    return result, state.model_copy(update={"error_rate": test})
+    return result, SequentialState.model_construct(error_rate=test, latency=state.latency, quality=state.quality)
 
 
 def _latency(
@@ -144,7 +144,11 @@ def _latency(
         samples_candidate=candidate.latency_total,
         note=note,
     )
-    return result, warnings, state.model_copy(update={"latency": test})
+    return (
+        result,
+        warnings,
+        SequentialState.model_construct(error_rate=state.error_rate, latency=test, quality=state.quality),
+    )
 
 
 def _quality(
@@ -187,7 +191,7 @@ def _quality(
         samples_candidate=candidate.quality_count,
         note=note,
     )
-    return result, state.model_copy(update={"quality": test})
+    return result, SequentialState.model_construct(error_rate=state.error_rate, latency=state.latency, quality=test)
 
 
 def sequential_criteria(

@@ -1,0 +1,48 @@
+"""``python -m bench.judge``: run the judge benchmark and write docs/judge-benchmark.md."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from bench.judge.report import render
+from bench.judge.runner import run_cells
+from bench.judge.scenarios import QUICK, SCENARIOS
+
+DEFAULT_OUTPUT = Path("docs/judge-benchmark.md")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.judge", description=__doc__)
+    parser.add_argument("--runs", type=int, default=None, help="runs per cell (default 1000; 40 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: few cells, few runs, report on stdout")
+    parser.add_argument("--cells", default="", help="comma-separated cell names (default: all)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
+    parser.add_argument("--seed", type=int, default=20240601, help="base seed")
+    parser.add_argument("--output", type=Path, default=None, help=f"report path (default {DEFAULT_OUTPUT})")
+    args = parser.parse_args(argv)
+    runs = args.runs if args.runs is not None else (40 if args.quick else 1000)
+    names = [name for name in args.cells.split(",") if name] or (list(QUICK) if args.quick else [])
+    scenarios = [scenario for scenario in SCENARIOS if not names or scenario.name in names]
+    unknown = set(names) - {scenario.name for scenario in scenarios}
+    if unknown:
+        parser.error(f"unknown cells: {', '.join(sorted(unknown))}")
+    started = time.monotonic()
+    cells = run_cells(scenarios, runs, args.workers, args.seed)
+    wall = time.monotonic() - started
+    command = "python -m bench.judge " + " ".join(argv if argv is not None else sys.argv[1:])
+    report = render(cells, command=command.strip(), runs=runs, wall_seconds=wall, workers=args.workers)
+    output = args.output if args.output is not None else (None if args.quick else DEFAULT_OUTPUT)
+    if output is None:
+        print(report)
+    else:
+        output.write_text(report)
+        print(f"wrote {output} in {wall / 60:.1f} min", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

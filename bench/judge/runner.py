@@ -1,0 +1,85 @@
+"""Run cells in parallel and aggregate per-judge outcomes."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from multiprocessing import Pool
+
+from bench.judge.judges import JUDGES, run_all
+from bench.judge.scenarios import HOURS, SCENARIOS, Scenario
+from bench.judge.stats import clopper_pearson, quantile
+
+CHUNK = 25
+
+
+def _seed(base_seed: int, cell_index: int, run: int) -> int:
+    return (base_seed * 1_000_003 + cell_index * 100_003 + run) & 0x7FFFFFFF
+
+
+def _run_chunk(task: tuple[int, int, int, int]) -> tuple[int, list[dict[str, tuple[int | None, int]]]]:
+    cell_index, first, last, base_seed = task
+    scenario = SCENARIOS[cell_index]
+    results = []
+    for run in range(first, last):
+        results.append(run_all(scenario, _seed(base_seed, cell_index, run)))
+    return cell_index, results
+
+
+@dataclass
+class JudgeOutcome:
+    """One judge on one cell."""
+
+    runs: int = 0
+    false_rollbacks: int = 0
+    """Rollbacks of a candidate meeting every criterion (A/A, boundary, nuisance cells; before the onset)."""
+    detections: int = 0
+    delays: list[float] = field(default_factory=list)
+    """Minutes from the onset to the rollback, +inf when not within the 48 h."""
+    errors: list[int] = field(default_factory=list)
+    """Canary errors served from the onset until the rollback (or the end)."""
+
+    def rate(self, count: int) -> tuple[float, float, float]:
+        low, high = clopper_pearson(count, self.runs)
+        return count / self.runs if self.runs else math.nan, low, high
+
+    def delay(self, q: float) -> float:
+        return quantile(self.delays, q)
+
+
+@dataclass
+class CellOutcome:
+    scenario: Scenario
+    judges: dict[str, JudgeOutcome]
+
+
+def run_cells(scenarios: Iterable[Scenario], runs: int, workers: int, base_seed: int) -> dict[str, CellOutcome]:
+    """All runs of the given cells, spread over ``workers`` processes."""
+    chosen = list(scenarios)
+    indices = [SCENARIOS.index(scenario) for scenario in chosen]
+    tasks = [
+        (index, first, min(runs, first + CHUNK), base_seed) for index in indices for first in range(0, runs, CHUNK)
+    ]
+    outcomes = {scenario.name: CellOutcome(scenario, {name: JudgeOutcome() for name in JUDGES}) for scenario in chosen}
+    with Pool(processes=workers) as pool:
+        for cell_index, results in pool.imap_unordered(_run_chunk, tasks):
+            scenario = SCENARIOS[cell_index]
+            cell = outcomes[scenario.name]
+            for result in results:
+                for name, (minute, errors) in result.items():
+                    outcome = cell.judges[name]
+                    outcome.runs += 1
+                    outcome.errors.append(errors)
+                    if minute is None:
+                        outcome.delays.append(math.inf)
+                    elif scenario.violates and minute > scenario.onset_minute:
+                        outcome.detections += 1
+                        outcome.delays.append(minute - scenario.onset_minute)
+                    else:
+                        outcome.false_rollbacks += 1
+                        outcome.delays.append(math.inf)
+    return outcomes
+
+
+HORIZON_MINUTES = HOURS * 60

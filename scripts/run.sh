@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# `make run`: the Temporal dev server with its Web UI, the worker, the simulated service (router, two versions,
+# metrics) and a demo rollout started from the Temporal CLI. Ctrl-C stops everything this script started.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+temporal=".tools/bin/temporal"
+py=".venv/bin/python"
+run_dir=".run"; data_dir=".data"
+mkdir -p "$run_dir" "$data_dir"
+workflow_id="rollout-support-assistant"
+candidate_mode="${CANDIDATE:-healthy}"
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo; echo "stopping: ${pids[*]:-nothing}"
+  for pid in "${pids[@]:-}"; do [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+for port in 7233 8233 9100 9101 9102; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "make run: port $port is already in use (another 'make run'?): stop it first" >&2; exit 1
+  fi
+done
+
+echo "starting the Temporal dev server (SQLite: $data_dir/temporal.db, UI: http://localhost:8233)"
+# shellcheck disable=SC2046  # the flags are words on purpose
+"$temporal" server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 --db-filename "$data_dir/temporal.db" \
+  --log-level warn --dynamic-config-value system.enableActivityEagerExecution=true \
+  $("$py" -m workflows.search_attributes) >"$run_dir/temporal.log" 2>&1 &
+pids+=($!)
+until "$temporal" operator cluster health --address 127.0.0.1:7233 >/dev/null 2>&1; do
+  kill -0 "${pids[0]}" 2>/dev/null || { echo "dev server exited: see $run_dir/temporal.log" >&2; exit 1; }
+  sleep 0.3
+done
+
+knobs="$run_dir/knobs.json"
+if [[ "$candidate_mode" == "regressed" ]]; then
+  echo '{"rps": 20000, "stable": {"error_rate": 0.01}, "candidate": {"error_rate": 0.03}}' >"$knobs"
+else
+  echo '{"rps": 20000, "stable": {"error_rate": 0.01}, "candidate": {"error_rate": 0.01}}' >"$knobs"
+fi
+echo "starting the simulated service (candidate: $candidate_mode; router :9100, v1 :9101, v2 :9102)"
+"$py" -m simulator --control-port 9100 --stable-port 9101 --candidate-port 9102 --knobs "$knobs" \
+  >"$run_dir/simulator.log" 2>&1 &
+pids+=($!)
+
+echo "starting the worker (logs: $run_dir/worker.log)"
+TEMPORAL_ADDRESS=127.0.0.1:7233 "$py" -m workers >"$run_dir/worker.log" 2>&1 &
+pids+=($!)
+until "$temporal" task-queue describe --task-queue rollouts --address 127.0.0.1:7233 2>/dev/null | grep -q "workflow"; do
+  kill -0 "${pids[2]}" 2>/dev/null || { echo "worker exited: see $run_dir/worker.log" >&2; exit 1; }
+  sleep 0.3
+done
+until "$py" -c "import httpx,sys; httpx.get('http://127.0.0.1:9100/healthz').raise_for_status()" 2>/dev/null; do
+  sleep 0.2
+done
+
+echo "starting the demo rollout (an already running one resumes: rollouts are durable)"
+"$temporal" workflow start --address 127.0.0.1:7233 --type Rollout --task-queue rollouts \
+  --workflow-id "$workflow_id" --input-file docs/examples/demo-rollout.json \
+  --static-summary "support-assistant v1 -> v2 (demo, compressed schedule)"
+
+cat <<MSG
+
+  Web UI:   http://localhost:8233/namespaces/default/workflows/$workflow_id
+  Status:   $temporal workflow query --workflow-id $workflow_id --name status
+  The last step waits for 2 of ml-lead, sre-oncall, product-owner (about 3 minutes in):
+            $temporal workflow signal --workflow-id $workflow_id --name approve --input '{"approver": "ml-lead"}'
+            $temporal workflow signal --workflow-id $workflow_id --name approve --input '{"approver": "sre-oncall"}'
+  Abort:    $temporal workflow signal --workflow-id $workflow_id --name abort --input '{"by": "you", "reason": "demo"}'
+  Start your own: $temporal workflow start --type Rollout --task-queue rollouts \\
+                    --workflow-id rollout-<service> --input-file <spec.json>
+
+  Waiting for the rollout to finish (Ctrl-C stops everything)...
+MSG
+
+"$py" -m workers.show_record "$workflow_id" --address 127.0.0.1:7233
+echo "Everything is still running for you to explore; Ctrl-C to stop."
+wait "${pids[0]}"
