@@ -15,14 +15,23 @@ from workflows.judge.increments import accumulate, increment, validate_counters
 from workflows.judge.models import ArmTotals
 
 
-def _counters(requests: int = 100, errors: int = 1, **extra: object) -> Counters:
+def _counters(
+    requests: int = 100,
+    errors: int = 1,
+    *,
+    buckets: list[tuple[float, int]] | None = None,
+    quality_sum: float = 0.0,
+    quality_sum_squares: float = 0.0,
+    quality_count: int = 0,
+) -> Counters:
+    """A reading built without validation, so that the judge's own checks are what is tested."""
     return Counters.model_construct(
         requests=requests,
         errors=errors,
-        latency_ms_buckets=extra.get("buckets", [(100.0, requests), (math.inf, requests)]),
-        quality_sum=extra.get("quality_sum", 0.0),
-        quality_sum_squares=extra.get("quality_sum_squares", 0.0),
-        quality_count=extra.get("quality_count", 0),
+        latency_ms_buckets=buckets if buckets is not None else [(100.0, requests), (math.inf, requests)],
+        quality_sum=quality_sum,
+        quality_sum_squares=quality_sum_squares,
+        quality_count=quality_count,
     )
 
 

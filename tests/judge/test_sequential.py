@@ -40,7 +40,7 @@ def test_identical_versions_eventually_pass_every_criterion() -> None:
     ],
 )
 def test_regressions_fail_the_right_criterion_without_a_trigger(serve: dict[str, float], criterion: str) -> None:
-    judgements = _run(Arm(), Arm(), 40, **serve)
+    judgements = _run(Arm(), Arm(), 40, 300, **serve)
     first = next(j for j in judgements if j.decision == "rollback")
     assert verdicts(first)[criterion] == "fail"
     assert not any(trigger.breached for trigger in first.triggers)

@@ -14,7 +14,7 @@ from tests.judge.helpers import FINE_BOUNDS, latency_cdf
 from tests.judge.sampling import binomial
 from workflows.judge import error_rate, latency, quality
 from workflows.judge.increments import Increment
-from workflows.judge.models import ArmTotals
+from workflows.judge.models import ArmTotals, QualityTestState
 from workflows.judge.sequential import ALPHA_SHARE
 
 ALPHA = 0.05 * ALPHA_SHARE
@@ -95,7 +95,7 @@ def _quality_runs(difference: float, *, runs: int, polls: int, seed: int) -> tup
     detections = []
     z = NormalDist().inv_cdf(1 - ALPHA)
     for _ in range(runs):
-        state = quality.QualityTestState()
+        state = QualityTestState()
         totals = (ArmTotals(), ArmTotals())
         naive_fired = False
         for t in range(polls):

@@ -1,0 +1,19 @@
+"""``python -m workflows.schema``: the JSON Schema of the rollout spec, generated from the pydantic models."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from workflows.spec import RolloutSpec
+
+
+def spec_schema() -> dict[str, Any]:
+    schema = RolloutSpec.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Rollout spec (durable-rollouts)"
+    return schema
+
+
+if __name__ == "__main__":
+    print(json.dumps(spec_schema(), indent=2, sort_keys=True))
