@@ -1,9 +1,9 @@
 """Errors of the activities, one root; the activity boundary turns them into Temporal failures.
 
-    ProviderError                  root: a provider did not do what we asked
-    ├── ProviderUnavailable        transport error, timeout, 5xx: retried by Temporal
-    ├── RouterNotConverged         the router answered with other weights than we set: retried
-    └── ProviderRejected           the provider said no (4xx, invalid config, bad data): not retried
+ProviderError                  root: a provider did not do what we asked
+├── ProviderUnavailable        transport error, timeout, 5xx: retried by Temporal
+├── RouterNotConverged         the router answered with other weights than we set: retried
+└── ProviderRejected           the provider said no (4xx, invalid config, bad data): not retried
 """
 
 from __future__ import annotations

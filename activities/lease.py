@@ -67,4 +67,3 @@ class LeaseActivities:
 
     def all(self) -> list[object]:
         return [self.acquire_lease, self.release_lease]
-

@@ -6,10 +6,9 @@ after a crash, without harm.
 
 from __future__ import annotations
 
+import httpx
 import structlog
 from temporalio import activity
-
-import httpx
 
 from activities.errors import ProviderError, ProviderRejected, RouterNotConverged
 from activities.factory import metrics_for, router_for
@@ -31,8 +30,12 @@ _TOLERANCE = 1e-6
 
 def _log() -> structlog.stdlib.BoundLogger:
     info = activity.info()
-    return structlog.get_logger("activities").bind(
-        workflow_id=info.workflow_id, run_id=info.workflow_run_id, activity_type=info.activity_type, attempt=info.attempt
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger("activities")
+    return logger.bind(
+        workflow_id=info.workflow_id,
+        run_id=info.workflow_run_id,
+        activity_type=info.activity_type,
+        attempt=info.attempt,
     )
 
 
@@ -84,7 +87,9 @@ class RolloutActivities:
                 data = response.json()
             score = data.get(spec.score_field) if isinstance(data, dict) else None
             if not isinstance(score, int | float) or isinstance(score, bool):
-                raise ProviderRejected(f"preflight: field {spec.score_field!r} missing or not a number in {data!r:.200}")
+                raise ProviderRejected(
+                    f"preflight: field {spec.score_field!r} missing or not a number in {data!r:.200}"
+                )
         except ProviderError as exc:
             raise exc.to_application_error() from exc
         return PreflightResult(score=float(score), baseline=spec.baseline, tolerance=spec.tolerance)

@@ -17,6 +17,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -27,7 +28,6 @@ from workers.build import build_worker
 from workers.client import connect
 from workers.registry import open_activities, registered_workflows
 from workers.settings import Settings
-from workflows.rollout import RolloutWorkflow
 from workflows.state import RolloutResult, RolloutStatus
 
 
@@ -62,12 +62,12 @@ async def main(rollouts: int) -> dict[str, float]:
                 async with worker:
                     trivial: list[float] = []
                     for _ in range(rollouts):
-                        handle = await client.start_workflow(
+                        trivial_handle = await client.start_workflow(
                             SignalRoundTrip.run, id=f"trivial-{uuid.uuid4()}", task_queue=queue
                         )
                         started = time.perf_counter()
-                        await handle.signal(SignalRoundTrip.finish)
-                        await handle.result()
+                        await trivial_handle.signal(SignalRoundTrip.finish)
+                        await trivial_handle.result()
                         trivial.append(time.perf_counter() - started)
 
                     abort: list[float] = []
@@ -85,27 +85,29 @@ async def main(rollouts: int) -> dict[str, float]:
                             "analysis_interval": "1m",
                         }
                         handle = await client.start_workflow(
-                            RolloutWorkflow.run, spec, id=f"rollout-{service}", task_queue=queue,
+                            "Rollout", spec, id=f"rollout-{service}", task_queue=queue,
                             result_type=RolloutResult,
                         )  # fmt: skip
 
-                        async def observing() -> bool:
+                        async def observing(handle: Any = handle) -> bool:
                             st = await handle.query("status", result_type=RolloutStatus)
-                            return st.weight == 10 and st.phase == "canary"
+                            return bool(st.weight == 10 and st.phase == "canary")
 
                         await wait_for(observing)
                         url = sim.routes_url(service)
 
-                        async def stable_at_100() -> bool:
-                            return (await http.get(url)).json()["stable"] == 100.0
+                        async def stable_at_100(url: str = url) -> bool:
+                            return bool((await http.get(url)).json()["stable"] == 100.0)
 
                         started = time.perf_counter()
                         await handle.signal("abort", {"by": "bench", "reason": "latency benchmark"})
                         await wait_for(stable_at_100)
                         abort.append(time.perf_counter() - started)
                         result = await handle.result()
-                        assert result.record.rollback is not None and result.record.rollback.router_verified
-                        in_workflow.append(result.record.rollback.duration_seconds or 0.0)
+                        rollback = result.record.rollback
+                        if rollback is None or not rollback.router_verified:
+                            raise RuntimeError(f"rollout {handle.id} did not roll back: {result.record.outcome}")
+                        in_workflow.append(rollback.duration_seconds or 0.0)
     figures = {
         "abort_p50_ms": percentile(abort, 0.5) * 1000,
         "abort_p99_ms": percentile(abort, 0.99) * 1000,

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 
@@ -114,6 +115,8 @@ async def register_search_attributes(client: Client, namespace: str = "default")
     await client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
             namespace=namespace,
-            search_attributes={key.name: key.indexed_value_type.value for key in search_attributes.ALL},
+            search_attributes={
+                key.name: IndexedValueType.ValueType(key.indexed_value_type.value) for key in search_attributes.ALL
+            },
         )
     )

@@ -8,12 +8,12 @@ import sys
 
 import structlog
 
+from workers.build import build_worker
 from workers.client import connect
 from workers.logging import configure_logging
 from workers.registry import open_activities, registered_workflows
 from workers.settings import Settings, SettingsError
 from workers.tracing import configure_tracing
-from workers.build import build_worker
 
 log = structlog.get_logger("workers")
 

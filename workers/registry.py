@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import httpx
-
 from temporalio.client import Client
 
 from activities.lease import LeaseActivities

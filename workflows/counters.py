@@ -39,7 +39,7 @@ class Counters(BaseModel):
     latency_ms_buckets: list[tuple[BucketBound, int]] = Field(
         default_factory=list,
         description="Cumulative latency histogram: [upper_bound_ms, count of requests at or below it], "
-        "ascending bounds; the last bound may be \"+Inf\".",
+        'ascending bounds; the last bound may be "+Inf".',
     )
     quality_sum: float = Field(default=0.0, description="Sum of per-response quality scores in [0, 1].")
     quality_sum_squares: float = Field(default=0.0, description="Sum of squared quality scores.")

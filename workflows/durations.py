@@ -23,7 +23,7 @@ def parse_duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool):
-        raise ValueError("expected a duration such as \"90s\", \"30m\", \"4h\", \"2d\" or \"PT4H\"")
+        raise ValueError('expected a duration such as "90s", "30m", "4h", "2d" or "PT4H"')
     if isinstance(value, int | float):
         return timedelta(seconds=value)
     if isinstance(value, str):
@@ -40,7 +40,7 @@ def parse_duration(value: object) -> timedelta:
                 minutes=parts.get("m", 0),
                 seconds=parts.get("s", 0),
             )
-    raise ValueError(f"{value!r} is not a duration: write e.g. \"90s\", \"30m\", \"4h\", \"2d\" or \"PT4H\"")
+    raise ValueError(f'{value!r} is not a duration: write e.g. "90s", "30m", "4h", "2d" or "PT4H"')
 
 
 def format_duration(value: timedelta) -> str:

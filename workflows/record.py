@@ -256,7 +256,9 @@ def render_markdown(record: DeploymentRecord) -> str:
         lines += ["", "## Signals that changed nothing", ""]
         lines += [f"- {r.at.isoformat()} `{r.signal}` from {r.by or '?'}: {r.reason}" for r in record.rejected_signals]
     lines += ["", "## Timeline", ""]
-    lines += [f"- {e.at.isoformat()} [{e.phase}] {e.event}" + (f": {e.detail}" if e.detail else "") for e in record.timeline]
+    lines += [
+        f"- {e.at.isoformat()} [{e.phase}] {e.event}" + (f": {e.detail}" if e.detail else "") for e in record.timeline
+    ]
     return "\n".join(lines) + "\n"
 
 

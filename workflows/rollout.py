@@ -8,6 +8,7 @@ first, shielded from cancellation. All I/O is in activities; the decisions are p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -75,7 +76,9 @@ ROLLBACK_ROUTER_RETRY = RetryPolicy(
 METRICS_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=3
 )
-GATE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30), maximum_attempts=3)
+GATE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30), maximum_attempts=3
+)
 CONTINUE_AS_NEW_EVENTS = 4_000
 """Continue-as-new past this many events, well below Temporal's 10k warning, to keep every run's history small."""
 ROUTER_COMPENSATION = "route_all_to_stable"
@@ -296,7 +299,9 @@ class RolloutWorkflow:
     async def _start_step(self, index: int, step: Step) -> None:
         spec, s = self._require()
         s.step_index, s.step_applied = index, False
-        self._enter(Phase.CANARY, f"step {index + 1}/{len(spec.steps)}: {step.weight:g}% for {format_duration(step.observe)}")
+        self._enter(
+            Phase.CANARY, f"step {index + 1}/{len(spec.steps)}: {step.weight:g}% for {format_duration(step.observe)}"
+        )
         if ROUTER_COMPENSATION not in s.compensations:
             # Registered before the first weight change: a half-applied change is undone too.
             s.compensations.append(ROUTER_COMPENSATION)
@@ -354,7 +359,12 @@ class RolloutWorkflow:
                 return None
             return workflow.now() + (step.observe - s.clock.observed(workflow.now()))
 
-        await self._watch(index, done=observed_enough, wake_at=step_end, summary=f"observe {step.weight:g}% for {format_duration(step.observe)}")
+        await self._watch(
+            index,
+            done=observed_enough,
+            wake_at=step_end,
+            summary=f"observe {step.weight:g}% for {format_duration(step.observe)}",
+        )
 
     async def _await_approval(self, index: int) -> None:
         spec, s = self._require()
@@ -368,7 +378,13 @@ class RolloutWorkflow:
             return quorum_reached(frozenset(s.approved_by), policy.quorum)
 
         deadline: datetime | None = s.approval_deadline
-        while not await self._watch(index, done=approved, wake_at=lambda: deadline, deadline=deadline, summary=f"approval of step {index + 1}"):
+        while not await self._watch(
+            index,
+            done=approved,
+            wake_at=_constant(deadline),
+            deadline=deadline,
+            summary=f"approval of step {index + 1}",
+        ):
             if policy.on_timeout == "rollback":
                 raise RollbackNeeded(
                     "approval_timeout",
@@ -386,7 +402,10 @@ class RolloutWorkflow:
         report.ended_at = workflow.now()
         report.observed_seconds = s.clock.observed(workflow.now()).total_seconds()
         s.step_index, s.step_applied = index + 1, False
-        self._note(f"step {index + 1} complete", f"observed {format_duration(timedelta(seconds=round(report.observed_seconds)))}")
+        self._note(
+            f"step {index + 1} complete",
+            f"observed {format_duration(timedelta(seconds=round(report.observed_seconds)))}",
+        )
 
     async def _promote(self) -> None:
         self._enter(Phase.PROMOTING, "candidate to 100%")
@@ -419,16 +438,9 @@ class RolloutWorkflow:
             hint = wake_at()
             if hint is not None and hint < wake:
                 wake = hint
-            seen = self._wakeups
             if wake > now:
-                try:
-                    await workflow.wait_condition(
-                        lambda: self._abort is not None or self._wakeups != seen or done(),
-                        timeout=wake - now,
-                        timeout_summary=summary,
-                    )
-                except asyncio.TimeoutError:
-                    pass
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(self._woken(done), timeout=wake - now, timeout_summary=summary)
             self._raise_if_aborted()
             if workflow.now() >= s.next_analysis_at:
                 due = s.next_analysis_at
@@ -445,6 +457,11 @@ class RolloutWorkflow:
             return now + spec.analysis_interval
         following = due + spec.analysis_interval
         return following if following > now else now + spec.analysis_interval
+
+    def _woken(self, done: Callable[[], bool]) -> Callable[[], bool]:
+        """Wake a wait on abort, on any accepted signal (pause, resume, approval) or when ``done()``."""
+        seen = self._wakeups
+        return lambda: self._abort is not None or self._wakeups != seen or done()
 
     async def _read_counters(self, summary: str) -> CounterPair:
         spec, _ = self._require()
@@ -555,7 +572,9 @@ class RolloutWorkflow:
     async def _roll_back(self, rollback: RollbackNeeded) -> None:
         spec, s = self._require()
         started = workflow.now()
-        s.record.rollback = RollbackReport(cause=rollback.cause, by=rollback.by, reason=rollback.reason, started_at=started)
+        s.record.rollback = RollbackReport(
+            cause=rollback.cause, by=rollback.by, reason=rollback.reason, started_at=started
+        )
         s.clock.stop(started)
         self._enter(Phase.ROLLING_BACK, f"{rollback.cause}: {rollback.reason}")
         done: list[str] = []
@@ -598,8 +617,7 @@ class RolloutWorkflow:
         if name not in SIGNAL_NAMES:
             self._reject(name, Rejected(f"unknown signal (known: {', '.join(SIGNAL_NAMES)})"), payload)
             return
-        signal_name: SignalName = name  # type: ignore[assignment]  # membership checked above
-        outcome = assess(signal_name, payload, self._signal_context())
+        outcome = assess(name, payload, self._signal_context())
         if isinstance(outcome, Rejected):
             self._reject(name, outcome, payload)
         else:
@@ -851,6 +869,10 @@ class RolloutWorkflow:
         if self._spec is None:
             raise RuntimeError("spec used before validation")
         return self._spec, self._state()
+
+
+def _constant(value: datetime | None) -> Callable[[], datetime | None]:
+    return lambda: value
 
 
 def _cause(exc: BaseException) -> str:

@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -340,9 +340,12 @@ def _describe(error: Mapping[str, Any]) -> str:
     where = _path(tuple(error["loc"]))
     if kind == "union_tag_invalid":
         ctx = error.get("ctx", {})
-        return f"{where}.{ctx.get('discriminator', 'kind').strip(chr(39))}: unknown provider kind {ctx.get('tag')!r} (expected one of: {ctx.get('expected_tags')})"
+        field = str(ctx.get("discriminator", "kind")).strip("'")
+        return (
+            f"{where}.{field}: unknown provider kind {ctx.get('tag')!r} (expected one of: {ctx.get('expected_tags')})"
+        )
     if kind == "union_tag_not_found":
-        return f"{where}.kind: missing (say which provider, e.g. \"kind\": \"http\")"
+        return f'{where}.kind: missing (say which provider, e.g. "kind": "http")'
     if kind == "missing":
         return f"{where}: missing"
     if kind == "extra_forbidden":
@@ -365,7 +368,7 @@ def _parsed_fields(data: Mapping[str, Any]) -> dict[str, Any]:
                 parsed[name] = info.get_default(call_default_factory=True)
             continue
         try:
-            parsed[name] = TypeAdapter(Annotated[info.annotation, info]).validate_python(data[name])
+            parsed[name] = TypeAdapter(cast(Any, Annotated[info.annotation, info])).validate_python(data[name])
         except ValidationError:
             continue
     return parsed

@@ -47,7 +47,7 @@ def multinomial_cumulative(rng: random.Random, n: int, conditional: tuple[float,
 
     Bucket counts only feed quantiles, so a looser normal approximation (mean above 15) is fine here.
     """
-    counts = []
+    counts: list[int] = []
     left = n
     cumulative = 0
     gauss = rng.gauss

@@ -13,7 +13,6 @@ from temporalio.exceptions import ApplicationError
 
 from simulator.testing import run_simulator
 from tests.servers import TEMPORAL_CLI, DevServer
-from workflows.record import DeploymentRecord
 from tests.workflows.helpers import (
     compressed_spec,
     rollout_worker,
@@ -22,6 +21,7 @@ from tests.workflows.helpers import (
     unique_service,
     wait_until,
 )
+from workflows.record import DeploymentRecord
 
 FAST = {"rps": 200000}
 APPROVALS = {"approvers": ["ml-lead", "sre-oncall", "product-owner"], "quorum": 2}
@@ -50,7 +50,9 @@ async def test_error_regression_rolls_back_during_the_step(client: Client, task_
     service = unique_service()
     async with run_simulator(knobs={**FAST, "stable": {"error_rate": 0.01}, "candidate": {"error_rate": 0.03}}) as sim:
         async with rollout_worker(client, task_queue):
-            spec = compressed_spec(sim, service, steps=[{"weight": 10, "observe": "1h"}, {"weight": 50, "observe": "1h"}])
+            spec = compressed_spec(
+                sim, service, steps=[{"weight": 10, "observe": "1h"}, {"weight": 50, "observe": "1h"}]
+            )
             handle = await start_rollout(client, spec, task_queue)
             result = await handle.result()
         routes = await sim.routes(service)
@@ -182,7 +184,10 @@ async def test_pause_stops_the_step_clock_and_resume_finishes(client: Client, ta
 
 async def test_shadow_disagreement_stops_before_any_traffic_moves(client: Client, task_queue: str) -> None:
     service = unique_service()
-    async with run_simulator(knobs={**FAST, "candidate": {"disagreement": 0.5}}) as sim, rollout_worker(client, task_queue):
+    async with (
+        run_simulator(knobs={**FAST, "candidate": {"disagreement": 0.5}}) as sim,
+        rollout_worker(client, task_queue),
+    ):
         spec = compressed_spec(
             sim,
             service,
@@ -222,9 +227,9 @@ async def test_updates_reject_at_once_and_apply_when_valid(client: Client, task_
             await handle.execute_update("abort", {"by": "sre-oncall"})
         assert "reason: missing" in str(malformed.value.cause)
         assert await handle.execute_update("pause", {"by": "sre-oncall"}, result_type=str) == "paused by sre-oncall"
-        assert "rollback requested" == await handle.execute_update(
+        assert await handle.execute_update(
             "abort", {"by": "sre-oncall", "reason": "cli test"}, result_type=str
-        )
+        ) == "rollback requested"
         result = await handle.result()
     assert result.record.rollback is not None and result.record.rollback.cause == "abort"
     assert result.record.rejected_signals == [], "rejected updates never reach history"

@@ -1,0 +1,101 @@
+"""The weights include file of the ``nginx`` router: render it, and parse it back (ours or somebody else's).
+
+The file carries its own revision (a hash of its body) in a header line, so the router can tell three cases
+apart without any state of its own: a file it wrote (and which weights it holds), a file edited by an outside
+hand (the hash no longer matches), and no file at all. The same revision is served by nginx through
+``$<variable>_weights``, which is how a reload is seen to have taken effect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from activities.models import RouterState
+from workflows.spec import NginxRouter
+
+_HEADER = "# durable-rollouts weights; the rollout owns this file and rewrites it whole (do not edit)."
+_REVISION = re.compile(r"^# revision: (?P<rev>[0-9a-f]{16})\n", re.MULTILINE)
+_WEIGHTS = re.compile(r"stable=(?P<stable>[0-9.]+) candidate=(?P<candidate>[0-9.]+) revision=(?P<rev>[0-9a-f]{16})")
+
+
+class IncludeError(ValueError):
+    """The text is not a weights file this router wrote (or not a weights line nginx serves)."""
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Weights with the revision of the file that holds them."""
+
+    state: RouterState
+    revision: str
+
+
+def hundredths(percent: float) -> int:
+    """``percent`` in hundredths: ``split_clients`` takes at most two decimals, so finer weights are refused."""
+    scaled = round(percent * 100)
+    if abs(scaled - percent * 100) > 1e-6 or not 0 <= scaled <= 10_000:
+        raise ValueError(f"{percent!r}% is not a percentage with at most two decimals, as nginx split_clients needs")
+    return scaled
+
+
+def _pct(value: int) -> str:
+    return f"{value // 100}.{value % 100:02d}"
+
+
+def _body(spec: NginxRouter, candidate: int) -> str:
+    var, stable_up, candidate_up = spec.variable, spec.stable_upstream, spec.candidate_upstream
+    if candidate == 0:
+        buckets = f"    * {stable_up};"
+    elif candidate == 10_000:
+        buckets = f"    * {candidate_up};"
+    else:
+        buckets = f"    {_pct(candidate)}% {candidate_up};\n    * {stable_up};"
+    return (
+        "# Sticky key: the user id when the client sends one, else the request id (a fresh draw per request).\n"
+        f"map $http_x_user_id ${var}_key {{\n"
+        '    "" $request_id;\n'
+        "    default $http_x_user_id;\n"
+        "}\n"
+        f"split_clients ${var}_key ${var} {{\n{buckets}\n}}\n"
+    )
+
+
+def render(spec: NginxRouter, state: RouterState) -> tuple[str, str]:
+    """The include file for ``state`` and its revision (the same weights always give the same file)."""
+    candidate = hundredths(state.candidate)
+    body = _body(spec, candidate)
+    revision = hashlib.sha256(body.encode()).hexdigest()[:16]
+    stable = 10_000 - candidate
+    served = f"stable={_pct(stable)} candidate={_pct(candidate)} revision={revision}"
+    tail = f'map $http_x_user_id ${spec.variable}_weights {{\n    default "{served}";\n}}\n'
+    return f"{_HEADER}\n# revision: {revision}\n{body}{tail}", revision
+
+
+def parse(spec: NginxRouter, text: str) -> Weights:
+    """The weights of a file this router wrote; ``IncludeError`` naming why when it is not one (any more)."""
+    found = _REVISION.search(text)
+    if found is None or not text.startswith(_HEADER):
+        raise IncludeError("it has no revision header (not written by the rollout)")
+    weights = _WEIGHTS.search(text)
+    if weights is None:
+        raise IncludeError("it has no weights line")
+    state = RouterState(stable=float(weights["stable"]), candidate=float(weights["candidate"]))
+    try:
+        expected, revision = render(spec, state)
+    except ValueError as exc:
+        raise IncludeError(str(exc)) from exc
+    if text != expected:
+        raise IncludeError(f"its content differs from what revision {found['rev']} wrote (edited by hand?)")
+    return Weights(state=state, revision=revision)
+
+
+def parse_served(text: str) -> Weights:
+    """The weights line nginx serves from ``$<variable>_weights``."""
+    found = _WEIGHTS.search(text)
+    if found is None:
+        raise IncludeError(f"no weights in {text[:120]!r}")
+    return Weights(
+        state=RouterState(stable=float(found["stable"]), candidate=float(found["candidate"])), revision=found["rev"]
+    )

@@ -1,0 +1,182 @@
+"""``python -m bench.rollback_nginx``: rollback latency, abort signal -> traffic observed at 100% stable.
+
+For each router, 30 rollouts (by default) on a real Temporal dev server: start a rollout whose only step puts the
+candidate at 50%, wait until the workflow reports 50%, then send the ``abort`` signal while probes watch what
+the traffic really does. The latency of one rollback is the time from sending the signal to the start of the
+first probe after which every probe saw stable (so a straggling candidate answer pushes it later).
+
+* ``nginx``: probes are real requests through nginx (8 concurrent loops, fast model servers so a probe takes
+  about a millisecond): the rollback is complete when nginx routes every new request to stable.
+* ``http``: the simulator's router (``simulator.testing.run_simulator``); probes are ``GET`` of the route, the
+  figure the same workflow reaches when the router is a bare HTTP API.
+
+Prints a Markdown table (p50 / p99 / max in milliseconds) and writes the raw figures to ``.run/bench/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+
+from simulator.procs import RUN_ROOT, run_folder
+from simulator.stand import Stand, run_stand
+from simulator.testing import Simulator, run_simulator
+from tests.servers import dev_server
+from tests.workflows.helpers import rollout_worker, start_rollout, status, wait_until
+from workers.client import connect
+from workers.settings import Settings
+
+_PROBES = 8
+_TAIL_S = 0.3  # keep probing this long after the workflow finished, to catch straggling candidate answers
+
+Probe = Callable[[httpx.AsyncClient], Awaitable[bool]]
+"""One observation: True when it saw the candidate."""
+
+
+@dataclass
+class Observations:
+    """Probe results as (start time, saw candidate), from several concurrent loops."""
+
+    seen: list[tuple[float, bool]] = field(default_factory=list)
+
+    def stable_since(self, after: float) -> float | None:
+        """Start of the first probe after ``after`` from which on every probe saw stable."""
+        last_candidate = max((t for t, candidate in self.seen if candidate), default=after)
+        later = [t for t, candidate in self.seen if t > max(last_candidate, after)]
+        return min(later) if later else None
+
+
+async def _watch(probe: Probe, stop: asyncio.Event, out: Observations) -> None:
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                out.seen.append((started, await probe(client)))
+            except httpx.HTTPError:
+                out.seen.append((started, True))  # an error is not "100% stable"
+
+
+def _spec(service: str, router: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "service": service,
+        "requested_by": "bench",
+        "stable": {"version": "v1"},
+        "candidate": {"version": "v2"},
+        "router": router,
+        "metrics": metrics,
+        "steps": [{"weight": 50, "observe": "1h"}],
+        "analysis_interval": "30m",  # no analysis during the measurement: only the rollback is timed
+    }
+
+
+async def _one_rollback(client: Client, task_queue: str, spec: dict[str, Any], probe: Probe) -> tuple[float, float]:
+    """(observed latency, the record's own rollback duration), in seconds."""
+    handle = await start_rollout(client, spec, task_queue)
+
+    async def at_50() -> bool:
+        return (await status(handle)).weight == 50
+
+    await wait_until(at_50, timeout=30, interval=0.02, what="the step at 50%")
+    stop, out = asyncio.Event(), Observations()
+    watchers = [asyncio.create_task(_watch(probe, stop, out)) for _ in range(_PROBES)]
+
+    async def split_seen() -> bool:  # proof the probes watch a live 50% split before the abort
+        return any(candidate for _, candidate in out.seen) and not all(c for _, c in out.seen)
+
+    await wait_until(split_seen, timeout=10, interval=0.01, what="probes seeing both versions")
+    aborted = time.monotonic()
+    await handle.signal("abort", {"by": "bench", "reason": "rollback latency"})
+    result = await handle.result()
+    await asyncio.sleep(_TAIL_S)
+    stop.set()
+    await asyncio.gather(*watchers)
+    since = out.stable_since(aborted)
+    if since is None or not any(candidate for t, candidate in out.seen if t < aborted):
+        raise RuntimeError("the probes did not see a 50% split then stable: measurement invalid")
+    rollback = result.record.rollback
+    assert rollback is not None and rollback.duration_seconds is not None
+    return since - aborted, rollback.duration_seconds
+
+
+def _nginx_probe(stand: Stand) -> Probe:
+    async def probe(http: httpx.AsyncClient) -> bool:
+        response = await http.post(stand.nginx.answer_url, json={"prompt": "bench"})
+        return bool(response.json()["version"] == stand.candidate.version)
+
+    return probe
+
+
+def _http_probe(sim: Simulator, service: str) -> Probe:
+    async def probe(http: httpx.AsyncClient) -> bool:
+        return bool((await http.get(sim.routes_url(service))).json()["candidate"] > 0)
+
+    return probe
+
+
+async def _run_router(kind: str, client: Client, rollouts: int) -> list[tuple[float, float]]:
+    task_queue = f"bench-{uuid.uuid4().hex[:8]}"
+    figures: list[tuple[float, float]] = []
+    fast = {"latency_p50_ms": 0.5, "latency_p95_ms": 1.0, "error_rate": 0.0}
+    async with rollout_worker(client, task_queue):
+        if kind == "nginx":
+            async with run_stand(stable=fast, candidate=fast) as stand:
+                assert stand.prometheus is not None
+                for _ in range(rollouts):
+                    service = f"bench-{uuid.uuid4().hex[:8]}"
+                    spec = _spec(service, stand.nginx.router_spec(), stand.prometheus.metrics_spec())
+                    figures.append(await _one_rollback(client, task_queue, spec, _nginx_probe(stand)))
+        else:
+            async with run_simulator() as sim:
+                for _ in range(rollouts):
+                    service = f"bench-{uuid.uuid4().hex[:8]}"
+                    router = {"kind": "http", "url": sim.routes_url(service)}
+                    metrics = {"kind": "http-json", "url": sim.metrics_url(service)}
+                    spec = _spec(service, router, metrics)
+                    figures.append(await _one_rollback(client, task_queue, spec, _http_probe(sim, service)))
+    return figures
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def _row(kind: str, figures: list[tuple[float, float]]) -> str:
+    observed = [1000 * o for o, _ in figures]
+    recorded = [1000 * r for _, r in figures]
+    return (
+        f"| {kind} | {len(figures)} | {_quantile(observed, 0.5):.0f} | {_quantile(observed, 0.99):.0f} | "
+        f"{max(observed):.0f} | {statistics.median(recorded):.0f} |"
+    )
+
+
+async def main(rollouts: int, routers: list[str]) -> None:
+    out_dir = RUN_ROOT / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with run_folder("bench-temporal") as data_dir:
+        async with dev_server(data_dir) as server:
+            client = await connect(Settings(address=server.address, namespace=server.namespace))
+            results = {kind: await _run_router(kind, client, rollouts) for kind in routers}
+    print("| router | rollouts | p50 ms | p99 ms | max ms | record's rollback p50 ms |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for kind, figures in results.items():
+        print(_row(kind, figures))
+    (out_dir / "rollback_nginx.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench.rollback_nginx", description=__doc__)
+    parser.add_argument("--rollouts", type=int, default=30)
+    parser.add_argument("--routers", nargs="+", default=["nginx", "http"], choices=["nginx", "http"])
+    args = parser.parse_args()
+    asyncio.run(main(args.rollouts, args.routers))
