@@ -50,7 +50,7 @@ class Settings:
             grace = timedelta(seconds=float(grace_raw))
             if grace.total_seconds() < 0:
                 raise ValueError
-        except ValueError:
+        except (ValueError, OverflowError):
             problems.append(f"WORKER_GRACEFUL_SHUTDOWN_SECONDS={grace_raw!r}: expected a number of seconds >= 0")
             grace = timedelta(seconds=30)
         api_key = env.get("TEMPORAL_API_KEY") or None

@@ -129,6 +129,11 @@ def assess(name: SignalName, payload: object, ctx: SignalContext) -> Accepted | 
         return Rejected(f"meaningless: the rollout is already {ctx.phase.value}", by=_who(parsed))
     if ctx.phase is Phase.ROLLING_BACK:
         return Rejected("meaningless: the rollout is already rolling back", by=_who(parsed))
+    if isinstance(parsed, Abort | Reject) and not ctx.phase.can_roll_back:
+        return Rejected(
+            f"meaningless: the candidate is being promoted (phase {ctx.phase.value}); roll back with a new rollout",
+            by=_who(parsed),
+        )
     match parsed:
         case Approve(approver=approver):
             if ctx.phase is not Phase.AWAITING_APPROVAL:

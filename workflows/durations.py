@@ -20,6 +20,13 @@ _ISO = re.compile(
 
 def parse_duration(value: object) -> timedelta:
     """Parse a duration, raising ValueError with the accepted forms when it is not one."""
+    try:
+        return _parse_duration(value)
+    except OverflowError:
+        raise ValueError(f"{value!r} is too long a duration") from None
+
+
+def _parse_duration(value: object) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool):

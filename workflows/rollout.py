@@ -582,14 +582,7 @@ class RolloutWorkflow:
         pending = sorted(reversed(s.compensations), key=lambda name: name != ROUTER_COMPENSATION)
         for name in pending:
             if name == ROUTER_COMPENSATION:
-                state: RouterState = await workflow.execute_activity(
-                    "set_weights",
-                    SetWeightsInput(router=spec.router, service=spec.service, candidate_weight=0.0),
-                    result_type=RouterState,
-                    start_to_close_timeout=timedelta(seconds=10),
-                    retry_policy=ROLLBACK_ROUTER_RETRY,
-                    summary="rollback: stable to 100%",
-                )
+                state = await self._route_all_to_stable()
                 s.weight = state.candidate
                 s.record.final_weight = state.candidate
                 s.record.rollback.router_verified = state.candidate == 0.0
@@ -601,6 +594,29 @@ class RolloutWorkflow:
         s.record.rollback.compensations = done
         s.record.outcome = "cancelled" if rollback.cause == "cancelled" else "rolled_back"
         self._enter(Phase.ROLLED_BACK, f"stable at 100% after {s.record.rollback.duration_seconds:.3f}s")
+
+    async def _route_all_to_stable(self) -> RouterState:
+        """Stable at 100%, verified; retried until the router confirms, even after a non-retryable error
+        (say nginx refused a config an outside hand broke): a rollback has no state to give up in."""
+        spec, s = self._require()
+        failures = 0
+        while True:
+            try:
+                state: RouterState = await workflow.execute_activity(
+                    "set_weights",
+                    SetWeightsInput(router=spec.router, service=spec.service, candidate_weight=0.0),
+                    result_type=RouterState,
+                    start_to_close_timeout=timedelta(seconds=10),
+                    retry_policy=ROLLBACK_ROUTER_RETRY,
+                    summary="rollback: stable to 100%",
+                )
+                return state
+            except ActivityError as exc:
+                failures += 1
+                self._note("rollback router call failed", f"{_cause(exc)}; retrying (attempt {failures + 1})")
+                await workflow.sleep(
+                    min(timedelta(seconds=2**failures), timedelta(seconds=30)), summary="rollback: retry backoff"
+                )
 
     # ---------------------------------------------------------------- signals, updates, queries
 

@@ -323,7 +323,7 @@ def _path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in _UNION_MEMBERS or "[" in part or part in _COMPARATOR_TAGS:
+        elif part in _UNION_MEMBERS or "[" in part or part in _COMPARATOR_TAGS or part in _SCALAR_MEMBERS:
             continue  # pydantic's union-member segment: noise to a person
         else:
             out += f".{part}" if out else part
@@ -331,6 +331,7 @@ def _path(loc: tuple[int | str, ...]) -> str:
 
 
 _COMPARATOR_TAGS = {"exact", "json-fields", "numeric-tolerance", "text-similarity", "http", "http-json"}
+_SCALAR_MEMBERS = {"str", "int", "float", "bool"}  # pydantic names the member of a scalar union it tried
 _COMPARATOR_TAGS |= {"nginx", "prometheus"}
 _UNION_MEMBERS = {"HttpRouter", "HttpJsonMetrics", "NginxRouter", "PrometheusMetrics"}
 
@@ -359,6 +360,22 @@ def _describe(error: Mapping[str, Any]) -> str:
     return f"{where}: {message}{suffix}"
 
 
+def _describe_all(errors: list[Any]) -> list[str]:
+    """One problem per field: a value that fits no member of a scalar union (the manifest's) is said once."""
+    problems: list[str] = []
+    scalar_union_paths: set[str] = set()
+    for error in errors:
+        loc = tuple(error["loc"])
+        if loc and loc[-1] in _SCALAR_MEMBERS:
+            path = _path(loc)
+            if path not in scalar_union_paths:
+                scalar_union_paths.add(path)
+                problems.append(f"{path}: expected a string, number or boolean")
+            continue
+        problems.append(_describe(error))
+    return problems
+
+
 def _parsed_fields(data: Mapping[str, Any]) -> dict[str, Any]:
     """Each top-level field that validates on its own, so relations can be checked beside field errors."""
     parsed: dict[str, Any] = {}
@@ -370,27 +387,36 @@ def _parsed_fields(data: Mapping[str, Any]) -> dict[str, Any]:
         try:
             parsed[name] = TypeAdapter(cast(Any, Annotated[info.annotation, info])).validate_python(data[name])
         except ValidationError:
-            continue
+            if name == "steps" and isinstance(data[name], list):
+                # One bad step must not hide the others' problems: keep each step that parses on its own.
+                parsed["_step_items"] = [_parse_step(item) for item in data[name]]
     return parsed
+
+
+def _parse_step(item: object) -> Step | None:
+    try:
+        return Step.model_validate(item)
+    except ValidationError:
+        return None
 
 
 def _relation_problems(fields: Mapping[str, Any]) -> list[str]:
     """Rules that tie fields together; each runs only when the fields it needs are valid."""
     problems: list[str] = []
-    steps: list[Step] | None = fields.get("steps")
+    items: list[Step | None] = fields.get("steps") or fields.get("_step_items") or []
+    steps = [step for step in items if step is not None]
     approvals: ApprovalPolicy | None = fields.get("approvals")
-    if steps:
-        for index in range(1, len(steps)):
-            if steps[index].weight <= steps[index - 1].weight:
-                problems.append(
-                    f"steps[{index}].weight: weights must strictly increase "
-                    f"({steps[index - 1].weight:g} then {steps[index].weight:g})"
-                )
-        for index, step in enumerate(steps):
-            if step.observe <= timedelta():
-                problems.append(f"steps[{index}].observe: must be longer than 0 (got {format_duration(step.observe)})")
-        if any(step.approval for step in steps) and "approvals" in fields and approvals is None:
-            problems.append("approvals: missing, but a step asks for approval")
+    for index in range(1, len(items)):
+        before, step = items[index - 1], items[index]
+        if before is not None and step is not None and step.weight <= before.weight:
+            problems.append(
+                f"steps[{index}].weight: weights must strictly increase ({before.weight:g} then {step.weight:g})"
+            )
+    for index, maybe in enumerate(items):
+        if maybe is not None and maybe.observe <= timedelta():
+            problems.append(f"steps[{index}].observe: must be longer than 0 (got {format_duration(maybe.observe)})")
+    if any(step.approval for step in steps) and "approvals" in fields and approvals is None:
+        problems.append("approvals: missing, but a step asks for approval")
     interval: timedelta | None = fields.get("analysis_interval")
     if interval is not None:
         if interval <= timedelta():
@@ -441,7 +467,7 @@ def validate_spec(data: object) -> RolloutSpec:
     try:
         spec = RolloutSpec.model_validate(data)
     except ValidationError as exc:
-        problems = [_describe(error) for error in exc.errors()]
+        problems = _describe_all(exc.errors())
         problems += [p for p in _relation_problems(_parsed_fields(data)) if p not in problems]
         raise SpecError(problems) from None
     problems = _relation_problems({name: getattr(spec, name) for name in RolloutSpec.model_fields})

@@ -16,6 +16,7 @@ class HttpJsonMetricsProvider:
 
     async def counters(self, version: str) -> Counters:
         async with provider_call(f"metrics GET {self._url}?version={version}"):
-            response = await self._http.get(self._url, params={"version": version})
+            # Merge, not replace: the configured URL may carry its own query (?service=...).
+            response = await self._http.get(httpx.URL(self._url).copy_merge_params({"version": version}))
             response.raise_for_status()
             return Counters.model_validate_json(response.content)

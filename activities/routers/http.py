@@ -26,4 +26,7 @@ class HttpTrafficRouter:
             response = await self._http.get(self._url)
             response.raise_for_status()
             data = response.json()
-            return RouterState(stable=float(data["stable"]), candidate=float(data["candidate"]))
+            if not isinstance(data, dict):
+                raise ValueError(f"expected a JSON object with stable and candidate weights, got {data!r:.100}")
+            # A ValidationError is a ValueError: provider_call reports it as an unusable answer.
+            return RouterState.model_validate({"stable": data.get("stable"), "candidate": data.get("candidate")})

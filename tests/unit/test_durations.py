@@ -75,12 +75,6 @@ def test_parse_rejects_other_types(other: object) -> None:
         parse_duration(other)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="BUG: an out-of-range number (1e20, inf) or string ('99999999999d') raises OverflowError, "
-    "not the documented ValueError, so pydantic cannot turn it into a validation error",
-)
 @pytest.mark.parametrize("huge", [1e20, float("inf"), "99999999999d"])
 def test_parse_out_of_range_raises_value_error(huge: object) -> None:
     with pytest.raises(ValueError, match="duration"):
@@ -110,7 +104,15 @@ def test_format(value: timedelta, text: str) -> None:
 
 @pytest.mark.parametrize(
     ("written", "canonical"),
-    [("90s", "1m30s"), ("PT4H", "4h"), ("P2D", "2d"), ("PT0.5S", "500ms"), ("1w", "7d"), ("36h", "1d12h"), ("60m", "1h")],
+    [
+        ("90s", "1m30s"),
+        ("PT4H", "4h"),
+        ("P2D", "2d"),
+        ("PT0.5S", "500ms"),
+        ("1w", "7d"),
+        ("36h", "1d12h"),
+        ("60m", "1h"),
+    ],
 )
 def test_non_canonical_forms_are_written_back_short(written: str, canonical: str) -> None:
     assert format_duration(parse_duration(written)) == canonical

@@ -197,7 +197,10 @@ def with_(**changes: Any) -> dict[str, Any]:
         ),
         (with_(approvals={"approvers": ["bob", "bob"]}), "approvals.approvers: lists a name more than once"),
         (with_(approvals={"approvers": ["bob"], "timeout": "0s"}), "approvals.timeout: must be longer than 0"),
-        (with_(approvals={"approvers": []}), "approvals.approvers: List should have at least 1 item after validation, not 0"),
+        (
+            with_(approvals={"approvers": []}),
+            "approvals.approvers: List should have at least 1 item after validation, not 0",
+        ),
         (
             with_(router={"kind": "istio", "url": "http://x"}),
             "router.kind: unknown provider kind 'istio' (expected one of: 'http', 'nginx')",
@@ -215,14 +218,20 @@ def with_(**changes: Any) -> dict[str, Any]:
             with_(router={"kind": "http", "url": "ftp://host/x"}),
             "router.url: 'ftp://host/x' is not an http(s) URL with a host",
         ),
-        (with_(router={"kind": "http", "url": "http:///x"}), "router.url: 'http:///x' is not an http(s) URL with a host"),
+        (
+            with_(router={"kind": "http", "url": "http:///x"}),
+            "router.url: 'http:///x' is not an http(s) URL with a host",
+        ),
         (with_(router={"kind": "http", "url": "http://h:99999/"}), "router.url: 'http://h:99999/' has an invalid port"),
         (
             with_(stable={"version": "v1", "endpoint": "localhost:9101"}),
             "stable.endpoint: 'localhost:9101' is not an http(s) URL with a host",
         ),
         (with_(colour="blue"), "colour: unknown field (check the spelling)"),
-        (with_(router={"kind": "http", "url": "http://x", "weight": 1}), "router.weight: unknown field (check the spelling)"),
+        (
+            with_(router={"kind": "http", "url": "http://x", "weight": 1}),
+            "router.weight: unknown field (check the spelling)",
+        ),
         (
             with_(analysis_interval="2h", steps=[{"weight": 5, "observe": "1h"}, {"weight": 10, "observe": "3h"}]),
             "analysis_interval: 2h is longer than the shortest step (1h), which would then never be analysed",
@@ -233,16 +242,27 @@ def with_(**changes: Any) -> dict[str, Any]:
             with_(steps=[{"weight": 5, "observe": "1h", "approval": True}]),
             "approvals: missing, but a step asks for approval",
         ),
-        (with_(service="Support_Assistant"), "service: String should match pattern '^[a-z0-9][a-z0-9-]{0,62}$' (got 'Support_Assistant')"),
+        (
+            with_(service="Support_Assistant"),
+            "service: String should match pattern '^[a-z0-9][a-z0-9-]{0,62}$' (got 'Support_Assistant')",
+        ),
         (
             with_(shadow={"requests_file": "r.jsonl", "compare": {"kind": "fuzzy"}}),
             "shadow.compare.kind: unknown provider kind 'fuzzy' (expected one of: 'exact', 'json-fields', "
             "'numeric-tolerance', 'text-similarity')",
         ),
-        (with_(criteria={"quality_drop_max": 2}), "criteria.quality_drop_max: Input should be less than or equal to 1 (got 2)"),
-        (with_(rollback_triggers={"error_rate_ratio": 1}), "rollback_triggers.error_rate_ratio: Input should be greater than 1"),
-        (with_(analysis_interval="soon"), "analysis_interval: 'soon' is not a duration: write e.g. \"90s\", \"30m\", "
-         "\"4h\", \"2d\" or \"PT4H\""),
+        (
+            with_(criteria={"quality_drop_max": 2}),
+            "criteria.quality_drop_max: Input should be less than or equal to 1 (got 2)",
+        ),
+        (
+            with_(rollback_triggers={"error_rate_ratio": 1}),
+            "rollback_triggers.error_rate_ratio: Input should be greater than 1",
+        ),
+        (
+            with_(analysis_interval="soon"),
+            'analysis_interval: \'soon\' is not a duration: write e.g. "90s", "30m", "4h", "2d" or "PT4H"',
+        ),
     ],
 )
 def test_single_problem(data: dict[str, Any], expected: str) -> None:
@@ -353,12 +373,6 @@ def test_requested_by_among_approvers_with_other_errors() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: one step field failing validation (weight 150) hides every relation on steps: the "
-    "non-increasing weight and the 0s observation of other steps are only reported after the first fix, "
-    "though validate_spec promises to name every bad field at once",
-)
 def test_out_of_range_weight_does_not_hide_other_step_problems() -> None:
     data = with_(
         steps=[{"weight": 10, "observe": "1m"}, {"weight": 5, "observe": "0s"}, {"weight": 150, "observe": "1m"}]
@@ -369,23 +383,12 @@ def test_out_of_range_weight_does_not_hide_other_step_problems() -> None:
     assert "steps[1].observe: must be longer than 0 (got 0s)" in problems
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="BUG: parse_duration raises OverflowError for a huge number, which escapes validate_spec "
-    "instead of becoming a SpecError naming steps[0].observe",
-)
 @pytest.mark.parametrize("observe", [1e20, "99999999999d"])
 def test_huge_duration_is_a_spec_error(observe: object) -> None:
     problems = problems_of(with_(steps=[{"weight": 5, "observe": observe}]))
     assert any(p.startswith("steps[0].observe:") for p in problems)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="minor BUG: _path strips union-member segments of providers but not those of the manifest's "
-    "str|int|float|bool union, so one bad manifest value yields four problems ending in .str/.int/.float/.bool",
-)
 def test_bad_manifest_value_is_one_problem_without_union_noise() -> None:
     problems = problems_of(with_(candidate={"version": "v2", "manifest": {"model": [1]}}))
     assert len(problems) == 1

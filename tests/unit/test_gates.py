@@ -1,0 +1,168 @@
+"""workflows.gates: the preflight eval gate and the shadow comparison verdicts."""
+
+from __future__ import annotations
+
+import pytest
+
+from activities.models import ArmStats, PreflightResult, ShadowResult
+from workflows.criteria import Criteria
+from workflows.gates import SHADOW_LATENCY_SLACK_MS, preflight_gate, shadow_gate
+from workflows.spec import ExactCompare
+
+# ---------------------------------------------------------------- preflight
+
+
+@pytest.mark.parametrize(
+    ("score", "passed"),
+    [(0.75, True), (0.5, True), (0.4921875, False), (0.9, True), (0.0, False)],
+)
+def test_preflight_floor_is_baseline_minus_tolerance(score: float, passed: bool) -> None:
+    report = preflight_gate(PreflightResult(score=score, baseline=0.75, tolerance=0.25))
+    assert report.name == "preflight"
+    assert report.passed is passed
+    assert report.details == {"score": score, "baseline": 0.75, "tolerance": 0.25}
+
+
+def test_preflight_summary() -> None:
+    report = preflight_gate(PreflightResult(score=0.5, baseline=0.75, tolerance=0.25))
+    assert report.summary == "eval score 0.5 vs floor 0.5 (baseline 0.75 - tolerance 0.25)"
+
+
+def test_preflight_zero_tolerance_needs_the_baseline() -> None:
+    assert preflight_gate(PreflightResult(score=0.8, baseline=0.8, tolerance=0)).passed
+    assert not preflight_gate(PreflightResult(score=0.79, baseline=0.8, tolerance=0)).passed
+
+
+# ---------------------------------------------------------------- shadow
+
+
+def arm(errors: int = 0, p95: float | None = 100.0, requests: int = 100) -> ArmStats:
+    return ArmStats(
+        requests=requests, errors=errors, latency_p50_ms=None if p95 is None else p95 / 2, latency_p95_ms=p95
+    )
+
+
+def shadow(
+    *,
+    requests: int = 100,
+    compared: int = 100,
+    agreed: int = 100,
+    stable: ArmStats | None = None,
+    candidate: ArmStats | None = None,
+) -> ShadowResult:
+    return ShadowResult(
+        requests=requests,
+        compared=compared,
+        agreed=agreed,
+        stable=stable or arm(requests=requests),
+        candidate=candidate or arm(requests=requests),
+        compare=ExactCompare(kind="exact"),
+    )
+
+
+CRITERIA = Criteria(error_rate_ratio_max=2.0, latency_p95_ratio_max=1.5)
+
+
+def test_shadow_all_agree_passes() -> None:
+    report = shadow_gate(shadow(), min_agreement=0.9, criteria=CRITERIA)
+    assert report.name == "shadow"
+    assert report.passed
+    assert report.summary == ("100/100 answers agree (100.0%, need 90%); errors stable 0 / candidate 0 of 100")
+    assert report.details["agreed"] == 100
+
+
+@pytest.mark.parametrize(("agreed", "passed"), [(90, True), (89, False), (100, True), (0, False)])
+def test_shadow_agreement_threshold(agreed: int, passed: bool) -> None:
+    report = shadow_gate(shadow(agreed=agreed), min_agreement=0.9, criteria=CRITERIA)
+    assert report.passed is passed
+    if not passed:
+        assert f"FAILED: agreement {agreed / 100:.1%} < 90.0% ({agreed}/100 agreed)" in report.summary
+
+
+def test_shadow_agreement_is_over_compared_requests_only() -> None:
+    # 10 requests failed on one side: 45 of the 50 compared agree, 90%.
+    report = shadow_gate(shadow(requests=60, compared=50, agreed=45), min_agreement=0.9, criteria=CRITERIA)
+    assert report.passed
+
+
+def test_shadow_nothing_compared_fails() -> None:
+    report = shadow_gate(shadow(compared=0, agreed=0), min_agreement=0.1, criteria=CRITERIA)
+    assert not report.passed
+    assert "agreement 0.0%" in report.summary
+
+
+@pytest.mark.parametrize(
+    ("stable_errors", "candidate_errors", "passed"),
+    [
+        (0, 0, True),
+        (0, 1, True),  # one request of slack: a single failure is not an infinite ratio
+        (0, 2, False),
+        (1, 3, True),  # 1/4 x 2 + 1/4 = 3/4
+        (1, 4, False),
+        (2, 4, True),
+    ],
+)
+def test_shadow_error_slack_of_one_request(stable_errors: int, candidate_errors: int, passed: bool) -> None:
+    result = shadow(
+        requests=4,
+        compared=4,
+        agreed=4,
+        stable=arm(errors=stable_errors, requests=4),
+        candidate=arm(errors=candidate_errors, requests=4),
+    )
+    report = shadow_gate(result, min_agreement=0.5, criteria=CRITERIA)
+    assert report.passed is passed
+    assert f"errors stable {stable_errors} / candidate {candidate_errors} of 4" in report.summary
+    assert ("candidate errors" in report.summary) is not passed
+
+
+def test_shadow_error_slack_shrinks_with_more_requests() -> None:
+    result = shadow(requests=1000, compared=1000, agreed=1000, candidate=arm(errors=2, requests=1000))
+    assert not shadow_gate(result, min_agreement=0.9, criteria=CRITERIA).passed
+
+
+@pytest.mark.parametrize(
+    ("candidate_p95", "passed"),
+    [(150.0, True), (150.0 + SHADOW_LATENCY_SLACK_MS, True), (155.5, False), (300.0, False), (10.0, True)],
+)
+def test_shadow_latency_ratio_with_slack(candidate_p95: float, passed: bool) -> None:
+    result = shadow(stable=arm(p95=100.0), candidate=arm(p95=candidate_p95))
+    report = shadow_gate(result, min_agreement=0.9, criteria=CRITERIA)
+    assert report.passed is passed
+    assert ("candidate p95" in report.summary) is not passed
+
+
+def test_shadow_latency_slack_covers_loopback_jitter() -> None:
+    strict = Criteria(latency_p95_ratio_max=1.0)
+    assert shadow_gate(shadow(stable=arm(p95=1.0), candidate=arm(p95=5.5)), min_agreement=0.9, criteria=strict).passed
+    assert not shadow_gate(
+        shadow(stable=arm(p95=1.0), candidate=arm(p95=6.5)), min_agreement=0.9, criteria=strict
+    ).passed
+
+
+@pytest.mark.parametrize(("stable_p95", "candidate_p95"), [(None, 900.0), (100.0, None), (None, None)])
+def test_shadow_latency_unknown_is_not_compared(stable_p95: float | None, candidate_p95: float | None) -> None:
+    result = shadow(stable=arm(p95=stable_p95), candidate=arm(p95=candidate_p95))
+    assert shadow_gate(result, min_agreement=0.9, criteria=CRITERIA).passed
+
+
+def test_shadow_lists_every_failure() -> None:
+    result = shadow(
+        requests=10,
+        compared=10,
+        agreed=5,
+        stable=arm(errors=0, p95=100.0, requests=10),
+        candidate=arm(errors=5, p95=400.0, requests=10),
+    )
+    report = shadow_gate(result, min_agreement=0.9, criteria=CRITERIA)
+    assert not report.passed
+    failed = report.summary.split("; FAILED: ", 1)[1]
+    assert failed == (
+        "agreement 50.0% < 90.0% (5/10 agreed); candidate errors 50.0% vs stable 0.0%; "
+        "candidate p95 400.0 ms vs stable 100.0 ms"
+    )
+
+
+def test_shadow_zero_requests_does_not_divide_by_zero() -> None:
+    result = shadow(requests=0, compared=0, agreed=0)
+    assert not shadow_gate(result, min_agreement=0.9, criteria=CRITERIA).passed
