@@ -28,3 +28,4 @@ fi
 
 bash scripts/install_temporal_cli.sh
 bash scripts/install_test_server.sh
+bash scripts/install_servers.sh   # nginx and Prometheus from Debian, for the end-to-end tests and the demo

@@ -123,7 +123,6 @@ class RolloutWorkflow:
         self._s: RolloutState | None = carried
         self._abort: RollbackNeeded | None = None
         self._wakeups = 0  # bumped by every accepted signal so waits re-check their conditions
-        self._continuing = False
 
     # ---------------------------------------------------------------- run
 
@@ -141,11 +140,17 @@ class RolloutWorkflow:
         leased = workflow.patched(SERVICE_LEASE_PATCH)
         if leased:
             await self._acquire_lease()
+        # Released on every ending but continue-as-new (same holder next run) and worker eviction (the run goes
+        # on elsewhere): hence Exception and CancelledError, not a `finally`.
         try:
-            return await self._run_forward_or_roll_back()
-        finally:
-            if leased and not self._continuing:
+            result = await self._run_forward_or_roll_back()
+        except (Exception, asyncio.CancelledError):
+            if leased:
                 await self._shielded(self._release_lease())
+            raise
+        if leased:
+            await self._shielded(self._release_lease())
+        return result
 
     async def _run_forward_or_roll_back(self) -> RolloutResult:
         try:
@@ -822,7 +827,6 @@ class RolloutWorkflow:
         if self._abort is not None:
             return  # a rollback was asked meanwhile: handle it in this run
         self._note("continue-as-new", f"history at {info.get_current_history_length()} events")
-        self._continuing = True
         workflow.continue_as_new(args=[self._raw_spec, self._state()])
 
     def _finish(self) -> RolloutResult:

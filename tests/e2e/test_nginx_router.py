@@ -1,0 +1,123 @@
+"""The ``nginx`` router against a real nginx in front of two real model servers (no Temporal)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from activities.errors import ProviderRejected
+from activities.models import RouterState
+from activities.routers.nginx import _children
+from simulator.nginx_proc import NginxProcess, run_nginx
+from simulator.testing import run_model_server
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+async def nginx() -> AsyncIterator[NginxProcess]:
+    async with (
+        run_model_server(version="v1", seed=1) as stable,
+        run_model_server(version="v2", seed=2) as candidate,
+        run_nginx(stable_url=stable.url, candidate_url=candidate.url) as proc,
+    ):
+        yield proc
+
+
+async def versions(nginx: NginxProcess, n: int, user: str | None = None) -> list[str]:
+    headers = {"X-User-Id": user} if user is not None else {}
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        return [
+            (await client.post(nginx.answer_url, json={"prompt": f"p{i}"}, headers=headers)).json()["version"]
+            for i in range(n)
+        ]
+
+
+def state(candidate: float) -> RouterState:
+    return RouterState(stable=100.0 - candidate, candidate=candidate)
+
+
+async def test_apply_reloads_and_read_reports_what_serves(nginx: NginxProcess) -> None:
+    assert await nginx.set_weights(25) == state(25)
+    assert "25.00% candidate;" in nginx.weights_path.read_text()
+    served = await versions(nginx, 400)
+    assert 60 < served.count("v2") < 140, "about a quarter of keyless requests reach the candidate"
+    assert await nginx.set_weights(100) == state(100)
+    assert set(await versions(nginx, 50)) == {"v2"}
+    assert await nginx.set_weights(0) == state(0)
+    assert set(await versions(nginx, 50)) == {"v1"}
+
+
+async def test_same_weights_twice_is_a_no_op(nginx: NginxProcess) -> None:
+    await nginx.set_weights(10)
+    pid = int(nginx.pid_file.read_text())
+    workers = _children(pid)
+    before = nginx.weights_path.stat().st_mtime_ns
+    assert await nginx.set_weights(10) == state(10)
+    assert _children(pid) == workers, "no reload when nginx already serves these weights"
+    assert nginx.weights_path.stat().st_mtime_ns == before
+
+
+async def test_sticky_user_keeps_its_version(nginx: NginxProcess) -> None:
+    await nginx.set_weights(25)
+    seen = {}
+    for user in (f"user-{i}" for i in range(20)):
+        got = set(await versions(nginx, 10, user=user))
+        assert len(got) == 1, (user, got)
+        seen[user] = got.pop()
+    assert set(seen.values()) == {"v1", "v2"}, "20 users at 25% split between both versions"
+
+
+async def test_failed_nginx_test_restores_the_file_and_nginx_keeps_serving(nginx: NginxProcess) -> None:
+    await nginx.set_weights(10)
+    good = nginx.weights_path.read_bytes()
+    conf = nginx.conf_path.read_text()
+    nginx.conf_path.write_text(conf + "\nthis is not nginx;\n")  # an outside hand breaks the main config
+    with pytest.raises(ProviderRejected) as refused:
+        await nginx.set_weights(50)
+    message = str(refused.value)
+    assert "nginx -t refused" in message
+    assert "[emerg]" in message
+    assert "previous file restored" in message
+    assert nginx.weights_path.read_bytes() == good
+    assert await nginx.router().read() == state(10), "the old configuration still serves"
+    assert set(await versions(nginx, 20)) <= {"v1", "v2"}
+    nginx.conf_path.write_text(conf)
+    assert await nginx.set_weights(50) == state(50)
+
+
+async def test_hand_edited_include_blocks_forward_moves_but_not_rollback(nginx: NginxProcess) -> None:
+    await nginx.set_weights(25)
+    nginx.weights_path.write_text("split_clients oops {\n")  # invalid, written by someone else
+    with pytest.raises(ProviderRejected) as refused:
+        await nginx.set_weights(50)
+    message = str(refused.value)
+    assert "changed outside the rollout" in message
+    assert "nginx -t fails on it" in message
+    assert nginx.weights_path.read_text() == "split_clients oops {\n", "a forward move never overwrites it"
+    assert await nginx.set_weights(0) == state(0), "rollback rewrites a valid file"
+    assert set(await versions(nginx, 100)) == {"v1"}
+
+
+async def test_without_verify_url_the_new_worker_generation_is_the_proof(nginx: NginxProcess) -> None:
+    router = nginx.router(verify_url=None)
+    pid = int(nginx.pid_file.read_text())
+    old = _children(pid)
+    await router.apply(state(40))
+    assert _children(pid) - old, "a new generation of workers serves"
+    assert await router.read() == state(40)
+    async with httpx.AsyncClient() as client:
+        assert "candidate=40.00" in (await client.get(nginx.weights_url)).text
+
+
+async def test_weights_nginx_cannot_express_are_refused(nginx: NginxProcess) -> None:
+    with pytest.raises(ProviderRejected, match="two decimals"):
+        await nginx.router().apply(state(33.333))
+
+
+async def test_reload_by_nginx_signal_when_no_pid_file(nginx: NginxProcess) -> None:
+    router = nginx.router(pid_file=None)
+    await router.apply(state(5))
+    assert await router.read() == state(5)

@@ -1,0 +1,72 @@
+"""Shapes of Prometheus answers the provider must handle, on ``httpx.MockTransport`` (no process needed)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from activities.errors import ProviderRejected, ProviderUnavailable
+from activities.metrics.prometheus import PrometheusMetricsProvider
+from workflows.spec import PrometheusMetrics
+
+BAD_DATA = {"status": "error", "errorType": "bad_data", "error": "parse error"}
+MATRIX = {"status": "success", "data": {"resultType": "matrix", "result": []}}
+
+
+def vector(*series: tuple[dict[str, str], str]) -> dict[str, Any]:
+    result = [{"metric": labels, "value": [1700000000.0, value]} for labels, value in series]
+    return {"status": "success", "data": {"resultType": "vector", "result": result}}
+
+
+def provider(answer: Callable[[str], httpx.Response], **queries: Any) -> PrometheusMetricsProvider:
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/api/v1/query"
+        assert "time" in request.url.params
+        return answer(request.url.params["query"])
+
+    spec = PrometheusMetrics.model_validate({"kind": "prometheus", "url": "http://prom:9090", "queries": queries})
+    return PrometheusMetricsProvider(spec, httpx.AsyncClient(transport=httpx.MockTransport(handler)))
+
+
+def healthy(query: str) -> httpx.Response:
+    assert 'version="v2"' in query
+    if "bucket" in query:
+        return httpx.Response(200, json=vector(({"le": "+Inf"}, "10"), ({"le": "0.05"}, "9"), ({"le": "0.005"}, "2")))
+    value = {"model_requests_total": "10", "5..": "1", "sum_squares": "4.5", "quality_sum": "7", "count": "9"}
+    key = next(k for k in ("5..", "sum_squares", "quality_sum", "count", "model_requests_total") if k in query)
+    return httpx.Response(200, json=vector(({}, value[key])))
+
+
+async def test_buckets_in_milliseconds_ascending_with_inf() -> None:
+    counters = await provider(healthy).counters("v2")
+    assert counters.requests == 10
+    assert counters.errors == 1
+    assert counters.quality_count == 9
+    assert counters.quality_sum == 7
+    assert counters.quality_sum_squares == 4.5
+    assert counters.latency_ms_buckets == [(5.0, 2), (50.0, 9), (math.inf, 10)]
+
+
+async def test_quality_queries_may_be_switched_off() -> None:
+    counters = await provider(healthy, quality_sum=None, quality_sum_squares=None, quality_count=None).counters("v2")
+    assert (counters.quality_sum, counters.quality_count) == (0.0, 0)
+
+
+@pytest.mark.parametrize(
+    ("response", "error", "match"),
+    [
+        (httpx.Response(503, text="starting"), ProviderUnavailable, "503"),
+        (httpx.Response(200, json=vector()), ProviderUnavailable, "no data"),
+        (httpx.Response(200, json=vector(({}, "NaN"))), ProviderUnavailable, "nan"),
+        (httpx.Response(200, json=vector(({"a": "1"}, "1"), ({"a": "2"}, "1"))), ProviderRejected, "2 series"),
+        (httpx.Response(400, json=BAD_DATA), ProviderRejected, "bad_data"),
+        (httpx.Response(200, json=MATRIX), ProviderRejected, "matrix"),
+    ],
+)
+async def test_failures_map_onto_the_error_tree(response: httpx.Response, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        await provider(lambda _query: response).counters("v2")
