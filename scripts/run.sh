@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make run`: the Temporal dev server with its Web UI, the worker, the simulated service (router, two versions,
-# metrics) and a demo rollout started from the Temporal CLI. Ctrl-C stops everything this script started.
+# `make run`: the Temporal dev server with its Web UI, the worker, the service (two model servers behind a real
+# nginx, a real Prometheus, steady load through nginx) and a demo rollout started from the Temporal CLI.
+# CANDIDATE=regressed makes the candidate's error rate 3x stable's. Ctrl-C stops everything this script started.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -20,7 +21,7 @@ cleanup() {
 }
 trap cleanup INT TERM EXIT
 
-for port in 7233 8233 9100 9101 9102; do
+for port in 7233 8233; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "make run: port $port is already in use (another 'make run'?): stop it first" >&2; exit 1
   fi
@@ -37,15 +38,10 @@ until "$temporal" operator cluster health --address 127.0.0.1:7233 >/dev/null 2>
   sleep 0.3
 done
 
-knobs="$run_dir/knobs.json"
-if [[ "$candidate_mode" == "regressed" ]]; then
-  echo '{"rps": 20000, "stable": {"error_rate": 0.01}, "candidate": {"error_rate": 0.03}}' >"$knobs"
-else
-  echo '{"rps": 20000, "stable": {"error_rate": 0.01}, "candidate": {"error_rate": 0.01}}' >"$knobs"
-fi
-echo "starting the simulated service (candidate: $candidate_mode; router :9100, v1 :9101, v2 :9102)"
-"$py" -m simulator --control-port 9100 --stable-port 9101 --candidate-port 9102 --knobs "$knobs" \
-  >"$run_dir/simulator.log" 2>&1 &
+spec="$run_dir/demo-spec.json"
+rm -f "$spec"
+echo "starting the service: model servers v1 and v2, nginx in front, Prometheus, load through nginx (candidate: $candidate_mode)"
+"$py" -m simulator.demo --candidate "$candidate_mode" --spec-out "$spec" >"$run_dir/demo.log" 2>&1 &
 pids+=($!)
 
 echo "starting the worker (logs: $run_dir/worker.log)"
@@ -55,20 +51,21 @@ until "$temporal" task-queue describe --task-queue rollouts --address 127.0.0.1:
   kill -0 "${pids[2]}" 2>/dev/null || { echo "worker exited: see $run_dir/worker.log" >&2; exit 1; }
   sleep 0.3
 done
-until "$py" -c "import httpx,sys; httpx.get('http://127.0.0.1:9100/healthz').raise_for_status()" 2>/dev/null; do
-  sleep 0.2
+until [[ -s "$spec" ]]; do
+  kill -0 "${pids[1]}" 2>/dev/null || { echo "the service failed to start: see $run_dir/demo.log" >&2; exit 1; }
+  sleep 0.3
 done
 
 echo "starting the demo rollout (an already running one resumes: rollouts are durable)"
 "$temporal" workflow start --address 127.0.0.1:7233 --type Rollout --task-queue rollouts \
-  --workflow-id "$workflow_id" --input-file docs/examples/demo-rollout.json \
+  --workflow-id "$workflow_id" --input-file "$spec" \
   --static-summary "support-assistant v1 -> v2 (demo, compressed schedule)"
 
 cat <<MSG
 
   Web UI:   http://localhost:8233/namespaces/default/workflows/$workflow_id
   Status:   $temporal workflow query --workflow-id $workflow_id --name status
-  The last step waits for 2 of ml-lead, sre-oncall, product-owner (about 3 minutes in):
+  The last step waits for 2 of ml-lead, sre-oncall, product-owner (about 2 minutes in):
             $temporal workflow signal --workflow-id $workflow_id --name approve --input '{"approver": "ml-lead"}'
             $temporal workflow signal --workflow-id $workflow_id --name approve --input '{"approver": "sre-oncall"}'
   Abort:    $temporal workflow signal --workflow-id $workflow_id --name abort --input '{"by": "you", "reason": "demo"}'

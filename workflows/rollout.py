@@ -575,7 +575,7 @@ class RolloutWorkflow:
         task.result()
 
     async def _roll_back(self, rollback: RollbackNeeded) -> None:
-        spec, s = self._require()
+        s = self._state()
         started = workflow.now()
         s.record.rollback = RollbackReport(
             cause=rollback.cause, by=rollback.by, reason=rollback.reason, started_at=started
@@ -603,7 +603,7 @@ class RolloutWorkflow:
     async def _route_all_to_stable(self) -> RouterState:
         """Stable at 100%, verified; retried until the router confirms, even after a non-retryable error
         (say nginx refused a config an outside hand broke): a rollback has no state to give up in."""
-        spec, s = self._require()
+        spec, _ = self._require()
         failures = 0
         while True:
             try:

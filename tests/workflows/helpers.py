@@ -73,3 +73,17 @@ async def wait_until(
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(interval)
+
+
+async def wait_for_status(
+    handle: WorkflowHandle[Any, Any], holds: Callable[[RolloutStatus], bool], *, what: str, timeout: float = 60.0
+) -> RolloutStatus:
+    """Poll the ``status`` query until ``holds``; returns the status that held."""
+    seen: list[RolloutStatus] = []
+
+    async def probe() -> bool:
+        seen.append(await status(handle))
+        return holds(seen[-1])
+
+    await wait_until(probe, what=what, timeout=timeout)
+    return seen[-1]

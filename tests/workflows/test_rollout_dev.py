@@ -19,6 +19,7 @@ from tests.workflows.helpers import (
     start_rollout,
     status,
     unique_service,
+    wait_for_status,
     wait_until,
 )
 from workflows.record import DeploymentRecord
@@ -77,10 +78,7 @@ async def test_quorum_counts_distinct_authorized_approvers_only(client: Client, 
         )
         handle = await start_rollout(client, spec, task_queue)
 
-        async def awaiting() -> bool:
-            return (await status(handle)).phase == "awaiting_approval"
-
-        await wait_until(awaiting, what="approval phase")
+        await wait_for_status(handle, lambda st: st.phase == "awaiting_approval", what="approval phase")
         await handle.signal("approve", {"approver": "ml-engineer"})  # requested the rollout
         await handle.signal("approve", {"approver": "mallory"})  # not an approver
         await handle.signal("approve", {"approver": "ml-lead", "comment": "looks good"})
@@ -111,10 +109,7 @@ async def test_reject_rolls_back(client: Client, task_queue: str) -> None:
         )
         handle = await start_rollout(client, spec, task_queue)
 
-        async def awaiting() -> bool:
-            return (await status(handle)).phase == "awaiting_approval"
-
-        await wait_until(awaiting, what="approval phase")
+        await wait_for_status(handle, lambda st: st.phase == "awaiting_approval", what="approval phase")
         await handle.signal("reject", {"approver": "product-owner", "reason": "tone is off"})
         result = await handle.result()
         routes = await sim.routes(service)
@@ -130,10 +125,7 @@ async def test_abort_mid_observation(client: Client, task_queue: str) -> None:
         spec = compressed_spec(sim, service, steps=[{"weight": 25, "observe": "1h"}])
         handle = await start_rollout(client, spec, task_queue)
 
-        async def observing() -> bool:
-            return (await status(handle)).weight == 25
-
-        await wait_until(observing, what="step 1 at 25%")
+        await wait_for_status(handle, lambda st: st.weight == 25, what="step 1 at 25%")
         await handle.signal("abort", {"by": "sre-oncall", "reason": "p95 spike"})
         result = await handle.result()
         routes = await sim.routes(service)
@@ -151,16 +143,10 @@ async def test_pause_stops_the_step_clock_and_resume_finishes(client: Client, ta
         spec = compressed_spec(sim, service, steps=[{"weight": 10, "observe": "4s"}])
         handle = await start_rollout(client, spec, task_queue)
 
-        async def observing() -> bool:
-            return (await status(handle)).weight == 10
-
-        await wait_until(observing, what="step 1")
+        await wait_for_status(handle, lambda st: st.weight == 10, what="step 1")
         await handle.signal("pause", {"by": "sre-oncall", "reason": "investigating"})
 
-        async def paused() -> bool:
-            return (await status(handle)).paused
-
-        await wait_until(paused, what="paused")
+        await wait_for_status(handle, lambda st: st.paused, what="paused")
         left_at_pause = (await status(handle)).time_left_in_step
 
         async def analysed_while_paused() -> bool:
@@ -216,10 +202,7 @@ async def test_updates_reject_at_once_and_apply_when_valid(client: Client, task_
         spec = compressed_spec(sim, service, steps=[{"weight": 10, "observe": "1h"}], approvals=APPROVALS)
         handle = await start_rollout(client, spec, task_queue)
 
-        async def observing() -> bool:
-            return (await status(handle)).weight == 10
-
-        await wait_until(observing, what="step 1")
+        await wait_for_status(handle, lambda st: st.weight == 10, what="step 1")
         with pytest.raises(WorkflowUpdateFailedError) as rejected:
             await handle.execute_update("approve", {"approver": "ml-lead"})
         assert "no step is waiting for approval" in str(rejected.value.cause)
@@ -227,9 +210,10 @@ async def test_updates_reject_at_once_and_apply_when_valid(client: Client, task_
             await handle.execute_update("abort", {"by": "sre-oncall"})
         assert "reason: missing" in str(malformed.value.cause)
         assert await handle.execute_update("pause", {"by": "sre-oncall"}, result_type=str) == "paused by sre-oncall"
-        assert await handle.execute_update(
-            "abort", {"by": "sre-oncall", "reason": "cli test"}, result_type=str
-        ) == "rollback requested"
+        assert (
+            await handle.execute_update("abort", {"by": "sre-oncall", "reason": "cli test"}, result_type=str)
+            == "rollback requested"
+        )
         result = await handle.result()
     assert result.record.rollback is not None and result.record.rollback.cause == "abort"
     assert result.record.rejected_signals == [], "rejected updates never reach history"
@@ -241,10 +225,7 @@ async def test_second_rollout_of_a_service_is_refused_naming_the_running_one(cli
         spec = compressed_spec(sim, service, steps=[{"weight": 10, "observe": "1h"}])
         first = await start_rollout(client, spec, task_queue)
 
-        async def observing() -> bool:
-            return (await status(first)).weight == 10
-
-        await wait_until(observing, what="first rollout in its step")
+        await wait_for_status(first, lambda st: st.weight == 10, what="first rollout in its step")
         from workflows.rollout import RolloutWorkflow
 
         with pytest.raises(WorkflowFailureError) as refused:

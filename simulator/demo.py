@@ -1,0 +1,83 @@
+"""``python -m simulator.demo``: the real-traffic world of ``make run``.
+
+Two model servers (stable v1, candidate v2), nginx routing between them, Prometheus scraping both, and a load
+generator sending steady traffic through nginx, until SIGINT/SIGTERM. Writes the demo rollout's spec, pointed at
+these processes, to ``--spec-out``; prints one JSON line when ready.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+from simulator.loadgen import run_load
+from simulator.stand import Stand, run_stand
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "docs" / "examples" / "demo-rollout.json"
+
+
+def demo_spec(stand: Stand) -> dict[str, Any]:
+    """The shipped demo spec, with its endpoints, router and metrics pointed at this stand."""
+    assert stand.prometheus is not None
+    spec: dict[str, Any] = json.loads(TEMPLATE.read_text())
+    spec["stable"]["endpoint"] = f"{stand.stable.url}/v1/answer"
+    spec["candidate"]["endpoint"] = f"{stand.candidate.url}/v1/answer"
+    spec["router"] = stand.nginx.router_spec()
+    spec["metrics"] = stand.prometheus.metrics_spec()
+    # Real traffic at a few hundred requests per second: shorter steps need a smaller sample than the template.
+    spec["steps"] = [
+        {"weight": 5, "observe": "40s"},
+        {"weight": 25, "observe": "40s"},
+        {"weight": 50, "observe": "40s", "approval": True},
+    ]
+    spec["criteria"] = {"min_requests": 300}
+    return spec
+
+
+async def serve(spec_out: Path, *, candidate: str, rps: float) -> None:
+    candidate_knobs = {"error_rate": 0.03} if candidate == "regressed" else {"error_rate": 0.01}
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with run_stand(stable={"error_rate": 0.01}, candidate=candidate_knobs) as stand:
+        spec_out.parent.mkdir(parents=True, exist_ok=True)
+        spec_out.write_text(json.dumps(demo_spec(stand), indent=2))
+        assert stand.prometheus is not None
+        print(
+            json.dumps(
+                {
+                    "event": "ready",
+                    "nginx": stand.nginx.answer_url,
+                    "prometheus": stand.prometheus.url,
+                    "stable": stand.stable.url,
+                    "candidate": stand.candidate.url,
+                    "spec": str(spec_out),
+                }
+            ),
+            flush=True,
+        )
+        load = asyncio.create_task(run_load(stand.nginx.answer_url, rps=rps, duration=24 * 3600, stop=stop))
+        await stop.wait()
+        with contextlib.suppress(asyncio.CancelledError):
+            summary = await load
+            print(summary.model_dump_json(), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m simulator.demo", description=__doc__)
+    parser.add_argument("--spec-out", type=Path, default=ROOT / ".run" / "demo-spec.json")
+    parser.add_argument("--candidate", choices=["healthy", "regressed"], default="healthy")
+    parser.add_argument("--rps", type=float, default=300.0)
+    args = parser.parse_args()
+    asyncio.run(serve(args.spec_out, candidate=args.candidate, rps=args.rps))
+
+
+if __name__ == "__main__":
+    main()
