@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from activities.models import ArmStats, PreflightResult, ShadowResult
 from workflows.criteria import Criteria
-from workflows.gates import SHADOW_LATENCY_SLACK_MS, preflight_gate, shadow_gate
+from workflows.gates import SHADOW_LATENCY_SLACK_MS, excess_errors_p_value, preflight_gate, shadow_gate
 from workflows.spec import ExactCompare
 
 # ---------------------------------------------------------------- preflight
@@ -95,30 +97,40 @@ def test_shadow_nothing_compared_fails() -> None:
     ("stable_errors", "candidate_errors", "passed"),
     [
         (0, 0, True),
-        (0, 1, True),  # one request of slack: a single failure is not an infinite ratio
-        (0, 2, False),
-        (1, 3, True),  # 1/4 x 2 + 1/4 = 3/4
-        (1, 4, False),
-        (2, 4, True),
+        (0, 1, True),
+        (0, 4, True),  # 4 of 4 errors on one side: p = 0.545^4 = 0.089, no evidence yet at 1%
+        (0, 8, False),  # p = 0.545^8 = 0.0078
+        (3, 3, True),
+        (1, 12, False),
+        (10, 14, True),  # ratio 1.4 on the point estimate, far from significant
     ],
 )
-def test_shadow_error_slack_of_one_request(stable_errors: int, candidate_errors: int, passed: bool) -> None:
+def test_shadow_errors_fail_only_on_evidence(stable_errors: int, candidate_errors: int, passed: bool) -> None:
+    n = 1000
     result = shadow(
-        requests=4,
-        compared=4,
-        agreed=4,
-        stable=arm(errors=stable_errors, requests=4),
-        candidate=arm(errors=candidate_errors, requests=4),
+        requests=n,
+        compared=n,
+        agreed=n,
+        stable=arm(errors=stable_errors, requests=n),
+        candidate=arm(errors=candidate_errors, requests=n),
     )
-    report = shadow_gate(result, min_agreement=0.5, criteria=CRITERIA)
+    report = shadow_gate(result, min_agreement=0.5, criteria=Criteria())  # error ratio 1.2
     assert report.passed is passed
-    assert f"errors stable {stable_errors} / candidate {candidate_errors} of 4" in report.summary
+    assert f"errors stable {stable_errors} / candidate {candidate_errors} of {n}" in report.summary
     assert ("candidate errors" in report.summary) is not passed
 
 
-def test_shadow_error_slack_shrinks_with_more_requests() -> None:
-    result = shadow(requests=1000, compared=1000, agreed=1000, candidate=arm(errors=2, requests=1000))
-    assert not shadow_gate(result, min_agreement=0.9, criteria=CRITERIA).passed
+@pytest.mark.parametrize(("stable", "candidate"), [(0, 0), (0, 3), (5, 1), (2, 9), (7, 20)])
+def test_excess_errors_p_value_is_the_binomial_upper_tail(stable: int, candidate: int) -> None:
+    total, p = stable + candidate, 1.2 / 2.2
+    expected = sum(math.comb(total, k) * p**k * (1 - p) ** (total - k) for k in range(candidate, total + 1))
+    assert excess_errors_p_value(stable, candidate, 1.2) == pytest.approx(expected if candidate else 1.0)
+
+
+def test_excess_errors_p_value_falls_as_evidence_grows() -> None:
+    values = [excess_errors_p_value(0, c, 1.2) for c in range(1, 12)]
+    assert values == sorted(values, reverse=True)
+    assert values[-1] < 0.01 < values[0]
 
 
 @pytest.mark.parametrize(
@@ -148,18 +160,18 @@ def test_shadow_latency_unknown_is_not_compared(stable_p95: float | None, candid
 
 def test_shadow_lists_every_failure() -> None:
     result = shadow(
-        requests=10,
-        compared=10,
-        agreed=5,
-        stable=arm(errors=0, p95=100.0, requests=10),
-        candidate=arm(errors=5, p95=400.0, requests=10),
+        requests=20,
+        compared=20,
+        agreed=10,
+        stable=arm(errors=0, p95=100.0, requests=20),
+        candidate=arm(errors=20, p95=400.0, requests=20),
     )
     report = shadow_gate(result, min_agreement=0.9, criteria=CRITERIA)
     assert not report.passed
     failed = report.summary.split("; FAILED: ", 1)[1]
     assert failed == (
-        "agreement 50.0% < 90.0% (5/10 agreed); candidate errors 50.0% vs stable 0.0%; "
-        "candidate p95 400.0 ms vs stable 100.0 ms"
+        "agreement 50.0% < 90.0% (10/20 agreed); candidate errors 100.0% vs stable 0.0% "
+        "(p=0.0003 against a ratio of 2); candidate p95 400.0 ms vs stable 100.0 ms"
     )
 
 
