@@ -138,7 +138,9 @@ def judge(
     else:
         results, more_warnings = threshold_criteria(stable_totals, candidate_totals, criteria, quantiles)
     warnings += more_warnings
-    trigger_results = hard_triggers(stable_totals, candidate_totals, criteria, triggers, quantiles)
+    trigger_results = hard_triggers(
+        stable_totals, candidate_totals, criteria, triggers, quantiles, require_evidence=state.method == "sequential"
+    )
     decision = _decision(results, trigger_results)
     next_state = state.model_copy(
         update={

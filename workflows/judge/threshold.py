@@ -17,6 +17,7 @@ import math
 from workflows.criteria import Criteria, RollbackTriggers
 from workflows.judge.histogram import Quantile, interpolated_quantile
 from workflows.judge.models import ArmTotals, CriterionResult, TriggerResult
+from workflows.judge.trigger_evidence import TRIGGER_ALPHA, excess_error_p_value
 
 P95 = 0.95
 
@@ -173,11 +174,15 @@ def hard_triggers(
     criteria: Criteria,
     triggers: RollbackTriggers,
     quantiles: tuple[Quantile | None, Quantile | None] | None = None,
+    *,
+    require_evidence: bool = False,
 ) -> list[TriggerResult]:
     """The hard rollback triggers: point-estimate ratios, armed once the minimum sample is in.
 
     Args:
         quantiles: The arms' interpolated p95s when the caller already has them (saves recomputing).
+        require_evidence: The error trigger also needs a significant excess (``trigger_evidence``); the
+            sequential method sets it, the threshold method keeps its original rule for rollouts it started.
     """
     armed = _enough(candidate.requests, stable.requests, criteria)
     error, error_note = error_ratio(stable, candidate)
@@ -188,6 +193,13 @@ def hard_triggers(
         ("latency_p95", latency, triggers.latency_p95_ratio, latency_note),
     ):
         breached = armed and ratio is not None and ratio > limit
+        if breached and require_evidence and name == "error_rate":
+            p_value = excess_error_p_value(
+                stable.errors, stable.requests, candidate.errors, candidate.requests, triggers.error_rate_ratio
+            )
+            if p_value >= TRIGGER_ALPHA:
+                breached = False
+                note = f"ratio above the trigger, but not yet significant (p={p_value:.2g} >= {TRIGGER_ALPHA:g})"
         if not armed:
             note = _waiting_note(candidate.requests, criteria)
         results.append(TriggerResult(name=name, breached=breached, observed=ratio, limit=limit, note=note))
