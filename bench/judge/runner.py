@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from multiprocessing import Pool
@@ -66,6 +67,8 @@ def run_cells(scenarios: Iterable[Scenario], runs: int, workers: int, base_seed:
         for cell_index, results in pool.imap_unordered(_run_chunk, tasks):
             scenario = SCENARIOS[cell_index]
             cell = outcomes[scenario.name]
+            if cell.judges[JUDGES[0]].runs + len(results) == runs:
+                print(f"  {scenario.name}: {runs} runs done", file=sys.stderr, flush=True)
             for result in results:
                 for name, (minute, errors) in result.items():
                     outcome = cell.judges[name]
