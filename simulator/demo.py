@@ -40,6 +40,11 @@ def demo_spec(stand: Stand) -> dict[str, Any]:
     return spec
 
 
+def write_spec(path: Path, spec: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(spec, indent=2))
+
+
 async def serve(spec_out: Path, *, candidate: str, rps: float) -> None:
     candidate_knobs = {"error_rate": 0.03} if candidate == "regressed" else {"error_rate": 0.01}
     stop = asyncio.Event()
@@ -47,8 +52,7 @@ async def serve(spec_out: Path, *, candidate: str, rps: float) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with run_stand(stable={"error_rate": 0.01}, candidate=candidate_knobs) as stand:
-        spec_out.parent.mkdir(parents=True, exist_ok=True)
-        spec_out.write_text(json.dumps(demo_spec(stand), indent=2))
+        await asyncio.to_thread(write_spec, spec_out, demo_spec(stand))
         assert stand.prometheus is not None
         print(
             json.dumps(
