@@ -188,13 +188,14 @@ NOTES = """## How to read this
 
 * **False rollbacks** count any rollback of a candidate that meets every criterion (A/A, boundary and
   nuisance cells, and the first 24 h of the onset cells). The sequential judge's criteria are built to keep
-  this below `criteria.alpha` = 5 % (split 1/3 per criterion) however long the step is watched; the naive
-  rules have no such guarantee and are checked 576 times.
+  this below `criteria.alpha` = 5 % (half of it for the error rate, a quarter each for latency and quality)
+  however long the step is watched; the naive rules have no such guarantee and are checked 576 times.
 * **sequential (+ hard triggers, as shipped)** is what the workflow does: `decision == "rollback"`, where
   the hard triggers (`RollbackTriggers`: error ratio > 2, p95 ratio > 1.5 on point estimates once
-  `min_requests` are in) act as an immediate safety net. **sequential criteria only** ignores the triggers,
-  to separate what the anytime-valid tests do from what the point-estimate triggers add: at low error rates
-  the triggers alone cause most false rollbacks (a 2x ratio on a handful of errors is noise).
+  `min_requests` are in) act as an immediate safety net; under the sequential method the error trigger also
+  needs the excess over 2x to be significant (one-sided conditional binomial test, p < 0.001,
+  `workflows/judge/trigger_evidence.py`). **sequential criteria only** ignores the triggers, to separate what
+  the anytime-valid tests do from what the point-estimate triggers add.
 * **Time to detect** runs from the regression's onset to the poll (or hourly analysis) that rolled back;
   "> 48 h" (or "> 24 h" for onsets at 24 h) when fewer than half (p90: 90 %) of the runs rolled back.
 * **Canary errors served**: candidate errors from the onset until the rollback (or the end of the run).

@@ -7,6 +7,7 @@ import pytest
 from tests.judge.helpers import COARSE_BOUNDS, Arm, poll, start, verdicts
 from workflows.criteria import Criteria
 from workflows.judge import Judgement
+from workflows.judge.sequential import ALPHA_SHARES
 
 
 def _run(stable: Arm, candidate: Arm, polls: int, canary: int = 300, **candidate_serve: float) -> list[Judgement]:
@@ -48,9 +49,9 @@ def test_regressions_fail_the_right_criterion_without_a_trigger(serve: dict[str,
     result = next(r for r in first.criteria if r.name == criterion)
     if criterion == "error_rate":
         assert result.e_value is not None
-        assert result.e_value >= 1 / (0.05 / 3)
+        assert result.e_value >= 1 / (0.05 * ALPHA_SHARES["error_rate"])
         assert result.p_value is not None
-        assert result.p_value <= 0.05 / 3
+        assert result.p_value <= 0.05 * ALPHA_SHARES["error_rate"]
         assert "e-value" in first.reason
     if criterion == "quality":
         assert result.upper_bound is not None

@@ -15,10 +15,11 @@ from tests.judge.sampling import binomial
 from workflows.judge import error_rate, latency, quality
 from workflows.judge.increments import Increment
 from workflows.judge.models import ArmTotals, QualityTestState
-from workflows.judge.sequential import ALPHA_SHARE
+from workflows.judge.sequential import ALPHA_SHARES
 
-ALPHA = 0.05 * ALPHA_SHARE
-"""The false-rollback budget of one criterion with the default criteria."""
+ALPHA = 0.05 * min(ALPHA_SHARES.values())
+"""The smallest false-rollback budget of one criterion with the default criteria."""
+ERROR_ALPHA = 0.05 * ALPHA_SHARES["error_rate"]
 
 
 def _error_runs(
@@ -26,8 +27,8 @@ def _error_runs(
 ) -> tuple[float, float, list[int]]:
     """(sequential false-fail rate, naive repeated z-test rate, detection polls) for one true rate ratio."""
     rng = random.Random(seed)
-    log_threshold = math.log(1 / ALPHA)
-    z = NormalDist().inv_cdf(1 - ALPHA)
+    log_threshold = math.log(1 / ERROR_ALPHA)
+    z = NormalDist().inv_cdf(1 - ERROR_ALPHA)
     fails = naive_fails = 0
     detections = []
     for _ in range(runs):
@@ -58,8 +59,8 @@ def _error_runs(
 
 def test_error_rate_boundary_false_fail_rate_holds_under_continuous_monitoring() -> None:
     false_fail, naive, _ = _error_runs(1.2)
-    assert false_fail <= ALPHA + 0.012  # ~2 standard errors above alpha
-    assert naive > 0.08  # a repeated z-test at the same level breaks it several times over
+    assert false_fail <= ERROR_ALPHA + 0.018  # ~2 standard errors above alpha
+    assert naive > 0.1  # a repeated z-test at the same level breaks it several times over
 
 
 def test_error_rate_aa_under_incident_and_confounded_split_drift() -> None:

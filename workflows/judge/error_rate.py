@@ -19,8 +19,8 @@ the exact conditional law is Fisher's noncentral hypergeometric; at error rates 
 canary the binomial is an excellent approximation.)
 
 Test. For the limit rho, the likelihood ratio of r against rho, multiplied over polls, is a test martingale
-under r = rho and a supermartingale under any r < rho (each factor's mean is increasing in the true r). The
-average of these ratios over a fixed grid of r > rho (the mixture) is therefore an e-process for
+under r = rho and a supermartingale under any r < rho (each factor's mean is increasing in the true r). A
+weighted average of these ratios over a fixed grid of r > rho (the mixture) is therefore an e-process for
 "r <= rho": it fails the criterion once it reaches 1 / alpha. Symmetrically the grid below rho gives an
 e-process for "r >= rho", which passes it. Because p_t depends on the poll's split q_t, the likelihood has
 no conjugate form, so the state keeps the log-likelihood at each grid point: constant size, ~30 floats.
@@ -33,13 +33,24 @@ import math
 from workflows.judge.models import ErrorRateTestState
 
 OFFSETS: tuple[float, ...] = (
-    -3.0, -2.2, -1.6, -1.2, -0.9, -0.7, -0.5, -0.35, -0.25, -0.15, -0.08,
+    -3.0, -2.2, -1.6, -1.2, -0.9, -0.7, -0.55, -0.45, -0.35, -0.25, -0.15, -0.08,
     0.0,
     0.08, 0.15, 0.25, 0.35, 0.45, 0.55, 0.7, 0.9, 1.2, 1.6, 2.2, 3.0,
 )  # fmt: skip
-"""Grid of log(r / rho). Dense where regressions worth catching quickly live (1.3x-3x the limit)."""
+"""Grid of log(r / rho), symmetric. Dense where regressions worth catching quickly live (1.1x-2.5x the limit)."""
+
+_SIDE_WEIGHTS: tuple[float, ...] = (0.04, 0.10, 0.15, 0.15, 0.15, 0.12, 0.10, 0.07, 0.05, 0.03, 0.02, 0.02)
+"""Mixing weights of the grid points on one side of the limit, nearest first (they sum to 1).
+
+The prior puts most mass on ratios 1.15x-2x the limit: far larger ratios pile up evidence so fast that a
+small weight costs them little, and ratios within a few percent of the limit cannot be told apart in a day
+anyway. The weights trade speed between effect sizes (tuned on the benchmark's 2x case); validity holds for
+any fixed weights, because each component is a supermartingale on its own."""
 
 _NULL = OFFSETS.index(0.0)
+WEIGHTS: tuple[float, ...] = (*reversed(_SIDE_WEIGHTS), 0.0, *_SIDE_WEIGHTS)
+"""Weight of every grid point; a test against grid ratio r_j mixes the points beyond r_j, renormalised."""
+_LOG_WEIGHTS = tuple(math.log(w) if w > 0 else -math.inf for w in WEIGHTS)
 _ABOVE = tuple(range(_NULL + 1, len(OFFSETS)))
 _BELOW = tuple(range(_NULL))
 
@@ -49,11 +60,13 @@ def new_error_rate_state(limit: float) -> ErrorRateTestState:
     return ErrorRateTestState(limit=limit, log_likelihood=[0.0] * len(OFFSETS))
 
 
-def _log_mean_exp(values: list[float]) -> float:
-    best = max(values)
+def _log_mixture(log_likelihood: list[float], indices: tuple[int, ...]) -> float:
+    """log of sum_k w_k exp(l_k) over ``indices``, whose weights sum to 1."""
+    terms = [log_likelihood[i] + _LOG_WEIGHTS[i] for i in indices]
+    best = max(terms)
     if best == -math.inf:
         return -math.inf
-    return best + math.log(math.fsum(math.exp(v - best) for v in values)) - math.log(len(values))
+    return best + math.log(sum([math.exp(t - best) for t in terms]))
 
 
 def update(
@@ -93,8 +106,8 @@ def update(
 def log_e_values(log_likelihood: list[float]) -> tuple[float, float]:
     """Current log e-values against "ratio <= limit" (fail) and against "ratio >= limit" (pass)."""
     return (
-        _log_mean_exp([log_likelihood[i] for i in _ABOVE]),
-        _log_mean_exp([log_likelihood[i] for i in _BELOW]),
+        _log_mixture(log_likelihood, _ABOVE),
+        _log_mixture(log_likelihood, _BELOW),
     )
 
 
@@ -102,28 +115,35 @@ def confidence_bounds(state: ErrorRateTestState, log_threshold: float) -> tuple[
     """Anytime-valid bounds on the ratio at grid resolution (None: not bounded yet on that side).
 
     Each grid ratio r_j is tested with the same kind of mixture (grid points above r_j for the lower bound,
-    below for the upper). The bound steps from the edge of the grid inward and stops at the first ratio not
-    rejected, so coverage needs only the true ratio's own test to hold (no multiple-testing inflation).
+    below for the upper, with their weights renormalised; at the limit this is the decision's own test). The
+    bound steps from the edge of the grid inward and stops at the first ratio not rejected, so coverage needs
+    only the true ratio's own test to hold (no multiple-testing inflation).
     """
     values = state.log_likelihood
     size = len(values)
     # Sums of exp(values[k]) above and below every j, scaled by exp(-top) so nothing overflows.
     top = max(values)
-    scaled = [math.exp(value - top) for value in values]
-    above = [0.0] * size
+    scaled = [w * math.exp(value - top) for w, value in zip(_BOUND_WEIGHTS, values, strict=True)]
+    above, above_weight = [0.0] * size, [0.0] * size
     for j in range(size - 2, -1, -1):
         above[j] = above[j + 1] + scaled[j + 1]
-    below = [0.0] * size
+        above_weight[j] = above_weight[j + 1] + _BOUND_WEIGHTS[j + 1]
+    below, below_weight = [0.0] * size, [0.0] * size
     for j in range(1, size):
         below[j] = below[j - 1] + scaled[j - 1]
+        below_weight[j] = below_weight[j - 1] + _BOUND_WEIGHTS[j - 1]
     lower: float | None = None
     for j in range(size - 1):
-        if above[j] <= 0.0 or math.log(above[j] / (size - 1 - j)) + top - values[j] < log_threshold:
+        if above[j] <= 0.0 or math.log(above[j] / above_weight[j]) + top - values[j] < log_threshold:
             break
         lower = state.limit * math.exp(OFFSETS[j])
     upper: float | None = None
     for j in range(size - 1, 0, -1):
-        if below[j] <= 0.0 or math.log(below[j] / j) + top - values[j] < log_threshold:
+        if below[j] <= 0.0 or math.log(below[j] / below_weight[j]) + top - values[j] < log_threshold:
             break
         upper = state.limit * math.exp(OFFSETS[j])
     return lower, upper
+
+
+_BOUND_WEIGHTS: tuple[float, ...] = (*reversed(_SIDE_WEIGHTS), max(_SIDE_WEIGHTS), *_SIDE_WEIGHTS)
+"""Weights for the bounds: the decision's, plus one for the limit itself (an alternative when r_j != rho)."""

@@ -1,6 +1,6 @@
 """The sequential method: anytime-valid tests of the three criteria, updated at every poll.
 
-The false-rollback budget ``criteria.alpha`` is split equally over the three criteria (a union bound), so the
+The false-rollback budget ``criteria.alpha`` is split over the three criteria (``ALPHA_SHARES``, a union bound), so the
 probability that a candidate meeting every criterion is ever rolled back by a criterion is at most alpha,
 however many polls the step lasts (Ville's inequality on each test's supermartingale). Sources, per test:
 
@@ -25,8 +25,10 @@ from workflows.judge.increments import Increment
 from workflows.judge.models import ArmTotals, CriterionResult, SequentialState, Verdict
 from workflows.judge.threshold import coarse_bucket_warning, error_ratio, p95_ratio
 
-ALPHA_SHARE = 1.0 / 3.0
-"""Share of ``criteria.alpha`` spent on each criterion."""
+ALPHA_SHARES: dict[str, float] = {"error_rate": 0.5, "latency_p95": 0.25, "quality": 0.25}
+"""Shares of ``criteria.alpha`` per criterion (they sum to 1). Errors get half: it is the criterion whose
+evidence arrives slowest at a small canary (a few errors per poll), while the latency and quality tests,
+fed by every request, reach their targets with room to spare."""
 
 _MAX_E_VALUE = 1e300
 
@@ -59,7 +61,7 @@ def _error_rate(
             "start a new step with new_judge_state()"
         )
     test = error_rate.update(test, steps[0].requests, steps[0].errors, steps[1].requests, steps[1].errors)
-    alpha = criteria.alpha * ALPHA_SHARE
+    alpha = criteria.alpha * ALPHA_SHARES["error_rate"]
     log_threshold = math.log(1.0 / alpha)
     stable, candidate = totals
     ratio, note = error_ratio(stable, candidate)
@@ -119,7 +121,7 @@ def _latency(
             warnings.append("latency: the two versions share no finite bucket bound; p95 cannot be compared")
         note = note or "no latency buckets to compare"
     else:
-        verdict_text, lower, upper = latency.evaluate(test, totals, limit, criteria.alpha * ALPHA_SHARE)
+        verdict_text, lower, upper = latency.evaluate(test, totals, limit, criteria.alpha * ALPHA_SHARES["latency_p95"])
         waiting = _waiting(candidate, criteria)
         if waiting:
             note = waiting
@@ -163,7 +165,8 @@ def _quality(
     prior = last_stable.quality_sum / last_stable.quality_count if last_stable.quality_count else quality.DEFAULT_PRIOR
     test = quality.update(state.quality, previous, steps, prior)
     stable, candidate = totals
-    verdict_text, lower, upper = quality.evaluate(test, totals, criteria.quality_drop_max, criteria.alpha * ALPHA_SHARE)
+    alpha = criteria.alpha * ALPHA_SHARES["quality"]
+    verdict_text, lower, upper = quality.evaluate(test, totals, criteria.quality_drop_max, alpha)
     stable_mean = stable.quality_sum / stable.quality_count if stable.quality_count else None
     candidate_mean = candidate.quality_sum / candidate.quality_count if candidate.quality_count else None
     verdict: Verdict = "inconclusive"
