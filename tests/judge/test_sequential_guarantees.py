@@ -10,8 +10,8 @@ import math
 import random
 from statistics import NormalDist
 
+from bench.judge.sampling import binomial
 from tests.judge.helpers import FINE_BOUNDS, latency_cdf
-from tests.judge.sampling import binomial
 from workflows.judge import error_rate, latency, quality
 from workflows.judge.increments import Increment
 from workflows.judge.models import ArmTotals, QualityTestState
