@@ -19,7 +19,9 @@ cleanup() {
   for pid in "${pids[@]:-}"; do [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
-trap cleanup INT TERM EXIT
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT   # a signal ends the script here, instead of resuming after the handler
+trap 'cleanup; exit 143' TERM
 
 for port in 7233 8233; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -56,7 +58,15 @@ until [[ -s "$spec" ]]; do
   sleep 0.3
 done
 
-echo "starting the demo rollout (an already running one resumes: rollouts are durable)"
+# A demo rollout left running by an interrupted `make run` points at that run's nginx and Prometheus, which are
+# gone (every run starts them on new ports): end it, saying why, rather than let it fail against dead ports.
+if "$temporal" workflow count --address 127.0.0.1:7233 \
+    --query "WorkflowId=\"$workflow_id\" AND ExecutionStatus=\"Running\"" 2>/dev/null | grep -q "Total: [1-9]"; then
+  "$temporal" workflow terminate --workflow-id "$workflow_id" --address 127.0.0.1:7233 \
+    --reason "make run restarted: the previous demo's processes are gone" >/dev/null
+  echo "ended the previous demo rollout (its processes were gone); its history stays in the UI"
+fi
+echo "starting the demo rollout"
 "$temporal" workflow start --address 127.0.0.1:7233 --type Rollout --task-queue rollouts \
   --workflow-id "$workflow_id" --input-file "$spec" \
   --static-summary "support-assistant v1 -> v2 (demo, compressed schedule)"
@@ -75,6 +85,9 @@ cat <<MSG
   Waiting for the rollout to finish (Ctrl-C stops everything)...
 MSG
 
-"$py" -m workers.show_record "$workflow_id" --address 127.0.0.1:7233
+# In the background and waited on: bash runs the trap at once only while it waits, not while a foreground child runs.
+"$py" -m workers.show_record "$workflow_id" --address 127.0.0.1:7233 &
+pids+=($!)
+wait "${pids[-1]}" || true
 echo "Everything is still running for you to explore; Ctrl-C to stop."
 wait "${pids[0]}"
