@@ -19,6 +19,11 @@ SignalName = Literal["approve", "reject", "pause", "resume", "abort"]
 SIGNAL_NAMES: tuple[SignalName, ...] = ("approve", "reject", "pause", "resume", "abort")
 
 
+NAME_MAX = 200
+TEXT_MAX = 2000
+"""Bounds on what a signal may carry: anyone can send one, and what is accepted lands in the record."""
+
+
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -26,35 +31,35 @@ class _Payload(BaseModel):
 class Approve(_Payload):
     """``approve``: one approver's yes for the step waiting on approval."""
 
-    approver: str = Field(min_length=1)
-    comment: str | None = None
+    approver: str = Field(min_length=1, max_length=NAME_MAX)
+    comment: str | None = Field(default=None, max_length=TEXT_MAX)
 
 
 class Reject(_Payload):
     """``reject``: an approver's no; the rollout rolls back."""
 
-    approver: str = Field(min_length=1)
-    reason: str = Field(min_length=1)
+    approver: str = Field(min_length=1, max_length=NAME_MAX)
+    reason: str = Field(min_length=1, max_length=TEXT_MAX)
 
 
 class Pause(_Payload):
     """``pause``: stop the step clock; analysis keeps running and may still roll back."""
 
-    by: str = Field(min_length=1)
-    reason: str | None = None
+    by: str = Field(min_length=1, max_length=NAME_MAX)
+    reason: str | None = Field(default=None, max_length=TEXT_MAX)
 
 
 class Resume(_Payload):
     """``resume``: restart the step clock."""
 
-    by: str = Field(min_length=1)
+    by: str = Field(min_length=1, max_length=NAME_MAX)
 
 
 class Abort(_Payload):
     """``abort``: roll back now."""
 
-    by: str = Field(min_length=1)
-    reason: str = Field(min_length=1)
+    by: str = Field(min_length=1, max_length=NAME_MAX)
+    reason: str = Field(min_length=1, max_length=TEXT_MAX)
 
 
 OperatorSignal = Approve | Reject | Pause | Resume | Abort

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,7 +32,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import search_attributes as sa
     from workflows.approvals import (
+        NAME_MAX,
         SIGNAL_NAMES,
+        TEXT_MAX,
         Abort,
         Accepted,
         Approve,
@@ -795,7 +798,13 @@ class RolloutWorkflow:
         if self._s is None:
             return
         self._s.record.rejected_signals.append(
-            SignalRejection(at=workflow.now(), signal=name, by=rejected.by, reason=rejected.reason, payload=payload)
+            SignalRejection(
+                at=workflow.now(),
+                signal=name[:NAME_MAX],
+                by=None if rejected.by is None else rejected.by[:NAME_MAX],
+                reason=rejected.reason[:TEXT_MAX],
+                payload=_kept(payload),
+            )
         )
         workflow.logger.info("signal rejected", extra={"signal": name, "reason": rejected.reason})
 
@@ -889,6 +898,16 @@ class RolloutWorkflow:
         if self._spec is None:
             raise RuntimeError("spec used before validation")
         return self._spec, self._state()
+
+
+KEPT_PAYLOAD_CHARS = 500
+"""A refused signal's payload is kept for the audit trail, but only this much of it: anyone can send a signal,
+and the record travels through continue-as-new under Temporal's payload size limit."""
+
+
+def _kept(payload: object) -> object:
+    text = json.dumps(payload, default=str)
+    return payload if len(text) <= KEPT_PAYLOAD_CHARS else text[:KEPT_PAYLOAD_CHARS] + "... (truncated)"
 
 
 def _constant(value: datetime | None) -> Callable[[], datetime | None]:

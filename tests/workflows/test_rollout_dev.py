@@ -273,3 +273,21 @@ async def test_invalid_spec_from_the_cli_fails_at_once_naming_every_field(
     for field in ("router.kind", "metrics.url", "steps[1].weight", "steps[1].observe", "approvals"):
         assert any(p.startswith(field) for p in problems), (field, problems)
     assert len(problems) == 5, problems
+
+
+async def test_a_huge_refused_signal_is_kept_truncated(client: Client, task_queue: str) -> None:
+    service = unique_service()
+    async with run_simulator(knobs=FAST) as sim, rollout_worker(client, task_queue):
+        spec = compressed_spec(sim, service, steps=[{"weight": 10, "observe": "1h"}])
+        handle = await start_rollout(client, spec, task_queue)
+        await wait_for_status(handle, lambda st: st.weight == 10, what="step 1")
+        await handle.signal("approve", {"approver": "x" * 100_000})
+        await wait_for_status(handle, lambda st: st.rejected_signals == 1, what="the rejection recorded")
+        await handle.signal("abort", {"by": "test", "reason": "cleanup"})
+        result = await handle.result()
+    (rejection,) = result.record.rejected_signals
+    assert isinstance(rejection.payload, str) and rejection.payload.endswith("... (truncated)")
+    assert len(rejection.payload) < 600
+    assert rejection.reason.startswith("malformed: approver:")
+    assert len(rejection.reason) < 2_100 and (rejection.by is None or len(rejection.by) <= 200)
+    assert len(result.record.model_dump_json()) < 50_000
