@@ -1,6 +1,7 @@
 """Benchmark of canary judges on simulated traffic: ``python -m bench.judge`` writes docs/judge-benchmark.md.
 
-Three kinds of judge see identical simulated traffic (same seeds): naive thresholds checked at every poll, a
-Kayenta-style hourly Mann-Whitney judge, and the sequential judge of ``workflows.judge``. See
-``scenarios.py`` for the cells, ``traffic.py`` for the traffic model and ``judges.py`` for the judges.
+Three kinds of judge see identical simulated traffic (same seeds): two naive rules checked at every poll (a
+5-minute window and the pre-registered limits on cumulative data), a Kayenta-style hourly Mann-Whitney judge,
+and the sequential judge of ``workflows.judge``. See ``scenarios.py`` for the cells, ``traffic.py`` for the
+traffic model and ``judges.py`` for the judges.
 """

@@ -1,59 +1,121 @@
-"""The judges under comparison, fed the same simulated traffic minute by minute until each rolls back.
+"""The judges under comparison, all on the same drawn run; each gives its first rollback minute (or None).
 
-* ``window``: the common alert rule, on each 5-minute window alone: candidate error rate > 2x stable's, or
-  p95 > 1.5x stable's, or mean quality more than 0.02 below stable's.
-* ``threshold``: ``workflows.judge`` with ``method="threshold"`` (pre-registered limits on the step's
-  cumulative data, hard triggers included), checked at every poll: version 1 of the workflow.
-* ``kayenta``: ``kayenta.py``, hourly on the growing window since the step started.
+* ``window``: the common alert rule, on each poll's 5-minute increments alone: candidate error rate > 2x
+  stable's, or interpolated p95 > 1.5x stable's, or mean quality more than 0.02 below stable's.
+* ``cumulative``: the naive judge checking the pre-registered limits (``Criteria``) on the step's cumulative
+  data at every poll: once the candidate has ``min_requests`` requests, error-rate ratio, interpolated p95
+  ratio and quality difference as point estimates, with the edge cases of ``workflows/judge/threshold.py``
+  (the workflow's v1 method) but without its hard triggers.
+* ``kayenta``: ``kayenta.py``, hourly on the growing window of per-minute points since the step started.
 * ``sequential``: ``workflows.judge`` with ``method="sequential"``, hard triggers included (as shipped), and
   ``sequential-criteria``: the same judgements with the hard triggers ignored, to show what each part costs.
 
-A run stops as soon as every judge has rolled back, so cells with quick detections simulate less.
+The two naive judges are vectorised over every poll of the run (numpy); they see the step's true increments
+as the scrapes deliver them, which is what the workflow's counter handling reconstructs from raw counters.
+Only the sequential judge reads raw counters poll by poll, and stops once a criterion has failed.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from bench.judge.kayenta import MetricSeries
-from bench.judge.scenarios import Scenario
-from bench.judge.traffic import Minute, baseline, simulate
+from bench.judge.scenarios import HOURS, MINUTES, POLL_MINUTES, Scenario
+from bench.judge.traffic import POLLS, BoolArray, FloatArray, IntArray, Run, baseline, simulate
 from workflows.counters import Counters
 from workflows.criteria import Criteria, RollbackTriggers
 from workflows.judge import JudgeMethod, judge, new_judge_state
-from workflows.judge.histogram import interpolated_quantile
-from workflows.judge.increments import increment
 
-JUDGES = ("window", "threshold", "kayenta", "sequential", "sequential-criteria")
+JUDGES = ("window", "cumulative", "kayenta", "sequential", "sequential-criteria")
 CRITERIA = Criteria()
 TRIGGERS = RollbackTriggers()
+WINDOW_ERROR_RATIO = 2.0
+WINDOW_P95_RATIO = 1.5
 
 
-class WindowRule:
-    """Alert-style rule on each poll's increments alone."""
+def interpolated_p95(buckets: IntArray, bounds: tuple[float, ...]) -> tuple[FloatArray, BoolArray]:
+    """(p95, beyond the last finite bound) of histograms whose last axis holds cumulative bucket counts.
 
-    def __init__(self, first: tuple[Counters, Counters]) -> None:
-        self.previous = first
+    ``workflows.judge.histogram.interpolated_quantile`` on every histogram at once, for layouts ending with
+    +Inf (the total is the last count); NaN without observations.
+    """
+    total = buckets[..., -1]
+    rank = 0.95 * total
+    index = np.argmax(buckets >= rank[..., None], axis=-1)[..., None]
+    count = np.take_along_axis(buckets, index, axis=-1)[..., 0]
+    previous_count = np.where(index[..., 0] > 0, np.take_along_axis(buckets, np.maximum(index - 1, 0), -1)[..., 0], 0)
+    upper_bounds = np.asarray(bounds)
+    lower_bounds = np.concatenate(([0.0], upper_bounds[:-1]))
+    upper, lower = upper_bounds[index[..., 0]], lower_bounds[index[..., 0]]
+    beyond = np.isinf(upper)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = lower + (upper - lower) * (rank - previous_count) / (count - previous_count)
+    value = np.where(beyond, lower, value)
+    return np.where(total > 0, value, np.nan), beyond
 
-    def poll(self, reading: tuple[Counters, Counters]) -> bool:
-        stable = increment(self.previous[0], reading[0])
-        candidate = increment(self.previous[1], reading[1])
-        self.previous = reading
-        if stable.requests <= 0 or candidate.requests <= 0:
-            return False
-        if candidate.errors > 0 and candidate.errors / candidate.requests > 2.0 * stable.errors / stable.requests:
-            return True
-        if stable.latency_bounds and candidate.latency_bounds:
-            stable_q = interpolated_quantile(
-                list(stable.latency_bounds), list(stable.latency_counts), stable.latency_total, 0.95
+
+def _first_minute(breached: BoolArray) -> int | None:
+    """The minute of the first poll where ``breached`` holds."""
+    polls = np.flatnonzero(breached)
+    return int(polls[0] + 1) * POLL_MINUTES if polls.size else None
+
+
+def window(run: Run) -> int | None:
+    """The 5-minute alert rule: first poll whose own increments breach any of its three limits."""
+    step = run.seen().increments()
+    stable_n, candidate_n = step.requests
+    stable_e, candidate_e = step.errors
+    stable_q, candidate_q = step.quality_sum
+    stable_p95, candidate_p95 = interpolated_p95(step.buckets, run.bounds)[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        errors = (candidate_e > 0) & (candidate_e / candidate_n > WINDOW_ERROR_RATIO * stable_e / stable_n)
+        latency = (stable_p95 > 0) & (candidate_p95 > WINDOW_P95_RATIO * stable_p95)
+        quality = candidate_q / candidate_n - stable_q / stable_n < -CRITERIA.quality_drop_max
+    return _first_minute((stable_n > 0) & (candidate_n > 0) & (errors | latency | quality))
+
+
+def cumulative(run: Run, criteria: Criteria = CRITERIA) -> int | None:
+    """The pre-registered limits on the step's cumulative point estimates, checked at every poll.
+
+    Mirrors ``threshold_criteria``: inconclusive until the candidate has ``min_requests`` requests and stable
+    has traffic; an error ratio with no stable errors is 1 without candidate errors and infinite with some;
+    no p95 ratio when both p95s lie beyond the last finite bound; a 0 ms stable p95 gives 1 or infinity.
+    """
+    totals = run.seen()
+    stable_n, candidate_n = totals.requests
+    stable_e, candidate_e = totals.errors
+    stable_q, candidate_q = totals.quality_sum
+    (stable_p95, candidate_p95), (stable_beyond, candidate_beyond) = interpolated_p95(totals.buckets, run.bounds)
+    armed = (candidate_n >= criteria.min_requests) & (stable_n > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        stable_rate, candidate_rate = stable_e / stable_n, candidate_e / candidate_n
+        error_ratio = np.where(
+            stable_rate == 0.0, np.where(candidate_rate == 0.0, 1.0, np.inf), candidate_rate / stable_rate
+        )
+        p95_ratio = np.where(stable_p95 <= 0.0, np.where(candidate_p95 <= 0.0, 1.0, np.inf), candidate_p95 / stable_p95)
+        difference = candidate_q / candidate_n - stable_q / stable_n
+    latency = ~(stable_beyond & candidate_beyond) & (p95_ratio > criteria.latency_p95_ratio_max)
+    breached = (error_ratio > criteria.error_rate_ratio_max) | latency | (difference < -criteria.quality_drop_max)
+    return _first_minute(armed & breached)
+
+
+def kayenta(run: Run) -> int | None:
+    """Hourly analyses on the growing window of per-minute points: the first hour that fails the canary."""
+    series = (MetricSeries("increase"), MetricSeries("increase"), MetricSeries("decrease"))
+    hourly = []  # per metric and version: the points with data, and where each hour's points end
+    for metric in run.points():
+        present = ~np.isnan(metric)
+        ends = np.cumsum(present.reshape(2, HOURS, 60).sum(axis=2), axis=1)
+        hourly.append([(metric[arm][present[arm]].tolist(), [0, *ends[arm].tolist()]) for arm in (0, 1)])
+    for hour in range(HOURS):
+        for analysis, ((control, control_ends), (experiment, experiment_ends)) in zip(series, hourly, strict=True):
+            analysis.extend(
+                control[control_ends[hour] : control_ends[hour + 1]],
+                experiment[experiment_ends[hour] : experiment_ends[hour + 1]],
             )
-            candidate_q = interpolated_quantile(
-                list(candidate.latency_bounds), list(candidate.latency_counts), candidate.latency_total, 0.95
-            )
-            if stable_q and candidate_q and stable_q.value > 0 and candidate_q.value > 1.5 * stable_q.value:
-                return True
-        if stable.quality_count and candidate.quality_count:
-            difference = candidate.quality_sum / candidate.quality_count - stable.quality_sum / stable.quality_count
-            return difference < -CRITERIA.quality_drop_max
-        return False
+        if any(analysis.fails() for analysis in series):
+            return (hour + 1) * 60
+    return None
 
 
 class WorkflowJudge:
@@ -65,7 +127,9 @@ class WorkflowJudge:
         self.criterion_fail: int | None = None
 
     def poll(self, minute: int, reading: tuple[Counters, Counters]) -> None:
-        judgement = judge(self.state, stable=reading[0], candidate=reading[1], criteria=CRITERIA, triggers=TRIGGERS)
+        judgement = judge(
+            self.state, stable=reading[0], candidate=reading[1], criteria=CRITERIA, triggers=TRIGGERS, evidence=False
+        )
         self.state = judgement.state
         if self.rollback is None and judgement.decision == "rollback":
             self.rollback = minute
@@ -77,48 +141,24 @@ class WorkflowJudge:
         return self.criterion_fail is not None
 
 
-class KayentaJudge:
-    """Hourly analyses on the growing window of per-minute points."""
-
-    def __init__(self) -> None:
-        self.series = (MetricSeries("increase"), MetricSeries("increase"), MetricSeries("decrease"))
-
-    def minute(self, data: Minute) -> bool:
-        """Add a minute; at each full hour, True when the analysis fails the canary."""
-        for series, (control, experiment) in zip(self.series, (data.error_rate, data.p95, data.quality), strict=True):
-            series.add(control, experiment)
-        return (data.minute + 1) % 60 == 0 and any(series.fails() for series in self.series)
-
-
 def run_all(scenario: Scenario, seed: int) -> dict[str, tuple[int | None, int]]:
     """Per judge: (rollback minute or None, candidate errors served from the onset until then or the end)."""
-    first = baseline(scenario)
-    window, kayenta = WindowRule(first), KayentaJudge()
-    threshold, sequential = WorkflowJudge("threshold", first), WorkflowJudge("sequential", first)
-    rollbacks: dict[str, int | None] = dict.fromkeys(JUDGES)
-    errors_at: dict[str, int] = {}
-    onset_errors = 0
-    last_errors = 0
-    for data in simulate(scenario, seed):
-        minute = data.minute + 1  # minutes since the start, at the end of this minute
-        last_errors = data.candidate_errors
-        if data.minute + 1 == scenario.onset_minute:
-            onset_errors = data.candidate_errors
-        if rollbacks["kayenta"] is None and kayenta.minute(data):
-            rollbacks["kayenta"] = minute
-        if data.reading is not None:
-            if rollbacks["window"] is None and window.poll(data.reading):
-                rollbacks["window"] = minute
-            if threshold.rollback is None:
-                threshold.poll(minute, data.reading)
-                rollbacks["threshold"] = threshold.rollback
-            if not sequential.done:
-                sequential.poll(minute, data.reading)
-                rollbacks["sequential"] = sequential.rollback
-                rollbacks["sequential-criteria"] = sequential.criterion_fail
-        for name, value in rollbacks.items():
-            if value is not None and name not in errors_at:
-                errors_at[name] = data.candidate_errors
-        if all(value is not None for value in rollbacks.values()):
+    run = simulate(scenario, seed)
+    sequential = WorkflowJudge("sequential", baseline(scenario))
+    for poll in range(POLLS):
+        sequential.poll(run.poll_minute(poll), run.reading(poll))
+        if sequential.done:
             break
-    return {name: (rollbacks[name], max(0, errors_at.get(name, last_errors) - onset_errors)) for name in JUDGES}
+    rollbacks = {
+        "window": window(run),
+        "cumulative": cumulative(run),
+        "kayenta": kayenta(run),
+        "sequential": sequential.rollback,
+        "sequential-criteria": sequential.criterion_fail,
+    }
+    served = run.candidate_errors()
+    onset = int(served[min(scenario.onset_minute, MINUTES)])
+    return {
+        name: (minute, max(0, int(served[MINUTES if minute is None else minute]) - onset))
+        for name, minute in rollbacks.items()
+    }

@@ -17,7 +17,7 @@ differences.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from itertools import groupby
 from statistics import NormalDist
 
@@ -69,8 +69,15 @@ def shift_interval(experiment: list[float], control: list[float]) -> tuple[float
     return lower, estimate, upper
 
 
+def _add_in_order(total: float, points: list[float]) -> float:
+    # Left to right, as adding minute by minute does: sum() compensates its rounding from Python 3.12 on.
+    for point in points:
+        total += point
+    return total
+
+
 class MetricSeries:
-    """The growing, sorted per-minute points of one metric for both versions."""
+    """The growing per-minute points of one metric for both versions (sorted when an analysis needs ranks)."""
 
     def __init__(self, direction: str) -> None:
         self.direction = direction
@@ -79,30 +86,34 @@ class MetricSeries:
         self.experiment_sum = 0.0
         self.control_sum = 0.0
 
-    def add(self, control: float | None, experiment: float | None) -> None:
-        """Add one minute's points (None: no data that minute, removed as Kayenta's NaN strategy does)."""
-        if control is not None:
-            insort(self.control, control)
-            self.control_sum += control
-        if experiment is not None:
-            insort(self.experiment, experiment)
-            self.experiment_sum += experiment
+    def extend(self, control: list[float], experiment: list[float]) -> None:
+        """Add a batch of minutes' points in minute order, minutes without data left out (Kayenta's NaN strategy).
+
+        Sorting waits for ``fails``: most analyses stop at the effect-size gate, which only needs the sums.
+        """
+        self.control += control
+        self.experiment += experiment
+        self.control_sum = _add_in_order(self.control_sum, control)
+        self.experiment_sum = _add_in_order(self.experiment_sum, experiment)
 
     def fails(self) -> bool:
         """True when the metric is classified High (or Low for a must-not-decrease metric)."""
         if not self.experiment or not self.control:
             return False
+        control_mean = self.control_sum / len(self.control)
+        deviation = 1.0 if control_mean == 0.0 else (self.experiment_sum / len(self.experiment)) / control_mean
+        # The effect-size gate is cheap and necessary for High/Low: test it before sorting and the rank
+        # statistics. Identical or all-equal samples (checked next) have a mean ratio of 1 and stop here anyway.
+        if self.direction == "increase" and deviation < ALLOWED_INCREASE:
+            return False
+        if self.direction == "decrease" and deviation > ALLOWED_DECREASE:
+            return False
+        self.experiment.sort()
+        self.control.sort()
         if (
             self.experiment == self.control
             or self.experiment[0] == self.experiment[-1] == self.control[0] == (self.control[-1])
         ):
-            return False
-        control_mean = self.control_sum / len(self.control)
-        deviation = 1.0 if control_mean == 0.0 else (self.experiment_sum / len(self.experiment)) / control_mean
-        # The effect-size gate is cheap and necessary for High/Low: test it before the rank statistics.
-        if self.direction == "increase" and deviation < ALLOWED_INCREASE:
-            return False
-        if self.direction == "decrease" and deviation > ALLOWED_DECREASE:
             return False
         lower, estimate, upper = shift_interval(self.experiment, self.control)
         if self.direction == "increase":

@@ -10,7 +10,7 @@ from bench.judge.runner import CellOutcome, JudgeOutcome
 
 JUDGE_TITLES = {
     "window": "naive 5-min window",
-    "threshold": "naive cumulative (v1 threshold)",
+    "cumulative": "naive cumulative",
     "kayenta": "Kayenta-style hourly MW",
     "sequential": "sequential (+ hard triggers, as shipped)",
     "sequential-criteria": "sequential criteria only",
@@ -186,6 +186,13 @@ def render(cells: dict[str, CellOutcome], *, command: str, runs: int, wall_secon
 
 NOTES = """## How to read this
 
+* **Judges.** **naive 5-min window**: the common alert rule, on each poll's increments alone: candidate
+  error rate > 2x stable's, interpolated p95 > 1.5x stable's, or mean quality more than 0.02 below stable's.
+  **naive cumulative**: the pre-registered limits (`Criteria`: error-rate ratio 1.2, p95 ratio 1.1, quality
+  -0.02) as point estimates on the step's cumulative data, checked at every poll once the candidate has
+  served 500 requests in the step (the threshold method of `workflows/judge/threshold.py`, without the hard
+  triggers). **Kayenta-style hourly MW**: `bench/judge/kayenta.py`, Mann-Whitney intervals on the per-minute
+  points since the step started, every hour. The sequential judges are `workflows.judge`, as below.
 * **False rollbacks** count any rollback of a candidate that meets every criterion (A/A, boundary and
   nuisance cells, and the first 24 h of the onset cells). The sequential judge's criteria are built to keep
   this below `criteria.alpha` = 5 % (half of it for the error rate, a quarter each for latency and quality)
@@ -199,11 +206,15 @@ NOTES = """## How to read this
 * **Time to detect** runs from the regression's onset to the poll (or hourly analysis) that rolled back;
   "> 48 h" (or "> 24 h" for onsets at 24 h) when fewer than half (p90: 90 %) of the runs rolled back.
 * **Canary errors served**: candidate errors from the onset until the rollback (or the end of the run).
-* Simulation: counts per minute from binomial draws (normal approximation above a mean of 40), per-poll
-  latency histograms from multinomial draws on 7.5 % buckets (coarse cell: powers of two), quality from
-  per-minute sample means. Kayenta's per-minute p95s come from the sampling distribution of a sample
-  quantile, drawn independently of the polls' histograms (same latency distribution, not the same requests);
-  requests, errors and quality sums are the same for every judge.
+* Simulation (numpy, all 2,880 minutes of a run in one draw): requests per minute from the normal
+  approximation of a Poisson, the candidate's share and each version's errors from exact binomial draws,
+  quality from per-minute sample means, and per-poll latency histograms from one multinomial draw of the
+  poll's requests on 7.5 % buckets (coarse cell: powers of two). Kayenta's per-minute p95s come from the
+  sampling distribution of a sample quantile (actual samples below 20 requests a minute), drawn independently
+  of the polls' histograms (same latency distribution, not the same requests); requests, errors and quality
+  sums are the same for every judge. Counter resets and missed scrapes reach the sequential judge as raw
+  counters (it does its own differencing); the naive judges see the step's true increments as the scrapes
+  deliver them (a missed scrape shows no new data until the next one).
 * Known limits of the sequential judge, visible above: (1) evidence accumulates over the whole step, so a
   regression that starts after 24 good hours is caught only once it dominates the step's data (hours, not
   minutes); keep steps short or restart the step (a new baseline) periodically. (2) Latency is decided at

@@ -1,8 +1,8 @@
-"""Fast seeded draws for the traffic simulation (pure Python: Python 3.11 has no binomialvariate).
+"""A fast seeded binomial draw from ``random.Random`` (Python 3.11 has no binomialvariate).
 
-Counts are drawn per minute or per poll, never per request: exact inversion where the mean is small (the
-canary's errors, where the tail matters), a rounded normal approximation where it is large (stable's requests
-and errors, whose relative noise is tiny).
+The benchmark's traffic is drawn with numpy (``traffic.py``); this pure-Python draw serves the judge's
+statistical tests, which simulate poll by poll with ``random.Random``: exact inversion where the mean is small
+(where the tail matters), a rounded normal approximation where it is large (whose relative noise is tiny).
 """
 
 from __future__ import annotations
@@ -35,32 +35,3 @@ def binomial(rng: random.Random, n: int, p: float, normal_above: float = _NORMAL
         k += 1
         cumulative += probability
     return k
-
-
-def poisson_large(rng: random.Random, mean: float) -> int:
-    """A Poisson draw for large means (requests per minute), by the normal approximation."""
-    return max(0, round(rng.gauss(mean, math.sqrt(mean))))
-
-
-def multinomial_cumulative(rng: random.Random, n: int, conditional: tuple[float, ...]) -> list[int]:
-    """Cumulative bucket counts of n draws, given P(bucket i | not in buckets < i) for each bucket.
-
-    Bucket counts only feed quantiles, so a looser normal approximation (mean above 15) is fine here.
-    """
-    counts: list[int] = []
-    left = n
-    cumulative = 0
-    gauss = rng.gauss
-    for share in conditional:
-        if left == 0:
-            counts.extend([cumulative] * (len(conditional) - len(counts)))
-            break
-        mean = left * share
-        if mean > 15.0 and left - mean > 15.0:
-            drawn = min(left, max(0, round(gauss(mean, math.sqrt(mean * (1.0 - share))))))
-        else:
-            drawn = binomial(rng, left, share, 15.0)
-        left -= drawn
-        cumulative += drawn
-        counts.append(cumulative)
-    return counts

@@ -97,6 +97,7 @@ def judge(
     candidate: Counters,
     criteria: Criteria,
     triggers: RollbackTriggers,
+    evidence: bool = True,
 ) -> Judgement:
     """Judge the step so far from the raw cumulative counters read now.
 
@@ -106,6 +107,8 @@ def judge(
         candidate: Candidate's raw cumulative counters now.
         criteria: The rollout's pre-registered criteria (fixed for the step).
         triggers: The rollout's hard rollback triggers.
+        evidence: False, for simulations that only need decisions: the same decision, verdicts and state,
+            without the parts only a reader uses (the reason sentence is empty, error-rate bounds are None).
 
     Returns:
         The decision, per-criterion and per-trigger evidence, a one-sentence reason, warnings and the next state.
@@ -134,6 +137,7 @@ def judge(
             criteria=criteria,
             last_stable=state.last_stable,
             quantiles=quantiles,
+            evidence=evidence,
         )
     else:
         results, more_warnings = threshold_criteria(stable_totals, candidate_totals, criteria, quantiles)
@@ -156,7 +160,7 @@ def judge(
         decision=decision,
         criteria=results,
         triggers=trigger_results,
-        reason=reason(decision, results, trigger_results),
+        reason=reason(decision, results, trigger_results) if evidence else "",
         warnings=warnings,
         state=next_state,
     )

@@ -45,6 +45,26 @@ def log_e_value_above(excess: float, variance: float) -> float:
     return best + math.log(sum([math.exp(term - best) for term in terms])) - _LOG_SIZE
 
 
+def exceeds(excess: float, variance: float, log_threshold: float) -> bool:
+    """``log_e_value_above(excess, variance) >= log_threshold`` for a positive threshold, cheaply.
+
+    The mixture's log lies between its best term minus log(grid size) and its best term, and with no excess
+    every term is at most 0; most edges and polls are settled by those bounds without any exponential.
+    ``log_threshold`` must be positive (an e-value threshold above 1).
+    """
+    if excess <= 0.0:
+        return False
+    # psi(lam) >= lam^2 / 2, so no term exceeds excess^2 / (2 variance).
+    if excess * excess < 2.0 * variance * log_threshold:
+        return False
+    best = max([lam * excess - psi * variance for lam, psi in _PAIRS])
+    if best < log_threshold:
+        return False
+    if best - _LOG_SIZE >= log_threshold:
+        return True
+    return log_e_value_above(excess, variance) >= log_threshold
+
+
 def _critical_excess(variance: float, log_threshold: float) -> float:
     """The excess at which the mixture e-value reaches exp(log_threshold).
 
@@ -54,32 +74,44 @@ def _critical_excess(variance: float, log_threshold: float) -> float:
     """
     target = log_threshold + _LOG_SIZE
     excess = min([(target + psi * variance) / lam for lam, psi in _PAIRS])
+    exp, log = math.exp, math.log
+    penalties = [psi * variance for psi in _PSI]
     for _ in range(30):
-        terms = [lam * excess - psi * variance for lam, psi in _PAIRS]
+        terms = [lam * excess - penalty for lam, penalty in zip(LAMBDAS, penalties, strict=True)]
         best = max(terms)
-        weights = [math.exp(term - best) for term in terms]
-        total = sum(weights)
-        value = best + math.log(total) - target
-        slope = sum([lam * weight for lam, weight in zip(LAMBDAS, weights, strict=True)]) / total
-        step = value / slope
+        total = slope = 0.0
+        for lam, term in zip(LAMBDAS, terms, strict=True):
+            weight = exp(term - best)
+            total += weight
+            slope += lam * weight
+        step = (best + log(total) - target) * total / slope
         excess -= step
         if step <= 1e-6 * (1.0 + abs(excess)):
             break
     return excess
 
 
+def bounds(total: float, count: int, variance: float, log_threshold: float) -> tuple[float, float]:
+    """Anytime-valid (lower, upper) confidence bounds on the mean, each at level exp(-log_threshold).
+
+    Both sides share one root: the upper bound is the lower bound of 1 - X, whose variance sum is the same.
+    """
+    if count <= 0:
+        return 0.0, 1.0
+    critical = _critical_excess(variance, log_threshold)
+    lower = min(1.0, max(0.0, (total - critical) / count))
+    upper = 1.0 - min(1.0, max(0.0, (count - total - critical) / count))
+    return lower, upper
+
+
 def lower_bound(total: float, count: int, variance: float, log_threshold: float) -> float:
     """Anytime-valid lower confidence bound on the mean (0 without data), at level exp(-log_threshold)."""
-    if count <= 0:
-        return 0.0
-    return min(1.0, max(0.0, (total - _critical_excess(variance, log_threshold)) / count))
+    return bounds(total, count, variance, log_threshold)[0]
 
 
 def upper_bound(total: float, count: int, variance: float, log_threshold: float) -> float:
     """Anytime-valid upper confidence bound on the mean (1 without data): the lower bound of 1 - X."""
-    if count <= 0:
-        return 1.0
-    return 1.0 - lower_bound(count - total, count, variance, log_threshold)
+    return bounds(total, count, variance, log_threshold)[1]
 
 
 def predictable_guess(previous_sum: float, previous_count: int, prior: float) -> float:

@@ -77,30 +77,42 @@ def update(
     candidate_errors: int,
 ) -> ErrorRateTestState:
     """Add one poll's increments. A poll without errors carries no information about the ratio."""
+    return advance(state, stable_requests, stable_errors, candidate_requests, candidate_errors)[0]
+
+
+def advance(
+    state: ErrorRateTestState,
+    stable_requests: int,
+    stable_errors: int,
+    candidate_requests: int,
+    candidate_errors: int,
+) -> tuple[ErrorRateTestState, float]:
+    """``update`` that also returns the current log e-value against "ratio <= limit" (computed anyway)."""
     total_errors = stable_errors + candidate_errors
-    if total_errors <= 0:
-        return state
-    if stable_requests <= 0 or candidate_requests <= 0:
-        # All errors necessarily come from the arm that served traffic: no information, and log(0) otherwise.
-        return state.model_copy(update={"skipped_polls": state.skipped_polls + 1})
-    log_q = math.log(candidate_requests / stable_requests)
-    log_limit = math.log(state.limit)
-    log_l = []
+    if total_errors <= 0 or stable_requests <= 0 or candidate_requests <= 0:
+        if total_errors > 0:
+            # All errors necessarily come from the arm that served traffic: no information, and log(0) otherwise.
+            state = state.model_copy(update={"skipped_polls": state.skipped_polls + 1})
+        return state, log_e_values(state.log_likelihood)[0]
+    base = math.log(state.limit) + math.log(candidate_requests / stable_requests)
+    exp, log1p = math.exp, math.log1p
+    poll = []
     for offset in OFFSETS:
-        log_rq = log_limit + offset + log_q
+        log_rq = base + offset
         # x log p + (E - x) log(1 - p) with p = rq / (1 + rq); softplus keeps it stable for extreme rq.
-        softplus = log_rq + math.log1p(math.exp(-log_rq)) if log_rq > 0 else math.log1p(math.exp(log_rq))
-        log_l.append(candidate_errors * log_rq - total_errors * softplus)
-    null = log_l[_NULL]
-    log_likelihood = [old + new - null for old, new in zip(state.log_likelihood, log_l, strict=True)]
+        softplus = log_rq + log1p(exp(-log_rq)) if log_rq > 0 else log1p(exp(log_rq))
+        poll.append(candidate_errors * log_rq - total_errors * softplus)
+    null = poll[_NULL]
+    log_likelihood = [old + new - null for old, new in zip(state.log_likelihood, poll, strict=True)]
     log_e_fail, log_e_pass = log_e_values(log_likelihood)
-    return state.model_copy(
-        update={
-            "log_likelihood": log_likelihood,
-            "max_log_e_fail": max(state.max_log_e_fail, log_e_fail),
-            "max_log_e_pass": max(state.max_log_e_pass, log_e_pass),
-        }
+    next_state = ErrorRateTestState(
+        limit=state.limit,
+        log_likelihood=log_likelihood,
+        max_log_e_fail=max(state.max_log_e_fail, log_e_fail),
+        max_log_e_pass=max(state.max_log_e_pass, log_e_pass),
+        skipped_polls=state.skipped_polls,
     )
+    return next_state, log_e_fail
 
 
 def log_e_values(log_likelihood: list[float]) -> tuple[float, float]:
@@ -123,27 +135,29 @@ def confidence_bounds(state: ErrorRateTestState, log_threshold: float) -> tuple[
     size = len(values)
     # Sums of exp(values[k]) above and below every j, scaled by exp(-top) so nothing overflows.
     top = max(values)
-    scaled = [w * math.exp(value - top) for w, value in zip(_BOUND_WEIGHTS, values, strict=True)]
-    above, above_weight = [0.0] * size, [0.0] * size
-    for j in range(size - 2, -1, -1):
-        above[j] = above[j + 1] + scaled[j + 1]
-        above_weight[j] = above_weight[j + 1] + _BOUND_WEIGHTS[j + 1]
-    below, below_weight = [0.0] * size, [0.0] * size
-    for j in range(1, size):
-        below[j] = below[j - 1] + scaled[j - 1]
-        below_weight[j] = below_weight[j - 1] + _BOUND_WEIGHTS[j - 1]
+    exp, log = math.exp, math.log
+    scaled = [w * exp(value - top) for w, value in zip(_BOUND_WEIGHTS, values, strict=True)]
     lower: float | None = None
+    above = sum(scaled[1:])
+    above_weight = _BOUND_WEIGHT_TOTAL - _BOUND_WEIGHTS[0]
     for j in range(size - 1):
-        if above[j] <= 0.0 or math.log(above[j] / above_weight[j]) + top - values[j] < log_threshold:
+        if above <= 0.0 or log(above / above_weight) + top - values[j] < log_threshold:
             break
-        lower = state.limit * math.exp(OFFSETS[j])
+        lower = state.limit * exp(OFFSETS[j])
+        above -= scaled[j + 1]
+        above_weight -= _BOUND_WEIGHTS[j + 1]
     upper: float | None = None
+    below = sum(scaled[:-1])
+    below_weight = _BOUND_WEIGHT_TOTAL - _BOUND_WEIGHTS[-1]
     for j in range(size - 1, 0, -1):
-        if below[j] <= 0.0 or math.log(below[j] / below_weight[j]) + top - values[j] < log_threshold:
+        if below <= 0.0 or log(below / below_weight) + top - values[j] < log_threshold:
             break
-        upper = state.limit * math.exp(OFFSETS[j])
+        upper = state.limit * exp(OFFSETS[j])
+        below -= scaled[j - 1]
+        below_weight -= _BOUND_WEIGHTS[j - 1]
     return lower, upper
 
 
 _BOUND_WEIGHTS: tuple[float, ...] = (*reversed(_SIDE_WEIGHTS), max(_SIDE_WEIGHTS), *_SIDE_WEIGHTS)
 """Weights for the bounds: the decision's, plus one for the limit itself (an alternative when r_j != rho)."""
+_BOUND_WEIGHT_TOTAL = sum(_BOUND_WEIGHTS)

@@ -26,7 +26,9 @@ moves with the daily load is handled; what is compared is each version's latency
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
+from functools import lru_cache
 
 from workflows.judge import bernstein
 from workflows.judge.increments import Increment
@@ -39,13 +41,34 @@ SCAN_EDGES = 12
 """Edges examined on each side of an empirical p95 when looking for a confident bound (bounds the cost)."""
 
 
+@lru_cache(maxsize=64)
+def _positions(bounds: tuple[float, ...], edges: tuple[float, ...]) -> slice | tuple[int, ...] | None:
+    """Where every edge sits in a layout (None when one is missing); layouts rarely change, so this is cached.
+
+    The usual case, edges being the layout's leading bounds, is a slice: copying it costs almost nothing.
+    """
+    position = {bound: index for index, bound in enumerate(bounds)}
+    indices = tuple(position[edge] for edge in edges if edge in position)
+    if len(indices) < len(edges):
+        return None
+    return slice(0, len(indices)) if indices == tuple(range(len(indices))) else indices
+
+
+def _take(values: Sequence[int], where: slice | tuple[int, ...]) -> list[int]:
+    if isinstance(where, slice):
+        return list(values[where])
+    return [values[index] for index in where]
+
+
 def _edge_counts(totals: ArmTotals, edges: Sequence[float]) -> list[int]:
-    position = {bound: index for index, bound in enumerate(totals.latency_bounds)}
-    return [totals.latency_counts[position[edge]] for edge in edges]
+    where = _positions(tuple(totals.latency_bounds), tuple(edges))
+    assert where is not None, "every edge is a bound of both arms' accumulated layouts"
+    return _take(totals.latency_counts, where)
 
 
-def _finite_edges(totals: ArmTotals) -> set[float]:
-    return {bound for bound in totals.latency_bounds if math.isfinite(bound) and bound > 0.0}
+@lru_cache(maxsize=64)
+def _finite_edges(bounds: tuple[float, ...]) -> frozenset[float]:
+    return frozenset(bound for bound in bounds if math.isfinite(bound) and bound > 0.0)
 
 
 def new_latency_state(stable: ArmTotals, candidate: ArmTotals) -> LatencyTestState | None:
@@ -56,7 +79,7 @@ def new_latency_state(stable: ArmTotals, candidate: ArmTotals) -> LatencyTestSta
     """
     if stable.latency_total <= 0 or candidate.latency_total <= 0:
         return None
-    edges = sorted(_finite_edges(stable) & _finite_edges(candidate))
+    edges = sorted(_finite_edges(tuple(stable.latency_bounds)) & _finite_edges(tuple(candidate.latency_bounds)))
     if not edges:
         return None
     variances = []
@@ -83,22 +106,21 @@ def _arm_variance(
         kept = [v for e, v in zip(old_edges, variance, strict=True) if e in remaining]
     if step.latency_bounds is None or step.latency_total <= 0:
         return kept
-    step_position = {bound: index for index, bound in enumerate(step.latency_bounds)}
-    step_counts = step.latency_counts
-    batch_counts = [step_counts[step_position[edge]] for edge in edges]
+    edge_key = tuple(edges)
+    step_where = _positions(step.latency_bounds, edge_key)
+    assert step_where is not None, "the step's layout includes every shared edge"
+    batch_counts = _take(step.latency_counts, step_where)
     m = step.latency_total
     previous_total = previous.latency_total
-    if previous_total > 0:
-        old_position = {bound: index for index, bound in enumerate(previous.latency_bounds)}
-        old_counts = previous.latency_counts
-        guesses = [
-            old_counts[old_position[edge]] / previous_total if edge in old_position else PRIOR_GUESS for edge in edges
-        ]
-    else:
+    # Layouts only lose bounds within a step, so earlier data covers every remaining edge.
+    old_where = _positions(tuple(previous.latency_bounds), edge_key) if previous_total > 0 else None
+    if old_where is None:
         guesses = [PRIOR_GUESS] * len(edges)
-    return [
-        old + k * (1.0 - g) * (1.0 - g) + (m - k) * g * g for old, k, g in zip(kept, batch_counts, guesses, strict=True)
-    ]
+    else:
+        scale = 1.0 / previous_total
+        guesses = [count * scale for count in _take(previous.latency_counts, old_where)]
+    # k (1 - g)^2 + (m - k) g^2, expanded.
+    return [old + k - g * (2 * k - m * g) for old, k, g in zip(kept, batch_counts, guesses, strict=True)]
 
 
 def update(
@@ -108,11 +130,13 @@ def update(
     totals: tuple[ArmTotals, ArmTotals],
 ) -> LatencyTestState:
     """Add one poll; edges that a layout change removed are dropped, and the alpha budget is not re-spread."""
-    shared = _finite_edges(totals[0]) & _finite_edges(totals[1])
-    edges = [edge for edge in state.edges if edge in shared]
+    shared = _finite_edges(tuple(totals[0].latency_bounds)) & _finite_edges(tuple(totals[1].latency_bounds))
+    edges = state.edges if shared.issuperset(state.edges) else [edge for edge in state.edges if edge in shared]
     stable = _arm_variance(edges, state.stable_variance, previous[0], steps[0], state.edges)
     candidate = _arm_variance(edges, state.candidate_variance, previous[1], steps[1], state.edges)
-    return state.model_copy(update={"edges": edges, "stable_variance": stable, "candidate_variance": candidate})
+    return LatencyTestState(
+        edges=edges, budget_edges=state.budget_edges, stable_variance=stable, candidate_variance=candidate
+    )
 
 
 class _ArmBounds:
@@ -120,17 +144,18 @@ class _ArmBounds:
 
     def __init__(self, edges: Sequence[float], counts: Sequence[int], total: int, variance: Sequence[float]):
         self.edges, self.counts, self.total, self.variance = edges, counts, total, variance
-        self.center = next((i for i, k in enumerate(counts) if k >= P95 * total), len(counts))
+        # Cumulative counts never decrease: the first edge holding 95% of the observations, by bisection.
+        self.center = bisect_left(counts, P95 * total)
 
     def above(self, index: int, log_threshold: float) -> bool:
         """Confident that F(edge) > 0.95, i.e. p95 <= edge."""
         excess = self.counts[index] - P95 * self.total
-        return bernstein.log_e_value_above(excess, self.variance[index]) >= log_threshold
+        return bernstein.exceeds(excess, self.variance[index], log_threshold)
 
     def below(self, index: int, log_threshold: float) -> bool:
         """Confident that F(edge) < 0.95, i.e. p95 > edge."""
         excess = (self.total - self.counts[index]) - (1.0 - P95) * self.total
-        return bernstein.log_e_value_above(excess, self.variance[index]) >= log_threshold
+        return bernstein.exceeds(excess, self.variance[index], log_threshold)
 
     def p95_bounds(self, log_threshold: float) -> tuple[float | None, float | None]:
         """(largest edge the p95 is confidently above, smallest edge it is confidently at or below)."""

@@ -57,12 +57,10 @@ def evaluate(
     if stable.quality_count <= 0 or candidate.quality_count <= 0:
         return "inconclusive", None, None
     log_threshold = math.log(2.0 / alpha)
-    stable_low = bernstein.lower_bound(stable.quality_sum, stable.quality_count, state.stable_variance, log_threshold)
-    stable_high = bernstein.upper_bound(stable.quality_sum, stable.quality_count, state.stable_variance, log_threshold)
-    candidate_low = bernstein.lower_bound(
-        candidate.quality_sum, candidate.quality_count, state.candidate_variance, log_threshold
+    stable_low, stable_high = bernstein.bounds(
+        stable.quality_sum, stable.quality_count, state.stable_variance, log_threshold
     )
-    candidate_high = bernstein.upper_bound(
+    candidate_low, candidate_high = bernstein.bounds(
         candidate.quality_sum, candidate.quality_count, state.candidate_variance, log_threshold
     )
     lower, upper = candidate_low - stable_high, candidate_high - stable_low

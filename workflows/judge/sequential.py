@@ -22,7 +22,15 @@ from workflows.criteria import Criteria
 from workflows.judge import error_rate, latency, quality
 from workflows.judge.histogram import Quantile
 from workflows.judge.increments import Increment
-from workflows.judge.models import ArmTotals, CriterionResult, SequentialState, Verdict
+from workflows.judge.models import (
+    ArmTotals,
+    CriterionResult,
+    ErrorRateTestState,
+    LatencyTestState,
+    QualityTestState,
+    SequentialState,
+    Verdict,
+)
 from workflows.judge.threshold import coarse_bucket_warning, error_ratio, p95_ratio
 
 ALPHA_SHARES: dict[str, float] = {"error_rate": 0.5, "latency_p95": 0.25, "quality": 0.25}
@@ -49,8 +57,12 @@ def _waiting(candidate: ArmTotals, criteria: Criteria) -> str | None:
 
 
 def _error_rate(
-    state: SequentialState, steps: tuple[Increment, Increment], totals: tuple[ArmTotals, ArmTotals], criteria: Criteria
-) -> tuple[CriterionResult, SequentialState]:
+    state: SequentialState,
+    steps: tuple[Increment, Increment],
+    totals: tuple[ArmTotals, ArmTotals],
+    criteria: Criteria,
+    evidence: bool,
+) -> tuple[CriterionResult, ErrorRateTestState]:
     test = state.error_rate
     limit = criteria.error_rate_ratio_max
     if test is None:
@@ -60,13 +72,15 @@ def _error_rate(
             f"criteria.error_rate_ratio_max changed within the step ({test.limit} -> {limit}); "
             "start a new step with new_judge_state()"
         )
-    test = error_rate.update(test, steps[0].requests, steps[0].errors, steps[1].requests, steps[1].errors)
+    test, log_e_fail = error_rate.advance(
+        test, steps[0].requests, steps[0].errors, steps[1].requests, steps[1].errors
+    )
     alpha = criteria.alpha * ALPHA_SHARES["error_rate"]
     log_threshold = math.log(1.0 / alpha)
     stable, candidate = totals
     ratio, note = error_ratio(stable, candidate)
-    lower, upper = error_rate.confidence_bounds(test, log_threshold)
-    log_e_fail, _ = error_rate.log_e_values(test.log_likelihood)
+    # The grid bounds only inform the reader; the verdict rests on the running maxima alone.
+    lower, upper = error_rate.confidence_bounds(test, log_threshold) if evidence else (None, None)
     verdict: Verdict = "inconclusive"
     waiting = _waiting(candidate, criteria) or (None if stable.requests else "no stable traffic yet")
     if waiting:
@@ -95,7 +109,7 @@ def _error_rate(
         samples_candidate=candidate.requests,
         note=note,
     )
-    return result, SequentialState.model_construct(error_rate=test, latency=state.latency, quality=state.quality)
+    return result, test
 
 
 def _latency(
@@ -105,7 +119,7 @@ def _latency(
     totals: tuple[ArmTotals, ArmTotals],
     criteria: Criteria,
     quantiles: tuple[Quantile | None, Quantile | None],
-) -> tuple[CriterionResult, list[str], SequentialState]:
+) -> tuple[CriterionResult, list[str], LatencyTestState | None]:
     test = state.latency
     test = latency.new_latency_state(*totals) if test is None else latency.update(test, previous, steps, totals)
     stable, candidate = totals
@@ -146,11 +160,7 @@ def _latency(
         samples_candidate=candidate.latency_total,
         note=note,
     )
-    return (
-        result,
-        warnings,
-        SequentialState.model_construct(error_rate=state.error_rate, latency=test, quality=state.quality),
-    )
+    return result, warnings, test
 
 
 def _quality(
@@ -160,7 +170,7 @@ def _quality(
     totals: tuple[ArmTotals, ArmTotals],
     criteria: Criteria,
     last_stable: Counters,
-) -> tuple[CriterionResult, SequentialState]:
+) -> tuple[CriterionResult, QualityTestState]:
     # Stable's lifetime mean before this poll is known in advance: a valid, and usually good, first guess.
     prior = last_stable.quality_sum / last_stable.quality_count if last_stable.quality_count else quality.DEFAULT_PRIOR
     test = quality.update(state.quality, previous, steps, prior)
@@ -194,7 +204,7 @@ def _quality(
         samples_candidate=candidate.quality_count,
         note=note,
     )
-    return result, SequentialState.model_construct(error_rate=state.error_rate, latency=state.latency, quality=test)
+    return result, test
 
 
 def sequential_criteria(
@@ -206,6 +216,7 @@ def sequential_criteria(
     criteria: Criteria,
     last_stable: Counters,
     quantiles: tuple[Quantile | None, Quantile | None],
+    evidence: bool = True,
 ) -> tuple[list[CriterionResult], list[str], SequentialState]:
     """Update every test with one poll and judge the three criteria.
 
@@ -217,8 +228,11 @@ def sequential_criteria(
         criteria: The pre-registered criteria.
         last_stable: Stable's raw counters at the previous poll (for a prior guess fixed before this poll).
         quantiles: Interpolated (stable, candidate) p95s of ``totals``, for the estimates shown.
+        evidence: False skips what only a reader needs (the error-rate ratio's grid bounds); verdicts and
+            state are the same.
     """
-    error_result, state = _error_rate(state, steps, totals, criteria)
-    latency_result, warnings, state = _latency(state, previous, steps, totals, criteria, quantiles)
-    quality_result, state = _quality(state, previous, steps, totals, criteria, last_stable)
-    return [error_result, latency_result, quality_result], warnings, state
+    error_result, error_test = _error_rate(state, steps, totals, criteria, evidence)
+    latency_result, warnings, latency_test = _latency(state, previous, steps, totals, criteria, quantiles)
+    quality_result, quality_test = _quality(state, previous, steps, totals, criteria, last_stable)
+    next_state = SequentialState(error_rate=error_test, latency=latency_test, quality=quality_test)
+    return [error_result, latency_result, quality_result], warnings, next_state
