@@ -8,11 +8,12 @@ import sys
 import time
 from pathlib import Path
 
-from bench.judge.report import render
-from bench.judge.runner import run_cells
+from bench.judge import compiled
 from bench.judge.scenarios import QUICK, SCENARIOS
 
 DEFAULT_OUTPUT = Path("docs/judge-benchmark.md")
+VERIFY_RUNS = 3
+"""Runs per cell on which the compiled judge must reproduce the interpreted one exactly."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
     parser.add_argument("--seed", type=int, default=20240601, help="base seed")
     parser.add_argument("--output", type=Path, default=None, help=f"report path (default {DEFAULT_OUTPUT})")
+    parser.add_argument(
+        "--interpreted", action="store_true", help="run the judge's .py files as they are (skip the mypyc build)"
+    )
     args = parser.parse_args(argv)
     runs = args.runs if args.runs is not None else (40 if args.quick else 1000)
     names = [name for name in args.cells.split(",") if name] or (list(QUICK) if args.quick else [])
@@ -30,11 +34,29 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(names) - {scenario.name for scenario in scenarios}
     if unknown:
         parser.error(f"unknown cells: {', '.join(sorted(unknown))}")
+    build = None if args.interpreted else compiled.build()
+    if build is not None:
+        compiled.activate(build)
+        compiled.verify(VERIFY_RUNS, args.seed)
+        print(f"compiled judge matches the source on {VERIFY_RUNS} runs of every cell", file=sys.stderr)
+    # Imported only now: with the compiled judge active, these must load it rather than the source.
+    from bench.judge.report import render
+    from bench.judge.runner import run_cells
+
     started = time.monotonic()
     cells = run_cells(scenarios, runs, args.workers, args.seed)
     wall = time.monotonic() - started
     command = "python -m bench.judge " + " ".join(argv if argv is not None else sys.argv[1:])
-    report = render(cells, command=command.strip(), runs=runs, wall_seconds=wall, workers=args.workers)
+    report = render(
+        cells,
+        command=command.strip(),
+        runs=runs,
+        wall_seconds=wall,
+        workers=args.workers,
+        judge_build=f"compiled with mypyc, checked identical to the source on {VERIFY_RUNS} runs of every cell"
+        if compiled.is_compiled()
+        else "interpreted",
+    )
     output = args.output if args.output is not None else (None if args.quick else DEFAULT_OUTPUT)
     if output is None:
         print(report)

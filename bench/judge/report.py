@@ -104,7 +104,15 @@ def _target_rows(cells: dict[str, CellOutcome]) -> list[list[str]]:
     return rows
 
 
-def render(cells: dict[str, CellOutcome], *, command: str, runs: int, wall_seconds: float, workers: int) -> str:
+def render(
+    cells: dict[str, CellOutcome],
+    *,
+    command: str,
+    runs: int,
+    wall_seconds: float,
+    workers: int,
+    judge_build: str = "interpreted",
+) -> str:
     """The whole markdown document."""
     judges = list(JUDGES)
     lines = [
@@ -116,7 +124,8 @@ def render(cells: dict[str, CellOutcome], *, command: str, runs: int, wall_secon
         command,
         "```",
         "",
-        f"{runs} runs per cell, {workers} worker processes, wall time {wall_seconds / 60:.1f} min. Each run is 48 h "
+        f"{runs} runs per cell, {workers} worker processes, wall time {wall_seconds / 60:.1f} min; the judge's "
+        f"modules {judge_build}. Each run is 48 h "
         "of one canary step: 100 req/s with a +-50 % daily cycle (random phase), polls every 5 minutes, all judges "
         "on the same simulated traffic. Intervals are 95 % Clopper-Pearson. Every judge keeps judging for the 48 h "
         "(a pass does not end the run): the false-rollback rates are those of a step monitored that long.",

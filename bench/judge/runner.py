@@ -15,7 +15,8 @@ from bench.judge.stats import clopper_pearson, quantile
 CHUNK = 25
 
 
-def _seed(base_seed: int, cell_index: int, run: int) -> int:
+def run_seed(base_seed: int, cell_index: int, run: int) -> int:
+    """The seed of one run: distinct per cell and run, fixed by the base seed."""
     return (base_seed * 1_000_003 + cell_index * 100_003 + run) & 0x7FFFFFFF
 
 
@@ -24,7 +25,7 @@ def _run_chunk(task: tuple[int, int, int, int]) -> tuple[int, list[dict[str, tup
     scenario = SCENARIOS[cell_index]
     results = []
     for run in range(first, last):
-        results.append(run_all(scenario, _seed(base_seed, cell_index, run)))
+        results.append(run_all(scenario, run_seed(base_seed, cell_index, run)))
     return cell_index, results
 
 
