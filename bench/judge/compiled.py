@@ -112,11 +112,12 @@ def fingerprint(runs: int, base_seed: int) -> list[list[object]]:
 def verify(runs: int, base_seed: int) -> None:
     """Raise when the compiled judge (imported here) and the interpreted one disagree on any sampled run."""
     compiled = fingerprint(runs, base_seed)
-    code = f"import json; from bench.judge.compiled import fingerprint; print(json.dumps(fingerprint({runs}, {base_seed})))"
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    code = (
+        "import json; from bench.judge.compiled import fingerprint; "
+        f"print(json.dumps(fingerprint({runs}, {base_seed})))"
     )
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     interpreted = json.loads(result.stdout)
     if json.loads(json.dumps(compiled)) != interpreted:
         differing = [a[:2] for a, b in zip(compiled, interpreted, strict=True) if json.loads(json.dumps(a)) != b]
