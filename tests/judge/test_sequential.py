@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from bench.judge.scenarios import SCENARIOS
+from bench.judge.traffic import POLLS, baseline, simulate
 from tests.judge.helpers import COARSE_BOUNDS, Arm, poll, start, verdicts
-from workflows.criteria import Criteria
-from workflows.judge import Judgement
+from workflows.criteria import Criteria, RollbackTriggers
+from workflows.judge import Judgement, judge, new_judge_state
 from workflows.judge.sequential import ALPHA_SHARES
+
+CRITERIA, TRIGGERS = Criteria(), RollbackTriggers()
 
 
 def _run(stable: Arm, candidate: Arm, polls: int, canary: int = 300, **candidate_serve: float) -> list[Judgement]:
@@ -132,3 +136,23 @@ def test_incident_on_both_versions_is_not_a_regression() -> None:
         judgement = poll(state, stable.serve(30_000, error_rate=rate), candidate.serve(300, error_rate=rate))
         assert verdicts(judgement)["error_rate"] != "fail"
         state = judgement.state
+
+
+@pytest.mark.parametrize("cell", ["aa-1%", "errors-2x", "p95-1.5x", "quality-0.05", "counter-reset", "p95-1.5x-coarse"])
+def test_evidence_false_changes_nothing_but_the_evidence(cell: str) -> None:
+    """Simulations skip the evidence; they must still measure exactly the judge the workflow runs."""
+    scenario = next(s for s in SCENARIOS if s.name == cell)
+    run = simulate(scenario, seed=7)
+    first = baseline(scenario)
+    full = lean = new_judge_state(first[0], first[1], method="sequential")
+    for index in range(POLLS // 4):
+        stable, candidate = run.reading(index)
+        with_evidence = judge(full, stable=stable, candidate=candidate, criteria=CRITERIA, triggers=TRIGGERS)
+        without = judge(lean, stable=stable, candidate=candidate, criteria=CRITERIA, triggers=TRIGGERS, evidence=False)
+        assert without.decision == with_evidence.decision
+        assert verdicts(without) == verdicts(with_evidence)
+        assert without.triggers == with_evidence.triggers
+        assert without.state == with_evidence.state
+        assert without.reason == ""
+        full, lean = with_evidence.state, without.state
+    assert with_evidence.criteria[0].lower_bound is not None or with_evidence.criteria[0].upper_bound is not None
