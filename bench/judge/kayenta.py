@@ -12,9 +12,9 @@ marginal score, any High/Low metric fails the canary.
 The interval uses the normal approximation of the U distribution (no tie correction) and order statistics
 of the pairwise differences, found by bisection on their value with vectorised counts of the pairs at most
 a value (``searchsorted`` over the distinct experiment values) rather than by listing all m x n differences.
-A classification only needs the estimate and one end of the interval, and only as far as the comparison
-between them is undecided, so each bisection advances on demand; every one that does run takes exactly the
-steps a bisection run to its end would take, which keeps the classifications those of the full intervals.
+A classification needs only the estimate and one end of the interval, and only until their comparison is
+settled, so each bisection advances on demand. The steps it takes are those of the complete bisection (the
+result always lies within the current bracket), so every classification is that of the complete interval.
 """
 
 from __future__ import annotations
