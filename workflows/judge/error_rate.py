@@ -137,6 +137,9 @@ def confidence_bounds(state: ErrorRateTestState, log_threshold: float) -> tuple[
     top = max(values)
     exp, log = math.exp, math.log
     scaled = [w * exp(value - top) for w, value in zip(_BOUND_WEIGHTS, values, strict=True)]
+    # Running sums, shrunk as the scan moves inward. Until the scan reaches the likelihood's peak the sum still
+    # holds the peak's term, so rounding is negligible; at the peak the test fails by a margin of the whole
+    # threshold (the sum is at most its weight there), so rounding cannot change a bound.
     lower: float | None = None
     above = sum(scaled[1:])
     above_weight = _BOUND_WEIGHT_TOTAL - _BOUND_WEIGHTS[0]
