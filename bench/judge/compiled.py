@@ -48,7 +48,7 @@ def _key() -> str:
     return digest.hexdigest()[:16]
 
 
-def build(log: Path | None = None) -> Path | None:
+def build() -> Path | None:
     """The directory to put first on ``sys.path`` for the compiled judge, or None when mypyc failed.
 
     A failure (no C compiler, a mypyc limitation) is reported on stderr with the log's path; the caller falls
@@ -61,7 +61,7 @@ def build(log: Path | None = None) -> Path | None:
     staging = target.with_name(target.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(PACKAGE, staging / "workflows", ignore=shutil.ignore_patterns("__pycache__", "*.so"))
-    log = log or staging / "mypyc.log"
+    log = staging / "mypyc.log"
     print("compiling the judge with mypyc (once per source change)...", file=sys.stderr, flush=True)
     with log.open("w") as output:
         result = subprocess.run(
@@ -111,7 +111,7 @@ def fingerprint(runs: int, base_seed: int) -> list[list[object]]:
 
 def verify(runs: int, base_seed: int) -> None:
     """Raise when the compiled judge (imported here) and the interpreted one disagree on any sampled run."""
-    compiled = fingerprint(runs, base_seed)
+    compiled = json.loads(json.dumps(fingerprint(runs, base_seed)))  # as the interpreted side reports it
     code = (
         "import json; from bench.judge.compiled import fingerprint; "
         f"print(json.dumps(fingerprint({runs}, {base_seed})))"
@@ -119,6 +119,6 @@ def verify(runs: int, base_seed: int) -> None:
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     interpreted = json.loads(result.stdout)
-    if json.loads(json.dumps(compiled)) != interpreted:
-        differing = [a[:2] for a, b in zip(compiled, interpreted, strict=True) if json.loads(json.dumps(a)) != b]
+    if compiled != interpreted:
+        differing = [a[:2] for a, b in zip(compiled, interpreted, strict=True) if a != b]
         raise RuntimeError(f"the compiled judge disagrees with the source on runs {differing[:5]}")

@@ -42,10 +42,6 @@ def test_bounds_sit_where_the_e_value_reaches_the_threshold(variance: float) -> 
         assert bernstein.log_e_value_above(total - count * (lower + 1e-4), variance) < log_threshold
     # The upper bound is the lower bound of 1 - X, which has the same variance sum.
     assert upper == pytest.approx(1.0 - bernstein.bounds(count - total, count, variance, log_threshold)[0])
-    assert (lower, upper) == (
-        bernstein.lower_bound(total, count, variance, log_threshold),
-        bernstein.upper_bound(total, count, variance, log_threshold),
-    )
 
 
 def test_no_data_gives_the_whole_interval() -> None:

@@ -7,10 +7,10 @@ that the naive test exceeds the bound: the harness is sensitive enough to catch 
 from __future__ import annotations
 
 import math
-import random
 from statistics import NormalDist
 
-from bench.judge.sampling import binomial
+import numpy as np
+
 from tests.judge.helpers import FINE_BOUNDS, latency_cdf
 from workflows.judge import error_rate, latency, quality
 from workflows.judge.increments import Increment
@@ -22,11 +22,16 @@ ALPHA = 0.05 * min(ALPHA_SHARES.values())
 ERROR_ALPHA = 0.05 * ALPHA_SHARES["error_rate"]
 
 
+def _binomial(rng: np.random.Generator, n: int, p: float) -> int:
+    """An exact draw, as the benchmark's traffic makes them."""
+    return int(rng.binomial(n, p))
+
+
 def _error_runs(
     ratio: float, *, runs: int = 300, polls: int = 150, seed: int = 0, drift: bool = False, incident: bool = False
 ) -> tuple[float, float, list[int]]:
     """(sequential false-fail rate, naive repeated z-test rate, detection polls) for one true rate ratio."""
-    rng = random.Random(seed)
+    rng = np.random.default_rng(seed)
     log_threshold = math.log(1 / ERROR_ALPHA)
     z = NormalDist().inv_cdf(1 - ERROR_ALPHA)
     fails = naive_fails = 0
@@ -43,8 +48,8 @@ def _error_runs(
                 base = 0.01 * (1 + 0.8 * wave)
             if incident and 40 <= t < 46:
                 base *= 10
-            stable_e, candidate_e = binomial(rng, stable_n, base), binomial(rng, candidate_n, base * ratio)
-            test = error_rate.update(test, stable_n, stable_e, candidate_n, candidate_e)
+            stable_e, candidate_e = _binomial(rng, stable_n, base), _binomial(rng, candidate_n, base * ratio)
+            test, _ = error_rate.update(test, stable_n, stable_e, candidate_n, candidate_e)
             totals = [a + b for a, b in zip(totals, (stable_n, stable_e, candidate_n, candidate_e), strict=True)]
             if test.max_log_e_fail >= log_threshold:
                 fails += 1
@@ -74,8 +79,8 @@ def test_error_rate_detects_a_doubling() -> None:
     assert sorted(detections)[len(detections) // 2] <= 12
 
 
-def _quality_step(rng: random.Random, n: int, mean: float) -> Increment:
-    ones = binomial(rng, n, mean)  # 0/1 scores: the hardest case for a bounded-mean sequence (variance p(1-p))
+def _quality_step(rng: np.random.Generator, n: int, mean: float) -> Increment:
+    ones = _binomial(rng, n, mean)  # 0/1 scores: the hardest case for a bounded-mean sequence (variance p(1-p))
     return Increment(n, 0, None, (), 0, float(ones), float(ones), n, reset=False, layout_changed=False)
 
 
@@ -91,7 +96,7 @@ def _add(totals: ArmTotals, step: Increment) -> ArmTotals:
 
 
 def _quality_runs(difference: float, *, runs: int, polls: int, seed: int) -> tuple[float, float, list[int]]:
-    rng = random.Random(seed)
+    rng = np.random.default_rng(seed)
     fails = naive_fails = 0
     detections = []
     z = NormalDist().inv_cdf(1 - ALPHA)
@@ -131,13 +136,13 @@ def test_quality_detects_drops_of_five_and_ten_points() -> None:
     assert sorted(detections)[len(detections) // 2] <= 5
 
 
-def _histogram_step(rng: random.Random, n: int, scale: float) -> Increment:
+def _histogram_step(rng: np.random.Generator, n: int, scale: float) -> Increment:
     """One poll's latency buckets, drawn as a multinomial through conditional binomials."""
     counts, cumulative, left, previous = [], 0, n, 0.0
     for bound in FINE_BOUNDS:
         cdf = latency_cdf(bound, scale)
         share = 1.0 if previous >= 1.0 else (cdf - previous) / (1.0 - previous)
-        drawn = binomial(rng, left, min(1.0, max(0.0, share)))
+        drawn = _binomial(rng, left, min(1.0, max(0.0, share)))
         left -= drawn
         cumulative += drawn
         counts.append(cumulative)
@@ -159,7 +164,7 @@ def _add_histogram(totals: ArmTotals, step: Increment) -> ArmTotals:
 
 
 def _latency_runs(scale: float, *, runs: int, polls: int, seed: int) -> tuple[float, list[int]]:
-    rng = random.Random(seed)
+    rng = np.random.default_rng(seed)
     fails = 0
     detections = []
     for _ in range(runs):

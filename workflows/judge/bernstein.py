@@ -104,16 +104,6 @@ def bounds(total: float, count: int, variance: float, log_threshold: float) -> t
     return lower, upper
 
 
-def lower_bound(total: float, count: int, variance: float, log_threshold: float) -> float:
-    """Anytime-valid lower confidence bound on the mean (0 without data), at level exp(-log_threshold)."""
-    return bounds(total, count, variance, log_threshold)[0]
-
-
-def upper_bound(total: float, count: int, variance: float, log_threshold: float) -> float:
-    """Anytime-valid upper confidence bound on the mean (1 without data): the lower bound of 1 - X."""
-    return bounds(total, count, variance, log_threshold)[1]
-
-
 def predictable_guess(previous_sum: float, previous_count: int, prior: float) -> float:
     """The guess m_i for a new batch: the mean of earlier batches, or a prior fixed before any data."""
     return previous_sum / previous_count if previous_count > 0 else prior

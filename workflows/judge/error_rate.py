@@ -75,19 +75,11 @@ def update(
     stable_errors: int,
     candidate_requests: int,
     candidate_errors: int,
-) -> ErrorRateTestState:
-    """Add one poll's increments. A poll without errors carries no information about the ratio."""
-    return advance(state, stable_requests, stable_errors, candidate_requests, candidate_errors)[0]
-
-
-def advance(
-    state: ErrorRateTestState,
-    stable_requests: int,
-    stable_errors: int,
-    candidate_requests: int,
-    candidate_errors: int,
 ) -> tuple[ErrorRateTestState, float]:
-    """``update`` that also returns the current log e-value against "ratio <= limit" (computed anyway)."""
+    """Add one poll's increments; also returns the current log e-value against "ratio <= limit".
+
+    A poll without errors carries no information about the ratio.
+    """
     total_errors = stable_errors + candidate_errors
     if total_errors <= 0 or stable_requests <= 0 or candidate_requests <= 0:
         if total_errors > 0:

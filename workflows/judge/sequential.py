@@ -72,7 +72,7 @@ def _error_rate(
             f"criteria.error_rate_ratio_max changed within the step ({test.limit} -> {limit}); "
             "start a new step with new_judge_state()"
         )
-    test, log_e_fail = error_rate.advance(test, steps[0].requests, steps[0].errors, steps[1].requests, steps[1].errors)
+    test, log_e_fail = error_rate.update(test, steps[0].requests, steps[0].errors, steps[1].requests, steps[1].errors)
     alpha = criteria.alpha * ALPHA_SHARES["error_rate"]
     log_threshold = math.log(1.0 / alpha)
     stable, candidate = totals
