@@ -7,7 +7,7 @@ import math
 import re
 from typing import Any
 
-from workflows.spec import (
+from models.spec import (
     Comparator,
     ExactCompare,
     JsonFieldsCompare,

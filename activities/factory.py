@@ -10,7 +10,7 @@ from activities.metrics.prometheus import PrometheusMetricsProvider
 from activities.routers.base import TrafficRouter
 from activities.routers.http import HttpTrafficRouter
 from activities.routers.nginx import NginxTrafficRouter
-from workflows.spec import (
+from models.spec import (
     HttpJsonMetrics,
     HttpRouter,
     MetricsSpec,

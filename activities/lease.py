@@ -1,4 +1,4 @@
-"""Acquire and release the per-service rollout lease (see ``workflows.lease``)."""
+"""Acquire and release the per-service rollout lease (the ``RolloutLease`` workflow, started by name)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from workflows.lease import LeaseHolder, LeaseRequest, RolloutLease, lease_id
+from models.lease import LEASE_WORKFLOW, LeaseHolder, LeaseRequest, lease_id
 
 
 class LeaseActivities:
@@ -20,7 +20,7 @@ class LeaseActivities:
     async def acquire_lease(self, request: LeaseRequest) -> LeaseHolder:
         """Take the service's lease, or fail (non-retryable) naming the rollout that holds it."""
         handle = await self._client.start_workflow(
-            RolloutLease.run,
+            LEASE_WORKFLOW,
             request.service,
             id=lease_id(request.service),
             task_queue=self._task_queue,
@@ -28,16 +28,20 @@ class LeaseActivities:
             static_summary=f"lease: one running rollout of {request.service}",
         )
         try:
-            return await handle.execute_update(RolloutLease.acquire, request)
+            holder: LeaseHolder = await handle.execute_update("acquire", request, result_type=LeaseHolder)
+            return holder
         except WorkflowUpdateFailedError as exc:
             reason = str(exc.cause)
             if "lease released" in reason:
                 raise ApplicationError("lease was closing; retrying", type="LeaseClosing") from exc
-            current = await handle.query(RolloutLease.holder)
+            current = await handle.query("holder", result_type=LeaseHolder)
             if current.holder and not await self._running(current.holder):
-                return await handle.execute_update(
-                    RolloutLease.acquire, LeaseRequest(**{**request.model_dump(), "take_over_from": current.holder})
+                taken: LeaseHolder = await handle.execute_update(
+                    "acquire",
+                    LeaseRequest(**{**request.model_dump(), "take_over_from": current.holder}),
+                    result_type=LeaseHolder,
                 )
+                return taken
             raise ApplicationError(
                 f"service {request.service!r} already has a running rollout: {current.holder} "
                 f"(run {current.holder_run_id}); abort it or wait for it to finish",
@@ -53,7 +57,7 @@ class LeaseActivities:
         """Release if still held by this rollout; a lease that is already gone is fine."""
         handle = self._client.get_workflow_handle(lease_id(request.service))
         try:
-            await handle.signal(RolloutLease.release, request.holder)
+            await handle.signal("release", request.holder)
         except RPCError:
             return
 

@@ -13,7 +13,8 @@ from temporalio import activity
 from activities.errors import ProviderError, ProviderRejected, RouterNotConverged
 from activities.factory import metrics_for, router_for
 from activities.http_errors import provider_call
-from activities.models import (
+from activities.shadow import run_shadow
+from models.activities import (
     CounterPair,
     PreflightInput,
     PreflightResult,
@@ -23,7 +24,6 @@ from activities.models import (
     ShadowInput,
     ShadowResult,
 )
-from activities.shadow import run_shadow
 
 _TOLERANCE = 1e-6
 

@@ -13,7 +13,7 @@ from temporalio import activity
 
 from activities.comparators import agrees
 from activities.errors import ProviderRejected
-from activities.models import ArmStats, Disagreement, ShadowInput, ShadowResult
+from models.activities import ArmStats, Disagreement, ShadowInput, ShadowResult
 
 _EXAMPLES = 5
 

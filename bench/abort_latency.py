@@ -28,7 +28,7 @@ from workers.build import build_worker
 from workers.client import connect
 from workers.registry import open_activities, registered_workflows
 from workers.settings import Settings
-from workflows.state import RolloutResult, RolloutStatus
+from workflows.rollout.state import RolloutResult, RolloutStatus
 
 
 def percentile(values: list[float], q: float) -> float:

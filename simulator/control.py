@@ -5,7 +5,7 @@ Endpoints (all JSON; errors are ``{"error": ...}``):
 - ``GET /healthz``
 - ``GET|PUT /routes/{service}``: weights ``{"stable": float, "candidate": float}``, each in [0, 100], summing
   to 100. Applied PUTs are logged: ``GET /calls[?service=s]``.
-- ``GET /metrics/{service}?version=v``: cumulative :class:`workflows.counters.Counters` of that version.
+- ``GET /metrics/{service}?version=v``: cumulative :class:`models.counters.Counters` of that version.
 - ``GET /knobs``, ``PUT /knobs`` (``{"rps": ...}``), ``GET|PUT /knobs/{version}`` (partial update).
 - ``POST /reset/{version}``: zero that version's counters (a restart).
 - ``GET|PUT /faults``: ``router_down`` / ``metrics_down`` make those endpoints answer 503;

@@ -5,7 +5,7 @@ Unlike the synthetic traffic of ``python -m simulator``, every request here is s
 rollout then reads metrics the way it would in production.
 
 Endpoints: ``POST /v1/answer`` (JSON body -> ``{"version", "answer", "quality"}``; failures are HTTP 500),
-``GET /metrics`` (Prometheus text), ``GET /counters`` (:class:`workflows.counters.Counters` JSON),
+``GET /metrics`` (Prometheus text), ``GET /counters`` (:class:`models.counters.Counters` JSON),
 ``GET|PUT /knobs`` (partial update, so a test can make the version regress mid-run) and ``GET /healthz``.
 """
 

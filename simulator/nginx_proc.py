@@ -23,11 +23,11 @@ from typing import Any
 
 import httpx
 
-from activities.models import RouterState
 from activities.routers.nginx import NginxTrafficRouter
 from activities.routers.nginx_include import render
+from models.activities import RouterState
+from models.spec import NginxRouter
 from simulator.procs import ServerProcessError, binary, free_port, host_port, poll, run_folder, stop_process, tail
-from workflows.spec import NginxRouter
 
 _READY_TIMEOUT_S = 15.0
 _PORT_ATTEMPTS = 3

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from workflows.counters import Counters
+from models.counters import Counters
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 _READY_TIMEOUT_S = 15.0

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from models.counters import Counters
 from simulator.buckets import LATENCY_BOUNDS_MS, bucket_index, bucket_probabilities, lognormal_params
 from simulator.knobs import VersionKnobs
 from simulator.sampling import binomial, multinomial, poisson, quality_sums
-from workflows.counters import Counters
 
 _EXACT_LATENCY_MAX = 64
 

@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from models.counters import Counters
 from simulator.knobs import GlobalKnobs, KnobsFile, VersionKnobs
 from simulator.traffic import ServiceTraffic
-from workflows.counters import Counters
 
 
 class UnknownVersionError(KeyError):

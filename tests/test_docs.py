@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from workflows.schema import spec_schema
-from workflows.spec import validate_spec
+from models.schema import spec_schema
+from models.spec import validate_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_committed_json_schema_is_current() -> None:
     committed = json.loads((ROOT / "docs" / "rollout-spec.schema.json").read_text())
-    assert committed == spec_schema(), "regenerate: python -m workflows.schema > docs/rollout-spec.schema.json"
+    assert committed == spec_schema(), "regenerate: python -m models.schema > docs/rollout-spec.schema.json"
 
 
 def test_every_example_spec_validates() -> None:

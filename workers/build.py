@@ -18,7 +18,9 @@ def sandbox_runner() -> SandboxedWorkflowRunner:
     ones the converter knows). Our pure modules hold no I/O, so sharing them across runs is safe.
     """
     return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules("pydantic", "pydantic_core", "workflows")
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            "pydantic", "pydantic_core", "models", "workflows"
+        )
     )
 
 

@@ -11,7 +11,7 @@ from temporalio.client import WorkflowFailureError
 
 from workers.client import connect
 from workers.settings import Settings
-from workflows.state import RolloutResult
+from workflows.rollout.state import RolloutResult
 
 
 async def show(workflow_id: str, address: str | None) -> int:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from workflows.phases import Phase
+from models.phases import Phase
 
 SignalName = Literal["approve", "reject", "pause", "resume", "abort"]
 SIGNAL_NAMES: tuple[SignalName, ...] = ("approve", "reject", "pause", "resume", "abort")

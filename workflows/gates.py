@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from activities.models import PreflightResult, ShadowResult
-from workflows.criteria import Criteria
-from workflows.record import GateReport
+from models.activities import PreflightResult, ShadowResult
+from models.criteria import Criteria
+from models.record import GateReport
 
 SHADOW_LATENCY_SLACK_MS = 5.0
 """Absolute slack on the shadow p95 comparison: on a few hundred loopback requests, a millisecond of jitter

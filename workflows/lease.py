@@ -8,31 +8,13 @@ acquiring activity has seen that the holder is closed.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
 from temporalio import workflow
 
-
-def lease_id(service: str) -> str:
-    return f"rollout-lease-{service}"
-
-
-class LeaseRequest(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    service: str
-    holder: str
-    holder_run_id: str
-    take_over_from: str | None = None
+with workflow.unsafe.imports_passed_through():
+    from models.lease import LEASE_WORKFLOW, LeaseHolder, LeaseRequest
 
 
-class LeaseHolder(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    holder: str | None
-    holder_run_id: str | None
-
-
-@workflow.defn(name="RolloutLease")
+@workflow.defn(name=LEASE_WORKFLOW)
 class RolloutLease:
     """Holds the right to roll out one service; ends when released."""
 

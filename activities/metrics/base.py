@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from workflows.counters import Counters
+from models.counters import Counters
 
 
 class MetricsProvider(Protocol):

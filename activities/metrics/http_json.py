@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 
 from activities.http_errors import provider_call
-from workflows.counters import Counters
-from workflows.spec import HttpJsonMetrics
+from models.counters import Counters
+from models.spec import HttpJsonMetrics
 
 
 class HttpJsonMetricsProvider:

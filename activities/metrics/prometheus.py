@@ -16,8 +16,8 @@ import httpx
 
 from activities.errors import ProviderRejected, ProviderUnavailable
 from activities.http_errors import provider_call
-from workflows.counters import Counters
-from workflows.spec import PrometheusMetrics
+from models.counters import Counters
+from models.spec import PrometheusMetrics
 
 _LE_SCALE = {"seconds": 1000.0, "milliseconds": 1.0}
 

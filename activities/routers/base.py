@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from activities.models import RouterState
+from models.activities import RouterState
 
 
 class TrafficRouter(Protocol):

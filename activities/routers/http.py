@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 
 from activities.http_errors import provider_call
-from activities.models import RouterState
-from workflows.spec import HttpRouter
+from models.activities import RouterState
+from models.spec import HttpRouter
 
 
 class HttpTrafficRouter:

@@ -26,9 +26,9 @@ from pathlib import Path
 import httpx
 
 from activities.errors import ProviderRejected, ProviderUnavailable, RouterNotConverged
-from activities.models import RouterState
 from activities.routers.nginx_include import IncludeError, Weights, parse, parse_served, render
-from workflows.spec import NginxRouter
+from models.activities import RouterState
+from models.spec import NginxRouter
 
 _COMMAND_TIMEOUT_S = 20.0
 _LOCK_TIMEOUT_S = 20.0

@@ -12,8 +12,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from activities.models import RouterState
-from workflows.spec import NginxRouter
+from models.activities import RouterState
+from models.spec import NginxRouter
 
 _HEADER = "# durable-rollouts weights; the rollout owns this file and rewrites it whole (do not edit)."
 _REVISION = re.compile(r"^# revision: (?P<rev>[0-9a-f]{16})\n", re.MULTILINE)

@@ -22,8 +22,8 @@ import numpy as np
 from bench.judge.kayenta import MetricSeries
 from bench.judge.scenarios import HOURS, MINUTES, POLL_MINUTES, Scenario
 from bench.judge.traffic import POLLS, BoolArray, FloatArray, IntArray, Run, baseline, simulate
-from workflows.counters import Counters
-from workflows.criteria import Criteria, RollbackTriggers
+from models.counters import Counters
+from models.criteria import Criteria, RollbackTriggers
 from workflows.judge import JudgeMethod, judge, new_judge_state
 
 JUDGES = ("window", "cumulative", "kayenta", "sequential", "sequential-criteria")

@@ -47,7 +47,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bench.judge.scenarios import MINUTES, POLL_MINUTES, Scenario
-from workflows.counters import Counters
+from models.counters import Counters
 
 IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]

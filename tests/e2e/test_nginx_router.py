@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from activities.errors import ProviderRejected
-from activities.models import RouterState
 from activities.routers.nginx import _children
+from models.activities import RouterState
 from simulator.nginx_proc import NginxProcess, run_nginx
 from simulator.testing import run_model_server
 

@@ -10,10 +10,10 @@ import pytest
 
 from activities.errors import ProviderRejected, ProviderUnavailable
 from activities.metrics.prometheus import PrometheusMetricsProvider
+from models.spec import PrometheusMetrics
 from simulator.prometheus_proc import PrometheusProcess, run_prometheus
 from simulator.testing import ModelServer, run_model_server
 from tests.workflows.helpers import wait_until
-from workflows.spec import PrometheusMetrics
 
 pytestmark = pytest.mark.e2e
 

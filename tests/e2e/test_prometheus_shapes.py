@@ -11,7 +11,7 @@ import pytest
 
 from activities.errors import ProviderRejected, ProviderUnavailable
 from activities.metrics.prometheus import PrometheusMetricsProvider
-from workflows.spec import PrometheusMetrics
+from models.spec import PrometheusMetrics
 
 BAD_DATA = {"status": "error", "errorType": "bad_data", "error": "parse error"}
 MATRIX = {"status": "success", "data": {"resultType": "matrix", "result": []}}

@@ -11,11 +11,11 @@ import asyncio
 import pytest
 from temporalio.client import Client
 
+from models.record import DeploymentRecord
 from simulator.procs import binary
 from simulator.stand import run_stand
 from tests.e2e.helpers import background_load, routed_versions, stand_spec
 from tests.workflows.helpers import rollout_worker, start_rollout, status, unique_service, wait_until
-from workflows.record import DeploymentRecord
 
 pytestmark = pytest.mark.e2e
 

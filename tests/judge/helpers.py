@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass, field
 from statistics import NormalDist
 
-from workflows.counters import Counters
-from workflows.criteria import Criteria, RollbackTriggers
+from models.counters import Counters
+from models.criteria import Criteria, RollbackTriggers
 from workflows.judge import Judgement, JudgeMethod, JudgeState, judge, new_judge_state
 
 FINE_BOUNDS: tuple[float, ...] = (

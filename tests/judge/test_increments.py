@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from models.counters import Counters
 from tests.judge.helpers import COARSE_BOUNDS, FINE_BOUNDS, Arm, poll, start
-from workflows.counters import Counters
 from workflows.judge import new_judge_state
 from workflows.judge.increments import accumulate, increment, validate_counters
 from workflows.judge.models import ArmTotals

@@ -6,8 +6,8 @@ import pytest
 
 from bench.judge.scenarios import SCENARIOS
 from bench.judge.traffic import POLLS, baseline, simulate
+from models.criteria import Criteria, RollbackTriggers
 from tests.judge.helpers import COARSE_BOUNDS, Arm, poll, start, verdicts
-from workflows.criteria import Criteria, RollbackTriggers
 from workflows.judge import Judgement, judge, new_judge_state
 from workflows.judge.sequential import ALPHA_SHARES
 

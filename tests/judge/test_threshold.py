@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from models.criteria import Criteria
 from tests.judge.helpers import COARSE_BOUNDS, Arm, poll, start, verdicts
-from workflows.criteria import Criteria
 
 
 def test_inconclusive_until_min_requests() -> None:

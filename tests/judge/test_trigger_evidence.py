@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from workflows.counters import Counters
-from workflows.criteria import Criteria, RollbackTriggers
+from models.counters import Counters
+from models.criteria import Criteria, RollbackTriggers
 from workflows.judge import judge, new_judge_state
 from workflows.judge.trigger_evidence import binomial_upper_tail, excess_error_p_value
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from workflows.counters import Counters
+from models.counters import Counters
 
 T = TypeVar("T")
 

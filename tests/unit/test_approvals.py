@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from models.phases import Phase
 from workflows.approvals import (
     SIGNAL_NAMES,
     Abort,
@@ -23,7 +24,6 @@ from workflows.approvals import (
     parse_payload,
     quorum_reached,
 )
-from workflows.phases import Phase
 
 APPROVERS = frozenset({"ml-lead", "sre-oncall", "product-owner"})
 FINAL = [Phase.PROMOTED, Phase.ROLLED_BACK, Phase.FAILED]

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from activities.comparators import agrees, text_similarity
-from workflows.spec import ExactCompare, JsonFieldsCompare, NumericToleranceCompare, TextSimilarityCompare
+from models.spec import ExactCompare, JsonFieldsCompare, NumericToleranceCompare, TextSimilarityCompare
 
 EXACT = ExactCompare(kind="exact")
 ANSWER = JsonFieldsCompare(kind="json-fields", fields=["answer"])

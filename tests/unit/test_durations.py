@@ -1,4 +1,4 @@
-"""workflows.durations: parsing the forms a person writes, and writing back the short canonical form."""
+"""models.durations: parsing the forms a person writes, and writing back the short canonical form."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from workflows.durations import Duration, format_duration, parse_duration
+from models.durations import Duration, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from activities.models import ArmStats, PreflightResult, ShadowResult
-from workflows.criteria import Criteria
+from models.activities import ArmStats, PreflightResult, ShadowResult
+from models.criteria import Criteria
+from models.spec import ExactCompare
 from workflows.gates import SHADOW_LATENCY_SLACK_MS, excess_errors_p_value, preflight_gate, shadow_gate
-from workflows.spec import ExactCompare
 
 # ---------------------------------------------------------------- preflight
 

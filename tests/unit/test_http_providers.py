@@ -12,9 +12,9 @@ import pytest
 from activities.errors import ProviderError, ProviderRejected, ProviderUnavailable
 from activities.http_errors import provider_call
 from activities.metrics.http_json import HttpJsonMetricsProvider
-from activities.models import RouterState
 from activities.routers.http import HttpTrafficRouter
-from workflows.spec import HttpJsonMetrics, HttpRouter
+from models.activities import RouterState
+from models.spec import HttpJsonMetrics, HttpRouter
 
 ROUTE = "http://router.test/routes/support-assistant"
 METRICS = "http://metrics.test/metrics/support-assistant"

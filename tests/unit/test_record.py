@@ -1,4 +1,4 @@
-"""workflows.record: the deployment record rendered as Markdown, and the compact evidence lines."""
+"""models.record: the deployment record rendered as Markdown, and the compact evidence lines."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from workflows.criteria import Criteria, RollbackTriggers
-from workflows.record import (
+from models.criteria import Criteria, RollbackTriggers
+from models.record import (
     AnalysisEntry,
     ApprovalEntry,
     CriterionEvidence,
@@ -24,7 +24,7 @@ from workflows.record import (
     render_markdown,
     strategy_of,
 )
-from workflows.spec import VersionRef, validate_spec
+from models.spec import VersionRef, validate_spec
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "support-assistant-v2.json"
@@ -188,7 +188,7 @@ def test_record_survives_json_round_trip_with_infinite_evidence() -> None:
             weight=1,
             decision="continue",
             reason="not enough data",
-            criteria=[CriterionEvidence(name="latency_p95", verdict="pending", upper=float("inf"), limit=1.1)],
+            criteria=[CriterionEvidence(name="latency_p95", verdict="inconclusive", upper=float("inf"), limit=1.1)],
         )
     )
     again = DeploymentRecord.model_validate_json(record.model_dump_json())
@@ -216,8 +216,8 @@ def test_record_survives_json_round_trip_with_infinite_evidence() -> None:
             "error_rate fail: 2.99 vs 1.2 [2.1, 4] e=412 n=497000/5210",
         ),
         (
-            CriterionEvidence(name="quality", verdict="pending", limit=0.02),
-            "quality pending: - vs 0.02 n=0/0",
+            CriterionEvidence(name="quality", verdict="inconclusive", limit=0.02),
+            "quality inconclusive: - vs 0.02 n=0/0",
         ),
         (
             CriterionEvidence(name="latency_p95", verdict="pass", observed=1.023456, limit=1.1, upper=1.08),

@@ -1,4 +1,4 @@
-"""workflows.spec.validate_spec: the shipped examples, the defaults, and problems reported all at once."""
+"""models.spec.validate_spec: the shipped examples, the defaults, and problems reported all at once."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workflows.criteria import Criteria, RollbackTriggers
-from workflows.spec import (
+from models.criteria import Criteria, RollbackTriggers
+from models.spec import (
     ExactCompare,
     HttpJsonMetrics,
     HttpRouter,

@@ -1,4 +1,4 @@
-"""workflows.state.StepClock: observation time of a step, stopped while paused."""
+"""workflows.rollout.state.StepClock: observation time of a step, stopped while paused."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workflows.state import StepClock
+from workflows.rollout.state import StepClock
 
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 

@@ -14,7 +14,7 @@ from simulator.testing import Simulator
 from workers.build import build_worker
 from workers.registry import open_activities, registered_workflows
 from workflows.rollout import RolloutWorkflow
-from workflows.state import RolloutResult, RolloutStatus
+from workflows.rollout.state import RolloutResult, RolloutStatus
 
 
 def unique_service() -> str:

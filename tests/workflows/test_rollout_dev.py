@@ -11,6 +11,7 @@ import pytest
 from temporalio.client import Client, WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from models.record import DeploymentRecord
 from simulator.testing import run_simulator
 from tests.servers import TEMPORAL_CLI, DevServer
 from tests.workflows.helpers import (
@@ -22,7 +23,6 @@ from tests.workflows.helpers import (
     wait_for_status,
     wait_until,
 )
-from workflows.record import DeploymentRecord
 
 FAST = {"rps": 200000}
 APPROVALS = {"approvers": ["ml-lead", "sre-oncall", "product-owner"], "quorum": 2}

@@ -7,9 +7,9 @@ import uuid
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from models.spec import DEFAULT_STEPS
 from simulator.testing import run_simulator
 from tests.workflows.helpers import rollout_worker, start_rollout
-from workflows.spec import DEFAULT_STEPS
 
 
 @pytest.mark.timeskipping

@@ -20,18 +20,16 @@ workflow sandbox and replays identically.
 
 from __future__ import annotations
 
-from workflows.counters import Counters
-from workflows.criteria import Criteria, RollbackTriggers
+from models.counters import Counters
+from models.criteria import Criteria, RollbackTriggers
+from models.verdicts import Decision, JudgeMethod, Verdict
 from workflows.judge.increments import accumulate, increment, validate_counters
 from workflows.judge.models import (
     ArmTotals,
     CriterionResult,
-    Decision,
     Judgement,
-    JudgeMethod,
     JudgeState,
     TriggerResult,
-    Verdict,
 )
 from workflows.judge.reason import reason
 from workflows.judge.sequential import new_sequential_state, sequential_criteria

@@ -19,7 +19,7 @@ import math
 import operator
 from typing import NamedTuple
 
-from workflows.counters import Counters
+from models.counters import Counters
 from workflows.judge.models import ArmTotals
 
 _REL_TOL = 1e-9

@@ -11,19 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workflows.counters import BucketBound, Counters
-
-Verdict = Literal["pass", "fail", "inconclusive"]
-"""``fail``: evidence the criterion is violated; ``pass``: evidence it holds; else ``inconclusive``."""
-
-JudgeMethod = Literal["threshold", "sequential"]
-"""``threshold``: point estimates against the limits; ``sequential``: anytime-valid tests."""
-
-Decision = Literal["rollback", "continue", "pass"]
-"""What the workflow should do after this poll."""
-
-CriterionName = Literal["error_rate", "latency_p95", "quality"]
-TriggerName = Literal["error_rate", "latency_p95"]
+from models.counters import BucketBound, Counters
+from models.verdicts import CriterionName, Decision, JudgeMethod, TriggerName, Verdict
 
 _MODEL_CONFIG = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
 """Frozen and JSON-exact; ``constants`` keeps an infinite bucket bound or ratio readable after a round trip."""

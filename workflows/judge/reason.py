@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 
-from workflows.judge.models import CriterionResult, Decision, TriggerResult
+from models.verdicts import Decision
+from workflows.judge.models import CriterionResult, TriggerResult
 
 
 def _number(value: float | None, digits: int = 3) -> str:

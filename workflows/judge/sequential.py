@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import math
 
-from workflows.counters import Counters
-from workflows.criteria import Criteria
+from models.counters import Counters
+from models.criteria import Criteria
+from models.verdicts import Verdict
 from workflows.judge import error_rate, latency, quality
 from workflows.judge.histogram import Quantile
 from workflows.judge.increments import Increment
@@ -29,7 +30,6 @@ from workflows.judge.models import (
     LatencyTestState,
     QualityTestState,
     SequentialState,
-    Verdict,
 )
 from workflows.judge.threshold import coarse_bucket_warning, error_ratio, p95_ratio
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from workflows.criteria import Criteria, RollbackTriggers
+from models.criteria import Criteria, RollbackTriggers
 from workflows.judge.histogram import Quantile, interpolated_quantile
 from workflows.judge.models import ArmTotals, CriterionResult, TriggerResult
 from workflows.judge.trigger_evidence import TRIGGER_ALPHA, excess_error_p_value

@@ -6,9 +6,10 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.phases import Phase
+from models.record import CriterionEvidence, DeploymentRecord, RollbackReport
+from models.verdicts import AnalysisDecision
 from workflows.judge import JudgeState
-from workflows.phases import Phase
-from workflows.record import DeploymentRecord, RollbackReport
 
 
 class StepClock(BaseModel):
@@ -34,6 +35,8 @@ class StepClock(BaseModel):
 
 
 class RolloutState(BaseModel):
+    """Everything a run changes; continue-as-new hands it to the next run as it is."""
+
     model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
 
     phase: Phase = Phase.VALIDATING
@@ -59,6 +62,16 @@ class RolloutResult(BaseModel):
     markdown: str
 
 
+class LastAnalysis(BaseModel):
+    """The latest analysis, with each criterion's verdict at the end of the current step."""
+
+    at: datetime
+    decision: AnalysisDecision
+    reason: str
+    evidence: list[str]
+    criteria: dict[str, CriterionEvidence]
+
+
 class RolloutStatus(BaseModel):
     """The ``status`` query: what an operator wants to know at a glance."""
 
@@ -71,7 +84,7 @@ class RolloutStatus(BaseModel):
     paused: bool
     paused_by: str | None
     next_analysis_at: datetime | None
-    last_analysis: dict[str, object] | None
+    last_analysis: LastAnalysis | None
     approvals_received: list[str]
     approvals_missing: int
     approvers: list[str]

@@ -24,8 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from workflows.criteria import Criteria, RollbackTriggers
-from workflows.durations import Duration, format_duration
+from models.criteria import Criteria, RollbackTriggers
+from models.durations import Duration, format_duration
 
 
 def _check_url(value: str) -> str:

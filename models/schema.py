@@ -1,11 +1,11 @@
-"""``python -m workflows.schema``: the JSON Schema of the rollout spec, generated from the pydantic models."""
+"""``python -m models.schema``: the JSON Schema of the rollout spec, generated from the pydantic models."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from workflows.spec import RolloutSpec
+from models.spec import RolloutSpec
 
 
 def spec_schema() -> dict[str, Any]:

@@ -10,9 +10,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workflows.criteria import Criteria, RollbackTriggers
-from workflows.durations import format_duration
-from workflows.spec import RolloutSpec, VersionRef
+from models.criteria import Criteria, RollbackTriggers
+from models.durations import format_duration
+from models.spec import RolloutSpec, VersionRef
+from models.verdicts import AnalysisDecision, JudgeMethod, Verdict
 
 Outcome = Literal["running", "promoted", "rolled_back", "failed", "cancelled"]
 RollbackCause = Literal[
@@ -60,7 +61,7 @@ class CriterionEvidence(_Model):
     """One criterion at one analysis, compact: verdict and the numbers behind it."""
 
     name: str
-    verdict: str
+    verdict: Verdict
     stable: float | None = None
     candidate: float | None = None
     observed: float | None = None
@@ -91,7 +92,7 @@ class AnalysisEntry(_Model):
     at: datetime
     step: int
     weight: float
-    decision: str
+    decision: AnalysisDecision
     reason: str
     evidence: list[str] = Field(default_factory=list)
     criteria: list[CriterionEvidence] = Field(default_factory=list)
@@ -149,7 +150,7 @@ class DeploymentRecord(_Model):
     criteria: Criteria
     rollback_triggers: RollbackTriggers
     criteria_sha256: str
-    judge: str
+    judge: JudgeMethod
     started_at: datetime
     finished_at: datetime | None = None
     outcome: Outcome = "running"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from workflows.counters import Counters
-from workflows.spec import Comparator, MetricsSpec, PreflightSpec, RouterSpec, ShadowSpec
+from models.counters import Counters
+from models.spec import Comparator, MetricsSpec, PreflightSpec, RouterSpec, ShadowSpec
 
 
 class _Model(BaseModel):

@@ -1,0 +1,204 @@
+"""Watching a step: analysis at a fixed cadence, the judge's verdict, the metrics-failure policy, and
+continue-as-new when the history grows."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from models.activities import CounterPair, ReadCountersInput
+    from models.record import AnalysisEntry, CriterionEvidence, evidence_line
+    from workflows.judge import CriterionResult, judge, new_judge_state
+    from workflows.rollout import calls
+    from workflows.rollout.context import ANALYSIS_CADENCE_PATCH, RolloutRun, cause
+    from workflows.rollout.interrupts import RollbackNeeded
+
+CONTINUE_AS_NEW_EVENTS = 4_000
+"""Continue-as-new past this many events, well below Temporal's 10k warning, to keep every run's history small."""
+
+
+async def watch(
+    run: RolloutRun,
+    index: int,
+    *,
+    done: Callable[[], bool],
+    wake_at: Callable[[], datetime | None],
+    summary: str,
+    deadline: datetime | None = None,
+) -> bool:
+    """Analyse every interval until ``done()``; False when ``deadline`` passes first. Abort interrupts."""
+    spec, s = run.spec, run.state
+    while not done():
+        run.raise_if_aborted()
+        now = workflow.now()
+        if deadline is not None and now >= deadline:
+            return False
+        if s.next_analysis_at is None:
+            s.next_analysis_at = now + spec.analysis_interval
+        wake = s.next_analysis_at
+        hint = wake_at()
+        if hint is not None and hint < wake:
+            wake = hint
+        if wake > now:
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(woken(run, done), timeout=wake - now, timeout_summary=summary)
+        run.raise_if_aborted()
+        if workflow.now() >= s.next_analysis_at:
+            due = s.next_analysis_at
+            await analyse(run, index)
+            s.next_analysis_at = next_analysis(run, due)
+        await continue_as_new_if_due(run)
+    return True
+
+
+def next_analysis(run: RolloutRun, due: datetime) -> datetime:
+    """A fixed cadence (an analysis that ran late does not push every later one back)."""
+    interval = run.spec.analysis_interval
+    now = workflow.now()
+    if not workflow.patched(ANALYSIS_CADENCE_PATCH):
+        return now + interval
+    following = due + interval
+    return following if following > now else now + interval
+
+
+def woken(run: RolloutRun, done: Callable[[], bool]) -> Callable[[], bool]:
+    """Wake a wait on abort, on any accepted signal (pause, resume, approval) or when ``done()``."""
+    interrupts = run.interrupts
+    seen = interrupts.wakeups
+    return lambda: interrupts.abort is not None or interrupts.wakeups != seen or done()
+
+
+async def read_counters(run: RolloutRun, summary: str) -> CounterPair:
+    spec = run.spec
+    return await run.interruptible(
+        calls.read_counters(
+            ReadCountersInput(
+                metrics=spec.metrics,
+                service=spec.service,
+                stable_version=spec.stable.version,
+                candidate_version=spec.candidate.version,
+            ),
+            summary=summary,
+        )
+    )
+
+
+async def take_baseline(run: RolloutRun) -> None:
+    """Counters at the step's start: every analysis of the step counts from here."""
+    try:
+        pair = await read_counters(run, "baseline: read counters of both versions")
+    except ActivityError as exc:
+        run.note("baseline unavailable", f"{cause(exc)}; the first analysis will take it")
+        return
+    run.state.judge_state = new_judge_state(pair.stable, pair.candidate, method=run.judge_method())
+
+
+async def analyse(run: RolloutRun, index: int) -> None:
+    spec, s = run.spec, run.state
+    now = workflow.now()
+    try:
+        pair = await read_counters(run, f"analysis: step {index + 1} at {s.weight:g}%")
+    except ActivityError as exc:
+        await analysis_failed(run, index, cause(exc))
+        return
+    if s.consecutive_failures:
+        run.note("metrics back", f"after {s.consecutive_failures} failed analyses")
+    s.consecutive_failures = 0
+    if s.judge_state is None:
+        s.judge_state = new_judge_state(pair.stable, pair.candidate, method=run.judge_method())
+        run.note("baseline taken", "late: the step's first reading failed")
+        return
+    try:
+        verdict = judge(
+            s.judge_state,
+            stable=pair.stable,
+            candidate=pair.candidate,
+            criteria=spec.criteria,
+            triggers=spec.rollback_triggers,
+        )
+    except ValueError as exc:  # inconsistent counters from the provider: an analysis error, never a pass
+        await analysis_failed(run, index, f"unusable counters: {exc}")
+        return
+    s.judge_state = verdict.state
+    evidence = evidence_of(verdict.criteria)
+    breached = [t.name for t in verdict.triggers if t.breached]
+    deciding = verdict.decision == "rollback"
+    s.record.analyses.append(
+        AnalysisEntry(
+            at=now,
+            step=index,
+            weight=s.weight,
+            decision=verdict.decision,
+            reason=verdict.reason if deciding or verdict.decision != "continue" else "",
+            evidence=[evidence_line(e) for e in evidence],
+            criteria=evidence if deciding else [],
+            triggers_breached=breached,
+            warnings=verdict.warnings,
+        )
+    )
+    report = s.record.steps[-1]
+    report.analyses += 1
+    report.final = evidence
+    if evidence:
+        report.candidate_requests = evidence[0].samples[1]
+        report.stable_requests = evidence[0].samples[0]
+    if verdict.decision == "rollback":
+        raise RollbackNeeded("analysis", verdict.reason)
+
+
+async def analysis_failed(run: RolloutRun, index: int, error: str) -> None:
+    """Count a failed analysis; at the policy's limit, roll back or pause for a person."""
+    spec, s = run.spec, run.state
+    s.consecutive_failures += 1
+    s.record.steps[-1].analysis_errors += 1
+    s.record.analyses.append(
+        AnalysisEntry(at=workflow.now(), step=index, weight=s.weight, decision="error", reason=error, error=error)
+    )
+    policy = spec.analysis_failures
+    run.note("analysis failed", f"{error} ({s.consecutive_failures}/{policy.max_consecutive} in a row)")
+    if s.consecutive_failures < policy.max_consecutive:
+        return
+    if policy.action == "rollback":
+        raise RollbackNeeded("analysis_failures", f"{s.consecutive_failures} analyses in a row failed; last: {error}")
+    if s.paused_by is None:
+        s.paused_by = "policy:analysis_failures"
+        s.clock.stop(workflow.now())
+        run.note("paused by policy", f"{s.consecutive_failures} analyses in a row failed; resume when fixed")
+        run.upsert()
+
+
+def evidence_of(results: Sequence[CriterionResult]) -> list[CriterionEvidence]:
+    """The judge's results in the record's compact form."""
+    return [
+        CriterionEvidence(
+            name=r.name,
+            verdict=r.verdict,
+            stable=r.stable_estimate,
+            candidate=r.candidate_estimate,
+            observed=r.observed,
+            limit=r.limit,
+            lower=r.lower_bound,
+            upper=r.upper_bound,
+            e_value=r.e_value,
+            samples=(r.samples_stable, r.samples_candidate),
+            note=r.note,
+        )
+        for r in results
+    ]
+
+
+async def continue_as_new_if_due(run: RolloutRun) -> None:
+    """Hand the state to a fresh run once the history is long, after every handler has finished."""
+    info = workflow.info()
+    if not (info.is_continue_as_new_suggested() or info.get_current_history_length() > CONTINUE_AS_NEW_EVENTS):
+        return
+    await workflow.wait_condition(workflow.all_handlers_finished)
+    if run.interrupts.abort is not None:
+        return  # a rollback was asked meanwhile: handle it in this run
+    run.note("continue-as-new", f"history at {info.get_current_history_length()} events")
+    workflow.continue_as_new(args=[run.raw_spec, run.state])

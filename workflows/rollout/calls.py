@@ -1,0 +1,145 @@
+"""Every activity the rollout calls, typed, with its timeouts and retry policy in one table.
+
+Calls go through ``workflow.execute_activity_method`` on the activity classes, so mypy checks each input and
+result. The activity type names (``set_weights`` ...) are what recorded histories hold; the classes keep them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.lease import LeaseActivities
+    from activities.rollout import RolloutActivities
+    from models.activities import (
+        CounterPair,
+        PreflightInput,
+        PreflightResult,
+        ReadCountersInput,
+        RouterState,
+        SetWeightsInput,
+        ShadowInput,
+        ShadowResult,
+    )
+    from models.lease import LeaseHolder, LeaseRequest
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """How long one attempt may take, how attempts are retried, and how often a long one must heartbeat."""
+
+    start_to_close: timedelta
+    retry: RetryPolicy
+    heartbeat: timedelta | None = None
+
+
+def _retry(initial: timedelta, maximum: timedelta, attempts: int) -> RetryPolicy:
+    return RetryPolicy(initial_interval=initial, maximum_interval=maximum, maximum_attempts=attempts)
+
+
+_SECOND = timedelta(seconds=1)
+FORWARD_ROUTER_RETRY = _retry(_SECOND, 10 * _SECOND, 6)
+ROLLBACK_ROUTER_RETRY = _retry(timedelta(milliseconds=200), 5 * _SECOND, 0)
+"""Rollback retries until the router confirms: there is no state worse than a half-done rollback."""
+METRICS_RETRY = _retry(_SECOND, 10 * _SECOND, 3)
+GATE_RETRY = _retry(2 * _SECOND, 30 * _SECOND, 3)
+
+CALLS: dict[str, CallOptions] = {
+    "set_weights": CallOptions(30 * _SECOND, FORWARD_ROUTER_RETRY),
+    "route_all_to_stable": CallOptions(10 * _SECOND, ROLLBACK_ROUTER_RETRY),
+    "read_counters": CallOptions(30 * _SECOND, METRICS_RETRY),
+    "run_preflight": CallOptions(timedelta(minutes=2), GATE_RETRY),
+    "run_shadow": CallOptions(timedelta(minutes=30), GATE_RETRY, heartbeat=timedelta(minutes=1)),
+    "acquire_lease": CallOptions(30 * _SECOND, GATE_RETRY),
+    "release_lease": CallOptions(30 * _SECOND, ROLLBACK_ROUTER_RETRY),
+}
+"""One row per call: ``route_all_to_stable`` is ``set_weights`` to 0% with the rollback's patience."""
+
+
+async def set_weights(request: SetWeightsInput, *, summary: str) -> RouterState:
+    """Move traffic forward; a few retries, then the failure becomes a rollback."""
+    o = CALLS["set_weights"]
+    return await workflow.execute_activity_method(
+        RolloutActivities.set_weights,
+        request,
+        start_to_close_timeout=o.start_to_close,
+        retry_policy=o.retry,
+        summary=summary,
+    )
+
+
+async def route_all_to_stable(request: SetWeightsInput, *, summary: str) -> RouterState:
+    """Stable to 100% during a rollback: retried until the router confirms."""
+    o = CALLS["route_all_to_stable"]
+    return await workflow.execute_activity_method(
+        RolloutActivities.set_weights,
+        request,
+        start_to_close_timeout=o.start_to_close,
+        retry_policy=o.retry,
+        summary=summary,
+    )
+
+
+async def read_counters(request: ReadCountersInput, *, summary: str) -> CounterPair:
+    """Both versions' cumulative counters."""
+    o = CALLS["read_counters"]
+    return await workflow.execute_activity_method(
+        RolloutActivities.read_counters,
+        request,
+        start_to_close_timeout=o.start_to_close,
+        retry_policy=o.retry,
+        summary=summary,
+    )
+
+
+async def run_preflight(request: PreflightInput, *, summary: str) -> PreflightResult:
+    """The candidate's eval score."""
+    o = CALLS["run_preflight"]
+    return await workflow.execute_activity_method(
+        RolloutActivities.run_preflight,
+        request,
+        start_to_close_timeout=o.start_to_close,
+        retry_policy=o.retry,
+        summary=summary,
+    )
+
+
+async def run_shadow(request: ShadowInput, *, summary: str) -> ShadowResult:
+    """The shadow comparison; it heartbeats, so a dead worker is noticed within a minute."""
+    o = CALLS["run_shadow"]
+    return await workflow.execute_activity_method(
+        RolloutActivities.run_shadow,
+        request,
+        start_to_close_timeout=o.start_to_close,
+        heartbeat_timeout=o.heartbeat,
+        retry_policy=o.retry,
+        summary=summary,
+    )
+
+
+async def acquire_lease(request: LeaseRequest, *, summary: str) -> LeaseHolder:
+    """The service's lease, or a non-retryable failure naming the rollout that holds it."""
+    o = CALLS["acquire_lease"]
+    return await workflow.execute_activity_method(
+        LeaseActivities.acquire_lease,
+        request,
+        start_to_close_timeout=o.start_to_close,
+        retry_policy=o.retry,
+        summary=summary,
+    )
+
+
+async def release_lease(request: LeaseRequest, *, summary: str) -> None:
+    """Give the lease back; retried until the lease workflow has it."""
+    o = CALLS["release_lease"]
+    await workflow.execute_activity_method(
+        LeaseActivities.release_lease,
+        request,
+        start_to_close_timeout=o.start_to_close,
+        retry_policy=o.retry,
+        summary=summary,
+    )

@@ -1,0 +1,92 @@
+"""The run context: the valid spec and the state, never optional, built once validation has passed.
+
+Every part of the forward path, the analysis and the rollback takes a ``RolloutRun``; the workflow class owns it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from models.phases import Phase
+    from models.record import RollbackCause, TimelineEntry
+    from models.spec import RolloutSpec
+    from models.verdicts import JudgeMethod
+    from workflows.rollout import view
+    from workflows.rollout.interrupts import Interrupts, RollbackNeeded
+    from workflows.rollout.state import RolloutState
+
+T = TypeVar("T")
+
+ROUTER_COMPENSATION = "route_all_to_stable"
+SEQUENTIAL_JUDGE_PATCH = "sequential-judge"
+SERVICE_LEASE_PATCH = "service-lease"
+ANALYSIS_CADENCE_PATCH = "analysis-cadence"
+
+
+@dataclass
+class RolloutRun:
+    """One run of a rollout whose spec is known to be whole."""
+
+    spec: RolloutSpec
+    state: RolloutState
+    raw_spec: object
+    """The spec as it came in: continue-as-new passes it on unchanged."""
+    interrupts: Interrupts
+
+    def judge_method(self) -> JudgeMethod:
+        return "sequential" if self.state.record.judge == "sequential" else "threshold"
+
+    def note(self, event: str, detail: str = "") -> None:
+        """A line in the record's timeline and in the workflow log."""
+        s = self.state
+        s.record.timeline.append(TimelineEntry(at=workflow.now(), phase=s.phase.value, event=event, detail=detail))
+        workflow.logger.info(event, extra={"detail": detail, "phase": s.phase.value})
+
+    def enter(self, phase: Phase, detail: str = "") -> None:
+        """Move to ``phase`` (or note ``detail`` in the current one) and tell the UI."""
+        s = self.state
+        if s.phase is not phase:
+            s.phase = phase
+            self.note(f"phase {phase.value}", detail)
+        elif detail:
+            self.note(detail)
+        if phase in {Phase.CANARY, Phase.AWAITING_APPROVAL} and s.paused_by is None:
+            s.clock.start(workflow.now())
+        self.upsert()
+
+    def upsert(self) -> None:
+        """Search attributes and Current Details, from state alone."""
+        workflow.upsert_search_attributes(view.search_attributes(self.spec, self.state))
+        workflow.set_current_details(view.details(self.spec, self.state))
+
+    def raise_if_aborted(self) -> None:
+        if self.interrupts.abort is not None:
+            raise self.interrupts.abort
+
+    async def interruptible(self, awaitable: Awaitable[T], *, failure_cause: RollbackCause | None = None) -> T:
+        """Await an activity that does not touch the router, giving up on it at once when a rollback is asked."""
+        task = asyncio.ensure_future(awaitable)
+        await workflow.wait_condition(lambda: task.done() or self.interrupts.abort is not None)
+        if not task.done():
+            task.cancel()
+            self.raise_if_aborted()
+        try:
+            return task.result()
+        except ActivityError as exc:
+            if failure_cause is None:
+                raise
+            raise RollbackNeeded(failure_cause, f"{failure_cause} could not run: {cause(exc)}") from exc
+
+
+def cause(exc: BaseException) -> str:
+    """The innermost message of an activity failure, which is the one a person can act on."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return str(exc)

@@ -1,0 +1,116 @@
+"""What an accepted operator signal does to the run, and how a refused one is kept for the audit trail."""
+
+from __future__ import annotations
+
+import json
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from models.phases import Phase
+    from models.record import ApprovalEntry, SignalRejection
+    from workflows.approvals import (
+        NAME_MAX,
+        TEXT_MAX,
+        Abort,
+        Accepted,
+        Approve,
+        Pause,
+        Reject,
+        Rejected,
+        Resume,
+        SignalContext,
+    )
+    from workflows.rollout.context import RolloutRun
+    from workflows.rollout.interrupts import Interrupts, RollbackNeeded
+    from workflows.rollout.state import RolloutState
+
+KEPT_PAYLOAD_CHARS = 500
+"""A refused signal's payload is kept for the audit trail, but only this much of it: anyone can send a signal,
+and the record travels through continue-as-new under Temporal's payload size limit."""
+
+
+def context_of(run: RolloutRun | None, interrupts: Interrupts) -> SignalContext:
+    """What the approval policy needs to judge a signal; before validation every signal meets ``validating``."""
+    if run is None:
+        return SignalContext(phase=Phase.VALIDATING, requested_by="")
+    spec, s = run.spec, run.state
+    return SignalContext(
+        phase=s.phase,
+        requested_by=spec.requested_by,
+        approvers=frozenset(spec.approvals.approvers if spec.approvals else ()),
+        approved_by=frozenset(s.approved_by),
+        paused_by=s.paused_by,
+        abort_requested=interrupts.abort is not None,
+    )
+
+
+def apply(run: RolloutRun, accepted: Accepted) -> str:
+    """Change the run as the signal asks; the answer is what the update returns to its sender."""
+    s = run.state
+    now = workflow.now()
+    run.interrupts.wakeups += 1
+    match accepted.signal:
+        case Approve(approver=approver, comment=comment):
+            s.approved_by.append(approver)
+            entry = ApprovalEntry(step=s.step_index, approver=approver, at=now, comment=comment)
+            s.record.approvals.append(entry)
+            if s.record.steps:
+                s.record.steps[-1].approvals.append(entry)
+            run.note("approval", f"{approver}" + (f": {comment}" if comment else ""))
+            return f"approved by {approver}"
+        case Reject(approver=approver, reason=reason):
+            run.interrupts.abort = RollbackNeeded("reject", f"rejected by {approver}: {reason}", by=approver)
+            run.note("rejected", f"{approver}: {reason}")
+            return "rollback requested"
+        case Abort(by=by, reason=reason):
+            run.interrupts.abort = RollbackNeeded("abort", f"aborted by {by}: {reason}", by=by)
+            run.note("abort", f"{by}: {reason}")
+            return "rollback requested"
+        case Pause(by=by, reason=reason):
+            s.paused_by = by
+            s.clock.stop(now)
+            run.note("paused", by + (f": {reason}" if reason else ""))
+            run.upsert()
+            return f"paused by {by}"
+        case Resume(by=by):
+            was = s.paused_by
+            s.paused_by = None
+            if s.phase is Phase.CANARY or s.phase is Phase.AWAITING_APPROVAL:
+                s.clock.start(now)
+            run.note("resumed", f"{by} (was paused by {was})")
+            run.upsert()
+            return f"resumed by {by}"
+    raise AssertionError(f"unhandled signal {accepted.signal!r}")
+
+
+def apply_before_start(interrupts: Interrupts, accepted: Accepted) -> str:
+    """A signal that arrived before the spec was validated: only an abort passes the policy then, and it
+    takes effect as soon as the run begins (before anything moves)."""
+    match accepted.signal:
+        case Abort(by=by, reason=reason):
+            interrupts.abort = RollbackNeeded("abort", f"aborted by {by}: {reason}", by=by)
+            interrupts.wakeups += 1
+            return "rollback requested"
+    raise AssertionError(f"signal {accepted.signal!r} accepted before the rollout started")
+
+
+def keep_rejection(state: RolloutState | None, name: str, rejected: Rejected, payload: object) -> None:
+    """Record a refused signal (bounded) and log it; nothing else changes."""
+    if state is None:
+        return
+    state.record.rejected_signals.append(
+        SignalRejection(
+            at=workflow.now(),
+            signal=name[:NAME_MAX],
+            by=None if rejected.by is None else rejected.by[:NAME_MAX],
+            reason=rejected.reason[:TEXT_MAX],
+            payload=_kept(payload),
+        )
+    )
+    workflow.logger.info("signal rejected", extra={"signal": name, "reason": rejected.reason})
+
+
+def _kept(payload: object) -> object:
+    text = json.dumps(payload, default=str)
+    return payload if len(text) <= KEPT_PAYLOAD_CHARS else text[:KEPT_PAYLOAD_CHARS] + "... (truncated)"

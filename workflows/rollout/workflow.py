@@ -1,0 +1,241 @@
+"""The ``Rollout`` workflow: one execution moves one candidate version past stable, or puts stable back.
+
+validate -> lease -> preflight -> shadow -> for each step: set weight, observe with analysis every interval,
+approval -> promote. Any failure, abort, rejection or cancellation runs the registered compensations in reverse,
+router first, shielded from cancellation. This class holds the handlers and queries; the rest of the package
+does the work on a ``RolloutRun``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from temporalio import workflow
+from temporalio.common import RawValue
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from models.lease import LeaseRequest
+    from models.phases import Phase
+    from models.record import DeploymentRecord, render_markdown, strategy_of
+    from models.spec import RolloutSpec, SpecError, criteria_fingerprint, validate_spec
+    from workflows.approvals import SIGNAL_NAMES, Accepted, Rejected, SignalName, assess
+    from workflows.rollout import calls, signals, view
+    from workflows.rollout.context import SEQUENTIAL_JUDGE_PATCH, SERVICE_LEASE_PATCH, RolloutRun, cause
+    from workflows.rollout.interrupts import Interrupts, RollbackNeeded
+    from workflows.rollout.rollback import roll_back, shielded
+    from workflows.rollout.state import RolloutResult, RolloutState, RolloutStatus
+    from workflows.rollout.steps import forward
+
+
+@workflow.defn(name="Rollout", failure_exception_types=[ValidationError])
+class RolloutWorkflow:
+    """One rollout: its handlers, its queries, and the order of the big moves."""
+
+    @workflow.init
+    def __init__(self, spec: Any, carried: RolloutState | None = None) -> None:
+        self._carried = carried
+        self._run: RolloutRun | None = None
+        self._interrupts = Interrupts()
+
+    # ---------------------------------------------------------------- run
+
+    @workflow.run
+    async def run(self, spec: Any, carried: RolloutState | None = None) -> RolloutResult:
+        """``spec`` is taken raw (any JSON) and validated here, so a bad one fails the workflow with every
+        problem listed, instead of failing the workflow task forever in the data converter."""
+        run = self._run = self._begin(spec)
+        if carried is None:
+            run.note("started", f"{run.spec.stable.version} -> {run.spec.candidate.version}")
+        else:
+            run.state.record.continued_as_new += 1
+        workflow.set_current_details(view.details(run.spec, run.state))
+        leased = workflow.patched(SERVICE_LEASE_PATCH)
+        if leased:
+            await _acquire_lease(run)
+        # Released on every ending but continue-as-new (same holder next run) and worker eviction (the run goes
+        # on elsewhere): hence Exception and CancelledError, not a `finally`.
+        try:
+            result = await _forward_or_roll_back(run)
+        except (Exception, asyncio.CancelledError):
+            if leased:
+                await shielded(_release_lease(run))
+            raise
+        if leased:
+            await shielded(_release_lease(run))
+        return result
+
+    def _begin(self, raw: Any) -> RolloutRun:
+        """Validation is the first act: nothing is called before the spec is known to be whole."""
+        try:
+            spec = validate_spec(raw)
+        except SpecError as exc:
+            workflow.logger.error("invalid rollout spec", extra={"problems": exc.problems})
+            raise ApplicationError(
+                exc.args[0], {"problems": exc.problems}, type="InvalidRolloutSpec", non_retryable=True
+            ) from None
+        state = self._carried if self._carried is not None else _new_state(spec)
+        return RolloutRun(spec=spec, state=state, raw_spec=raw, interrupts=self._interrupts)
+
+    # ---------------------------------------------------------------- signals, updates, queries
+
+    @workflow.signal(dynamic=True)
+    def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        """Every signal lands here so a bad payload is recorded with the reason instead of dropped by the SDK."""
+        payload: object = None
+        if args:
+            try:
+                payload = workflow.payload_converter().from_payload(args[0].payload)
+            except Exception as exc:  # undecodable payload: recorded, never applied
+                self._reject(name, Rejected(f"malformed: payload could not be decoded: {exc}"), None)
+                return
+        if name not in SIGNAL_NAMES:
+            self._reject(name, Rejected(f"unknown signal (known: {', '.join(SIGNAL_NAMES)})"), payload)
+            return
+        outcome = assess(name, payload, signals.context_of(self._run, self._interrupts))
+        if isinstance(outcome, Rejected):
+            self._reject(name, outcome, payload)
+        else:
+            self._apply(outcome)
+
+    def _validate_update(self, name: SignalName, payload: dict[str, Any]) -> None:
+        outcome = assess(name, payload, signals.context_of(self._run, self._interrupts))
+        if isinstance(outcome, Rejected):
+            raise ValueError(outcome.reason)
+
+    def _apply_update(self, name: SignalName, payload: dict[str, Any]) -> str:
+        outcome = assess(name, payload, signals.context_of(self._run, self._interrupts))
+        if isinstance(outcome, Rejected):  # state moved between validation and handling
+            self._reject(name, outcome, payload)
+            raise ApplicationError(outcome.reason, type="SignalRejected")
+        return self._apply(outcome)
+
+    def _apply(self, accepted: Accepted) -> str:
+        if self._run is None:
+            return signals.apply_before_start(self._interrupts, accepted)
+        return signals.apply(self._run, accepted)
+
+    def _reject(self, name: str, rejected: Rejected, payload: object) -> None:
+        state = self._run.state if self._run is not None else self._carried
+        signals.keep_rejection(state, name, rejected, payload)
+
+    @workflow.update(name="approve")
+    def approve_update(self, payload: dict[str, Any]) -> str:
+        return self._apply_update("approve", payload)
+
+    @approve_update.validator
+    def _approve_valid(self, payload: dict[str, Any]) -> None:
+        self._validate_update("approve", payload)
+
+    @workflow.update(name="reject")
+    def reject_update(self, payload: dict[str, Any]) -> str:
+        return self._apply_update("reject", payload)
+
+    @reject_update.validator
+    def _reject_valid(self, payload: dict[str, Any]) -> None:
+        self._validate_update("reject", payload)
+
+    @workflow.update(name="pause")
+    def pause_update(self, payload: dict[str, Any]) -> str:
+        return self._apply_update("pause", payload)
+
+    @pause_update.validator
+    def _pause_valid(self, payload: dict[str, Any]) -> None:
+        self._validate_update("pause", payload)
+
+    @workflow.update(name="resume")
+    def resume_update(self, payload: dict[str, Any]) -> str:
+        return self._apply_update("resume", payload)
+
+    @resume_update.validator
+    def _resume_valid(self, payload: dict[str, Any]) -> None:
+        self._validate_update("resume", payload)
+
+    @workflow.update(name="abort")
+    def abort_update(self, payload: dict[str, Any]) -> str:
+        return self._apply_update("abort", payload)
+
+    @abort_update.validator
+    def _abort_valid(self, payload: dict[str, Any]) -> None:
+        self._validate_update("abort", payload)
+
+    @workflow.query(name="status")
+    def status(self) -> RolloutStatus:
+        return view.status(self._require().spec, self._require().state, workflow.now())
+
+    @workflow.query(name="record")
+    def record(self) -> DeploymentRecord:
+        return self._require().state.record
+
+    def _require(self) -> RolloutRun:
+        if self._run is None:
+            raise RuntimeError("the rollout is still validating its spec")
+        return self._run
+
+
+def _new_state(spec: RolloutSpec) -> RolloutState:
+    info = workflow.info()
+    return RolloutState(
+        record=DeploymentRecord(
+            rollout_id=info.workflow_id,
+            run_id=info.run_id,
+            service=spec.service,
+            requested_by=spec.requested_by,
+            description=spec.description,
+            stable=spec.stable,
+            candidate=spec.candidate,
+            strategy=strategy_of(spec),
+            criteria=spec.criteria,
+            rollback_triggers=spec.rollback_triggers,
+            criteria_sha256=criteria_fingerprint(spec),
+            # Rollouts started before the sequential judge existed keep the threshold rule they started with;
+            # the patch marker makes that choice part of the history.
+            judge="sequential" if workflow.patched(SEQUENTIAL_JUDGE_PATCH) else "threshold",
+            started_at=workflow.now(),
+        )
+    )
+
+
+async def _forward_or_roll_back(run: RolloutRun) -> RolloutResult:
+    try:
+        try:
+            await forward(run)
+        except ActivityError as exc:
+            raise RollbackNeeded("router_error", f"forward action failed: {cause(exc)}") from exc
+    except RollbackNeeded as rollback:
+        await shielded(roll_back(run, rollback))
+    except asyncio.CancelledError:
+        await shielded(roll_back(run, RollbackNeeded("cancelled", "the workflow was cancelled")))
+        raise
+    return _finish(run)
+
+
+def _finish(run: RolloutRun) -> RolloutResult:
+    s = run.state
+    s.record.finished_at = workflow.now()
+    result = RolloutResult(record=s.record, markdown=render_markdown(s.record))
+    workflow.set_current_details(view.details(run.spec, s))
+    return result
+
+
+def _lease_request(run: RolloutRun) -> LeaseRequest:
+    info = workflow.info()
+    return LeaseRequest(service=run.spec.service, holder=info.workflow_id, holder_run_id=info.run_id)
+
+
+async def _acquire_lease(run: RolloutRun) -> None:
+    """One running rollout per service: fail at once, naming the running one, if another holds the lease."""
+    try:
+        await calls.acquire_lease(_lease_request(run), summary=f"lease: only rollout of {run.spec.service}")
+    except ActivityError as exc:
+        run.state.phase = Phase.FAILED
+        run.state.record.outcome = "failed"
+        run.note("refused", cause(exc))
+        raise ApplicationError(cause(exc), type="RolloutAlreadyRunning", non_retryable=True) from exc
+
+
+async def _release_lease(run: RolloutRun) -> None:
+    await calls.release_lease(_lease_request(run), summary="lease: release")
