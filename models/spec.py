@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal, cast, get_args
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -323,17 +323,28 @@ def _path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in _UNION_MEMBERS or "[" in part or part in _COMPARATOR_TAGS or part in _SCALAR_MEMBERS:
+        elif part in _UNION_MEMBERS or "[" in part or part in _PROVIDER_TAGS or part in _SCALAR_MEMBERS:
             continue  # pydantic's union-member segment: noise to a person
         else:
             out += f".{part}" if out else part
     return out or "(spec)"
 
 
-_COMPARATOR_TAGS = {"exact", "json-fields", "numeric-tolerance", "text-similarity", "http", "http-json"}
+def _members(union: object) -> tuple[type[BaseModel], ...]:
+    """The model classes of an ``Annotated[A | B, Field(discriminator=...)]`` union."""
+    return cast(tuple[type[BaseModel], ...], get_args(get_args(union)[0]))
+
+
+def _tag(model: type[BaseModel]) -> str:
+    return str(get_args(model.model_fields["kind"].annotation)[0])
+
+
+_PROVIDER_UNIONS = (RouterSpec, MetricsSpec, Comparator)
+# Derived from the unions, so a new provider or comparator touches only its own class (and the factory).
+# pydantic names a union member in an error's location by its tag or its class name: noise to a person.
+_PROVIDER_TAGS = frozenset(_tag(m) for union in _PROVIDER_UNIONS for m in _members(union))
+_UNION_MEMBERS = frozenset(m.__name__ for union in _PROVIDER_UNIONS for m in _members(union))
 _SCALAR_MEMBERS = {"str", "int", "float", "bool"}  # pydantic names the member of a scalar union it tried
-_COMPARATOR_TAGS |= {"nginx", "prometheus"}
-_UNION_MEMBERS = {"HttpRouter", "HttpJsonMetrics", "NginxRouter", "PrometheusMetrics"}
 
 
 def _describe(error: Mapping[str, Any]) -> str:
