@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.spec import RouterSpec
 
 LEASE_WORKFLOW = "RolloutLease"
 """The lease workflow's type name; activities start it by name, so they need not import workflow code."""
@@ -22,6 +24,11 @@ class LeaseRequest(BaseModel):
     holder: str
     holder_run_id: str
     take_over_from: str | None = None
+    router: RouterSpec | None = Field(
+        default=None,
+        description="The holder's router, so the lease can put stable back at 100% if the holder ends without "
+        "a decision (terminated, timed out, failing). None from rollouts started before the lease watched.",
+    )
 
 
 class LeaseHolder(BaseModel):

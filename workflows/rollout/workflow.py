@@ -223,7 +223,9 @@ def _finish(run: RolloutRun) -> RolloutResult:
 
 def _lease_request(run: RolloutRun) -> LeaseRequest:
     info = workflow.info()
-    return LeaseRequest(service=run.spec.service, holder=info.workflow_id, holder_run_id=info.run_id)
+    return LeaseRequest(
+        service=run.spec.service, holder=info.workflow_id, holder_run_id=info.run_id, router=run.spec.router
+    )
 
 
 async def _acquire_lease(run: RolloutRun) -> None:
