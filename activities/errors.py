@@ -17,6 +17,11 @@ class ProviderError(Exception):
     retryable = True
 
     def to_application_error(self) -> ApplicationError:
+        """This error as the failure an activity raises, so Temporal's retry policy can act on it.
+
+        The class name becomes the failure type the workflow sees, and ``retryable`` decides whether Temporal
+        tries the activity again or gives the failure to the workflow at once.
+        """
         return ApplicationError(str(self), type=type(self).__name__, non_retryable=not self.retryable)
 
 

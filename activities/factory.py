@@ -21,6 +21,10 @@ from models.spec import (
 
 
 def router_for(spec: RouterSpec, http: httpx.AsyncClient) -> TrafficRouter:
+    """A router for ``spec``, built afresh on every activity call.
+
+    Routers keep no state between calls, so an attempt on another worker, after a crash, behaves the same.
+    """
     match spec:
         case HttpRouter():
             return HttpTrafficRouter(spec, http)
@@ -30,6 +34,7 @@ def router_for(spec: RouterSpec, http: httpx.AsyncClient) -> TrafficRouter:
 
 
 def metrics_for(spec: MetricsSpec, http: httpx.AsyncClient) -> MetricsProvider:
+    """A metrics provider for ``spec``, built afresh on every call like the routers, over the worker's HTTP client."""
     match spec:
         case HttpJsonMetrics():
             return HttpJsonMetricsProvider(spec, http)

@@ -12,6 +12,11 @@ from models.lease import LEASE_WORKFLOW, LeaseHolder, LeaseRequest, lease_id
 
 
 class LeaseActivities:
+    """The lease activities; they hold the Temporal client because the lease is itself a workflow.
+
+    It is started by name on the worker's own task queue, so activities need not import workflow code.
+    """
+
     def __init__(self, client: Client, task_queue: str) -> None:
         self._client = client
         self._task_queue = task_queue
@@ -70,4 +75,5 @@ class LeaseActivities:
         return description.status == WorkflowExecutionStatus.RUNNING
 
     def all(self) -> list[object]:
+        """Every lease activity, bound to this client: the list the worker registers, kept beside the definitions."""
         return [self.acquire_lease, self.release_lease]

@@ -105,4 +105,5 @@ class RolloutActivities:
         return result
 
     def all(self) -> list[object]:
+        """Every rollout activity, bound to this HTTP client: the list the worker registers, kept beside them."""
         return [self.set_weights, self.read_counters, self.run_preflight, self.run_shadow]

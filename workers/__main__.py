@@ -50,6 +50,7 @@ async def serve(settings: Settings) -> None:
 
 
 def main() -> int:
+    """Run the worker; exit code 2 for bad settings (nothing started), 1 when it cannot run, 0 after a drain."""
     try:
         settings = Settings.from_env()
     except SettingsError as exc:

@@ -15,6 +15,11 @@ from workflows.rollout.state import RolloutResult
 
 
 async def show(workflow_id: str, address: str | None) -> int:
+    """Wait for the rollout and print its record; exit code 1 with the cause when the workflow itself failed.
+
+    A rolled-back rollout has still completed and has a record: only a workflow failure (a bug, a termination)
+    leaves nothing to print.
+    """
     settings = Settings.from_env()
     if address:
         settings = Settings(**{**settings.__dict__, "address": address})
@@ -29,6 +34,7 @@ async def show(workflow_id: str, address: str | None) -> int:
 
 
 def main() -> int:
+    """Command-line entry point; the module docstring doubles as the ``--help`` text."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("workflow_id")
     parser.add_argument("--address", default=None, help="Temporal frontend (default: TEMPORAL_ADDRESS)")

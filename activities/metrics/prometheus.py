@@ -31,6 +31,10 @@ class PrometheusMetricsProvider:
         self._http = http
 
     async def counters(self, version: str) -> Counters:
+        """Requests, errors, latency buckets and quality sums of ``version``, every query at the same instant.
+
+        Quality queries the spec leaves out read as zero samples rather than an error: quality is optional.
+        """
         queries = self._spec.queries
         at = f"{time.time():.3f}"
         requests = await self._scalar(queries.requests, version, at)

@@ -17,11 +17,13 @@ class HttpTrafficRouter:
         self._http = http
 
     async def apply(self, state: RouterState) -> None:
+        """PUT the weights; the API must treat a repeated PUT as a no-op, since Temporal retries after a lost answer."""
         async with provider_call(f"router PUT {self._url}"):
             response = await self._http.put(self._url, json=state.model_dump())
             response.raise_for_status()
 
     async def read(self) -> RouterState:
+        """GET the weights the API applies; a body without numeric ``stable`` and ``candidate`` is final (no retry)."""
         async with provider_call(f"router GET {self._url}"):
             response = await self._http.get(self._url)
             response.raise_for_status()

@@ -115,8 +115,11 @@ class NginxTrafficRouter:
             raise ProviderUnavailable(f"nginx -s reload failed ({code}): {output.strip()}")
 
     async def _await_serving(self, revision: str, old_workers: set[int] | None) -> None:
-        """Until the new configuration serves: the verify URL answers with the new revision, and (with a pid file)
-        the master runs a new worker generation while every old worker has stopped accepting connections."""
+        """Wait until the new configuration serves, else raise ``RouterNotConverged`` (retried).
+
+        Serving means: the verify URL answers with the new revision, and (with a pid file) the master runs a new
+        worker generation while every old worker has stopped accepting connections.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._spec.reload_timeout.total_seconds()
         seen = "nothing yet"

@@ -7,6 +7,7 @@ compression is time (steps of seconds, 1 s scrapes).
 from __future__ import annotations
 
 import asyncio
+from typing import Any, TypedDict
 
 import pytest
 from temporalio.client import Client
@@ -19,7 +20,15 @@ from tests.workflows.helpers import rollout_worker, start_rollout, status, uniqu
 
 pytestmark = pytest.mark.e2e
 
-NO_ERRORS = {"stable": {"error_rate": 0.0}, "candidate": {"error_rate": 0.0}}
+
+class StandKnobs(TypedDict):
+    """The knobs of both servers, as ``run_stand`` takes them (typed, so ``**knobs`` is checked against it)."""
+
+    stable: dict[str, Any]
+    candidate: dict[str, Any]
+
+
+NO_ERRORS: StandKnobs = {"stable": {"error_rate": 0.0}, "candidate": {"error_rate": 0.0}}
 """Healthy-path stands serve no errors: the workflow's hard error trigger compares point estimates as soon as
 ``min_requests`` are in, and on the few hundred requests of a compressed step a 1% error rate makes that ratio
 noise (2 errors against 1 is "2x"). Regressions are still tested with real error rates."""
@@ -41,7 +50,7 @@ async def test_healthy_candidate_is_promoted_and_serves_everything(client: Clien
 
 async def test_error_regression_rolls_back_in_the_first_step_from_prometheus(client: Client, task_queue: str) -> None:
     service = unique_service()
-    knobs = {"stable": {"error_rate": 0.01}, "candidate": {"error_rate": 0.03}}
+    knobs: StandKnobs = {"stable": {"error_rate": 0.01}, "candidate": {"error_rate": 0.03}}
     async with run_stand(**knobs) as stand, rollout_worker(client, task_queue):
         async with background_load(stand, rps=300):
             steps = [{"weight": 25, "observe": "2m"}, {"weight": 50, "observe": "2m"}]
