@@ -1,26 +1,43 @@
-"""Success criteria and hard rollback triggers: written before a rollout starts, fixed for its whole life."""
+"""Success criteria and hard rollback triggers: written before a rollout starts, fixed for its whole life.
+
+Both models are strict like the rest of the spec: a number is a JSON number (never ``true`` or ``"10"``), finite,
+and within a range a person could mean.
+"""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+MAX_RATIO = 100.0
+"""Largest ratio a criterion or trigger may allow (candidate over stable). A latency or error-rate ratio of 100
+already accepts a candidate a hundred times worse; larger values only hide a typo or a disabled check."""
+
+MAX_MIN_REQUESTS = 1_000_000_000
+"""Largest ``min_requests``: a billion requests in one step is beyond any canary; the bound keeps the judge's
+arithmetic on the sample sizes ordinary."""
+
+_STRICT = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
 
 class Criteria(BaseModel):
     """Pre-registered success criteria comparing the candidate with stable on the same window."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _STRICT
 
     quality_drop_max: float = Field(
         default=0.02, ge=0, le=1, description="Candidate mean quality may be at most this much below stable's."
     )
     latency_p95_ratio_max: float = Field(
-        default=1.1, gt=0, description="Candidate p95 latency may be at most this multiple of stable's."
+        default=1.1, gt=0, le=MAX_RATIO, description="Candidate p95 latency may be at most this multiple of stable's."
     )
     error_rate_ratio_max: float = Field(
-        default=1.2, gt=0, description="Candidate error rate may be at most this multiple of stable's."
+        default=1.2, gt=0, le=MAX_RATIO, description="Candidate error rate may be at most this multiple of stable's."
     )
     min_requests: int = Field(
-        default=500, ge=1, description="Candidate requests needed in a step before a criterion may fail or pass."
+        default=500,
+        ge=1,
+        le=MAX_MIN_REQUESTS,
+        description="Candidate requests needed in a step before a criterion may fail or pass.",
     )
     alpha: float = Field(
         default=0.05,
@@ -34,11 +51,17 @@ class Criteria(BaseModel):
 class RollbackTriggers(BaseModel):
     """Hard safety net: breached once the minimum sample is in, the rollout rolls back at once."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = _STRICT
 
     error_rate_ratio: float = Field(
-        default=2.0, gt=1, description="Roll back at once when candidate error rate exceeds this multiple of stable's."
+        default=2.0,
+        gt=1,
+        le=MAX_RATIO,
+        description="Roll back at once when candidate error rate exceeds this multiple of stable's.",
     )
     latency_p95_ratio: float = Field(
-        default=1.5, gt=1, description="Roll back at once when candidate p95 latency exceeds this multiple of stable's."
+        default=1.5,
+        gt=1,
+        le=MAX_RATIO,
+        description="Roll back at once when candidate p95 latency exceeds this multiple of stable's.",
     )

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from models.durations import Duration, format_duration, parse_duration
+from models.durations import (
+    MAX_DURATION,
+    MAX_DURATION_TEXT,
+    PREVIEW_CHARS,
+    Duration,
+    bounded_duration,
+    format_duration,
+    parse_duration,
+    preview,
+)
 
 
 @pytest.mark.parametrize(
@@ -194,3 +204,117 @@ def test_duration_field_json_schema_is_a_string() -> None:
     schema = _Window.model_json_schema()["properties"]["window"]
     assert schema["type"] == "string"
     assert "4h" in schema["examples"]
+
+
+# ---------------------------------------------------------------- ASCII only, 0 to 90 days, never OverflowError
+
+
+@pytest.mark.parametrize("text", ["１０s", "１h", "٣h", "۵m", "१०s", "²h", "1０s", "P１D", "PT１H", "4h\u3000"])
+def test_non_ascii_digits_and_spaces_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="non-ASCII characters") as info:
+        parse_duration(text)
+    assert '"90s"' in str(info.value)
+
+
+def test_text_longer_than_the_cap_is_refused_before_parsing() -> None:
+    assert parse_duration("1d2h3m4s5ms") == timedelta(days=1, hours=2, minutes=3, seconds=4, milliseconds=5)
+    with pytest.raises(ValueError, match=f"more than {MAX_DURATION_TEXT} characters") as info:
+        parse_duration("1s" * 1_000_000)
+    assert len(str(info.value)) < 200
+
+
+def test_parse_has_no_upper_bound_but_the_field_type_does() -> None:
+    assert parse_duration("3000000d") == timedelta(days=3_000_000)
+    with pytest.raises(ValueError, match=r"'3000000d' is longer than 90 days \(90d\), the longest a duration may be"):
+        bounded_duration("3000000d")
+
+
+@pytest.mark.parametrize("value", ["90d", "P90D", "2160h", "12w6d", 7_776_000, 7_776_000.0, "0s", 0, "PT0S"])
+def test_bounds_are_inclusive(value: object) -> None:
+    assert timedelta() <= bounded_duration(value) <= MAX_DURATION == timedelta(days=90)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("90d1ms", "'90d1ms' is longer than 90 days"),
+        (7_776_000.001, "90d1ms is longer than 90 days"),
+        ("13w", "'13w' is longer than 90 days"),
+        (-0.001, "-1ms is negative; a duration is between 0s and 90 days (90d)"),
+        (-1e308, "-1e+308 is negative"),
+        (1e308, "1e+308 is longer than 90 days"),
+        (10**400, "an integer of about 401 digits is longer than 90 days"),
+        (-(10**400), "a negative integer of about 401 digits is negative"),
+        (float("inf"), "inf is not a duration"),
+        (float("-inf"), "-inf is not a duration"),
+        (float("nan"), "nan is not a duration"),
+        ("P99999999999D", "'P99999999999D' is longer than 90 days"),
+    ],
+)
+def test_out_of_bounds_is_a_value_error_naming_the_bound(value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
+        bounded_duration(value)
+
+
+@given(
+    st.one_of(
+        st.floats(),
+        st.integers(),
+        st.integers(min_value=-(10**500), max_value=10**500),
+        st.text(max_size=80),
+        st.from_regex(r"\A[0-9]{1,30}(\.[0-9]{1,30})?(ms|s|m|h|d|w)\Z"),
+        st.from_regex(r"\AP([0-9]{1,20}W)?([0-9]{1,20}D)?(T([0-9]{1,20}H)?([0-9]{1,20}M)?([0-9]{1,20}S)?)?\Z"),
+    )
+)
+def test_bounded_duration_is_in_range_or_a_short_value_error(value: object) -> None:
+    outcome: timedelta | str
+    try:
+        outcome = bounded_duration(value)
+    except ValueError as exc:  # never OverflowError
+        outcome = str(exc)
+    if isinstance(outcome, str):
+        assert len(outcome) < 250  # never the whole of a long value
+    else:
+        assert timedelta() <= outcome <= MAX_DURATION
+
+
+class _Step(BaseModel):
+    model_config = ConfigDict(strict=True)
+    observe: Duration
+
+
+@pytest.mark.parametrize("bad", ["１０s", "3000000d", "91d", -1, True, "10"])
+def test_duration_field_refuses_out_of_range_and_non_ascii(bad: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        _Step.model_validate({"observe": bad})
+    assert info.value.errors()[0]["loc"] == ("observe",)
+
+
+def test_duration_field_in_a_strict_model_reads_strings_and_json() -> None:
+    assert _Step.model_validate({"observe": "4h"}).observe == timedelta(hours=4)
+    assert _Step.model_validate_json('{"observe": "PT4H"}').observe == timedelta(hours=4)
+    assert _Step.model_validate_json('{"observe": 90}').observe == timedelta(seconds=90)
+
+
+# ---------------------------------------------------------------- preview
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("4h", "'4h'"),
+        ("x" * PREVIEW_CHARS, repr("x" * PREVIEW_CHARS)),
+        ("x" * 1_000_000, repr("x" * PREVIEW_CHARS) + "... (1,000,000 characters)"),
+        (b"y" * 100, repr(b"y" * PREVIEW_CHARS) + "... (100 bytes)"),
+        (True, "True"),
+        (None, "None"),
+        (12, "12"),
+        (2.5, "2.5"),
+        (10**50, "an integer of about 51 digits"),
+        ([1] * 10, "a list of 10 items"),
+        ({"a": 1}, "a dict of 1 item"),
+        (object(), "a object"),
+    ],
+)
+def test_preview_is_short(value: object, shown: str) -> None:
+    assert preview(value) == shown
