@@ -13,17 +13,23 @@ class _Model(BaseModel):
 
 
 class SetWeightsInput(_Model):
+    """Put this share of the service's traffic on the candidate, the rest on stable."""
+
     router: RouterSpec
     service: str
     candidate_weight: float = Field(ge=0, le=100)
 
 
 class RouterState(_Model):
+    """Shares in percent as the router reports them, read back after every change."""
+
     stable: float
     candidate: float
 
 
 class ReadCountersInput(_Model):
+    """Which counters to read: the service's two versions, from the spec's metrics provider."""
+
     metrics: MetricsSpec
     service: str
     stable_version: str
@@ -31,31 +37,42 @@ class ReadCountersInput(_Model):
 
 
 class CounterPair(_Model):
+    """Both versions' cumulative counters, read back to back so they describe the same moment."""
+
     stable: Counters
     candidate: Counters
 
 
 class PreflightInput(_Model):
+    """The eval gate to fetch a score from."""
+
     preflight: PreflightSpec
 
 
 class PreflightResult(_Model):
+    """The candidate's eval score and the bar it must clear; the workflow decides."""
+
     score: float
     baseline: float
     tolerance: float
 
     @property
     def passed(self) -> bool:
+        """The score clears the baseline within the tolerance."""
         return self.score >= self.baseline - self.tolerance
 
 
 class ShadowInput(_Model):
+    """What to replay and where both versions answer directly (never through the router)."""
+
     shadow: ShadowSpec
     stable_endpoint: str
     candidate_endpoint: str
 
 
 class ArmStats(_Model):
+    """One version's answers during the shadow replay."""
+
     requests: int
     errors: int
     latency_p50_ms: float | None
@@ -63,12 +80,16 @@ class ArmStats(_Model):
 
 
 class Disagreement(_Model):
+    """One request whose answers differed, kept as an example for the record."""
+
     line: int
     stable: str
     candidate: str
 
 
 class ShadowResult(_Model):
+    """The shadow comparison's counts; the workflow's gate judges them."""
+
     requests: int
     compared: int = Field(description="Requests both versions answered, so their answers could be compared.")
     agreed: int
@@ -79,4 +100,5 @@ class ShadowResult(_Model):
 
     @property
     def agreement(self) -> float:
+        """Share of compared requests whose answers agreed (0 when none could be compared)."""
         return self.agreed / self.compared if self.compared else 0.0

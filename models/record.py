@@ -26,7 +26,11 @@ RollbackCause = Literal[
     "shadow",
     "router_error",
     "cancelled",
+    "inconclusive",
 ]
+StepEvidence = Literal["pass", "inconclusive", "none", "override"]
+"""How a step's evidence stands: every criterion passes, not yet, no successful analysis yet, or a person's
+recorded override."""
 
 
 class _Model(BaseModel):
@@ -34,6 +38,8 @@ class _Model(BaseModel):
 
 
 class TimelineEntry(_Model):
+    """One thing that happened, in the phase it happened in."""
+
     at: datetime
     phase: str
     event: str
@@ -41,6 +47,8 @@ class TimelineEntry(_Model):
 
 
 class ApprovalEntry(_Model):
+    """An accepted approval of a step."""
+
     step: int
     approver: str
     at: datetime
@@ -85,9 +93,12 @@ def evidence_line(e: CriterionEvidence) -> str:
 
 
 class AnalysisEntry(_Model):
-    """One analysis. ``evidence`` has one compact line per criterion (verdict, estimate, bounds, e-value,
-    samples) so 576 analyses of a 48 h rollout stay small; the structured evidence is kept where it decides
-    something: on the analysis that rolled back, and as each step's ``final``."""
+    """One analysis of a step against the pre-registered criteria.
+
+    ``evidence`` has one compact line per criterion (verdict, estimate, bounds, e-value, samples) so that many
+    analyses stay small; the structured evidence is kept where it decides something: on the analysis that rolled
+    back, and as each step's ``final``.
+    """
 
     at: datetime
     step: int
@@ -102,6 +113,8 @@ class AnalysisEntry(_Model):
 
 
 class StepReport(_Model):
+    """One canary step's summary: what it observed, how its evidence ended, who approved it."""
+
     index: int
     weight: float
     observe_seconds: float
@@ -114,9 +127,26 @@ class StepReport(_Model):
     stable_requests: int = 0
     final: list[CriterionEvidence] = Field(default_factory=list)
     approvals: list[ApprovalEntry] = Field(default_factory=list)
+    evidence: StepEvidence = Field(default="none", description="How the step's evidence stood when it ended.")
+    extensions: int = Field(default=0, description="Times the observation was extended on inconclusive evidence.")
+    deciding_analysis: AnalysisEntry | None = Field(
+        default=None, description="The analysis that decided the step: the first to pass, or the one that failed."
+    )
+
+
+class OverrideEntry(_Model):
+    """A person moved a step on without passing evidence: who, why, and what the evidence said then."""
+
+    step: int
+    approver: str
+    reason: str
+    at: datetime
+    evidence: list[str] = Field(default_factory=list, description="The step's evidence lines at the override.")
 
 
 class RollbackReport(_Model):
+    """Why the rollout rolled back, who asked, and how fast stable was back at 100%."""
+
     cause: RollbackCause
     by: str | None
     reason: str
@@ -139,6 +169,8 @@ class GateReport(_Model):
 
 
 class DeploymentRecord(_Model):
+    """The audit trail of one rollout: what moved, under which criteria, who decided what, and why."""
+
     rollout_id: str
     run_id: str
     service: str
@@ -163,6 +195,14 @@ class DeploymentRecord(_Model):
     rejected_signals: list[SignalRejection] = Field(default_factory=list)
     rollback: RollbackReport | None = None
     continued_as_new: int = 0
+    overrides: list[OverrideEntry] = Field(default_factory=list)
+    analyses_dropped: int = Field(
+        default=0, description="Older analyses left out of ``analyses`` (each step keeps its summary)."
+    )
+    timeline_dropped: int = Field(default=0, description="Timeline entries left out between the first and the last.")
+    rejected_signal_counts: dict[str, int] = Field(
+        default_factory=dict, description="Every refused signal counted by name, kept ones and dropped ones alike."
+    )
 
 
 def strategy_of(spec: RolloutSpec) -> dict[str, Any]:
@@ -175,6 +215,7 @@ def strategy_of(spec: RolloutSpec) -> dict[str, Any]:
         "shadow": spec.shadow.model_dump(mode="json") if spec.shadow else None,
         "approvals": spec.approvals.model_dump(mode="json") if spec.approvals else None,
         "analysis_failures": spec.analysis_failures.model_dump(mode="json"),
+        "on_inconclusive": spec.on_inconclusive.model_dump(mode="json"),
         "router": spec.router.kind,
         "metrics": spec.metrics.kind,
     }
@@ -264,6 +305,7 @@ def render_markdown(record: DeploymentRecord) -> str:
 
 
 def format_duration_seconds(seconds: float) -> str:
+    """Seconds as the short duration form the spec uses (``"1h30m"``)."""
     from datetime import timedelta
 
     return format_duration(timedelta(seconds=round(seconds)))

@@ -9,6 +9,7 @@ from models.spec import RolloutSpec
 
 
 def spec_schema() -> dict[str, Any]:
+    """The JSON Schema users read (and editors validate against), generated so it cannot drift."""
     schema = RolloutSpec.model_json_schema(mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Rollout spec (durable-rollouts)"

@@ -1,6 +1,6 @@
 """One way to connect to Temporal, shared by the worker, the tests and the benchmarks.
 
-Every client gets the pydantic data converter (our workflow and activity arguments are pydantic models) and the
+Every client gets the project's data converter (pydantic's, see ``workers.converter``) and the
 OpenTelemetry tracing interceptor, so tests exercise exactly what production runs.
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
+from workers.converter import data_converter
 from workers.settings import Settings
 
 
@@ -35,7 +35,7 @@ async def connect(settings: Settings) -> Client:
     return await Client.connect(
         settings.address,
         namespace=settings.namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
         interceptors=interceptors(),
         tls=_tls(settings),
         api_key=settings.api_key,

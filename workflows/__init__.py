@@ -1,0 +1,1 @@
+"""Orchestration: the Rollout workflow, the lease, and the pure decisions they take."""

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from models.phases import Phase
 
-SignalName = Literal["approve", "reject", "pause", "resume", "abort"]
-SIGNAL_NAMES: tuple[SignalName, ...] = ("approve", "reject", "pause", "resume", "abort")
+SignalName = Literal["approve", "reject", "pause", "resume", "abort", "promote"]
+SIGNAL_NAMES: tuple[SignalName, ...] = ("approve", "reject", "pause", "resume", "abort", "promote")
 
 
 NAME_MAX = 200
@@ -62,8 +62,16 @@ class Abort(_Payload):
     reason: str = Field(min_length=1, max_length=TEXT_MAX)
 
 
-OperatorSignal = Approve | Reject | Pause | Resume | Abort
+class Promote(_Payload):
+    """``promote``: an approver moves a step on whose evidence is not ``pass``; the reason is recorded."""
+
+    approver: str = Field(min_length=1, max_length=NAME_MAX)
+    reason: str = Field(min_length=1, max_length=TEXT_MAX)
+
+
+OperatorSignal = Approve | Reject | Pause | Resume | Abort | Promote
 PAYLOAD_MODELS: Mapping[SignalName, type[OperatorSignal]] = {
+    "promote": Promote,
     "approve": Approve,
     "reject": Reject,
     "pause": Pause,
@@ -82,15 +90,21 @@ class SignalContext:
     approved_by: frozenset[str] = frozenset()
     paused_by: str | None = None
     abort_requested: bool = False
+    awaiting_decision: bool = False
+    """The step's observation ended without passing evidence: a ``promote`` override means something now."""
 
 
 @dataclass(frozen=True)
 class Accepted:
+    """The signal counts; the workflow applies it."""
+
     signal: OperatorSignal
 
 
 @dataclass(frozen=True)
 class Rejected:
+    """The signal changes nothing; ``reason`` says why, for the sender and the record."""
+
     reason: str
     by: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
@@ -122,6 +136,7 @@ def _example(name: SignalName) -> str:
         "pause": '{"by": "sre-oncall"}',
         "resume": '{"by": "sre-oncall"}',
         "abort": '{"by": "sre-oncall", "reason": "..."}',
+        "promote": '{"approver": "ml-lead", "reason": "..."}',
     }[name]
 
 
@@ -149,6 +164,17 @@ def assess(name: SignalName, payload: object, ctx: SignalContext) -> Accepted | 
                 return Rejected(f"unauthorized: {approver!r} is not an approver", by=approver)
             if approver in ctx.approved_by:
                 return Rejected(f"duplicate: {approver!r} already approved this step", by=approver)
+        case Promote(approver=approver):
+            if not ctx.awaiting_decision:
+                return Rejected(
+                    f"meaningless: no step is waiting on inconclusive evidence (phase {ctx.phase.value}); "
+                    "promote overrides only a step whose observation ended without every criterion passing",
+                    by=approver,
+                )
+            if approver == ctx.requested_by:
+                return Rejected(f"unauthorized: {approver!r} requested this rollout and cannot override", by=approver)
+            if approver not in ctx.approvers:
+                return Rejected(f"unauthorized: {approver!r} is not an approver", by=approver)
         case Reject(approver=approver):
             if approver == ctx.requested_by:
                 return Rejected(f"unauthorized: {approver!r} requested this rollout and cannot reject it", by=approver)
@@ -171,7 +197,7 @@ def assess(name: SignalName, payload: object, ctx: SignalContext) -> Accepted | 
 
 
 def _who(signal: OperatorSignal) -> str:
-    return signal.approver if isinstance(signal, Approve | Reject) else signal.by
+    return signal.approver if isinstance(signal, Approve | Reject | Promote) else signal.by
 
 
 def quorum_reached(approved_by: frozenset[str], quorum: int) -> bool:

@@ -18,9 +18,11 @@ SHADOW_ERROR_ALPHA = 0.01
 
 
 def excess_errors_p_value(stable_errors: int, candidate_errors: int, ratio: float) -> float:
-    """One-sided p-value that the candidate's error rate exceeds ``ratio`` x stable's, both arms having sent the
-    same requests. Given the total E of errors, the candidate's share is Binomial(E, ratio / (1 + ratio)) at the
-    boundary (the conditional test of two Poisson rates), so the p-value is its upper tail at the observed count.
+    """One-sided p-value that the candidate's error rate exceeds ``ratio`` x stable's.
+
+    Both arms have sent the same requests. Given the total E of errors, the candidate's share is
+    Binomial(E, ratio / (1 + ratio)) at the boundary (the conditional test of two Poisson rates), so the p-value
+    is its upper tail at the observed count.
     """
     total = stable_errors + candidate_errors
     if candidate_errors == 0:
@@ -30,6 +32,7 @@ def excess_errors_p_value(stable_errors: int, candidate_errors: int, ratio: floa
 
 
 def preflight_gate(result: PreflightResult) -> GateReport:
+    """The eval gate's verdict, with the numbers a reader needs to check it."""
     floor = result.baseline - result.tolerance
     return GateReport(
         name="preflight",

@@ -15,6 +15,7 @@ from workflows.approvals import (
     Accepted,
     Approve,
     Pause,
+    Promote,
     Reject,
     Rejected,
     Resume,
@@ -33,6 +34,7 @@ VALID: dict[SignalName, dict[str, Any]] = {
     "pause": {"by": "sre-oncall"},
     "resume": {"by": "sre-oncall"},
     "abort": {"by": "sre-oncall", "reason": "incident"},
+    "promote": {"approver": "ml-lead", "reason": "too little night traffic to reach the sample"},
 }
 
 
@@ -314,3 +316,32 @@ def test_quorum_reached(approved: set[str], quorum: int, reached: bool) -> None:
 @given(st.frozensets(st.text(min_size=1, max_size=5), max_size=10), st.integers(1, 12))
 def test_quorum_counts_distinct_names(approved: frozenset[str], quorum: int) -> None:
     assert quorum_reached(approved, quorum) == (len(approved) >= quorum)
+
+
+# ---------------------------------------------------------------- promote (override of inconclusive evidence)
+
+
+def test_approver_may_override_a_held_step_with_a_reason() -> None:
+    outcome = assess("promote", VALID["promote"], ctx(Phase.INCONCLUSIVE, awaiting_decision=True))
+    assert outcome == Accepted(Promote(approver="ml-lead", reason=VALID["promote"]["reason"]))
+
+
+def test_promote_while_extending_a_step_is_accepted() -> None:
+    assert isinstance(assess("promote", VALID["promote"], ctx(Phase.CANARY, awaiting_decision=True)), Accepted)
+
+
+@pytest.mark.parametrize("phase", [Phase.CANARY, Phase.AWAITING_APPROVAL, Phase.SHADOW])
+def test_promote_without_a_pending_decision_is_meaningless(phase: Phase) -> None:
+    assert "no step is waiting on inconclusive evidence" in rejected("promote", VALID["promote"], ctx(phase)).reason
+
+
+def test_promote_needs_a_reason() -> None:
+    reason = rejected("promote", {"approver": "ml-lead"}, ctx(Phase.INCONCLUSIVE, awaiting_decision=True)).reason
+    assert reason.startswith("malformed: reason: missing")
+
+
+@pytest.mark.parametrize(("approver", "refusal"), [("intruder", "not an approver"), ("ml-engineer", "requested")])
+def test_promote_by_non_approver_or_requester_is_unauthorized(approver: str, refusal: str) -> None:
+    payload = {"approver": approver, "reason": "looks fine"}
+    outcome = rejected("promote", payload, ctx(Phase.INCONCLUSIVE, awaiting_decision=True))
+    assert outcome.reason.startswith("unauthorized") and refusal in outcome.reason

@@ -13,7 +13,6 @@ from temporalio.worker import Worker
 from simulator.testing import Simulator
 from workers.build import build_worker
 from workers.registry import open_activities, registered_workflows
-from workflows.rollout import RolloutWorkflow
 from workflows.rollout.state import RolloutResult, RolloutStatus
 
 
@@ -52,13 +51,16 @@ async def rollout_worker(client: Client, task_queue: str) -> AsyncIterator[Worke
 
 
 async def start_rollout(client: Client, spec: dict[str, Any], task_queue: str) -> WorkflowHandle[Any, RolloutResult]:
-    return await client.start_workflow(
-        RolloutWorkflow.run, spec, id=f"rollout-{spec['service']}", task_queue=task_queue, result_type=RolloutResult
+    """Start as the CLI does: workflow type ``Rollout`` with the spec as its one JSON argument."""
+    handle: WorkflowHandle[Any, RolloutResult] = await client.start_workflow(
+        "Rollout", spec, id=f"rollout-{spec['service']}", task_queue=task_queue, result_type=RolloutResult
     )
+    return handle
 
 
 async def status(handle: WorkflowHandle[Any, Any]) -> RolloutStatus:
-    return await handle.query("status", result_type=RolloutStatus)
+    found: RolloutStatus = await handle.query("status", result_type=RolloutStatus)
+    return found
 
 
 async def wait_until(

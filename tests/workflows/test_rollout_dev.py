@@ -226,12 +226,8 @@ async def test_second_rollout_of_a_service_is_refused_naming_the_running_one(cli
         first = await start_rollout(client, spec, task_queue)
 
         await wait_for_status(first, lambda st: st.weight == 10, what="first rollout in its step")
-        from workflows.rollout import RolloutWorkflow
-
         with pytest.raises(WorkflowFailureError) as refused:
-            await client.execute_workflow(
-                RolloutWorkflow.run, spec, id=f"rollout-{service}-again", task_queue=task_queue
-            )
+            await client.execute_workflow("Rollout", spec, id=f"rollout-{service}-again", task_queue=task_queue)
         cause = refused.value.cause
         assert isinstance(cause, ApplicationError) and cause.type == "RolloutAlreadyRunning"
         assert first.id in str(cause) and str(first.result_run_id) in str(cause)

@@ -34,7 +34,7 @@ _PAIRS = tuple(zip(LAMBDAS, _PSI, strict=True))
 
 
 def variance_increment(batch_sum: float, batch_sum_squares: float, batch_count: int, guess: float) -> float:
-    """sum over a batch of (X - guess)^2, from the batch's sum, sum of squares and count."""
+    """Sum over a batch of (X - guess)^2, from the batch's sum, sum of squares and count."""
     return max(0.0, batch_sum_squares - 2.0 * guess * batch_sum + batch_count * guess * guess)
 
 

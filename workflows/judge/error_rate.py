@@ -61,7 +61,7 @@ def new_error_rate_state(limit: float) -> ErrorRateTestState:
 
 
 def _log_mixture(log_likelihood: list[float], indices: tuple[int, ...]) -> float:
-    """log of sum_k w_k exp(l_k) over ``indices``, whose weights sum to 1."""
+    """Log of sum_k w_k exp(l_k) over ``indices``, whose weights sum to 1."""
     terms = [log_likelihood[i] + _LOG_WEIGHTS[i] for i in indices]
     best = max(terms)
     if best == -math.inf:

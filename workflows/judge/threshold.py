@@ -180,6 +180,10 @@ def hard_triggers(
     """The hard rollback triggers: point-estimate ratios, armed once the minimum sample is in.
 
     Args:
+        stable: Stable's totals over the step so far.
+        candidate: Candidate's totals over the step so far.
+        criteria: The pre-registered criteria (their minimum sample arms the triggers).
+        triggers: The hard trigger ratios.
         quantiles: The arms' interpolated p95s when the caller already has them (saves recomputing).
         require_evidence: The error trigger also needs a significant excess (``trigger_evidence``); the
             sequential method sets it, the threshold method keeps its original rule for rollouts it started.

@@ -1,5 +1,7 @@
-"""Watching a step: analysis at a fixed cadence, the judge's verdict, the metrics-failure policy, and
-continue-as-new when the history grows."""
+"""Watching a step: analysis at a fixed cadence, the judge's verdict, the metrics-failure policy.
+
+Continue-as-new happens here too, between analyses, when the history grows.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from models.record import AnalysisEntry, CriterionEvidence, evidence_line
     from workflows.judge import CriterionResult, judge, new_judge_state
     from workflows.rollout import calls
+    from workflows.rollout.bounds import add_analysis
     from workflows.rollout.context import ANALYSIS_CADENCE_PATCH, RolloutRun, cause
     from workflows.rollout.interrupts import RollbackNeeded
 
@@ -74,6 +77,7 @@ def woken(run: RolloutRun, done: Callable[[], bool]) -> Callable[[], bool]:
 
 
 async def read_counters(run: RolloutRun, summary: str) -> CounterPair:
+    """Both versions' counters; an abort stops the wait at once."""
     spec = run.spec
     return await run.interruptible(
         calls.read_counters(
@@ -99,6 +103,7 @@ async def take_baseline(run: RolloutRun) -> None:
 
 
 async def analyse(run: RolloutRun, index: int) -> None:
+    """One analysis: read, judge, record; a failing criterion or a breached trigger rolls back."""
     spec, s = run.spec, run.state
     now = workflow.now()
     try:
@@ -128,22 +133,26 @@ async def analyse(run: RolloutRun, index: int) -> None:
     evidence = evidence_of(verdict.criteria)
     breached = [t.name for t in verdict.triggers if t.breached]
     deciding = verdict.decision == "rollback"
-    s.record.analyses.append(
-        AnalysisEntry(
-            at=now,
-            step=index,
-            weight=s.weight,
-            decision=verdict.decision,
-            reason=verdict.reason if deciding or verdict.decision != "continue" else "",
-            evidence=[evidence_line(e) for e in evidence],
-            criteria=evidence if deciding else [],
-            triggers_breached=breached,
-            warnings=verdict.warnings,
-        )
+    entry = AnalysisEntry(
+        at=now,
+        step=index,
+        weight=s.weight,
+        decision=verdict.decision,
+        reason=verdict.reason if deciding or verdict.decision != "continue" else "",
+        evidence=[evidence_line(e) for e in evidence],
+        criteria=evidence if deciding else [],
+        triggers_breached=breached,
+        warnings=verdict.warnings,
     )
+    add_analysis(s.record, entry)
     report = s.record.steps[-1]
     report.analyses += 1
     report.final = evidence
+    if report.evidence != "override":
+        passed = verdict.decision == "pass"
+        if (passed and report.evidence != "pass") or deciding:
+            report.deciding_analysis = entry
+        report.evidence = "pass" if passed else "inconclusive"
     if evidence:
         report.candidate_requests = evidence[0].samples[1]
         report.stable_requests = evidence[0].samples[0]
@@ -156,8 +165,9 @@ async def analysis_failed(run: RolloutRun, index: int, error: str) -> None:
     spec, s = run.spec, run.state
     s.consecutive_failures += 1
     s.record.steps[-1].analysis_errors += 1
-    s.record.analyses.append(
-        AnalysisEntry(at=workflow.now(), step=index, weight=s.weight, decision="error", reason=error, error=error)
+    add_analysis(
+        s.record,
+        AnalysisEntry(at=workflow.now(), step=index, weight=s.weight, decision="error", reason=error, error=error),
     )
     policy = spec.analysis_failures
     run.note("analysis failed", f"{error} ({s.consecutive_failures}/{policy.max_consecutive} in a row)")

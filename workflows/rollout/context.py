@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from models.spec import RolloutSpec
     from models.verdicts import JudgeMethod
     from workflows.rollout import view
+    from workflows.rollout.bounds import add_timeline
     from workflows.rollout.interrupts import Interrupts, RollbackNeeded
     from workflows.rollout.state import RolloutState
 
@@ -28,6 +29,8 @@ ROUTER_COMPENSATION = "route_all_to_stable"
 SEQUENTIAL_JUDGE_PATCH = "sequential-judge"
 SERVICE_LEASE_PATCH = "service-lease"
 ANALYSIS_CADENCE_PATCH = "analysis-cadence"
+DECISION_PATCH = "decision-before-move"
+"""A step advances only on passing evidence or an override; metrics failures count across steps."""
 
 
 @dataclass
@@ -41,12 +44,13 @@ class RolloutRun:
     interrupts: Interrupts
 
     def judge_method(self) -> JudgeMethod:
+        """The judge this rollout started with (kept across continue-as-new)."""
         return "sequential" if self.state.record.judge == "sequential" else "threshold"
 
     def note(self, event: str, detail: str = "") -> None:
         """A line in the record's timeline and in the workflow log."""
         s = self.state
-        s.record.timeline.append(TimelineEntry(at=workflow.now(), phase=s.phase.value, event=event, detail=detail))
+        add_timeline(s.record, TimelineEntry(at=workflow.now(), phase=s.phase.value, event=event, detail=detail))
         workflow.logger.info(event, extra={"detail": detail, "phase": s.phase.value})
 
     def enter(self, phase: Phase, detail: str = "") -> None:
@@ -67,6 +71,7 @@ class RolloutRun:
         workflow.set_current_details(view.details(self.spec, self.state))
 
     def raise_if_aborted(self) -> None:
+        """Leave the forward path if a person asked for a rollback."""
         if self.interrupts.abort is not None:
             raise self.interrupts.abort
 

@@ -11,6 +11,7 @@ class RollbackNeeded(Exception):
     """Raised inside the forward path: stop going forward and run the compensations."""
 
     def __init__(self, cause: RollbackCause, reason: str, by: str | None = None) -> None:
+        """Why (a ``RollbackCause``), in words, and who asked (None when the rollout decided itself)."""
         super().__init__(reason)
         self.cause, self.reason, self.by = cause, reason, by
 

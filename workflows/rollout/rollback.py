@@ -59,8 +59,11 @@ async def roll_back(run: RolloutRun, rollback: RollbackNeeded) -> None:
 
 
 async def route_all_to_stable(run: RolloutRun) -> RouterState:
-    """Stable at 100%, verified; retried until the router confirms, even after a non-retryable error
-    (say nginx refused a config an outside hand broke): a rollback has no state to give up in."""
+    """Stable at 100%, verified; retried until the router confirms.
+
+    Even after a non-retryable error (say nginx refused a config an outside hand broke): a rollback has no state
+    to give up in.
+    """
     spec = run.spec
     failures = 0
     while True:

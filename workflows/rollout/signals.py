@@ -8,19 +8,22 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from models.phases import Phase
-    from models.record import ApprovalEntry, SignalRejection
+    from models.record import ApprovalEntry, OverrideEntry, SignalRejection, evidence_line
     from workflows.approvals import (
         NAME_MAX,
+        SIGNAL_NAMES,
         TEXT_MAX,
         Abort,
         Accepted,
         Approve,
         Pause,
+        Promote,
         Reject,
         Rejected,
         Resume,
         SignalContext,
     )
+    from workflows.rollout.bounds import count_rejection
     from workflows.rollout.context import RolloutRun
     from workflows.rollout.interrupts import Interrupts, RollbackNeeded
     from workflows.rollout.state import RolloutState
@@ -42,6 +45,7 @@ def context_of(run: RolloutRun | None, interrupts: Interrupts) -> SignalContext:
         approved_by=frozenset(s.approved_by),
         paused_by=s.paused_by,
         abort_requested=interrupts.abort is not None,
+        awaiting_decision=s.awaiting_decision,
     )
 
 
@@ -67,6 +71,21 @@ def apply(run: RolloutRun, accepted: Accepted) -> str:
             run.interrupts.abort = RollbackNeeded("abort", f"aborted by {by}: {reason}", by=by)
             run.note("abort", f"{by}: {reason}")
             return "rollback requested"
+        case Promote(approver=approver, reason=reason):
+            report = s.record.steps[-1]
+            s.record.overrides.append(
+                OverrideEntry(
+                    step=s.step_index,
+                    approver=approver,
+                    reason=reason,
+                    at=now,
+                    evidence=[evidence_line(e) for e in report.final],
+                )
+            )
+            report.evidence = "override"
+            s.awaiting_decision = False
+            run.note("override", f"{approver} moves step {s.step_index + 1} on without passing evidence: {reason}")
+            return f"step {s.step_index + 1} promoted by {approver} over {report.analyses} analyses without a pass"
         case Pause(by=by, reason=reason):
             s.paused_by = by
             s.clock.stop(now)
@@ -85,8 +104,10 @@ def apply(run: RolloutRun, accepted: Accepted) -> str:
 
 
 def apply_before_start(interrupts: Interrupts, accepted: Accepted) -> str:
-    """A signal that arrived before the spec was validated: only an abort passes the policy then, and it
-    takes effect as soon as the run begins (before anything moves)."""
+    """A signal that arrived before the spec was validated.
+
+    Only an abort passes the policy then, and it takes effect as soon as the run begins (before anything moves).
+    """
     match accepted.signal:
         case Abort(by=by, reason=reason):
             interrupts.abort = RollbackNeeded("abort", f"aborted by {by}: {reason}", by=by)
@@ -99,6 +120,9 @@ def keep_rejection(state: RolloutState | None, name: str, rejected: Rejected, pa
     """Record a refused signal (bounded) and log it; nothing else changes."""
     if state is None:
         return
+    # Past the cap a refusal costs a dictionary increment: a flood of junk stays cheap and small.
+    if not count_rejection(state.record, name, SIGNAL_NAMES):
+        return
     state.record.rejected_signals.append(
         SignalRejection(
             at=workflow.now(),
@@ -108,7 +132,7 @@ def keep_rejection(state: RolloutState | None, name: str, rejected: Rejected, pa
             payload=_kept(payload),
         )
     )
-    workflow.logger.info("signal rejected", extra={"signal": name, "reason": rejected.reason})
+    workflow.logger.info("signal rejected", extra={"signal": name[:NAME_MAX], "reason": rejected.reason[:TEXT_MAX]})
 
 
 def _kept(payload: object) -> object:

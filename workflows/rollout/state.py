@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.phases import Phase
-from models.record import CriterionEvidence, DeploymentRecord, RollbackReport
+from models.record import CriterionEvidence, DeploymentRecord, RollbackReport, StepEvidence
 from models.verdicts import AnalysisDecision
 from workflows.judge import JudgeState
 
@@ -21,15 +21,18 @@ class StepClock(BaseModel):
     running_since: datetime | None = None
 
     def observed(self, now: datetime) -> timedelta:
+        """Observation time so far, paused time excluded."""
         running = (now - self.running_since).total_seconds() if self.running_since else 0.0
         return timedelta(seconds=self.observed_before + max(running, 0.0))
 
     def stop(self, now: datetime) -> None:
+        """Stop counting (pause, rollback); idempotent."""
         if self.running_since is not None:
             self.observed_before = self.observed(now).total_seconds()
             self.running_since = None
 
     def start(self, now: datetime) -> None:
+        """Count from ``now`` (step start, resume); idempotent."""
         if self.running_since is None:
             self.running_since = now
 
@@ -52,6 +55,10 @@ class RolloutState(BaseModel):
     approved_by: list[str] = Field(default_factory=list)
     approval_deadline: datetime | None = None
     compensations: list[str] = Field(default_factory=list, description="Registered undo actions, oldest first.")
+    awaiting_decision: bool = Field(
+        default=False, description="The step's observation ended without passing evidence (extended or held)."
+    )
+    held_since: datetime | None = Field(default=None, description="When the step was held for a person.")
     record: DeploymentRecord
 
 
@@ -85,6 +92,11 @@ class RolloutStatus(BaseModel):
     paused_by: str | None
     next_analysis_at: datetime | None
     last_analysis: LastAnalysis | None
+    step_evidence: StepEvidence | None = Field(
+        default=None, description="The current step's evidence: pass, inconclusive, none (no analysis yet), override."
+    )
+    extensions: int = Field(default=0, description="Times the current step was extended on inconclusive evidence.")
+    hold_deadline: datetime | None = Field(default=None, description="When a held step rolls back.")
     approvals_received: list[str]
     approvals_missing: int
     approvers: list[str]

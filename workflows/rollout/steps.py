@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -11,13 +11,13 @@ with workflow.unsafe.imports_passed_through():
     from models.activities import PreflightInput, SetWeightsInput, ShadowInput
     from models.durations import format_duration
     from models.phases import Phase
-    from models.record import StepReport
+    from models.record import CriterionEvidence, StepReport
     from models.spec import Step
     from workflows.approvals import quorum_reached
     from workflows.gates import preflight_gate, shadow_gate
     from workflows.rollout import calls
     from workflows.rollout.analysis import take_baseline, watch
-    from workflows.rollout.context import ANALYSIS_CADENCE_PATCH, ROUTER_COMPENSATION, RolloutRun
+    from workflows.rollout.context import ANALYSIS_CADENCE_PATCH, DECISION_PATCH, ROUTER_COMPENSATION, RolloutRun
     from workflows.rollout.interrupts import RollbackNeeded
 
 
@@ -35,6 +35,8 @@ async def forward(run: RolloutRun) -> None:
         if s.step_index != index or not s.step_applied:
             await start_step(run, index, step)
         await observe(run, index, step)
+        if workflow.patched(DECISION_PATCH):
+            await decide(run, index, step)
         if step.approval:
             await await_approval(run, index)
         end_step(run, index)
@@ -42,6 +44,7 @@ async def forward(run: RolloutRun) -> None:
 
 
 async def preflight(run: RolloutRun) -> None:
+    """The eval gate, before any traffic moves."""
     spec = run.spec
     assert spec.preflight is not None
     run.enter(Phase.PREFLIGHT, "preflight eval gate")
@@ -57,6 +60,7 @@ async def preflight(run: RolloutRun) -> None:
 
 
 async def shadow(run: RolloutRun) -> None:
+    """The shadow comparison, before any traffic moves: both versions answer, only stable is served."""
     spec = run.spec
     assert spec.shadow is not None and spec.stable.endpoint and spec.candidate.endpoint
     run.enter(Phase.SHADOW, f"shadow comparison of up to {spec.shadow.max_requests} requests")
@@ -77,6 +81,7 @@ async def shadow(run: RolloutRun) -> None:
 
 
 async def start_step(run: RolloutRun, index: int, step: Step) -> None:
+    """Set the step's weight (compensation registered first), start its clock, take the counters' baseline."""
     spec, s = run.spec, run.state
     s.step_index, s.step_applied = index, False
     run.enter(Phase.CANARY, f"step {index + 1}/{len(spec.steps)}: {step.weight:g}% for {format_duration(step.observe)}")
@@ -91,7 +96,11 @@ async def start_step(run: RolloutRun, index: int, step: Step) -> None:
     s.clock.observed_before, s.clock.running_since = 0.0, None
     if s.paused_by is None:
         s.clock.start(now)
-    s.judge_state, s.consecutive_failures, s.approved_by, s.approval_deadline = None, 0, [], None
+    s.judge_state, s.approved_by, s.approval_deadline = None, [], None
+    s.awaiting_decision, s.held_since = False, None
+    if not workflow.patched(DECISION_PATCH):
+        # Before the patch the failure count restarted with every step, so short steps never met the policy.
+        s.consecutive_failures = 0
     s.step_applied = True
     await take_baseline(run)
     if workflow.patched(ANALYSIS_CADENCE_PATCH):
@@ -102,6 +111,7 @@ async def start_step(run: RolloutRun, index: int, step: Step) -> None:
 
 
 async def set_weight(run: RolloutRun, weight: float, summary: str) -> None:
+    """Move traffic and record the weights the router confirmed."""
     spec, s = run.spec, run.state
     state = await calls.set_weights(
         SetWeightsInput(router=spec.router, service=spec.service, candidate_weight=weight), summary=summary
@@ -113,6 +123,7 @@ async def set_weight(run: RolloutRun, weight: float, summary: str) -> None:
 
 
 async def observe(run: RolloutRun, index: int, step: Step) -> None:
+    """Watch the step for its observation time (paused time does not count)."""
     s = run.state
     run.enter(Phase.CANARY)
 
@@ -133,7 +144,112 @@ async def observe(run: RolloutRun, index: int, step: Step) -> None:
     )
 
 
+async def decide(run: RolloutRun, index: int, step: Step) -> None:
+    """Move on only on evidence: every criterion ``pass``, or a person's recorded override.
+
+    Otherwise the spec's ``on_inconclusive`` policy: extend the observation (ending early once the evidence
+    passes), then hold the step for a person or roll back. A step with no successful analysis has no evidence.
+    """
+    spec, s = run.spec, run.state
+    policy = spec.on_inconclusive
+    report = s.record.steps[-1]
+
+    def settled() -> bool:
+        return report.evidence in ("pass", "override")
+
+    extra = policy.extend_by or step.observe
+    while not settled():
+        s.awaiting_decision = True
+        target = step.observe + extra * report.extensions
+        if s.clock.observed(workflow.now()) < target:  # an extension under way (also after continue-as-new)
+            await watch(
+                run,
+                index,
+                done=_settled_or_observed(run, target),
+                wake_at=_clock_end(run, target),
+                summary=f"extension {report.extensions}: observe {step.weight:g}% {format_duration(extra)} more",
+            )
+            continue
+        if report.extensions < policy.max_extensions:
+            report.extensions += 1
+            run.note(
+                "evidence inconclusive",
+                f"step {index + 1}: {shortfall(report.evidence, report.final)}; observing {format_duration(extra)} "
+                f"more (extension {report.extensions}/{policy.max_extensions})",
+            )
+            run.upsert()
+            continue
+        why = shortfall(report.evidence, report.final)
+        if policy.then == "rollback":
+            raise RollbackNeeded(
+                "inconclusive",
+                f"step {index + 1} ended without passing evidence after {report.extensions} extension(s): {why}",
+            )
+        await hold(run, index, why)
+    s.awaiting_decision, s.held_since = False, None
+
+
+async def hold(run: RolloutRun, index: int, why: str) -> None:
+    """Hold the step for a person.
+
+    Analyses go on (a pass moves on, a failure rolls back), ``promote`` overrides, ``abort`` rolls back; after
+    ``hold_max`` the rollout rolls back by itself.
+    """
+    spec, s = run.spec, run.state
+    report = s.record.steps[-1]
+    if s.held_since is None:
+        s.held_since = workflow.now()
+    deadline = s.held_since + spec.on_inconclusive.hold_max
+    run.enter(
+        Phase.INCONCLUSIVE,
+        f"step {index + 1} held: {why}; an approver may promote with a reason, anyone may abort; "
+        f"rolls back at {deadline:%Y-%m-%d %H:%M} UTC",
+    )
+    if not await watch(
+        run,
+        index,
+        done=lambda: report.evidence in ("pass", "override"),
+        wake_at=_constant(deadline),
+        deadline=deadline,
+        summary=f"hold step {index + 1} until evidence or a decision (rolls back at {deadline:%H:%M} UTC)",
+    ):
+        raise RollbackNeeded(
+            "inconclusive",
+            f"step {index + 1} held {format_duration(spec.on_inconclusive.hold_max)} without passing evidence "
+            f"or a decision: {why}",
+        )
+    run.enter(Phase.CANARY, f"step {index + 1}: {'override' if report.evidence == 'override' else 'evidence passed'}")
+
+
+def shortfall(evidence: str, final: Sequence[CriterionEvidence]) -> str:
+    """Why a step's evidence is not a pass, in a line."""
+    if evidence == "none" or not final:
+        return "no successful analysis in this step"
+    open_ = [f"{e.name} {e.verdict}" for e in final if e.verdict != "pass"]
+    return "not every criterion passes (" + ", ".join(open_) + ")" if open_ else "the judge has not said pass"
+
+
+def _settled_or_observed(run: RolloutRun, target: timedelta) -> Callable[[], bool]:
+    report = run.state.record.steps[-1]
+    clock = run.state.clock
+    return lambda: report.evidence in ("pass", "override") or clock.observed(workflow.now()) >= target
+
+
+def _clock_end(run: RolloutRun, target: timedelta) -> Callable[[], datetime | None]:
+    """When the step clock reaches ``target`` if it keeps running (None while paused)."""
+    clock = run.state.clock
+
+    def end() -> datetime | None:
+        if clock.running_since is None:
+            return None
+        now = workflow.now()
+        return now + (target - clock.observed(now))
+
+    return end
+
+
 async def await_approval(run: RolloutRun, index: int) -> None:
+    """Wait for the quorum (analyses go on); at the deadline roll back or keep waiting, as the spec says."""
     spec, s = run.spec, run.state
     assert spec.approvals is not None
     policy = spec.approvals
@@ -166,6 +282,7 @@ async def await_approval(run: RolloutRun, index: int) -> None:
 
 
 def end_step(run: RolloutRun, index: int) -> None:
+    """Close the step's report and move the cursor to the next step."""
     s = run.state
     report = s.record.steps[-1]
     report.ended_at = workflow.now()
@@ -178,6 +295,7 @@ def end_step(run: RolloutRun, index: int) -> None:
 
 
 async def promote(run: RolloutRun) -> None:
+    """The candidate to 100%: reached only after every step moved on by evidence or override."""
     run.enter(Phase.PROMOTING, "candidate to 100%")
     await set_weight(run, 100.0, "promote: candidate to 100%")
     run.state.record.outcome = "promoted"

@@ -11,9 +11,10 @@ from models.durations import format_duration
 from models.phases import Phase
 from models.spec import RolloutSpec
 from workflows import search_attributes as sa
+from workflows.rollout.bounds import rejected_total
 from workflows.rollout.state import LastAnalysis, RolloutState, RolloutStatus
 
-IN_STEP = frozenset({Phase.CANARY, Phase.AWAITING_APPROVAL})
+IN_STEP = frozenset({Phase.CANARY, Phase.AWAITING_APPROVAL, Phase.INCONCLUSIVE})
 
 
 def search_attributes(spec: RolloutSpec, s: RolloutState) -> list[SearchAttributeUpdate[Any]]:
@@ -34,6 +35,13 @@ def details(spec: RolloutSpec, s: RolloutState) -> str:
     ]
     if s.phase in IN_STEP and s.step_index < len(spec.steps):
         lines.append(f"step {s.step_index + 1}/{len(spec.steps)}")
+    if s.phase in IN_STEP and s.record.steps:
+        report = s.record.steps[-1]
+        if s.awaiting_decision or report.extensions:
+            lines.append(f"evidence {report.evidence}, extended {report.extensions}x")
+        if s.held_since is not None:
+            deadline = s.held_since + spec.on_inconclusive.hold_max
+            lines.append(f"held for a decision until {deadline:%Y-%m-%d %H:%M} UTC (promote with a reason, or abort)")
     if s.paused_by:
         lines.append(f"paused by {s.paused_by}")
     if s.record.rollback:
@@ -70,10 +78,13 @@ def status(spec: RolloutSpec, s: RolloutState, now: datetime) -> RolloutStatus:
             evidence=last.evidence,
             criteria={c.name: c for c in (s.record.steps[-1].final if s.record.steps else [])},
         ),
+        step_evidence=s.record.steps[-1].evidence if in_step and s.record.steps else None,
+        extensions=s.record.steps[-1].extensions if in_step and s.record.steps else 0,
+        hold_deadline=None if s.held_since is None else s.held_since + spec.on_inconclusive.hold_max,
         approvals_received=list(s.approved_by),
         approvals_missing=max(quorum - len(s.approved_by), 0) if s.phase is Phase.AWAITING_APPROVAL else 0,
         approvers=approvers,
-        rejected_signals=len(s.record.rejected_signals),
+        rejected_signals=rejected_total(s.record),
         rollback=s.record.rollback,
         criteria_sha256=s.record.criteria_sha256,
     )

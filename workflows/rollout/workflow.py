@@ -36,7 +36,7 @@ class RolloutWorkflow:
     """One rollout: its handlers, its queries, and the order of the big moves."""
 
     @workflow.init
-    def __init__(self, spec: Any, carried: RolloutState | None = None) -> None:
+    def __init__(self, spec: Any = None, carried: RolloutState | None = None) -> None:
         self._carried = carried
         self._run: RolloutRun | None = None
         self._interrupts = Interrupts()
@@ -44,9 +44,14 @@ class RolloutWorkflow:
     # ---------------------------------------------------------------- run
 
     @workflow.run
-    async def run(self, spec: Any, carried: RolloutState | None = None) -> RolloutResult:
-        """``spec`` is taken raw (any JSON) and validated here, so a bad one fails the workflow with every
-        problem listed, instead of failing the workflow task forever in the data converter."""
+    async def run(self, spec: Any = None, carried: RolloutState | None = None) -> RolloutResult:
+        """Validate, take the lease, go forward or roll back.
+
+        ``spec`` is taken as any JSON (None when the start had no input) and validated here, so a missing or
+        invalid spec fails the workflow at once with ``InvalidRolloutSpec`` listing every problem, instead of
+        failing the workflow task forever in the data converter (``workers.converter`` does the same for a payload
+        that cannot be decoded at all). ``carried`` is the state a previous run handed over.
+        """
         run = self._run = self._begin(spec)
         if carried is None:
             run.note("started", f"{run.spec.stable.version} -> {run.spec.candidate.version}")
@@ -124,6 +129,7 @@ class RolloutWorkflow:
 
     @workflow.update(name="approve")
     def approve_update(self, payload: dict[str, Any]) -> str:
+        """One approver's yes for the step waiting on approval."""
         return self._apply_update("approve", payload)
 
     @approve_update.validator
@@ -132,6 +138,7 @@ class RolloutWorkflow:
 
     @workflow.update(name="reject")
     def reject_update(self, payload: dict[str, Any]) -> str:
+        """An approver's no: the rollout rolls back."""
         return self._apply_update("reject", payload)
 
     @reject_update.validator
@@ -140,6 +147,7 @@ class RolloutWorkflow:
 
     @workflow.update(name="pause")
     def pause_update(self, payload: dict[str, Any]) -> str:
+        """Stop the step clock; analyses go on and may still roll back."""
         return self._apply_update("pause", payload)
 
     @pause_update.validator
@@ -148,6 +156,7 @@ class RolloutWorkflow:
 
     @workflow.update(name="resume")
     def resume_update(self, payload: dict[str, Any]) -> str:
+        """Start the step clock again."""
         return self._apply_update("resume", payload)
 
     @resume_update.validator
@@ -156,18 +165,30 @@ class RolloutWorkflow:
 
     @workflow.update(name="abort")
     def abort_update(self, payload: dict[str, Any]) -> str:
+        """Roll back now."""
         return self._apply_update("abort", payload)
 
     @abort_update.validator
     def _abort_valid(self, payload: dict[str, Any]) -> None:
         self._validate_update("abort", payload)
 
+    @workflow.update(name="promote")
+    def promote_update(self, payload: dict[str, Any]) -> str:
+        """An approver moves a held step on without passing evidence, with a reason for the record."""
+        return self._apply_update("promote", payload)
+
+    @promote_update.validator
+    def _promote_valid(self, payload: dict[str, Any]) -> None:
+        self._validate_update("promote", payload)
+
     @workflow.query(name="status")
     def status(self) -> RolloutStatus:
+        """Where the rollout is, at a glance."""
         return view.status(self._require().spec, self._require().state, workflow.now())
 
     @workflow.query(name="record")
     def record(self) -> DeploymentRecord:
+        """The deployment record so far."""
         return self._require().state.record
 
     def _require(self) -> RolloutRun:
