@@ -27,6 +27,7 @@ RollbackCause = Literal[
     "router_error",
     "cancelled",
     "inconclusive",
+    "untestable",
 ]
 StepEvidence = Literal["pass", "inconclusive", "none", "override"]
 """How a step's evidence stands: every criterion passes, not yet, no successful analysis yet, or a person's
@@ -196,6 +197,10 @@ class DeploymentRecord(_Model):
     rollback: RollbackReport | None = None
     continued_as_new: int = 0
     overrides: list[OverrideEntry] = Field(default_factory=list)
+    untestable: dict[str, str] = Field(
+        default_factory=dict,
+        description="Criteria the metrics could not test, accepted by the spec's accept_untestable, with why.",
+    )
     analyses_dropped: int = Field(
         default=0, description="Older analyses left out of ``analyses`` (each step keeps its summary)."
     )
@@ -216,6 +221,7 @@ def strategy_of(spec: RolloutSpec) -> dict[str, Any]:
         "approvals": spec.approvals.model_dump(mode="json") if spec.approvals else None,
         "analysis_failures": spec.analysis_failures.model_dump(mode="json"),
         "on_inconclusive": spec.on_inconclusive.model_dump(mode="json"),
+        "accept_untestable": list(spec.accept_untestable),
         "router": spec.router.kind,
         "metrics": spec.metrics.kind,
     }

@@ -489,6 +489,14 @@ class RolloutSpec(_Model):
         description="When a step's observation ends without every criterion passing: extend it, then hold the "
         "step for a person or roll back. Default: one extension of the step's observe time, then hold up to 7d.",
     )
+    accept_untestable: list[Literal["latency_p95", "quality"]] = Field(
+        default_factory=list,
+        max_length=2,
+        description="Criteria the metrics may be unable to test (latency buckets too coarse for the p95 limit, no "
+        "quality scores), accepted on the coarser evidence there is: never required to pass, recorded as such. "
+        "Any other untestable criterion ends the rollout at the first reading that shows it, before traffic moves "
+        "when stable's own metrics already show it.",
+    )
 
     @property
     def total_observation(self) -> timedelta:

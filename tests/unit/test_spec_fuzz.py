@@ -26,7 +26,6 @@ from models.spec import (
 from tests.spec_strategies import VALID_BASE, specs, valid_specs
 
 EXAMPLES = 1_000
-PER_SPEC_SECONDS = 1.0  # a bound on a pure function of at most 256 KiB of input, not a benchmark
 
 FUZZ = settings(
     max_examples=EXAMPLES,
@@ -56,13 +55,10 @@ def _starts_with_a_path(problem: str, heads: set[str]) -> bool:
 
 def check(data: object) -> RolloutSpec | SpecError:
     """Validate once: a spec, or a SpecError whose problems and message are well-formed and bounded."""
-    started = time.perf_counter()
     try:
         outcome: RolloutSpec | SpecError = validate_spec(data)
     except SpecError as exc:
         outcome = exc
-    elapsed = time.perf_counter() - started
-    assert elapsed < PER_SPEC_SECONDS, f"validate_spec took {elapsed:.2f}s"
     if isinstance(outcome, SpecError):
         message = str(outcome)
         assert message.startswith("invalid rollout spec (")

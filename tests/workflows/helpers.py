@@ -7,7 +7,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.worker import Worker
 
 from simulator.testing import Simulator
@@ -89,3 +90,40 @@ async def wait_for_status(
 
     await wait_until(probe, what=what, timeout=timeout)
     return seen[-1]
+
+
+MAX_PAYLOAD_BYTES = 512 * 1024
+"""What issue 10 holds every carried input and every result under (Temporal warns at 512 KB, refuses at 2 MB)."""
+
+
+async def run_histories(client: Client, handle: WorkflowHandle[Any, Any]) -> list[WorkflowHistory]:
+    """Every run's history, following continue-as-new from the first run."""
+    histories: list[WorkflowHistory] = []
+    run_id = handle.first_execution_run_id or handle.run_id
+    while run_id:
+        history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+        histories.append(history)
+        last = history.events[-1]
+        run_id = (
+            last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+            if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+            else None
+        )
+    return histories
+
+
+def largest_input(history: WorkflowHistory) -> int:
+    """Bytes of the run's input payloads (the spec, and the carried state after continue-as-new)."""
+    started = history.events[0].workflow_execution_started_event_attributes
+    return sum(p.ByteSize() for p in started.input.payloads)
+
+
+def result_size(history: WorkflowHistory) -> int:
+    """Bytes of the result payload of a completed run."""
+    completed = history.events[-1].workflow_execution_completed_event_attributes
+    return sum(p.ByteSize() for p in completed.result.payloads)
+
+
+def task_failures(histories: list[WorkflowHistory]) -> int:
+    """Workflow tasks that failed, over every run: none may, whatever the input."""
+    return sum(1 for h in histories for e in h.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED)

@@ -4,17 +4,18 @@ bounded. Each test reproduces one way the promise used to break (issue 10)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from aiohttp import web
 from temporalio.api.common.v1 import Payload
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import (
     Client,
     WorkflowFailureError,
     WorkflowHandle,
-    WorkflowHistory,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import RawValue
@@ -24,8 +25,10 @@ from simulator.testing import run_simulator
 from tests.workflows.helpers import (
     compressed_spec,
     rollout_worker,
+    run_histories,
     start_rollout,
     status,
+    task_failures,
     unique_service,
     wait_for_status,
 )
@@ -46,29 +49,8 @@ async def _failure(handle: WorkflowHandle[Any, Any]) -> ApplicationError:
     return cause
 
 
-async def _histories(client: Client, handle: WorkflowHandle[Any, Any]) -> list[WorkflowHistory]:
-    """Every run's history, following continue-as-new from the first run."""
-    histories: list[WorkflowHistory] = []
-    run_id = handle.first_execution_run_id or handle.run_id
-    while run_id:
-        history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
-        histories.append(history)
-        last = history.events[-1]
-        run_id = (
-            last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
-            if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
-            else None
-        )
-    return histories
-
-
 async def _task_failures(client: Client, handle: WorkflowHandle[Any, Any]) -> int:
-    return sum(
-        1
-        for history in await _histories(client, handle)
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
-    )
+    return task_failures(await run_histories(client, handle))
 
 
 async def test_all_inconclusive_is_extended_then_held_and_never_promoted(client: Client, task_queue: str) -> None:
@@ -232,3 +214,39 @@ async def test_signal_floods_leave_the_quorum_working_and_the_state_bounded(clie
     assert sum(record.rejected_signal_counts.values()) == 5_200
     assert len(json.dumps(result.model_dump(mode="json"))) < MAX_RESULT_BYTES
     assert await _task_failures(client, handle) == 0
+
+
+@contextlib.asynccontextmanager
+async def _bare_metrics() -> AsyncIterator[str]:
+    """A real HTTP metrics endpoint whose counters carry no quality scores and no latency histogram."""
+
+    async def counters(_: web.Request) -> web.Response:
+        return web.json_response({"requests": 50_000, "errors": 50})
+
+    app = web.Application()
+    app.router.add_get("/metrics", counters)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}/metrics"
+    finally:
+        await runner.cleanup()
+
+
+async def test_untestable_criteria_end_the_rollout_before_traffic_moves(client: Client, task_queue: str) -> None:
+    service = unique_service()
+    async with run_simulator(knobs=FAST) as sim, _bare_metrics() as url, rollout_worker(client, task_queue):
+        spec = compressed_spec(sim, service, metrics={"kind": "http-json", "url": url})
+        handle = await start_rollout(client, spec, task_queue)
+        result = await handle.result()
+        calls = await sim.calls(service)
+    record = result.record
+    assert record.outcome == "rolled_back", result.markdown
+    assert record.rollback is not None and record.rollback.cause == "untestable"
+    assert "latency_p95" in record.rollback.reason and "quality" in record.rollback.reason
+    assert "accept_untestable" in record.rollback.reason
+    assert calls == [], "no traffic moved"
+    assert record.rollback.router_verified is None

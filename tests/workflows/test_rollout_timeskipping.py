@@ -9,7 +9,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from models.spec import DEFAULT_STEPS
 from simulator.testing import run_simulator
-from tests.workflows.helpers import rollout_worker, start_rollout
+from tests.workflows.helpers import (
+    MAX_PAYLOAD_BYTES,
+    largest_input,
+    result_size,
+    rollout_worker,
+    run_histories,
+    start_rollout,
+)
 
 
 @pytest.mark.timeskipping
@@ -41,3 +48,42 @@ async def test_default_48h_schedule_runs_to_promotion(time_skipping_env: Workflo
     # Bounded history: continue-as-new keeps each run well under Temporal's 10k-event warning.
     assert len(events) < 10_000
     print(f"\n48h rollout: {len(events)} events in the last run, continued as new {record.continued_as_new} times")
+
+
+@pytest.mark.timeskipping
+@pytest.mark.slow
+async def test_fourteen_day_step_at_one_minute_keeps_every_run_and_payload_bounded(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """20,160 analyses in one step: continue-as-new keeps each run's history and every carried input small."""
+    client = time_skipping_env.client
+    task_queue = f"ts-{uuid.uuid4().hex[:8]}"
+    service = f"ts-{uuid.uuid4().hex[:8]}"
+    async with run_simulator(knobs={"rps": 200000}) as sim, rollout_worker(client, task_queue):
+        spec = {
+            "service": service,
+            "requested_by": "ml-engineer",
+            "stable": {"version": sim.stable_version, "manifest": {"model": "m" * 1000}},
+            "candidate": {"version": sim.candidate_version, "manifest": {"model": "n" * 1000}},
+            "router": {"kind": "http", "url": sim.routes_url(service)},
+            "metrics": {"kind": "http-json", "url": sim.metrics_url(service)},
+            "steps": [{"weight": 50, "observe": "14d"}],
+            "analysis_interval": "1m",
+        }
+        handle = await start_rollout(client, spec, task_queue)
+        result = await handle.result()
+        runs = await run_histories(client, handle)
+    record = result.record
+    assert record.outcome == "promoted", result.markdown
+    assert record.steps[0].analyses == 14 * 24 * 60
+    assert record.continued_as_new >= 1 and len(runs) == record.continued_as_new + 1
+    sizes = [largest_input(run) for run in runs]
+    events = [len(run.events) for run in runs]
+    result_bytes = result_size(runs[-1])
+    assert max(events) < 10_000, events
+    assert max(sizes) < MAX_PAYLOAD_BYTES, sizes
+    assert result_bytes < MAX_PAYLOAD_BYTES
+    print(
+        f"\n14-day step: {len(runs)} runs, at most {max(events)} events, largest carried input {max(sizes):,} B, "
+        f"result {result_bytes:,} B"
+    )

@@ -6,7 +6,7 @@ Continue-as-new happens here too, between analyses, when the history grows.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from temporalio import workflow
@@ -15,10 +15,12 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from models.activities import CounterPair, ReadCountersInput
     from models.record import AnalysisEntry, CriterionEvidence, evidence_line
+    from models.verdicts import CriterionName
     from workflows.judge import CriterionResult, judge, new_judge_state
+    from workflows.judge.testability import untestable_at_start, untestable_in_totals
     from workflows.rollout import calls
     from workflows.rollout.bounds import add_analysis
-    from workflows.rollout.context import ANALYSIS_CADENCE_PATCH, RolloutRun, cause
+    from workflows.rollout.context import ANALYSIS_CADENCE_PATCH, DECISION_PATCH, RolloutRun, cause
     from workflows.rollout.interrupts import RollbackNeeded
 
 CONTINUE_AS_NEW_EVENTS = 4_000
@@ -130,6 +132,11 @@ async def analyse(run: RolloutRun, index: int) -> None:
         await analysis_failed(run, index, f"unusable counters: {exc}")
         return
     s.judge_state = verdict.state
+    accepted: frozenset[str] = frozenset()
+    if workflow.patched(DECISION_PATCH):
+        accepted = settle_testability(
+            run, untestable_in_totals(verdict.state.stable, verdict.state.candidate, spec.criteria)
+        )
     evidence = evidence_of(verdict.criteria)
     breached = [t.name for t in verdict.triggers if t.breached]
     deciding = verdict.decision == "rollback"
@@ -149,7 +156,11 @@ async def analyse(run: RolloutRun, index: int) -> None:
     report.analyses += 1
     report.final = evidence
     if report.evidence != "override":
-        passed = verdict.decision == "pass"
+        passed = verdict.decision == "pass" or (
+            verdict.decision == "continue"
+            and not breached
+            and all(c.verdict == "pass" or c.name in accepted for c in verdict.criteria)
+        )
         if (passed and report.evidence != "pass") or deciding:
             report.deciding_analysis = entry
         report.evidence = "pass" if passed else "inconclusive"
@@ -158,6 +169,40 @@ async def analyse(run: RolloutRun, index: int) -> None:
         report.stable_requests = evidence[0].samples[0]
     if verdict.decision == "rollback":
         raise RollbackNeeded("analysis", verdict.reason)
+
+
+def settle_testability(run: RolloutRun, found: Mapping[CriterionName, str]) -> frozenset[str]:
+    """Record the untestable criteria the spec accepts; any other ends the rollout now, never by waiting.
+
+    Returns the accepted ones, which a step's evidence then does not need to pass.
+    """
+    record = run.state.record
+    refused = {name: why for name, why in found.items() if name not in run.spec.accept_untestable}
+    if refused:
+        listed = "; ".join(f"{name}: {why}" for name, why in refused.items())
+        raise RollbackNeeded(
+            "untestable",
+            f"the metrics cannot test {', '.join(refused)} ({listed}); list it in accept_untestable to accept the "
+            "coarser test",
+        )
+    for name, why in found.items():
+        if name not in record.untestable:
+            record.untestable[name] = why
+            run.note("criterion untestable, accepted", f"{name}: {why}")
+    return frozenset(record.untestable)
+
+
+async def check_testability(run: RolloutRun) -> None:
+    """Before any traffic moves: can stable's own metrics test every criterion?
+
+    Unreadable metrics wait for the first analysis, which has the failure policy.
+    """
+    try:
+        pair = await read_counters(run, "testability: can the metrics test every criterion?")
+    except ActivityError as exc:
+        run.note("testability not checked", f"{cause(exc)}; the first analysis will check")
+        return
+    settle_testability(run, untestable_at_start(pair.stable, run.spec.criteria))
 
 
 async def analysis_failed(run: RolloutRun, index: int, error: str) -> None:

@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.approvals import quorum_reached
     from workflows.gates import preflight_gate, shadow_gate
     from workflows.rollout import calls
-    from workflows.rollout.analysis import take_baseline, watch
+    from workflows.rollout.analysis import check_testability, take_baseline, watch
     from workflows.rollout.context import ANALYSIS_CADENCE_PATCH, DECISION_PATCH, ROUTER_COMPENSATION, RolloutRun
     from workflows.rollout.interrupts import RollbackNeeded
 
@@ -30,6 +30,8 @@ async def forward(run: RolloutRun) -> None:
         if spec.shadow is not None:
             await shadow(run)
         s.gates_done = True
+    if s.step_index == 0 and not s.step_applied and not s.record.steps and workflow.patched(DECISION_PATCH):
+        await check_testability(run)
     for index in range(s.step_index, len(spec.steps)):
         step = spec.steps[index]
         if s.step_index != index or not s.step_applied:
