@@ -17,7 +17,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-from models.spec import SpecError, validate_spec
+from models.validation import SpecError, validate_spec
 from tests.spec_strategies import specs
 
 COUNT = 1_000

@@ -78,6 +78,9 @@ cat <<MSG
   The last step waits for 2 of ml-lead, sre-oncall, product-owner (about 2 minutes in):
             $temporal workflow signal --workflow-id $workflow_id --name approve --input '{"approver": "ml-lead"}'
             $temporal workflow signal --workflow-id $workflow_id --name approve --input '{"approver": "sre-oncall"}'
+  A step whose evidence is still inconclusive (40 s of real traffic proves little) is extended once, then held
+  (phase "inconclusive"); an approver may move it on, and the reason lands in the record:
+            $temporal workflow update execute --workflow-id $workflow_id --name promote --input '{"approver": "ml-lead", "reason": "demo: too little traffic to prove the criteria"}'
   Abort:    $temporal workflow signal --workflow-id $workflow_id --name abort --input '{"by": "you", "reason": "demo"}'
   Start your own: $temporal workflow start --type Rollout --task-queue rollouts \\
                     --workflow-id rollout-<service> --input-file <spec.json>

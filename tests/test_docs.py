@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from models.schema import spec_schema
-from models.spec import validate_spec
+from models.validation import validate_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 

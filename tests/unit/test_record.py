@@ -24,7 +24,8 @@ from models.record import (
     render_markdown,
     strategy_of,
 )
-from models.spec import VersionRef, validate_spec
+from models.spec import VersionRef
+from models.validation import validate_spec
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "support-assistant-v2.json"

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from models.criteria import Criteria, RollbackTriggers
 from models.durations import MAX_DURATION, PREVIEW_CHARS
-from models.spec import (
+from models.limits import (
     MAX_APPROVERS,
     MAX_DESCRIPTION_CHARS,
     MAX_MANIFEST_ENTRIES,
@@ -26,16 +26,17 @@ from models.spec import (
     MAX_SPEC_ERROR_CHARS,
     MAX_STEPS,
     MAX_URL_CHARS,
+)
+from models.spec import (
     ExactCompare,
     HttpJsonMetrics,
     HttpRouter,
     InconclusivePolicy,
     JsonFieldsCompare,
     RolloutSpec,
-    SpecError,
     criteria_fingerprint,
-    validate_spec,
 )
+from models.validation import SpecError, validate_spec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 

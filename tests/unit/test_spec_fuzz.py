@@ -14,15 +14,9 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-from models.spec import (
-    MAX_PROBLEM_CHARS,
-    MAX_PROBLEMS,
-    MAX_SPEC_ERROR_CHARS,
-    RolloutSpec,
-    SpecError,
-    path_segment,
-    validate_spec,
-)
+from models.limits import MAX_PROBLEM_CHARS, MAX_PROBLEMS, MAX_SPEC_ERROR_CHARS
+from models.spec import RolloutSpec
+from models.validation import SpecError, path_segment, validate_spec
 from tests.spec_strategies import VALID_BASE, specs, valid_specs
 
 EXAMPLES = 1_000

@@ -52,6 +52,7 @@ async def test_default_48h_schedule_runs_to_promotion(time_skipping_env: Workflo
 
 @pytest.mark.timeskipping
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # 20,160 analyses, each a timer and an activity on the time-skipping server
 async def test_fourteen_day_step_at_one_minute_keeps_every_run_and_payload_bounded(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:

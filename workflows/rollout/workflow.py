@@ -21,7 +21,8 @@ with workflow.unsafe.imports_passed_through():
     from models.lease import LeaseRequest
     from models.phases import Phase
     from models.record import DeploymentRecord, render_markdown, strategy_of
-    from models.spec import RolloutSpec, SpecError, criteria_fingerprint, validate_spec
+    from models.spec import RolloutSpec, criteria_fingerprint
+    from models.validation import SpecError, validate_spec
     from workflows.approvals import SIGNAL_NAMES, Accepted, Rejected, SignalName, assess
     from workflows.rollout import calls, signals, view
     from workflows.rollout.context import SEQUENTIAL_JUDGE_PATCH, SERVICE_LEASE_PATCH, RolloutRun, cause
