@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from aiohttp import web
 from temporalio.api.common.v1 import Payload
 from temporalio.client import (
     Client,
@@ -216,33 +217,42 @@ async def test_signal_floods_leave_the_quorum_working_and_the_state_bounded(clie
     assert await _task_failures(client, handle) == 0
 
 
-@contextlib.asynccontextmanager
-async def _bare_metrics() -> AsyncIterator[str]:
-    """A real HTTP metrics endpoint whose counters carry no quality scores and no latency histogram."""
+class _BareCounters(BaseHTTPRequestHandler):
+    """Counters with no quality scores and no latency histogram, as a service without them would report."""
 
-    async def counters(_: web.Request) -> web.Response:
-        return web.json_response({"requests": 50_000, "errors": 50})
+    def do_GET(self) -> None:
+        body = json.dumps({"requests": 50_000, "errors": 50}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
-    app = web.Application()
-    app.router.add_get("/metrics", counters)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@contextlib.contextmanager
+def _bare_metrics() -> Iterator[str]:
+    """A real HTTP metrics endpoint (the stdlib's server, on its own thread) for the untestable-criteria test."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BareCounters)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
     try:
-        yield f"http://127.0.0.1:{port}/metrics"
+        yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
     finally:
-        await runner.cleanup()
+        server.shutdown()
+        server.server_close()
 
 
 async def test_untestable_criteria_end_the_rollout_before_traffic_moves(client: Client, task_queue: str) -> None:
     service = unique_service()
-    async with run_simulator(knobs=FAST) as sim, _bare_metrics() as url, rollout_worker(client, task_queue):
-        spec = compressed_spec(sim, service, metrics={"kind": "http-json", "url": url})
-        handle = await start_rollout(client, spec, task_queue)
-        result = await handle.result()
-        calls = await sim.calls(service)
+    with _bare_metrics() as url:
+        async with run_simulator(knobs=FAST) as sim, rollout_worker(client, task_queue):
+            spec = compressed_spec(sim, service, metrics={"kind": "http-json", "url": url})
+            handle = await start_rollout(client, spec, task_queue)
+            result = await handle.result()
+            calls = await sim.calls(service)
     record = result.record
     assert record.outcome == "rolled_back", result.markdown
     assert record.rollback is not None and record.rollback.cause == "untestable"
