@@ -25,10 +25,12 @@ class RolloutLease:
 
     @workflow.run
     async def run(self, service: str) -> None:
+        """Live until released: the workflow's existence is the lease."""
         await workflow.wait_condition(lambda: self._released and workflow.all_handlers_finished())
 
     @workflow.update
     def acquire(self, request: LeaseRequest) -> LeaseHolder:
+        """Take the lease (the validator refuses it while another rollout holds it)."""
         self._holder, self._holder_run_id, self._released = request.holder, request.holder_run_id, False
         return LeaseHolder(holder=self._holder, holder_run_id=self._holder_run_id)
 
@@ -42,10 +44,12 @@ class RolloutLease:
 
     @workflow.query
     def holder(self) -> LeaseHolder:
+        """Who holds the lease now."""
         return LeaseHolder(holder=self._holder, holder_run_id=self._holder_run_id)
 
     @workflow.signal
     def release(self, holder: str) -> None:
+        """Give the lease back; only its holder can."""
         if holder == self._holder:
             self._holder = self._holder_run_id = None
             self._released = True
