@@ -15,7 +15,7 @@ from temporalio.client import Client
 from models.record import DeploymentRecord
 from simulator.procs import binary
 from simulator.stand import run_stand
-from tests.e2e.helpers import background_load, routed_versions, stand_spec
+from tests.e2e.helpers import background_load, override_when_held, routed_versions, stand_spec
 from tests.workflows.helpers import rollout_worker, start_rollout, status, unique_service, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -39,11 +39,14 @@ async def test_healthy_candidate_is_promoted_and_serves_everything(client: Clien
     async with run_stand(**NO_ERRORS) as stand, rollout_worker(client, task_queue):
         async with background_load(stand):
             handle = await start_rollout(client, stand_spec(stand, service), task_queue)
-            result = await handle.result()
+            async with override_when_held(handle, "e2e: seconds of traffic cannot prove the criteria"):
+                result = await handle.result()
         after = await routed_versions(stand, 200)
     record = result.record
     assert record.outcome == "promoted", result.markdown
     assert [s.weight for s in record.steps] == [20, 50]
+    assert all(s.evidence in ("pass", "override") for s in record.steps), "no step moved on without a decision"
+    assert [o.step for o in record.overrides] == [s.index for s in record.steps if s.evidence == "override"]
     assert all(s.candidate_requests >= 150 for s in record.steps), "the judge saw real traffic in every step"
     assert set(after) == {"v2"}, "200 requests after promotion all answered by the candidate"
 
@@ -154,7 +157,8 @@ async def test_prometheus_outage_is_recorded_without_a_false_rollback(client: Cl
         await wait_until(analysed, what="a first analysis from Prometheus")
         async with stand.prometheus.down():
             await asyncio.sleep(30)  # the outage itself: its length is the point of the test
-        result = await handle.result()
+        async with override_when_held(handle, "e2e: evidence after an outage stays inconclusive"):
+            result = await handle.result()
     record = result.record
     assert record.outcome == "promoted", result.markdown
     assert record.rollback is None

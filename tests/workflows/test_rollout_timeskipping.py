@@ -41,8 +41,11 @@ async def test_default_48h_schedule_runs_to_promotion(time_skipping_env: Workflo
     assert record.outcome == "promoted", result.markdown
     assert routes == {"stable": 0.0, "candidate": 100.0}
     assert [s.weight for s in record.steps] == [s.weight for s in DEFAULT_STEPS]
-    assert sum(s.observed_seconds for s in record.steps) == pytest.approx(48 * 3600, abs=1)
-    assert sum(s.analyses for s in record.steps) == 48 * 12  # one analysis every 5 minutes
+    # The 48 h are a minimum: the simulator's traffic follows the wall clock, not the skipped time, so a step can
+    # need its extension (and a hold) before its evidence passes. Promotion still comes on evidence alone.
+    assert all(s.evidence == "pass" for s in record.steps), [(s.weight, s.evidence) for s in record.steps]
+    assert all(s.observed_seconds >= s.observe_seconds - 1 for s in record.steps)
+    assert sum(s.analyses for s in record.steps) >= 48 * 12  # at least one analysis every 5 minutes
     assert record.finished_at is not None
     assert (record.finished_at - record.started_at).total_seconds() >= 48 * 3600
     # Bounded history: continue-as-new keeps each run well under Temporal's 10k-event warning.
