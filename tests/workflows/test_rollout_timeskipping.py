@@ -20,6 +20,7 @@ from tests.workflows.helpers import (
 
 
 @pytest.mark.timeskipping
+@pytest.mark.timeout(900)  # 576 analyses and more on the time-skipping server: about 3 min on 2 busy cores
 async def test_default_48h_schedule_runs_to_promotion(time_skipping_env: WorkflowEnvironment) -> None:
     client = time_skipping_env.client
     task_queue = f"ts-{uuid.uuid4().hex[:8]}"
