@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -19,8 +20,8 @@ from pydantic import ValidationError
 
 from simulator.answer_port import AnswerApp
 from simulator.control import ControlApp
-from simulator.http11 import HttpServer
 from simulator.knobs import KnobsFile, validation_message
+from simulator.serving import json_app, serving
 from simulator.world import UnknownVersionError, World
 
 _LOG = logging.getLogger("simulator")
@@ -48,14 +49,15 @@ async def serve(args: argparse.Namespace) -> None:
     world = World(stable_version=args.stable_version, candidate_version=args.candidate_version, seed=args.seed)
     if args.knobs is not None:
         world.apply_knobs_file(KnobsFile.load(args.knobs))
-    control = HttpServer(ControlApp(world))
-    stable = HttpServer(AnswerApp(world, world.stable_version))
-    candidate = HttpServer(AnswerApp(world, world.candidate_version))
-    servers = (control, stable, candidate)
-    try:
-        await control.start(args.host, args.control_port)
-        await stable.start(args.host, args.stable_port)
-        await candidate.start(args.host, args.candidate_port)
+    async with contextlib.AsyncExitStack() as stack:
+        control_port, stable_port, candidate_port = [
+            await stack.enter_async_context(serving(json_app(app.routes()), args.host, port))
+            for app, port in (
+                (ControlApp(world), args.control_port),
+                (AnswerApp(world, world.stable_version), args.stable_port),
+                (AnswerApp(world, world.candidate_version), args.candidate_port),
+            )
+        ]
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -64,21 +66,18 @@ async def serve(args: argparse.Namespace) -> None:
             "event": "ready",
             "pid": os.getpid(),
             "host": args.host,
-            "control_port": control.port,
-            "stable_port": stable.port,
-            "candidate_port": candidate.port,
-            "control_url": _url(args.host, control.port),
-            "stable_url": _url(args.host, stable.port),
-            "candidate_url": _url(args.host, candidate.port),
+            "control_port": control_port,
+            "stable_port": stable_port,
+            "candidate_port": candidate_port,
+            "control_url": _url(args.host, control_port),
+            "stable_url": _url(args.host, stable_port),
+            "candidate_url": _url(args.host, candidate_port),
             "stable_version": world.stable_version,
             "candidate_version": world.candidate_version,
         }
         print(json.dumps(ready), flush=True)
         await stop.wait()
         _LOG.info("stopping")
-    finally:
-        for server in servers:
-            await server.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -20,29 +21,36 @@ import random
 import signal
 import sys
 import time
+from collections.abc import Iterator
 
+from aiohttp import web
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+    UnknownMetricFamily,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 from pydantic import ValidationError
 
-from simulator import prometheus_text as prom
 from simulator.answers import answer, quality
 from simulator.buckets import LATENCY_BOUNDS_MS, lognormal_params
-from simulator.http11 import (
-    HttpError,
-    HttpServer,
-    Request,
-    Response,
-    error_response,
-    json_bytes_response,
-    json_response,
-)
 from simulator.knobs import VersionKnobs, validation_message
+from simulator.serving import error_response, json_app, model_response, read_json, read_json_object, serving
 from simulator.traffic import VersionCounters
 
 _STATUSES_ALWAYS_EXPORTED = (200, 500)
 
 
-class ModelServerApp:
-    """State and HTTP handler of one model server."""
+class ModelServerApp(Collector):
+    """State and HTTP handlers of one model server; also the Prometheus collector of its counters.
+
+    The exposition is built from the same :class:`VersionCounters` that ``/counters`` serves (a custom collector
+    rather than prometheus_client's own instruments), so the two views can never disagree.
+    """
 
     def __init__(self, version: str, knobs: VersionKnobs, seed: int) -> None:
         self.version = version
@@ -52,36 +60,46 @@ class ModelServerApp:
         self.by_status: dict[int, int] = dict.fromkeys(_STATUSES_ALWAYS_EXPORTED, 0)
         self.duration_sum_s = 0.0
 
-    async def __call__(self, request: Request) -> Response:
-        """Dispatch by method and path."""
-        match (request.method, request.path.rstrip("/") or "/"):
-            case ("POST", "/v1/answer"):
-                return await self._answer(request)
-            case ("GET", "/metrics"):
-                return Response(body=self.metrics_text(), content_type=prom.CONTENT_TYPE)
-            case ("GET", "/counters"):
-                return json_bytes_response(self.counters.snapshot().model_dump_json())
-            case ("GET", "/knobs"):
-                return json_response(self.knobs.model_dump())
-            case ("PUT", "/knobs"):
-                try:
-                    self.knobs = self.knobs.updated(request.json_object())
-                except ValidationError as exc:
-                    raise HttpError(400, validation_message(exc)) from exc
-                return json_response(self.knobs.model_dump())
-            case ("GET", "/healthz"):
-                return json_response({"ok": True, "version": self.version})
-            case _:
-                return error_response(404, f"no route for {request.method} {request.path}")
+    def routes(self) -> list[web.RouteDef]:
+        """The endpoints listed in the module docstring."""
+        return [
+            web.post("/v1/answer", self._answer),
+            web.get("/metrics", self._metrics),
+            web.get("/counters", self._counters),
+            web.get("/knobs", self._knobs),
+            web.put("/knobs", self._set_knobs),
+            web.get("/healthz", self._healthz),
+        ]
 
-    async def _answer(self, request: Request) -> Response:
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self), headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
+
+    async def _counters(self, _request: web.Request) -> web.Response:
+        return model_response(self.counters.snapshot())
+
+    async def _knobs(self, _request: web.Request) -> web.Response:
+        return web.json_response(self.knobs.model_dump())
+
+    async def _set_knobs(self, request: web.Request) -> web.Response:
+        try:
+            self.knobs = self.knobs.updated(await read_json_object(request))
+        except ValidationError as exc:
+            raise web.HTTPBadRequest(text=validation_message(exc)) from exc
+        return web.json_response(self.knobs.model_dump())
+
+    async def _healthz(self, _request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "version": self.version})
+
+    async def _answer(self, request: web.Request) -> web.Response:
+        # aiohttp calls the handler once the headers are in; the body may still be on its way from a busy client,
+        # and the latency this server reports starts once the request is read.
+        try:
+            body = await read_json(request)
+        except web.HTTPBadRequest as exc:
+            self._record(time.monotonic(), 400, None)
+            return error_response(400, exc.text or exc.reason, version=self.version)
         started = time.monotonic()
         knobs = self.knobs
-        try:
-            body = request.json()
-        except HttpError as exc:
-            self._record(started, 400, None)
-            return error_response(400, exc.message, version=self.version)
         mu, sigma = lognormal_params(knobs.latency_p50_ms, knobs.latency_p95_ms)
         await asyncio.sleep(self.rng.lognormvariate(mu, sigma) / 1000)
         if self.rng.random() < knobs.error_rate:
@@ -89,7 +107,7 @@ class ModelServerApp:
             return error_response(500, "simulated model error", version=self.version)
         score = quality(body, version=self.version, mean=knobs.quality_mean, sd=knobs.quality_sd)
         self._record(started, 200, score)
-        return json_response(
+        return web.json_response(
             {
                 "version": self.version,
                 "answer": answer(body, version=self.version, disagreement=knobs.disagreement),
@@ -103,32 +121,36 @@ class ModelServerApp:
         self.by_status[status] = self.by_status.get(status, 0) + 1
         self.duration_sum_s += elapsed_s
 
-    def metrics_text(self) -> bytes:
-        """The Prometheus exposition of this server's counters."""
-        version = {"version": self.version}
-        lines = prom.family_header("model_requests_total", "counter", "Requests answered, by HTTP status.")
-        lines += [
-            prom.sample_line("model_requests_total", {**version, "status": str(status)}, count)
-            for status, count in sorted(self.by_status.items())
-        ]
-        lines += prom.family_header(
-            "model_request_duration_seconds", "histogram", "Time from request read to response, errors included."
+    def collect(self) -> Iterator[Metric]:
+        """The metric families of ``/metrics``, with the names the default PromQL queries of a rollout spec read.
+
+        ``model_quality_sum_squares`` is untyped: prometheus_client spells every counter ``<name>_total``, and
+        the name is what the queries (and dashboards) rely on.
+        """
+        labels = ["version"]
+        requests = CounterMetricFamily(
+            "model_requests", "Requests answered, by HTTP status.", labels=[*labels, "status"]
         )
-        cumulative = 0
-        for bound_ms, count in zip(LATENCY_BOUNDS_MS, self.counters.buckets, strict=True):
-            cumulative += count
-            le = prom.format_le(bound_ms / 1000)
-            lines.append(prom.sample_line("model_request_duration_seconds_bucket", {**version, "le": le}, cumulative))
-        lines.append(prom.sample_line("model_request_duration_seconds_sum", version, self.duration_sum_s))
-        lines.append(prom.sample_line("model_request_duration_seconds_count", version, cumulative))
-        lines += prom.family_header("model_quality", "summary", "Per-response quality scores in [0, 1].")
-        lines.append(prom.sample_line("model_quality_sum", version, self.counters.quality_sum))
-        lines.append(prom.sample_line("model_quality_count", version, self.counters.quality_count))
-        lines += prom.family_header(
-            "model_quality_sum_squares", "counter", "Sum of squared quality scores, for the variance."
+        for status, count in sorted(self.by_status.items()):
+            requests.add_metric([self.version, str(status)], count)
+        yield requests
+        duration = HistogramMetricFamily(
+            "model_request_duration_seconds", "Time from request read to response, errors included.", labels=labels
         )
-        lines.append(prom.sample_line("model_quality_sum_squares", version, self.counters.quality_sum_squares))
-        return prom.render(lines)
+        # The le spelling of prometheus_client's own Histogram (an unannotated function, hence the ignore). Bounds
+        # are whole hundredths of a millisecond, so six decimals in seconds are exact and print short.
+        bounds = [floatToGoString(round(bound_ms / 1000, 6)) for bound_ms in LATENCY_BOUNDS_MS]  # type: ignore[no-untyped-call]
+        cumulative = itertools.accumulate(self.counters.buckets)
+        duration.add_metric([self.version], list(zip(bounds, cumulative, strict=True)), self.duration_sum_s)
+        yield duration
+        scores = SummaryMetricFamily("model_quality", "Per-response quality scores in [0, 1].", labels=labels)
+        scores.add_metric([self.version], self.counters.quality_count, self.counters.quality_sum)
+        yield scores
+        squares = UnknownMetricFamily(
+            "model_quality_sum_squares", "Sum of squared quality scores, for the variance.", labels=labels
+        )
+        squares.add_metric([self.version], self.counters.quality_sum_squares)
+        yield squares
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -157,20 +179,17 @@ async def serve(args: argparse.Namespace) -> None:
         disagreement=args.disagreement,
         serve_delay_ms=0,
     )
-    server = HttpServer(ModelServerApp(args.version, knobs, args.seed))
-    try:
-        await server.start(args.host, args.port)
+    app = json_app(ModelServerApp(args.version, knobs, args.seed).routes())
+    async with serving(app, args.host, args.port) as port:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         host = f"[{args.host}]" if ":" in args.host else args.host
-        url = f"http://{host}:{server.port}"
-        ready = {"event": "ready", "pid": os.getpid(), "version": args.version, "port": server.port, "url": url}
+        url = f"http://{host}:{port}"
+        ready = {"event": "ready", "pid": os.getpid(), "version": args.version, "port": port, "url": url}
         print(json.dumps(ready), flush=True)
         await stop.wait()
-    finally:
-        await server.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from simulator.procs import binary, free_port, host_port, poll, run_folder, stop_process, tail
+from simulator.procs import binary, free_port, host_port, run_folder, running
 
 _READY_TIMEOUT_S = 30.0
 
@@ -52,6 +52,8 @@ class PrometheusProcess:
     targets: list[str]
     process: asyncio.subprocess.Process | None = None
     client: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=5.0), repr=False)
+    _running: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack, init=False, repr=False)
+    """Holds the process that :meth:`start` entered, for :meth:`stop` to leave (the two are separate calls)."""
 
     def metrics_spec(self, **overrides: Any) -> dict[str, Any]:
         """The ``metrics`` part of a rollout spec for this Prometheus (default queries)."""
@@ -61,31 +63,26 @@ class PrometheusProcess:
         """Start (or restart, on the same port and TSDB) and wait until every target has been scraped."""
         if self.process is not None and self.process.returncode is None:
             return
-        out = (self.folder / "prometheus.out").open("ab")
-        self.process = await asyncio.create_subprocess_exec(
-            binary("prometheus"),
-            f"--config.file={self.folder / 'prometheus.yml'}",
-            f"--storage.tsdb.path={self.folder / 'data'}",
-            "--storage.tsdb.retention.time=2h",
-            f"--web.listen-address=127.0.0.1:{self.port}",
-            "--log.level=warn",
-            stdout=out,
-            stderr=out,
+        self.process = await self._running.enter_async_context(
+            running(
+                [
+                    binary("prometheus"),
+                    f"--config.file={self.folder / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={self.folder / 'data'}",
+                    "--storage.tsdb.retention.time=2h",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    "--log.level=warn",
+                ],
+                ready=lambda _process: self._all_targets_up(),
+                what=f"prometheus on port {self.port}",
+                timeout=_READY_TIMEOUT_S,
+                log=self.folder / "prometheus.out",
+            )
         )
-        out.close()
-
-        def alive() -> str | None:
-            assert self.process is not None
-            if self.process.returncode is None:
-                return None
-            return f"exited with {self.process.returncode}:\n{tail(self.folder / 'prometheus.out')}"
-
-        await poll(self._all_targets_up, timeout=_READY_TIMEOUT_S, what=f"prometheus on {self.port}", alive=alive)
 
     async def stop(self) -> None:
         """Stop the process (SIGTERM; its data stays for :meth:`start`)."""
-        if self.process is not None:
-            await stop_process(self.process)
+        await self._running.aclose()
 
     @contextlib.asynccontextmanager
     async def down(self) -> AsyncIterator[None]:

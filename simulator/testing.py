@@ -27,50 +27,47 @@ from typing import Any
 import httpx
 
 from models.counters import Counters
+from simulator.procs import REPO_ROOT, running
 
-_REPO_ROOT = Path(__file__).resolve().parent.parent
 _READY_TIMEOUT_S = 15.0
 _STOP_TIMEOUT_S = 5.0
 
 
 class StandInError(RuntimeError):
-    """A stand-in process failed to start or answered with an unexpected error."""
+    """A stand-in answered with an unexpected error (one that fails to start raises ``ServerProcessError``)."""
 
 
 def _child_env() -> dict[str, str]:
     """The parent's environment with the repo root importable, whatever the test's working directory."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
 @contextlib.asynccontextmanager
 async def _run_ready_process(args: list[str]) -> AsyncIterator[dict[str, Any]]:
-    """Start ``python <args>``, wait for its JSON ready line, yield it; terminate (then kill) on exit."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, *args, stdout=asyncio.subprocess.PIPE, env=_child_env(), cwd=str(_REPO_ROOT)
-    )
-    try:
+    """Run ``python <args>`` until the block ends and yield the JSON ready line it prints once its ports are bound."""
+    announced: dict[str, Any] = {}
+
+    async def ready(process: asyncio.subprocess.Process) -> bool:
         assert process.stdout is not None
-        try:
-            line = await asyncio.wait_for(process.stdout.readline(), timeout=_READY_TIMEOUT_S)
-        except TimeoutError as exc:
-            raise StandInError(f"{args[:2]} printed no ready line within {_READY_TIMEOUT_S} s") from exc
-        if not line:
-            code = await process.wait()
-            raise StandInError(f"{args[:2]} exited with {code} before it was ready (see stderr)")
-        yield json.loads(line)
-    finally:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), timeout=_STOP_TIMEOUT_S)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
+        line = await process.stdout.readline()  # empty at EOF: the process died, which `running` then reports
+        if line:
+            announced.update(json.loads(line))
+        return bool(line)
+
+    async with running(
+        [sys.executable, *args],
+        ready=ready,
+        what=f"python {' '.join(args[:2])}",
+        timeout=_READY_TIMEOUT_S,
+        stdout=asyncio.subprocess.PIPE,
+        env=_child_env(),
+        cwd=REPO_ROOT,
+        grace=_STOP_TIMEOUT_S,
+    ):
+        yield announced
 
 
 async def _checked_json(response: httpx.Response) -> Any:

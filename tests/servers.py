@@ -9,9 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +17,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 
+from simulator.procs import free_port, running
 from workers.client import connect
 from workers.settings import Settings
 from workflows import search_attributes
@@ -31,13 +29,6 @@ TEST_SERVER = ROOT / ".tools" / "temporal-test-server" / "temporal-test-server"
 
 DEV_SERVER_FLAGS = ("--dynamic-config-value", "system.enableActivityEagerExecution=true")
 """Eager activities: the worker that schedules the rollback's router call runs it at once, without a poll hop."""
-
-
-def free_port() -> int:
-    """A loopback port free right now (the server binds it moments later)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def require(path: Path) -> Path:
@@ -52,62 +43,49 @@ class DevServer:
 
     address: str
     namespace: str
-    process: subprocess.Popen[bytes]
-
-
-async def _wait_connect(address: str, process: subprocess.Popen[bytes], deadline: float) -> Client:
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"temporal dev server exited with code {process.returncode}")
-        try:
-            client = await connect(Settings(address=address))
-            await client.count_workflows()  # the frontend answers only once the namespace is ready
-            return client
-        except Exception as exc:  # not up yet
-            last = exc
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"temporal dev server at {address} did not come up: {last}")
+    process: asyncio.subprocess.Process
 
 
 @contextlib.asynccontextmanager
 async def dev_server(data_dir: Path) -> AsyncIterator[DevServer]:
     """The CLI's dev server with SQLite in ``data_dir``, headless, with our search attributes registered."""
     port = free_port()
-    log = (data_dir / "temporal.log").open("wb")
-    process = subprocess.Popen(
-        [
-            str(require(TEMPORAL_CLI)),
-            "server",
-            "start-dev",
-            "--headless",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--db-filename",
-            str(data_dir / "temporal.db"),
-            "--log-level",
-            "warn",
-            *DEV_SERVER_FLAGS,
-            *search_attributes.cli_flags(),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "TEMPORAL_ADDRESS": ""},
-    )
     address = f"127.0.0.1:{port}"
-    try:
-        await _wait_connect(address, process, time.monotonic() + 60)
-        yield DevServer(address=address, namespace="default", process=process)
-    finally:
-        process.terminate()
+
+    async def namespace_ready(_process: asyncio.subprocess.Process) -> bool:
         try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+            client: Client = await connect(Settings(address=address))
+            await client.count_workflows()  # the frontend answers only once the namespace is ready
+        except Exception:  # not up yet
+            return False
+        return True
+
+    argv = [
+        str(require(TEMPORAL_CLI)),
+        "server",
+        "start-dev",
+        "--headless",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--db-filename",
+        str(data_dir / "temporal.db"),
+        "--log-level",
+        "warn",
+        *DEV_SERVER_FLAGS,
+        *search_attributes.cli_flags(),
+    ]
+    async with running(
+        argv,
+        ready=namespace_ready,
+        what=f"temporal dev server at {address}",
+        timeout=60,
+        log=data_dir / "temporal.log",
+        env={**os.environ, "TEMPORAL_ADDRESS": ""},
+        interval=0.2,
+    ) as process:
+        yield DevServer(address=address, namespace="default", process=process)
 
 
 async def register_search_attributes(client: Client, namespace: str = "default") -> None:

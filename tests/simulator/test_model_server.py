@@ -8,17 +8,25 @@ import math
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from simulator.answers import baseline_answer
-from simulator.prometheus_text import Sample, parse
 from simulator.testing import run_model_server
 from tests.simulator.helpers import quantile_ms
+
+
+def parse(text: str) -> tuple[list[Sample], dict[str, str]]:
+    """Every sample of an exposition body, and each family's type (prometheus_client names a counter family
+    without its ``_total``)."""
+    families = list(text_string_to_metric_families(text))
+    return [s for f in families for s in f.samples], {f.name: f.type for f in families}
 
 
 def _value(samples: list[Sample], name: str, **labels: str) -> float:
     matches = [s.value for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
     assert len(matches) == 1, (name, labels, matches)
-    return matches[0]
+    return float(matches[0])
 
 
 @pytest.mark.asyncio
@@ -46,7 +54,7 @@ async def test_answers_metrics_and_counters_agree() -> None:
         assert 12 <= quantile_ms(counters, 0.95) < 40
 
         samples, types = parse(await server.metrics_text())
-        assert types["model_requests_total"] == "counter"
+        assert types["model_requests"] == "counter"
         assert types["model_request_duration_seconds"] == "histogram"
         assert _value(samples, "model_requests_total", version="v2", status="200") == len(ok)
         assert _value(samples, "model_requests_total", version="v2", status="500") == len(failed)
