@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from multiprocessing import Pool
 
-from bench.judge.judges import JUDGES, run_all
+from bench.judge.judges import JUDGES, Result, run_all
 from bench.judge.scenarios import HOURS, SCENARIOS, Scenario
 from bench.judge.stats import clopper_pearson, quantile
 
@@ -20,7 +20,7 @@ def run_seed(base_seed: int, cell_index: int, run: int) -> int:
     return (base_seed * 1_000_003 + cell_index * 100_003 + run) & 0x7FFFFFFF
 
 
-def _run_chunk(task: tuple[int, int, int, int]) -> tuple[int, list[dict[str, tuple[int | None, int]]]]:
+def _run_chunk(task: tuple[int, int, int, int]) -> tuple[int, list[dict[str, Result]]]:
     cell_index, first, last, base_seed = task
     scenario = SCENARIOS[cell_index]
     results = []
@@ -41,6 +41,12 @@ class JudgeOutcome:
     """Minutes from the onset to the rollback, +inf when not within the 48 h."""
     errors: list[int] = field(default_factory=list)
     """Canary errors served from the onset until the rollback (or the end)."""
+    passes: int = 0
+    """Runs in which every criterion passed (or was untestable) at some poll: the step would have moved on."""
+    passes_then_rollback: int = 0
+    """Runs that passed and were later rolled back."""
+    untestable: int = 0
+    """Runs in which a criterion said ``untestable``."""
 
     def rate(self, count: int) -> tuple[float, float, float]:
         low, high = clopper_pearson(count, self.runs)
@@ -71,10 +77,13 @@ def run_cells(scenarios: Iterable[Scenario], runs: int, workers: int, base_seed:
             if cell.judges[JUDGES[0]].runs + len(results) == runs:
                 print(f"  {scenario.name}: {runs} runs done", file=sys.stderr, flush=True)
             for result in results:
-                for name, (minute, errors) in result.items():
+                for name, (minute, errors, passed, untestable) in result.items():
                     outcome = cell.judges[name]
                     outcome.runs += 1
                     outcome.errors.append(errors)
+                    outcome.passes += passed is not None
+                    outcome.passes_then_rollback += passed is not None and minute is not None
+                    outcome.untestable += untestable
                     if minute is None:
                         outcome.delays.append(math.inf)
                     elif scenario.violates and minute > scenario.onset_minute:
