@@ -32,6 +32,7 @@ from workflows.judge.models import (
     SequentialState,
 )
 from workflows.judge.threshold import coarse_bucket_warning, error_ratio, p95_ratio
+from workflows.judge.whole_rollout import ALPHA_SHARES as WHOLE_ALPHA_SHARES
 from workflows.judge.whole_rollout import error_rate_whole, latency_resolution
 
 ALPHA_SHARES: dict[str, float] = {"error_rate": 0.5, "latency_p95": 0.25, "quality": 0.25}
@@ -137,7 +138,8 @@ def _latency(
             warnings.append("latency: the two versions share no finite bucket bound; p95 cannot be compared")
         note = note or "no latency buckets to compare"
     else:
-        alpha = criteria.alpha * ALPHA_SHARES["latency_p95"] * alpha_share
+        shares = WHOLE_ALPHA_SHARES if whole else ALPHA_SHARES
+        alpha = criteria.alpha * shares["latency_p95"] * alpha_share
         verdict_text, lower, upper = latency.evaluate(test, totals, limit, alpha)
         waiting = _waiting(candidate, criteria)
         if waiting:
@@ -179,12 +181,14 @@ def _quality(
     criteria: Criteria,
     last_stable: Counters,
     alpha_share: float = 1.0,
+    *,
+    whole: bool = False,
 ) -> tuple[CriterionResult, QualityTestState]:
     # Stable's lifetime mean before this poll is known in advance: a valid, and usually good, first guess.
     prior = last_stable.quality_sum / last_stable.quality_count if last_stable.quality_count else quality.DEFAULT_PRIOR
     test = quality.update(state.quality, previous, steps, prior)
     stable, candidate = totals
-    alpha = criteria.alpha * ALPHA_SHARES["quality"] * alpha_share
+    alpha = criteria.alpha * (WHOLE_ALPHA_SHARES if whole else ALPHA_SHARES)["quality"] * alpha_share
     verdict_text, lower, upper = quality.evaluate(test, totals, criteria.quality_drop_max, alpha)
     stable_mean = stable.quality_sum / stable.quality_count if stable.quality_count else None
     candidate_mean = candidate.quality_sum / candidate.quality_count if candidate.quality_count else None
@@ -254,7 +258,7 @@ def sequential_criteria(
             steps,
             totals,
             criteria,
-            alpha=criteria.alpha * ALPHA_SHARES["error_rate"],
+            alpha=criteria.alpha * WHOLE_ALPHA_SHARES["error_rate"],
             alpha_share=alpha_share,
             horizon=horizon,
             evidence=evidence,
@@ -264,7 +268,9 @@ def sequential_criteria(
     latency_result, warnings, latency_test = _latency(
         state, previous, steps, totals, criteria, quantiles, whole=whole_rollout, alpha_share=alpha_share
     )
-    quality_result, quality_test = _quality(state, previous, steps, totals, criteria, last_stable, alpha_share)
+    quality_result, quality_test = _quality(
+        state, previous, steps, totals, criteria, last_stable, alpha_share, whole=whole_rollout
+    )
     next_state = SequentialState(
         error_rate=error_test, error_margin=margin_test, latency=latency_test, quality=quality_test
     )

@@ -24,8 +24,14 @@ from workflows.judge.increments import Increment
 from workflows.judge.models import ArmTotals, CriterionResult, ErrorMarginState, ErrorRateTestState, SequentialState
 from workflows.judge.threshold import error_ratio
 
-LATE_SHARE = 0.5
-"""Share of the error criterion's fail budget given to the late-onset detector; the rest to the carried test."""
+LATE_SHARE = 0.2
+"""Share of the error criterion's fail budget given to the late-onset detector; the rest to the carried test.
+Small, because the detector's threshold grows only with log(1 / share) while the carried test must stay fast
+on a regression present from the start (2x at a 1 % canary within 40 minutes)."""
+ALPHA_SHARES: dict[str, float] = {"error_rate": 0.6, "latency_p95": 0.2, "quality": 0.2}
+"""Shares of ``criteria.alpha`` per criterion for the whole-rollout judge: errors get more than in the per-step
+judge (0.5) because their test now also carries the late-onset detector, while latency and quality, fed by
+every request, reach their targets with room to spare even at a quarter of their budget per step."""
 MARGIN_PASS_SHARE = 0.5
 """Share of the error criterion's pass budget given to the absolute margin; the rest to the ratio."""
 
