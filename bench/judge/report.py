@@ -136,7 +136,7 @@ def _target_rows(cells: dict[str, CellOutcome], targets: tuple[Target, ...] = TA
     rows = []
     for target in targets:
         cell = cells.get(target.cell)
-        if cell is None:
+        if cell is None or target.judge not in cell.judges:
             continue
         outcome = cell.judges[target.judge]
         if target.kind == "false":
@@ -170,7 +170,7 @@ def render(
     judge_build: str = "interpreted",
 ) -> str:
     """The whole markdown document."""
-    judges = list(JUDGES)
+    judges = [name for name in JUDGES if all(name in cell.judges for cell in cells.values())]
     lines = [
         "# Judge benchmark",
         "",
@@ -192,7 +192,7 @@ def render(
     lines += _table(["target", "cell", "judge", "measured", ""], _target_rows(cells))
     lines += ["", "## Targets of issue 11 (whole-rollout judge)", ""]
     lines += _table(["target", "cell", "judge", "measured", ""], _target_rows(cells, ISSUE_11_TARGETS))
-    workflow_judges = ("sequential", "whole-rollout")
+    workflow_judges = [name for name in ("sequential", "whole-rollout") if name in judges]
     lines += [
         "",
         "## Passes: runs in which every criterion passed (or was untestable) at some poll / then rolled back / "

@@ -20,12 +20,12 @@ def run_seed(base_seed: int, cell_index: int, run: int) -> int:
     return (base_seed * 1_000_003 + cell_index * 100_003 + run) & 0x7FFFFFFF
 
 
-def _run_chunk(task: tuple[int, int, int, int]) -> tuple[int, list[dict[str, Result]]]:
-    cell_index, first, last, base_seed = task
+def _run_chunk(task: tuple[int, int, int, int, tuple[str, ...]]) -> tuple[int, list[dict[str, Result]]]:
+    cell_index, first, last, base_seed, judges = task
     scenario = SCENARIOS[cell_index]
     results = []
     for run in range(first, last):
-        results.append(run_all(scenario, run_seed(base_seed, cell_index, run)))
+        results.append(run_all(scenario, run_seed(base_seed, cell_index, run), judges))
     return cell_index, results
 
 
@@ -62,14 +62,19 @@ class CellOutcome:
     judges: dict[str, JudgeOutcome]
 
 
-def run_cells(scenarios: Iterable[Scenario], runs: int, workers: int, base_seed: int) -> dict[str, CellOutcome]:
-    """All runs of the given cells, spread over ``workers`` processes."""
+def run_cells(
+    scenarios: Iterable[Scenario], runs: int, workers: int, base_seed: int, judges: tuple[str, ...] = JUDGES
+) -> dict[str, CellOutcome]:
+    """All runs of the given cells, spread over ``workers`` processes, for ``judges`` (the naive ones always)."""
+    judges = tuple(name for name in JUDGES if name in judges or name in ("window", "cumulative", "kayenta"))
     chosen = list(scenarios)
     indices = [SCENARIOS.index(scenario) for scenario in chosen]
     tasks = [
-        (index, first, min(runs, first + CHUNK), base_seed) for index in indices for first in range(0, runs, CHUNK)
+        (index, first, min(runs, first + CHUNK), base_seed, judges)
+        for index in indices
+        for first in range(0, runs, CHUNK)
     ]
-    outcomes = {scenario.name: CellOutcome(scenario, {name: JudgeOutcome() for name in JUDGES}) for scenario in chosen}
+    outcomes = {scenario.name: CellOutcome(scenario, {name: JudgeOutcome() for name in judges}) for scenario in chosen}
     with Pool(processes=workers) as pool:
         for cell_index, results in pool.imap_unordered(_run_chunk, tasks):
             scenario = SCENARIOS[cell_index]
