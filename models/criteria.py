@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.limits import MAX_ERROR_RATE_MARGIN
+
 MAX_RATIO = 100.0
 """Largest ratio a criterion or trigger may allow (candidate over stable). A latency or error-rate ratio of 100
 already accepts a candidate a hundred times worse; larger values only hide a typo or a disabled check."""
@@ -32,6 +34,14 @@ class Criteria(BaseModel):
     )
     error_rate_ratio_max: float = Field(
         default=1.2, gt=0, le=MAX_RATIO, description="Candidate error rate may be at most this multiple of stable's."
+    )
+    error_rate_margin: float = Field(
+        default=0.001,
+        ge=0,
+        le=MAX_ERROR_RATE_MARGIN,
+        description="Candidate error rate may also exceed stable's by at most this absolute amount (0.001 = 0.1 "
+        "percentage point): the error criterion holds when either the ratio or this margin holds, so a service "
+        "with no errors on either version can pass on enough requests. 0 leaves the ratio alone.",
     )
     min_requests: int = Field(
         default=500,

@@ -78,3 +78,7 @@ MAX_SPEC_ERROR_CHARS = 8 * 1024
 """Largest ``SpecError`` message, in characters, whatever the input: a header (under 80), at most
 ``MAX_PROBLEMS`` lines of at most ``MAX_PROBLEM_CHARS`` + 5, and a count of the rest (under 40). The failure that
 carries it, and its ``problems``, stay far below Temporal's payload limits."""
+
+MAX_ERROR_RATE_MARGIN = 0.1
+"""Largest ``criteria.error_rate_margin``: ten percentage points of errors beyond stable's is already a candidate
+failing one request in ten more; a larger margin would only switch the error criterion off."""

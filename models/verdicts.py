@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-Verdict = Literal["pass", "fail", "inconclusive"]
-"""``fail``: evidence the criterion is violated; ``pass``: evidence it holds; else ``inconclusive``."""
+Verdict = Literal["pass", "fail", "inconclusive", "untestable"]
+"""``fail``: evidence the criterion is violated; ``pass``: evidence it holds; ``untestable``: the metrics cannot
+establish the criterion however much data comes (buckets too coarse, nothing reported); else ``inconclusive``."""
 
 JudgeMethod = Literal["threshold", "sequential"]
 """``threshold``: point estimates against the limits; ``sequential``: anytime-valid tests."""

@@ -23,6 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cells", default="", help="comma-separated cell names (default: all)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
     parser.add_argument("--seed", type=int, default=20240601, help="base seed")
+    parser.add_argument(
+        "--judges",
+        default="",
+        help="comma-separated workflow judges to run (the naive ones always run); default: all",
+    )
     parser.add_argument("--output", type=Path, default=None, help=f"report path (default {DEFAULT_OUTPUT})")
     parser.add_argument(
         "--interpreted", action="store_true", help="run the judge's .py files as they are (skip the mypyc build)"
@@ -40,11 +45,15 @@ def main(argv: list[str] | None = None) -> int:
         compiled.verify(VERIFY_RUNS, args.seed)
         print(f"compiled judge matches the source on {VERIFY_RUNS} runs of every cell", file=sys.stderr)
     # Imported only now: with the compiled judge active, these must load it rather than the source.
+    from bench.judge.judges import JUDGES
     from bench.judge.report import render
     from bench.judge.runner import run_cells
 
     started = time.monotonic()
-    cells = run_cells(scenarios, runs, args.workers, args.seed)
+    judges = tuple(name for name in args.judges.split(",") if name) or JUDGES
+    if set(judges) - set(JUDGES):
+        parser.error(f"unknown judges: {', '.join(sorted(set(judges) - set(JUDGES)))}")
+    cells = run_cells(scenarios, runs, args.workers, args.seed, judges)
     wall = time.monotonic() - started
     command = "python -m bench.judge " + " ".join(argv if argv is not None else sys.argv[1:])
     report = render(

@@ -24,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "workflows"
+MODELS_PACKAGE = ROOT / "models"
 BUILD_ROOT = ROOT / ".build" / "bench-judge"
 MODELS = "models.py"
 """Pydantic models stay interpreted: mypyc cannot compile classes built by pydantic's metaclass."""
@@ -40,7 +41,7 @@ def _compiled_modules(build: Path) -> list[str]:
 
 def _key() -> str:
     digest = hashlib.sha256()
-    for path in _sources():
+    for path in [*_sources(), *sorted(MODELS_PACKAGE.rglob("*.py"))]:
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
     digest.update(importlib.metadata.version("mypy").encode())
@@ -61,6 +62,8 @@ def build() -> Path | None:
     staging = target.with_name(target.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(PACKAGE, staging / "workflows", ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    # The judge imports the shared models (a top-level package since ADR 10): mypyc must see them to type-check.
+    shutil.copytree(MODELS_PACKAGE, staging / "models", ignore=shutil.ignore_patterns("__pycache__", "*.so"))
     log = staging / "mypyc.log"
     print("compiling the judge with mypyc (once per source change)...", file=sys.stderr, flush=True)
     with log.open("w") as output:

@@ -9,6 +9,8 @@
 * ``kayenta``: ``kayenta.py``, hourly on the growing window of per-minute points since the step started.
 * ``sequential``: ``workflows.judge`` with ``method="sequential"``, hard triggers included (as shipped), and
   ``sequential-criteria``: the same judgements with the hard triggers ignored, to show what each part costs.
+* ``whole-rollout``: ``workflows.judge`` as runs under the ``judge-whole-rollout`` patch call it (ADR 13), hard
+  triggers included: evidence on errors carried across steps, a late-onset detector, dispersion-aware.
 
 The two naive judges are vectorised over every poll of the run (numpy); they see the step's true increments
 as the scrapes deliver them, which is what the workflow's counter handling reconstructs from raw counters.
@@ -24,9 +26,9 @@ from bench.judge.scenarios import HOURS, MINUTES, POLL_MINUTES, Scenario
 from bench.judge.traffic import POLLS, BoolArray, FloatArray, IntArray, Run, baseline, simulate
 from models.counters import Counters
 from models.criteria import Criteria, RollbackTriggers
-from workflows.judge import JudgeMethod, judge, new_judge_state
+from workflows.judge import JudgeMethod, JudgeState, judge, new_judge_state
 
-JUDGES = ("window", "cumulative", "kayenta", "sequential", "sequential-criteria")
+JUDGES = ("window", "cumulative", "kayenta", "sequential", "sequential-criteria", "whole-rollout")
 CRITERIA = Criteria()
 TRIGGERS = RollbackTriggers()
 WINDOW_ERROR_RATIO = 2.0
@@ -119,12 +121,35 @@ def kayenta(run: Run) -> int | None:
 
 
 class WorkflowJudge:
-    """``workflows.judge`` as the workflow calls it; remembers the first rollback and first criterion fail."""
+    """``workflows.judge`` as the workflow calls it; remembers the first rollback, criterion fail and pass.
 
-    def __init__(self, method: JudgeMethod, first: tuple[Counters, Counters]) -> None:
-        self.state = new_judge_state(first[0], first[1], method=method)
+    ``whole``: the whole-rollout judge (runs under the ``judge-whole-rollout`` patch): a new step carries the
+    error-rate test on, each step spends 1 / steps of the latency and quality budgets, and the late-onset
+    detector may restart at every poll of the 48 h. Without it, every step starts afresh (the per-step judge).
+    """
+
+    def __init__(self, method: JudgeMethod, first: tuple[Counters, Counters], *, whole: bool, steps: int) -> None:
+        self.method, self.whole, self.steps = method, whole, max(1, steps)
+        self.state = self._new_state(first, None)
         self.rollback: int | None = None
         self.criterion_fail: int | None = None
+        self.passed: int | None = None
+        self.untestable = False
+
+    def _new_state(self, reading: tuple[Counters, Counters], carried: JudgeState | None) -> JudgeState:
+        return new_judge_state(
+            reading[0],
+            reading[1],
+            method=self.method,
+            whole_rollout=self.whole,
+            alpha_share=1.0 / self.steps if self.whole else 1.0,
+            horizon_polls=POLLS if self.whole else 0,
+            carried=carried,
+        )
+
+    def new_step(self, reading: tuple[Counters, Counters]) -> None:
+        """A new canary step starts with ``reading`` as its baseline."""
+        self.state = self._new_state(reading, self.state)
 
     def poll(self, minute: int, reading: tuple[Counters, Counters]) -> None:
         judgement = judge(
@@ -135,30 +160,57 @@ class WorkflowJudge:
             self.rollback = minute
         if self.criterion_fail is None and any(result.verdict == "fail" for result in judgement.criteria):
             self.criterion_fail = minute
+        if any(result.verdict == "untestable" for result in judgement.criteria):
+            self.untestable = True
+        passing = judgement.decision != "rollback" and all(
+            result.verdict in ("pass", "untestable") for result in judgement.criteria
+        )
+        if self.passed is None and self.rollback is None and passing:
+            self.passed = minute
 
     @property
     def done(self) -> bool:
-        return self.criterion_fail is not None
+        return self.criterion_fail is not None or (self.whole and self.rollback is not None)
 
 
-def run_all(scenario: Scenario, seed: int) -> dict[str, tuple[int | None, int]]:
-    """Per judge: (rollback minute or None, candidate errors served from the onset until then or the end)."""
-    run = simulate(scenario, seed)
-    sequential = WorkflowJudge("sequential", baseline(scenario))
+Result = tuple[int | None, int, int | None, bool]
+"""Per judge: rollback minute (or None), candidate errors served from the onset until then (or the end), the
+first minute every criterion passed or was untestable (or None), and whether a criterion said untestable."""
+
+
+def _run_workflow_judge(run: Run, scenario: Scenario, *, whole: bool) -> WorkflowJudge:
+    steps = len(scenario.steps) or 1
+    judge_ = WorkflowJudge("sequential", baseline(scenario), whole=whole, steps=steps)
+    step_polls = POLLS // steps
+    previous = baseline(scenario)
     for poll in range(POLLS):
-        sequential.poll(run.poll_minute(poll), run.reading(poll))
-        if sequential.done:
+        if poll and poll % step_polls == 0:
+            judge_.new_step(previous)
+        previous = run.reading(poll)
+        judge_.poll(run.poll_minute(poll), previous)
+        if judge_.done:
             break
-    rollbacks = {
-        "window": window(run),
-        "cumulative": cumulative(run),
-        "kayenta": kayenta(run),
-        "sequential": sequential.rollback,
-        "sequential-criteria": sequential.criterion_fail,
+    return judge_
+
+
+def run_all(scenario: Scenario, seed: int, judges: tuple[str, ...] = JUDGES) -> dict[str, Result]:
+    """The outcome of each of ``judges`` on one drawn run of the cell (the naive ones always: they cost little)."""
+    run = simulate(scenario, seed)
+    outcomes: dict[str, tuple[int | None, int | None, bool]] = {
+        "window": (window(run), None, False),
+        "cumulative": (cumulative(run), None, False),
+        "kayenta": (kayenta(run), None, False),
     }
+    if "sequential" in judges or "sequential-criteria" in judges:
+        sequential = _run_workflow_judge(run, scenario, whole=False)
+        outcomes["sequential"] = (sequential.rollback, sequential.passed, sequential.untestable)
+        outcomes["sequential-criteria"] = (sequential.criterion_fail, sequential.passed, sequential.untestable)
+    if "whole-rollout" in judges:
+        whole = _run_workflow_judge(run, scenario, whole=True)
+        outcomes["whole-rollout"] = (whole.rollback, whole.passed, whole.untestable)
     served = run.candidate_errors()
     onset = int(served[min(scenario.onset_minute, MINUTES)])
     return {
-        name: (minute, max(0, int(served[MINUTES if minute is None else minute]) - onset))
-        for name, minute in rollbacks.items()
+        name: (minute, max(0, int(served[MINUTES if minute is None else minute]) - onset), passed, untestable)
+        for name, (minute, passed, untestable) in outcomes.items()
     }

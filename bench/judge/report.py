@@ -14,6 +14,7 @@ JUDGE_TITLES = {
     "kayenta": "Kayenta-style hourly MW",
     "sequential": "sequential (+ hard triggers, as shipped)",
     "sequential-criteria": "sequential criteria only",
+    "whole-rollout": "whole-rollout (ADR 13, + hard triggers)",
 }
 
 
@@ -49,7 +50,9 @@ class Target:
     text: str
     cell: str
     judge: str
-    kind: str  # "false" (rate <= limit), "median" (minutes <= limit), "detected" (share >= limit)
+    kind: str  # "false" (rate <= limit), "median" (minutes <= limit), "detected" (share >= limit),
+    # "promoted" (share of runs that passed <= limit), "passed" (share that passed >= limit),
+    # "untestable" (share that said untestable >= limit)
     limit: float
 
 
@@ -82,11 +85,58 @@ TARGETS = (
 )
 
 
-def _target_rows(cells: dict[str, CellOutcome]) -> list[list[str]]:
+_W = "whole-rollout"
+_NO_REGRESSION = (
+    "aa-1%",
+    "aa-0.1%",
+    "aa-1%-canary5%",
+    "boundary-errors-1.2x",
+    "boundary-p95-1.1x",
+    "boundary-quality-0.02",
+    "incident-both",
+    "split-drift",
+    "missed-scrapes",
+    "counter-reset",
+    *(f"od{level:g}-canary{weight}%" for level in (0.08, 0.16, 0.3) for weight in (1, 5, 25)),
+    "boundary-errors-1.2x-od0.16-canary5%",
+    "boundary-errors-1.2x-od0.16-canary25%",
+    "zero-errors",
+    "coarse-healthy",
+    "whole-aa",
+    "whole-boundary-errors-1.2x",
+    "whole-od0.16",
+)
+ISSUE_11_TARGETS = (
+    *(Target(f"false rollback <= 5 % ({cell})", cell, _W, "false", 0.05) for cell in _NO_REGRESSION),
+    *(
+        Target(f"false promotion <= 5 % at the boundary ({cell})", cell, _W, "promoted", 0.05)
+        for cell in (
+            "boundary-errors-1.2x",
+            "boundary-p95-1.1x",
+            "boundary-quality-0.02",
+            "boundary-errors-1.2x-od0.16-canary5%",
+            "boundary-errors-1.2x-od0.16-canary25%",
+            "whole-boundary-errors-1.2x",
+        )
+    ),
+    Target("median time to detect 2x errors (1 %, 1 % canary) <= 40 min", "errors-2x", _W, "median", 40),
+    Target("late onset (2x after 24 h) median < 120 min", "errors-2x-onset24h", _W, "median", 119.99),
+    Target("late onset in a 4-step rollout median < 120 min", "whole-errors-2x-onset24h", _W, "median", 119.99),
+    Target("2x errors at 0.1 % detected in >= 95 % within 48 h", "errors-2x-base0.1%", _W, "detected", 0.95),
+    Target("quality -0.05 rolled back in median <= 30 min", "quality-0.05", _W, "median", 30),
+    Target("p95 x1.5 (adequate buckets) rolled back in median <= 60 min", "p95-1.5x", _W, "median", 60),
+    Target("zero-error service passes (>= 95 %)", "zero-errors", _W, "passed", 0.95),
+    Target("coarse buckets: p95 said untestable (>= 95 %)", "coarse-healthy", _W, "untestable", 0.95),
+    Target("coarse buckets, untestable accepted: the rest passes (>= 95 %)", "coarse-healthy", _W, "passed", 0.95),
+)
+"""Issue 11's targets, measured on the whole-rollout judge (the one new runs use)."""
+
+
+def _target_rows(cells: dict[str, CellOutcome], targets: tuple[Target, ...] = TARGETS) -> list[list[str]]:
     rows = []
-    for target in TARGETS:
+    for target in targets:
         cell = cells.get(target.cell)
-        if cell is None:
+        if cell is None or target.judge not in cell.judges:
             continue
         outcome = cell.judges[target.judge]
         if target.kind == "false":
@@ -95,6 +145,12 @@ def _target_rows(cells: dict[str, CellOutcome]) -> list[list[str]]:
         elif target.kind == "median":
             value = outcome.delay(0.5)
             measured, met = _minutes(value, 48 * 60), value <= target.limit
+        elif target.kind == "promoted":
+            value = outcome.passes / outcome.runs
+            measured, met = _rate(outcome, outcome.passes), value <= target.limit
+        elif target.kind in ("passed", "untestable"):
+            count = outcome.passes if target.kind == "passed" else outcome.untestable
+            measured, met = _rate(outcome, count), count / outcome.runs >= target.limit
         else:
             value = outcome.detections / outcome.runs
             measured, met = _rate(outcome, outcome.detections), value >= target.limit
@@ -114,7 +170,7 @@ def render(
     judge_build: str = "interpreted",
 ) -> str:
     """The whole markdown document."""
-    judges = list(JUDGES)
+    judges = [name for name in JUDGES if all(name in cell.judges for cell in cells.values())]
     lines = [
         "# Judge benchmark",
         "",
@@ -134,6 +190,30 @@ def render(
         "",
     ]
     lines += _table(["target", "cell", "judge", "measured", ""], _target_rows(cells))
+    lines += ["", "## Targets of issue 11 (whole-rollout judge)", ""]
+    lines += _table(["target", "cell", "judge", "measured", ""], _target_rows(cells, ISSUE_11_TARGETS))
+    workflow_judges = [name for name in ("sequential", "whole-rollout") if name in judges]
+    lines += [
+        "",
+        "## Passes: runs in which every criterion passed (or was untestable) at some poll / then rolled back / "
+        "said untestable",
+        "",
+    ]
+    lines += _table(
+        ["cell", "what", *(JUDGE_TITLES[name] for name in workflow_judges)],
+        [
+            [
+                f"`{name}`",
+                cell.scenario.description,
+                *(
+                    f"{_rate(cell.judges[j], cell.judges[j].passes)} / {cell.judges[j].passes_then_rollback} / "
+                    f"{cell.judges[j].untestable}"
+                    for j in workflow_judges
+                ),
+            ]
+            for name, cell in cells.items()
+        ],
+    )
     header = ["cell", "what", *(JUDGE_TITLES[name] for name in judges)]
     false_rows = [
         [
@@ -224,7 +304,18 @@ NOTES = """## How to read this
   sums are the same for every judge. Counter resets and missed scrapes reach the sequential judge as raw
   counters (it does its own differencing); the naive judges see the step's true increments as the scrapes
   deliver them (a missed scrape shows no new data until the next one).
-* Known limits of the sequential judge, visible above: (1) evidence accumulates over the whole step, so a
+* **whole-rollout** is the judge of runs started under the `judge-whole-rollout` patch (ADR 13): the error
+  test's evidence carries across steps (one alpha for the rollout), a Shiryaev-Roberts detector restarted at
+  every poll catches late onsets, each poll's error evidence is discounted by the estimated dispersion of the
+  error split (quasi-likelihood, variance v (1 + kappa v)), an absolute error-rate margin (0.001) lets a clean
+  service pass, and the p95 says `untestable` when the buckets are wider than its limit. Latency and quality
+  spend 1 / steps of their budget per step. The whole-rollout cells (`whole-*`) run the default four steps
+  (1, 5, 25, 50 %, 12 h each); the per-step judges start afresh at each step, as the workflow did.
+* **Passes**: a run "passes" at the first poll where every criterion is `pass` (or `untestable`) and nothing
+  rolls back: the workflow would move the step on there. At a boundary that is a false promotion.
+* **Overdispersed cells** (`od*`): each version's error rate is multiplied by its own gamma factor (mean 1,
+  sd 8, 16 or 30 %) drawn per poll: bursts, a noisy pod, a heavy user.
+* Known limits of the (per-step) sequential judge, visible above: (1) evidence accumulates over the whole step, so a
   regression that starts after 24 good hours is caught only once it dominates the step's data (hours, not
   minutes); keep steps short or restart the step (a new baseline) periodically. (2) Latency is decided at
   bucket edges only: with 7.5 % buckets a 1.2x p95 regression sits within two bucket widths of the 1.1x

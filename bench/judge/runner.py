@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from multiprocessing import Pool
 
-from bench.judge.judges import JUDGES, run_all
+from bench.judge.judges import JUDGES, Result, run_all
 from bench.judge.scenarios import HOURS, SCENARIOS, Scenario
 from bench.judge.stats import clopper_pearson, quantile
 
@@ -20,12 +20,12 @@ def run_seed(base_seed: int, cell_index: int, run: int) -> int:
     return (base_seed * 1_000_003 + cell_index * 100_003 + run) & 0x7FFFFFFF
 
 
-def _run_chunk(task: tuple[int, int, int, int]) -> tuple[int, list[dict[str, tuple[int | None, int]]]]:
-    cell_index, first, last, base_seed = task
+def _run_chunk(task: tuple[int, int, int, int, tuple[str, ...]]) -> tuple[int, list[dict[str, Result]]]:
+    cell_index, first, last, base_seed, judges = task
     scenario = SCENARIOS[cell_index]
     results = []
     for run in range(first, last):
-        results.append(run_all(scenario, run_seed(base_seed, cell_index, run)))
+        results.append(run_all(scenario, run_seed(base_seed, cell_index, run), judges))
     return cell_index, results
 
 
@@ -41,6 +41,12 @@ class JudgeOutcome:
     """Minutes from the onset to the rollback, +inf when not within the 48 h."""
     errors: list[int] = field(default_factory=list)
     """Canary errors served from the onset until the rollback (or the end)."""
+    passes: int = 0
+    """Runs in which every criterion passed (or was untestable) at some poll: the step would have moved on."""
+    passes_then_rollback: int = 0
+    """Runs that passed and were later rolled back."""
+    untestable: int = 0
+    """Runs in which a criterion said ``untestable``."""
 
     def rate(self, count: int) -> tuple[float, float, float]:
         low, high = clopper_pearson(count, self.runs)
@@ -56,14 +62,19 @@ class CellOutcome:
     judges: dict[str, JudgeOutcome]
 
 
-def run_cells(scenarios: Iterable[Scenario], runs: int, workers: int, base_seed: int) -> dict[str, CellOutcome]:
-    """All runs of the given cells, spread over ``workers`` processes."""
+def run_cells(
+    scenarios: Iterable[Scenario], runs: int, workers: int, base_seed: int, judges: tuple[str, ...] = JUDGES
+) -> dict[str, CellOutcome]:
+    """All runs of the given cells, spread over ``workers`` processes, for ``judges`` (the naive ones always)."""
+    judges = tuple(name for name in JUDGES if name in judges or name in ("window", "cumulative", "kayenta"))
     chosen = list(scenarios)
     indices = [SCENARIOS.index(scenario) for scenario in chosen]
     tasks = [
-        (index, first, min(runs, first + CHUNK), base_seed) for index in indices for first in range(0, runs, CHUNK)
+        (index, first, min(runs, first + CHUNK), base_seed, judges)
+        for index in indices
+        for first in range(0, runs, CHUNK)
     ]
-    outcomes = {scenario.name: CellOutcome(scenario, {name: JudgeOutcome() for name in JUDGES}) for scenario in chosen}
+    outcomes = {scenario.name: CellOutcome(scenario, {name: JudgeOutcome() for name in judges}) for scenario in chosen}
     with Pool(processes=workers) as pool:
         for cell_index, results in pool.imap_unordered(_run_chunk, tasks):
             scenario = SCENARIOS[cell_index]
@@ -71,10 +82,13 @@ def run_cells(scenarios: Iterable[Scenario], runs: int, workers: int, base_seed:
             if cell.judges[JUDGES[0]].runs + len(results) == runs:
                 print(f"  {scenario.name}: {runs} runs done", file=sys.stderr, flush=True)
             for result in results:
-                for name, (minute, errors) in result.items():
+                for name, (minute, errors, passed, untestable) in result.items():
                     outcome = cell.judges[name]
                     outcome.runs += 1
                     outcome.errors.append(errors)
+                    outcome.passes += passed is not None
+                    outcome.passes_then_rollback += passed is not None and minute is not None
+                    outcome.untestable += untestable
                     if minute is None:
                         outcome.delays.append(math.inf)
                     elif scenario.violates and minute > scenario.onset_minute:

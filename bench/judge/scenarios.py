@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Group = Literal["aa", "boundary", "regression", "nuisance"]
+Group = Literal["aa", "boundary", "regression", "nuisance", "untestable"]
 
 HOURS = 48
 MINUTES = HOURS * 60
@@ -36,6 +36,12 @@ class Scenario:
     missed_scrapes: bool = False
     counter_reset: bool = False
     coarse_buckets: bool = False
+    dispersion: float = 0.0
+    """Relative sd of each version's error rate from poll to poll, independently (overdispersion): bursts, a
+    noisy pod, a heavy user. 0: errors binomial around the steady rate."""
+    steps: tuple[float, ...] = ()
+    """Whole-rollout cells: canary weights of equal-length steps over the 48 h (the judge starts a new step at
+    each, carrying what the rollout carries); empty: one step at ``canary``."""
 
     @property
     def violates(self) -> bool:
@@ -43,7 +49,7 @@ class Scenario:
         return self.group == "regression"
 
 
-SCENARIOS: tuple[Scenario, ...] = (
+ORIGINAL: tuple[Scenario, ...] = (
     Scenario("aa-1%", "aa", "A/A, 1% errors, 1% canary"),
     Scenario("aa-0.1%", "aa", "A/A, 0.1% errors, 1% canary", base_error=0.001),
     Scenario("aa-1%-canary5%", "aa", "A/A, 1% errors, 5% canary", canary=0.05),
@@ -71,6 +77,73 @@ SCENARIOS: tuple[Scenario, ...] = (
         "quality-0.05-onset24h", "regression", "quality -0.05 from 24 h on", quality_delta=-0.05, onset_minute=24 * 60
     ),
 )
+
+WHOLE_STEPS = (0.01, 0.05, 0.25, 0.5)
+"""The default rollout's weights, 12 h each, for the whole-rollout cells."""
+
+_OD = tuple(
+    Scenario(
+        f"od{level:g}-canary{weight:.0%}",
+        "aa",
+        f"A/A, 2% errors, {weight:.0%} canary, error rates wobbling {level:.0%} per poll and version",
+        base_error=0.02,
+        canary=weight,
+        dispersion=level,
+    )
+    for level in (0.08, 0.16, 0.3)
+    for weight in (0.01, 0.05, 0.25)
+)
+
+ISSUE_11: tuple[Scenario, ...] = (
+    *_OD,
+    *(
+        Scenario(
+            f"boundary-errors-1.2x-od0.16-canary{weight:.0%}",
+            "boundary",
+            f"error ratio exactly 1.2, 2% errors, {weight:.0%} canary, 16% wobble",
+            base_error=0.02,
+            canary=weight,
+            error_ratio=1.2,
+            dispersion=0.16,
+        )
+        for weight in (0.05, 0.25)
+    ),
+    Scenario("zero-errors", "aa", "A/A, no errors on either version", base_error=0.0),
+    Scenario(
+        "coarse-healthy",
+        "untestable",
+        "A/A on power-of-2 buckets (a 1.1x p95 limit cannot be tested)",
+        coarse_buckets=True,
+    ),
+    Scenario("whole-aa", "aa", "A/A over a 4-step rollout (1, 5, 25, 50%, 12 h each)", steps=WHOLE_STEPS),
+    Scenario(
+        "whole-boundary-errors-1.2x",
+        "boundary",
+        "error ratio exactly 1.2 over the 4-step rollout",
+        error_ratio=1.2,
+        steps=WHOLE_STEPS,
+    ),
+    Scenario(
+        "whole-od0.16",
+        "aa",
+        "A/A, 2% errors, 16% wobble over the 4-step rollout",
+        base_error=0.02,
+        dispersion=0.16,
+        steps=WHOLE_STEPS,
+    ),
+    Scenario(
+        "whole-errors-2x-onset24h",
+        "regression",
+        "errors x2 at 1% from 24 h on (25% step), 4-step rollout",
+        error_ratio=2.0,
+        onset_minute=24 * 60,
+        steps=WHOLE_STEPS,
+    ),
+)
+"""Cells of issue 11: overdispersion, whole rollouts, zero errors, coarse buckets."""
+
+SCENARIOS: tuple[Scenario, ...] = (*ORIGINAL, *ISSUE_11)
+"""Every cell: the original 24, then issue 11's."""
 
 QUICK = ("aa-1%", "boundary-errors-1.2x", "errors-2x", "p95-1.5x", "quality-0.05", "counter-reset")
 """Cells of ``--quick`` smoke runs."""

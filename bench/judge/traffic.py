@@ -8,7 +8,9 @@ Model, per minute m of 48 hours (daily phase = 2 pi m / 1440 + a phase drawn uni
   1 % x 2^sin(daily phase): 0.5 %-2 % moving with the load);
 * errors ~ Binomial(requests, rate) per version (exact), rate = base x (1 + 0.3 sin(daily phase)) (errors rise
   with load), x the cell's ratio for the candidate from the onset minute on, x5 on both during the incident
-  hour (minutes 600-659);
+  hour (minutes 600-659), and, in the overdispersed cells, x a gamma factor of mean 1 and sd ``dispersion``
+  drawn per poll and per version (the two versions' rates wobble independently);
+* whole-rollout cells move the canary share through ``steps`` (equal lengths over the 48 h);
 * latency lognormal (median 100 ms, p95 250 ms), stretched by 1 + 0.1 sin(daily phase), by the cell's factor
   for the candidate from the onset on, and by 1.5 on both during the incident hour;
 * quality scores with mean 0.8 (+ the cell's delta for the candidate from the onset on) and sd 0.15: each
@@ -294,12 +296,22 @@ def simulate(scenario: Scenario, seed: int) -> Run:
 
     mean_requests = RPS * 60.0 * (1.0 + 0.5 * cycle)
     total = np.maximum(0, np.rint(rng.normal(mean_requests, np.sqrt(mean_requests)))).astype(np.int64)
-    share = 0.01 * 2.0**cycle if scenario.split_drift else np.full(MINUTES, scenario.canary)
+    if scenario.split_drift:
+        share = 0.01 * 2.0**cycle
+    elif scenario.steps:
+        share = np.asarray(scenario.steps)[minutes * len(scenario.steps) // MINUTES]
+    else:
+        share = np.full(MINUTES, scenario.canary)
     candidate = rng.binomial(total, share).astype(np.int64)
     requests = np.stack((total - candidate, candidate))
 
     base_rate = scenario.base_error * (1.0 + 0.3 * cycle) * np.where(incident, 5.0, 1.0)
     rate = np.minimum(1.0, base_rate * np.where(regressed, scenario.error_ratio, 1.0))
+    if scenario.dispersion > 0.0:
+        # Each version's rate wobbles independently from poll to poll: gamma factors of mean 1, sd dispersion.
+        shape = 1.0 / scenario.dispersion**2
+        factors = rng.gamma(shape, 1.0 / shape, size=(2, POLLS))
+        rate = np.minimum(1.0, rate * np.repeat(factors, POLL_MINUTES, axis=1))
     errors = rng.binomial(requests, rate).astype(np.int64)
 
     quality_mean = QUALITY_MEAN + np.where(regressed, scenario.quality_delta, 0.0)

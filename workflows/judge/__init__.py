@@ -48,8 +48,26 @@ __all__ = [
 ]
 
 
-def new_judge_state(stable: Counters, candidate: Counters, *, method: JudgeMethod) -> JudgeState:
+def new_judge_state(
+    stable: Counters,
+    candidate: Counters,
+    *,
+    method: JudgeMethod,
+    whole_rollout: bool = False,
+    alpha_share: float = 1.0,
+    horizon_polls: int = 0,
+    carried: JudgeState | None = None,
+) -> JudgeState:
     """Start a canary step: the raw counters read now are the baseline every later increment counts from.
+
+    Args:
+        stable: Stable's raw counters now.
+        candidate: Candidate's raw counters now.
+        method: ``sequential`` or ``threshold``.
+        whole_rollout: The whole-rollout judge (``whole_rollout.py``): runs started under its patch.
+        alpha_share: Share of the latency and quality budgets this step may spend (1 / the number of steps).
+        horizon_polls: Polls of the whole rollout at which the late-onset detector may restart.
+        carried: The previous step's final state: the whole-rollout judge carries its error-rate test on.
 
     Raises:
         ValueError: A reading is inconsistent; the message names the field.
@@ -58,11 +76,17 @@ def new_judge_state(stable: Counters, candidate: Counters, *, method: JudgeMetho
         raise ValueError(f"method must be 'threshold' or 'sequential', got {method!r}")
     validate_counters(stable, "stable")
     validate_counters(candidate, "candidate")
+    sequential = new_sequential_state() if method == "sequential" else None
+    if sequential is not None and whole_rollout and carried is not None and carried.sequential is not None:
+        sequential = sequential.model_copy(update={"error_rate": carried.sequential.error_rate})
     return JudgeState(
         method=method,
         last_stable=stable,
         last_candidate=candidate,
-        sequential=new_sequential_state() if method == "sequential" else None,
+        sequential=sequential,
+        whole_rollout=whole_rollout,
+        alpha_share=alpha_share,
+        horizon_polls=horizon_polls,
     )
 
 
@@ -136,6 +160,9 @@ def judge(
             last_stable=state.last_stable,
             quantiles=quantiles,
             evidence=evidence,
+            whole_rollout=state.whole_rollout,
+            alpha_share=state.alpha_share,
+            horizon=state.horizon_polls,
         )
     else:
         results, more_warnings = threshold_criteria(stable_totals, candidate_totals, criteria, quantiles)

@@ -52,6 +52,7 @@ WEIGHTS: tuple[float, ...] = (*reversed(_SIDE_WEIGHTS), 0.0, *_SIDE_WEIGHTS)
 """Weight of every grid point; a test against grid ratio r_j mixes the points beyond r_j, renormalised."""
 _LOG_WEIGHTS = tuple(math.log(w) if w > 0 else -math.inf for w in WEIGHTS)
 _ABOVE = tuple(range(_NULL + 1, len(OFFSETS)))
+
 _BELOW = tuple(range(_NULL))
 
 
@@ -156,3 +157,138 @@ def confidence_bounds(state: ErrorRateTestState, log_threshold: float) -> tuple[
 _BOUND_WEIGHTS: tuple[float, ...] = (*reversed(_SIDE_WEIGHTS), max(_SIDE_WEIGHTS), *_SIDE_WEIGHTS)
 """Weights for the bounds: the decision's, plus one for the limit itself (an alternative when r_j != rho)."""
 _BOUND_WEIGHT_TOTAL = sum(_BOUND_WEIGHTS)
+
+
+# --- The whole-rollout test: dispersion-aware, with a late-onset detector -------------------------------------
+
+WOBBLE_PRIOR = 0.05
+"""Prior of kappa, the squared relative wobble of the split beyond binomial (both versions' rates varying by
+about 16 % from poll to poll, independently, give 2 x 0.16^2 = 0.05). Assumed until polls show otherwise,
+because the first polls of a step are where a burst would otherwise pass for a regression."""
+WOBBLE_PRIOR_POLLS = 6.0
+"""How many polls the prior weighs against the observed ones (30 minutes at the default cadence)."""
+DISPERSION_MAX = 1000.0
+"""Cap on the dispersion factor (it only ever discounts evidence)."""
+
+
+def dispersion(state: ErrorRateTestState, variance: float) -> float:
+    """Quasi-likelihood dispersion factor phi >= 1 for a poll whose binomial variance is ``variance``.
+
+    Variance function (McCullagh & Nelder 1989, ch. 9, the beta-binomial's): when each version's error rate
+    wobbles independently from poll to poll by a relative sd d, the candidate's share of a poll's E errors has
+    variance v (1 + kappa v), v = E p (1 - p), kappa = 2 d^2, so phi = 1 + kappa v grows with the poll's errors:
+    big canaries see much more overdispersion than small ones. kappa is estimated from earlier polls only
+    (predictable): sum(Pearson - 1) / sum(v), shrunk towards the prior. Dividing a poll's log-likelihood ratios
+    by phi >= 1 keeps the test valid on binomial traffic too (Jensen: E[L^(1/phi)] <= E[L]^(1/phi) <= 1).
+    """
+    polls = state.pearson_polls
+    mean_variance = state.variance_sum / polls if polls else variance
+    prior = WOBBLE_PRIOR_POLLS * mean_variance
+    kappa = max(0.0, (WOBBLE_PRIOR * prior + state.pearson_sum - polls) / (prior + state.variance_sum))
+    return min(DISPERSION_MAX, 1.0 + kappa * variance)
+
+
+def _estimated_ratio(requests_sum: tuple[int, int], errors_sum: tuple[int, int]) -> float:
+    """The candidate/stable error-rate ratio of the informative polls so far, each side shrunk by one error.
+
+    The shrinkage keeps the first polls' estimate near 1 (a poll without candidate errors would otherwise put
+    it at 0, and make the next poll's Pearson statistic explode).
+    """
+    stable_requests, candidate_requests = requests_sum
+    stable_errors, candidate_errors = errors_sum
+    if stable_requests <= 0 or candidate_requests <= 0:
+        return 1.0
+    return ((candidate_errors + 1.0) / candidate_requests) / ((stable_errors + 1.0) / stable_requests)
+
+
+def update_whole(
+    state: ErrorRateTestState,
+    stable_requests: int,
+    stable_errors: int,
+    candidate_requests: int,
+    candidate_errors: int,
+    *,
+    horizon: int,
+) -> ErrorRateTestState:
+    """Add one poll to the whole-rollout test.
+
+    Differences from ``update``: every poll's log-likelihood ratios are divided by the predictable dispersion
+    factor, and a Shiryaev-Roberts e-detector (a new mixture started at each of the first ``horizon``
+    informative polls, all summed) finds a regression that starts late, after hours of healthy evidence the
+    mixture started at the beginning would first have to climb out of.
+    """
+    total_errors = stable_errors + candidate_errors
+    late = state.late_log_e or [-math.inf] * len(_ABOVE)
+    if total_errors <= 0 or stable_requests <= 0 or candidate_requests <= 0:
+        if total_errors > 0:
+            return state.model_copy(update={"skipped_polls": state.skipped_polls + 1, "late_log_e": late})
+        return state if state.late_log_e else state.model_copy(update={"late_log_e": late})
+    split = candidate_requests / stable_requests
+    # The poll's share at the ratio estimated before it (predictable, like phi), for phi and Pearson's statistic.
+    rq = _estimated_ratio(state.requests_sum, state.errors_sum) * split
+    share = rq / (1.0 + rq)
+    variance = total_errors * share * (1.0 - share)
+    phi = dispersion(state, variance)
+    base = math.log(state.limit) + math.log(split)
+    exp, log1p = math.exp, math.log1p
+    poll = []
+    for offset in OFFSETS:
+        log_rq = base + offset
+        softplus = log_rq + log1p(exp(-log_rq)) if log_rq > 0 else log1p(exp(log_rq))
+        poll.append(candidate_errors * log_rq - total_errors * softplus)
+    null = poll[_NULL]
+    poll = [(value - null) / phi for value in poll]
+    requests_sum = (state.requests_sum[0] + stable_requests, state.requests_sum[1] + candidate_requests)
+    errors_sum = (state.errors_sum[0] + stable_errors, state.errors_sum[1] + candidate_errors)
+    # Pearson's statistic of this poll at the ratio fitted on every poll so far, this one included: known once
+    # the poll is in, so still predictable for the next poll's phi, and a real regression is not read as noise.
+    fitted = _estimated_ratio(requests_sum, errors_sum) * split
+    fitted_share = fitted / (1.0 + fitted)
+    fitted_variance = total_errors * fitted_share * (1.0 - fitted_share)
+    expected = total_errors * fitted_share
+    pearson = (candidate_errors - expected) ** 2 / fitted_variance if fitted_variance > 0.0 else 1.0
+    log_likelihood = [old + new for old, new in zip(state.log_likelihood, poll, strict=True)]
+    restart = state.late_starts < horizon
+    late = [
+        (_log_add(value, 0.0) if restart else value) + poll[index] for value, index in zip(late, _ABOVE, strict=True)
+    ]
+    log_e_fail, log_e_pass = log_e_values(log_likelihood)
+    return ErrorRateTestState(
+        limit=state.limit,
+        log_likelihood=log_likelihood,
+        max_log_e_fail=max(state.max_log_e_fail, log_e_fail),
+        max_log_e_pass=max(state.max_log_e_pass, log_e_pass),
+        skipped_polls=state.skipped_polls,
+        late_log_e=late,
+        late_starts=state.late_starts + (1 if restart else 0),
+        max_log_late=max(state.max_log_late, _log_late(late)),
+        pearson_sum=state.pearson_sum + pearson,
+        pearson_polls=state.pearson_polls + 1,
+        variance_sum=state.variance_sum + fitted_variance,
+        requests_sum=requests_sum,
+        errors_sum=errors_sum,
+    )
+
+
+def _log_late(late: list[float]) -> float:
+    """Log of the late-onset detector: the weighted sum over the grid ratios above the limit."""
+    terms = [value + _LOG_WEIGHTS[index] for value, index in zip(late, _ABOVE, strict=True)]
+    best = max(terms)
+    if best == -math.inf:
+        return -math.inf
+    return best + math.log(sum([math.exp(term - best) for term in terms]))
+
+
+def _log_add(a: float, b: float) -> float:
+    high, low = (a, b) if a >= b else (b, a)
+    return high if low == -math.inf else high + math.log1p(math.exp(low - high))
+
+
+def late_log_threshold(horizon: int, alpha: float) -> float:
+    """Threshold of the late-onset detector's log value: Ville's inequality on a sum of supermartingales.
+
+    The mixture started at one poll is a supermartingale of initial value 1 under the null (1 before its start);
+    the sum of the ``horizon`` of them starts at ``horizon``, so it ever reaches horizon / alpha with probability
+    at most alpha. The detector leaves out the not-yet-started terms, which only makes it smaller.
+    """
+    return math.log(max(1, horizon) / alpha)

@@ -7,6 +7,7 @@ sums (never one entry per poll), so its size does not grow with the length of a 
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -95,6 +96,26 @@ class ErrorRateTestState(BaseModel):
     max_log_e_fail: float = 0.0
     max_log_e_pass: float = 0.0
     skipped_polls: int = Field(default=0, description="Polls with errors but no requests on one arm.")
+    late_log_e: list[float] = Field(
+        default_factory=list,
+        description="Whole-rollout judge: log Shiryaev-Roberts statistic per grid ratio above the limit.",
+    )
+    late_starts: int = Field(default=0, description="Polls at which the late-onset detector could restart.")
+    max_log_late: float = Field(default=-math.inf, description="Running maximum of the late-onset detector.")
+    pearson_sum: float = Field(default=0.0, description="Sum of the polls' Pearson statistics (dispersion).")
+    pearson_polls: int = Field(default=0, description="Polls in ``pearson_sum``.")
+    variance_sum: float = Field(default=0.0, description="Sum of the polls' binomial variances E p (1 - p).")
+    requests_sum: tuple[int, int] = Field(default=(0, 0), description="(stable, candidate) requests of those polls.")
+    errors_sum: tuple[int, int] = Field(default=(0, 0), description="(stable, candidate) errors of those polls.")
+
+
+class ErrorMarginState(BaseModel):
+    """Empirical-Bernstein variance sums of each arm's error rate, for the absolute margin (see ``error_margin``)."""
+
+    model_config = _MODEL_CONFIG
+
+    stable_variance: float = 0.0
+    candidate_variance: float = 0.0
 
 
 class LatencyTestState(BaseModel):
@@ -123,6 +144,7 @@ class SequentialState(BaseModel):
     model_config = _MODEL_CONFIG
 
     error_rate: ErrorRateTestState | None = None
+    error_margin: ErrorMarginState | None = None
     latency: LatencyTestState | None = None
     quality: QualityTestState = Field(default_factory=QualityTestState)
 
@@ -140,6 +162,17 @@ class JudgeState(BaseModel):
     candidate: ArmTotals = Field(default_factory=ArmTotals)
     sequential: SequentialState | None = Field(
         default=None, description="Running statistics of the sequential tests; None for the threshold method."
+    )
+    whole_rollout: bool = Field(
+        default=False,
+        description="The whole-rollout judge (absolute error margin, untestable verdicts, evidence carried "
+        "across steps, late-onset detector, dispersion-aware error test); False: the per-step judge of old runs.",
+    )
+    alpha_share: float = Field(
+        default=1.0, gt=0, le=1, description="Share of criteria.alpha this step may spend (latency and quality)."
+    )
+    horizon_polls: int = Field(
+        default=0, ge=0, description="Polls at which the late-onset detector may restart (its alpha is split)."
     )
 
 

@@ -63,7 +63,9 @@ def _comparison(result: CriterionResult) -> str:
 
 def describe_criterion(result: CriterionResult) -> str:
     """E.g. ``error_rate failed: candidate 3.02% vs stable 1.01% over 5,210/497,000 requests (ratio 2.99 > 1.2)``."""
-    verb = {"fail": "failed", "pass": "passed", "inconclusive": "inconclusive"}[result.verdict]
+    verb = {"fail": "failed", "pass": "passed", "inconclusive": "inconclusive", "untestable": "untestable"}[
+        result.verdict
+    ]
     text = f"{result.name} {verb}: {_estimates(result)} ({_comparison(result)})"
     if result.note and result.verdict != "pass":
         text += f" [{result.note}]"

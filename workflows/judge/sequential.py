@@ -32,6 +32,8 @@ from workflows.judge.models import (
     SequentialState,
 )
 from workflows.judge.threshold import coarse_bucket_warning, error_ratio, p95_ratio
+from workflows.judge.whole_rollout import ALPHA_SHARES as WHOLE_ALPHA_SHARES
+from workflows.judge.whole_rollout import error_rate_whole, latency_resolution
 
 ALPHA_SHARES: dict[str, float] = {"error_rate": 0.5, "latency_p95": 0.25, "quality": 0.25}
 """Shares of ``criteria.alpha`` per criterion (they sum to 1). Errors get half: it is the criterion whose
@@ -117,6 +119,9 @@ def _latency(
     totals: tuple[ArmTotals, ArmTotals],
     criteria: Criteria,
     quantiles: tuple[Quantile | None, Quantile | None],
+    *,
+    whole: bool = False,
+    alpha_share: float = 1.0,
 ) -> tuple[CriterionResult, list[str], LatencyTestState | None]:
     test = state.latency
     test = latency.new_latency_state(*totals) if test is None else latency.update(test, previous, steps, totals)
@@ -133,7 +138,9 @@ def _latency(
             warnings.append("latency: the two versions share no finite bucket bound; p95 cannot be compared")
         note = note or "no latency buckets to compare"
     else:
-        verdict_text, lower, upper = latency.evaluate(test, totals, limit, criteria.alpha * ALPHA_SHARES["latency_p95"])
+        shares = WHOLE_ALPHA_SHARES if whole else ALPHA_SHARES
+        alpha = criteria.alpha * shares["latency_p95"] * alpha_share
+        verdict_text, lower, upper = latency.evaluate(test, totals, limit, alpha)
         waiting = _waiting(candidate, criteria)
         if waiting:
             note = waiting
@@ -141,7 +148,12 @@ def _latency(
             verdict = "fail"
         elif verdict_text == "pass":
             verdict = "pass"
-    if coarse and verdict != "fail":
+    resolution = latency_resolution(stable_q, limit) if whole else None
+    if resolution and verdict != "fail" and stable.latency_total and candidate.latency_total:
+        # The buckets cannot establish the limit however much data comes: say so, with what would.
+        verdict = "untestable"
+        note = resolution
+    elif coarse and verdict != "fail":
         warnings.append(coarse.replace("the interpolated ratio is a guess", "the p95 criterion cannot pass"))
         note = (note + "; " if note else "") + "buckets too coarse near the p95 to establish the ratio"
     result = CriterionResult(
@@ -168,12 +180,15 @@ def _quality(
     totals: tuple[ArmTotals, ArmTotals],
     criteria: Criteria,
     last_stable: Counters,
+    alpha_share: float = 1.0,
+    *,
+    whole: bool = False,
 ) -> tuple[CriterionResult, QualityTestState]:
     # Stable's lifetime mean before this poll is known in advance: a valid, and usually good, first guess.
     prior = last_stable.quality_sum / last_stable.quality_count if last_stable.quality_count else quality.DEFAULT_PRIOR
     test = quality.update(state.quality, previous, steps, prior)
     stable, candidate = totals
-    alpha = criteria.alpha * ALPHA_SHARES["quality"]
+    alpha = criteria.alpha * (WHOLE_ALPHA_SHARES if whole else ALPHA_SHARES)["quality"] * alpha_share
     verdict_text, lower, upper = quality.evaluate(test, totals, criteria.quality_drop_max, alpha)
     stable_mean = stable.quality_sum / stable.quality_count if stable.quality_count else None
     candidate_mean = candidate.quality_sum / candidate.quality_count if candidate.quality_count else None
@@ -215,6 +230,9 @@ def sequential_criteria(
     last_stable: Counters,
     quantiles: tuple[Quantile | None, Quantile | None],
     evidence: bool = True,
+    whole_rollout: bool = False,
+    alpha_share: float = 1.0,
+    horizon: int = 0,
 ) -> tuple[list[CriterionResult], list[str], SequentialState]:
     """Update every test with one poll and judge the three criteria.
 
@@ -228,9 +246,32 @@ def sequential_criteria(
         quantiles: Interpolated (stable, candidate) p95s of ``totals``, for the estimates shown.
         evidence: False skips what only a reader needs (the error-rate ratio's grid bounds); verdicts and
             state are the same.
+        whole_rollout: The whole-rollout judge (``whole_rollout.py``); False: the per-step judge of old runs.
+        alpha_share: Share of the per-step budgets this step may spend (whole-rollout judge).
+        horizon: Polls at which the late-onset detector may restart (whole-rollout judge).
     """
-    error_result, error_test = _error_rate(state, steps, totals, criteria, evidence)
-    latency_result, warnings, latency_test = _latency(state, previous, steps, totals, criteria, quantiles)
-    quality_result, quality_test = _quality(state, previous, steps, totals, criteria, last_stable)
-    next_state = SequentialState(error_rate=error_test, latency=latency_test, quality=quality_test)
+    margin_test = state.error_margin
+    if whole_rollout:
+        error_result, error_test, margin_test = error_rate_whole(
+            state,
+            previous,
+            steps,
+            totals,
+            criteria,
+            alpha=criteria.alpha * WHOLE_ALPHA_SHARES["error_rate"],
+            alpha_share=alpha_share,
+            horizon=horizon,
+            evidence=evidence,
+        )
+    else:
+        error_result, error_test = _error_rate(state, steps, totals, criteria, evidence)
+    latency_result, warnings, latency_test = _latency(
+        state, previous, steps, totals, criteria, quantiles, whole=whole_rollout, alpha_share=alpha_share
+    )
+    quality_result, quality_test = _quality(
+        state, previous, steps, totals, criteria, last_stable, alpha_share, whole=whole_rollout
+    )
+    next_state = SequentialState(
+        error_rate=error_test, error_margin=margin_test, latency=latency_test, quality=quality_test
+    )
     return [error_result, latency_result, quality_result], warnings, next_state

@@ -15,13 +15,26 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from models.activities import CounterPair, ReadCountersInput
     from models.record import AnalysisEntry, CriterionEvidence, evidence_line
+    from models.spec import RolloutSpec
     from models.verdicts import CriterionName
     from workflows.judge import CriterionResult, judge, new_judge_state
     from workflows.judge.testability import untestable_at_start, untestable_in_totals
     from workflows.rollout import calls
     from workflows.rollout.bounds import add_analysis
-    from workflows.rollout.context import ANALYSIS_CADENCE_PATCH, DECISION_PATCH, RolloutRun, cause
+    from workflows.rollout.context import (
+        ANALYSIS_CADENCE_PATCH,
+        DECISION_PATCH,
+        JUDGE_WHOLE_ROLLOUT_PATCH,
+        RolloutRun,
+        cause,
+    )
     from workflows.rollout.interrupts import RollbackNeeded
+
+HORIZON_SLACK = 2
+"""The late-onset detector may restart at this many times the polls the steps' observe times hold: room for
+extensions of inconclusive steps; past it the detector keeps running without new restarts."""
+MAX_HORIZON_POLLS = 100_000
+"""Cap on the detector's restarts (its threshold grows with their log): a year of 5-minute polls."""
 
 CONTINUE_AS_NEW_EVENTS = 4_000
 """Continue-as-new past this many events, well below Temporal's 10k warning, to keep every run's history small."""
@@ -101,7 +114,29 @@ async def take_baseline(run: RolloutRun) -> None:
     except ActivityError as exc:
         run.note("baseline unavailable", f"{cause(exc)}; the first analysis will take it")
         return
-    run.state.judge_state = new_judge_state(pair.stable, pair.candidate, method=run.judge_method())
+    start_judge(run, pair)
+
+
+def horizon_polls(spec: RolloutSpec) -> int:
+    """Polls of the whole rollout at which the late-onset detector may restart."""
+    interval = spec.analysis_interval.total_seconds()
+    observed = sum(step.observe.total_seconds() for step in spec.steps)
+    return max(1, min(MAX_HORIZON_POLLS, int(HORIZON_SLACK * observed // max(interval, 1.0)) + 1))
+
+
+def start_judge(run: RolloutRun, pair: CounterPair) -> None:
+    """A new step's judge state from its baseline reading; whole-rollout under its patch (ADR 13)."""
+    s, method = run.state, run.judge_method()
+    whole = method == "sequential" and workflow.patched(JUDGE_WHOLE_ROLLOUT_PATCH)
+    s.judge_state = new_judge_state(
+        pair.stable,
+        pair.candidate,
+        method=method,
+        whole_rollout=whole,
+        alpha_share=1.0 / len(run.spec.steps) if whole else 1.0,
+        horizon_polls=horizon_polls(run.spec) if whole else 0,
+        carried=s.judge_carried if whole else None,
+    )
 
 
 async def analyse(run: RolloutRun, index: int) -> None:
@@ -117,7 +152,7 @@ async def analyse(run: RolloutRun, index: int) -> None:
         run.note("metrics back", f"after {s.consecutive_failures} failed analyses")
     s.consecutive_failures = 0
     if s.judge_state is None:
-        s.judge_state = new_judge_state(pair.stable, pair.candidate, method=run.judge_method())
+        start_judge(run, pair)
         run.note("baseline taken", "late: the step's first reading failed")
         return
     try:
@@ -134,9 +169,11 @@ async def analyse(run: RolloutRun, index: int) -> None:
     s.judge_state = verdict.state
     accepted: frozenset[str] = frozenset()
     if workflow.patched(DECISION_PATCH):
-        accepted = settle_testability(
-            run, untestable_in_totals(verdict.state.stable, verdict.state.candidate, spec.criteria)
-        )
+        found = untestable_in_totals(verdict.state.stable, verdict.state.candidate, spec.criteria)
+        if verdict.state.whole_rollout:
+            # The judge's own untestable verdicts name the resolution that would make the criterion testable.
+            found = {**found, **{c.name: c.note for c in verdict.criteria if c.verdict == "untestable"}}
+        accepted = settle_testability(run, found)
     evidence = evidence_of(verdict.criteria)
     breached = [t.name for t in verdict.triggers if t.breached]
     deciding = verdict.decision == "rollback"

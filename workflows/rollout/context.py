@@ -31,6 +31,9 @@ SERVICE_LEASE_PATCH = "service-lease"
 ANALYSIS_CADENCE_PATCH = "analysis-cadence"
 DECISION_PATCH = "decision-before-move"
 """A step advances only on passing evidence or an override; metrics failures count across steps."""
+JUDGE_WHOLE_ROLLOUT_PATCH = "judge-whole-rollout"
+"""The whole-rollout judge (ADR 13): one alpha for the rollout, an absolute error margin, untestable verdicts,
+evidence on errors carried across steps, a late-onset detector, a dispersion-aware error test."""
 
 
 @dataclass

@@ -51,6 +51,9 @@ class RolloutState(BaseModel):
     paused_by: str | None = None
     next_analysis_at: datetime | None = None
     judge_state: JudgeState | None = None
+    judge_carried: JudgeState | None = Field(
+        default=None, description="The whole-rollout judge's last state of an earlier step, carried to the next."
+    )
     consecutive_failures: int = 0
     approved_by: list[str] = Field(default_factory=list)
     approval_deadline: datetime | None = None

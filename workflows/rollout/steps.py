@@ -98,6 +98,9 @@ async def start_step(run: RolloutRun, index: int, step: Step) -> None:
     s.clock.observed_before, s.clock.running_since = 0.0, None
     if s.paused_by is None:
         s.clock.start(now)
+    if s.judge_state is not None and s.judge_state.whole_rollout:
+        # The whole-rollout judge carries its error-rate evidence into the next step (ADR 13).
+        s.judge_carried = s.judge_state
     s.judge_state, s.approved_by, s.approval_deadline = None, [], None
     s.awaiting_decision, s.held_since = False, None
     if not workflow.patched(DECISION_PATCH):

@@ -1,0 +1,155 @@
+"""The whole-rollout judge: one alpha for the rollout, a pass possible on clean traffic, late regressions caught.
+
+Used for runs that start under the ``judge-whole-rollout`` patch; older runs keep ``sequential.py`` as it was.
+What changes, criterion by criterion (see docs/architecture-decisions.md, ADR 13):
+
+* error rate: the ratio test's evidence is carried from step to step (the conditional split test does not care
+  that the weight changed), so its false rollback and false pass rates hold for the whole rollout, not per
+  step. Its fail budget is shared between that test and a restarting late-onset detector. Every poll's evidence
+  is discounted by the estimated dispersion of the split (quasi-likelihood), so bursty or clustered errors do
+  not read as a regression. The absolute margin (``error_margin.py``) lets it pass without errors.
+* latency p95 and quality: tested per step, each step spending ``alpha_share`` of their budget; the p95 says
+  ``untestable`` (with the resolution that would be needed) when the buckets cannot establish the limit.
+"""
+
+from __future__ import annotations
+
+import math
+
+from models.criteria import Criteria
+from models.verdicts import Verdict
+from workflows.judge import error_margin, error_rate
+from workflows.judge.histogram import Quantile
+from workflows.judge.increments import Increment
+from workflows.judge.models import ArmTotals, CriterionResult, ErrorMarginState, ErrorRateTestState, SequentialState
+from workflows.judge.threshold import error_ratio
+
+LATE_SHARE = 0.2
+"""Share of the error criterion's fail budget given to the late-onset detector; the rest to the carried test.
+Small, because the detector's threshold grows only with log(1 / share) while the carried test must stay fast
+on a regression present from the start (2x at a 1 % canary within 40 minutes)."""
+ALPHA_SHARES: dict[str, float] = {"error_rate": 0.6, "latency_p95": 0.2, "quality": 0.2}
+"""Shares of ``criteria.alpha`` per criterion for the whole-rollout judge: errors get more than in the per-step
+judge (0.5) because their test now also carries the late-onset detector, while latency and quality, fed by
+every request, reach their targets with room to spare even at a quarter of their budget per step."""
+MARGIN_PASS_SHARE = 0.5
+"""Share of the error criterion's pass budget given to the absolute margin; the rest to the ratio."""
+
+
+def error_rate_whole(
+    state: SequentialState,
+    previous: tuple[ArmTotals, ArmTotals],
+    steps: tuple[Increment, Increment],
+    totals: tuple[ArmTotals, ArmTotals],
+    criteria: Criteria,
+    *,
+    alpha: float,
+    alpha_share: float,
+    horizon: int,
+    evidence: bool,
+) -> tuple[CriterionResult, ErrorRateTestState, ErrorMarginState]:
+    """The error criterion: ratio (carried, dispersion-aware, late detector) or absolute margin.
+
+    Args:
+        state: The tests' statistics before this poll (the error-rate test carried from earlier steps).
+        previous: Accumulated (stable, candidate) increments of the step before this poll.
+        steps: This poll's increments.
+        totals: Accumulated increments of the step including this poll.
+        criteria: The pre-registered criteria.
+        evidence: False skips the ratio's grid bounds (simulations); verdicts are the same.
+        alpha: The error criterion's budget for the whole rollout (each direction).
+        alpha_share: The share of it this step may spend on the per-step margin test.
+        horizon: Polls at which the late-onset detector may restart.
+    """
+    limit = criteria.error_rate_ratio_max
+    test = state.error_rate or error_rate.new_error_rate_state(limit)
+    if test.limit != limit:
+        raise ValueError(f"criteria.error_rate_ratio_max changed within the rollout ({test.limit} -> {limit})")
+    test = error_rate.update_whole(
+        test, steps[0].requests, steps[0].errors, steps[1].requests, steps[1].errors, horizon=horizon
+    )
+    margin_state = error_margin.update(state.error_margin or ErrorMarginState(), previous, steps)
+    stable, candidate = totals
+    fail_main = math.log(1.0 / (alpha * (1.0 - LATE_SHARE)))
+    fail_late = error_rate.late_log_threshold(horizon, alpha * LATE_SHARE)
+    pass_ratio = math.log(1.0 / (alpha * (1.0 - MARGIN_PASS_SHARE)))
+    ratio_fail = test.max_log_e_fail >= fail_main or test.max_log_late >= fail_late
+    ratio_pass = test.max_log_e_pass >= pass_ratio
+    margin = criteria.error_rate_margin
+    margin_evidence = error_margin.evaluate(
+        margin_state,
+        totals,
+        margin,
+        alpha_pass=alpha * MARGIN_PASS_SHARE * alpha_share,
+        alpha_fail=alpha * alpha_share,
+    )
+    margin_verdict, margin_low, margin_high = margin_evidence.verdict, margin_evidence.lower, margin_evidence.upper
+    # The ratio binds where ratio x stable >= stable + margin: there a ratio fail alone breaks the criterion.
+    ratio_binds = margin <= 0.0 or (limit > 1.0 and margin_evidence.stable_lower * (limit - 1.0) >= margin)
+    ratio, note = error_ratio(stable, candidate)
+    lower, upper = error_rate.confidence_bounds(test, fail_main) if evidence else (None, None)
+    verdict: Verdict = "inconclusive"
+    waiting = None
+    if candidate.requests < criteria.min_requests:
+        waiting = f"waiting for data: candidate {candidate.requests:,}/{criteria.min_requests:,} requests"
+    elif not stable.requests:
+        waiting = "no stable traffic yet"
+    if waiting:
+        note = waiting
+    elif ratio_fail and (ratio_binds or margin_verdict == "fail"):
+        verdict = "fail"
+        if test.max_log_late >= fail_late and test.max_log_e_fail < fail_main:
+            note = (note + "; " if note else "") + "a late-onset regression (restarted detector)"
+    elif ratio_pass or (margin > 0.0 and margin_verdict == "pass"):
+        verdict = "pass"
+        if not ratio_pass:
+            note = (note + "; " if note else "") + f"within the absolute margin of {margin:g}"
+    elif stable.errors + candidate.errors == 0:
+        note = "no errors on either version yet: the ratio cannot be tested" + (
+            "" if margin > 0.0 else " (no absolute margin set)"
+        )
+    if test.pearson_polls and evidence:
+        phi = test.pearson_sum / test.pearson_polls
+        if phi > 1.5:
+            note = (
+                note + "; " if note else ""
+            ) + f"errors {phi:.1f}x more variable than binomial (evidence discounted)"
+    result = CriterionResult(
+        name="error_rate",
+        verdict=verdict,
+        comparison="ratio",
+        stable_estimate=stable.errors / stable.requests if stable.requests else None,
+        candidate_estimate=candidate.errors / candidate.requests if candidate.requests else None,
+        observed=ratio,
+        limit=limit,
+        lower_bound=lower,
+        upper_bound=upper,
+        e_value=math.exp(min(700.0, max(test.max_log_e_fail, test.max_log_late))),
+        p_value=min(1.0, math.exp(-test.max_log_e_fail)),
+        samples_stable=stable.requests,
+        samples_candidate=candidate.requests,
+        note=note
+        if margin_low is None or not evidence
+        else f"{note}; rate difference in [{margin_low:.4g}, {margin_high:.4g}]".lstrip("; "),
+    )
+    return result, test, margin_state
+
+
+def latency_resolution(stable_q: Quantile | None, limit: float) -> str | None:
+    """Why the buckets cannot test a p95 ratio of ``limit``, and the resolution that would; None when they can."""
+    if stable_q is None or stable_q.bucket_lower <= 0.0:
+        return None
+    if stable_q.beyond_last_bound:
+        return (
+            f"stable p95 lies beyond the last finite bucket bound ({stable_q.bucket_lower:g} ms): add bounds above "
+            f"it, at most {limit:g}x apart"
+        )
+    width = stable_q.bucket_upper / stable_q.bucket_lower
+    if width <= limit:
+        return None
+    return (
+        f"stable p95 lies in bucket ({stable_q.bucket_lower:g}, {stable_q.bucket_upper:g}] ms, {width:.2f}x wide; "
+        f"a {limit:g}x p95 limit needs bounds at most {limit:g}x apart there (e.g. "
+        f"{stable_q.bucket_lower:g}, {stable_q.bucket_lower * limit:.4g}, "
+        f"{stable_q.bucket_lower * limit * limit:.4g} ... ms)"
+    )
