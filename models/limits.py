@@ -78,3 +78,6 @@ MAX_SPEC_ERROR_CHARS = 8 * 1024
 """Largest ``SpecError`` message, in characters, whatever the input: a header (under 80), at most
 ``MAX_PROBLEMS`` lines of at most ``MAX_PROBLEM_CHARS`` + 5, and a count of the rest (under 40). The failure that
 carries it, and its ``problems``, stay far below Temporal's payload limits."""
+
+MAX_SIGNATURE_CHARS = 4000
+"""An armored SSH signature: about 300 characters for ed25519, 1,100 for RSA-4096."""

@@ -54,6 +54,23 @@ class ApprovalEntry(_Model):
     approver: str
     at: datetime
     comment: str | None = None
+    verified: bool | None = Field(
+        default=None,
+        description="True: signed by a key the policy lists for the approver; False: unsigned, counted because "
+        "the policy allows it; None: the rollout predates signed approvals.",
+    )
+    key: str | None = Field(default=None, description="SHA256 fingerprint of the key that signed it.")
+
+
+class PolicyRecord(_Model):
+    """Which policy governed the rollout, exactly: the file read at start and its SHA-256."""
+
+    source: str | None = Field(default=None, description="The policy file; None: the worker had no policy.")
+    sha256: str | None = None
+    scope: str | None = Field(default=None, description="services.<name> or default.")
+    allow_unsigned: bool = False
+    spec_signed_by: str | None = Field(default=None, description="Fingerprint of the key that signed the spec.")
+    note: str = ""
 
 
 class SignalRejection(_Model):
@@ -143,6 +160,8 @@ class OverrideEntry(_Model):
     reason: str
     at: datetime
     evidence: list[str] = Field(default_factory=list, description="The step's evidence lines at the override.")
+    verified: bool | None = Field(default=None, description="As for approvals: signed and listed, unsigned, or older.")
+    key: str | None = Field(default=None, description="SHA256 fingerprint of the key that signed it.")
 
 
 class RollbackReport(_Model):
@@ -207,6 +226,9 @@ class DeploymentRecord(_Model):
     timeline_dropped: int = Field(default=0, description="Timeline entries left out between the first and the last.")
     rejected_signal_counts: dict[str, int] = Field(
         default_factory=dict, description="Every refused signal counted by name, kept ones and dropped ones alike."
+    )
+    policy: PolicyRecord | None = Field(
+        default=None, description="The policy that governed the rollout; None: it predates service policies."
     )
 
 

@@ -31,6 +31,8 @@ SERVICE_LEASE_PATCH = "service-lease"
 ANALYSIS_CADENCE_PATCH = "analysis-cadence"
 DECISION_PATCH = "decision-before-move"
 """A step advances only on passing evidence or an override; metrics failures count across steps."""
+SIGNED_APPROVALS_PATCH = "signed-approvals"
+"""The service policy is read at start; decisions must be signed by keys it lists (or it allows unsigned)."""
 
 
 @dataclass
