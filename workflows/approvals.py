@@ -143,6 +143,16 @@ class Rejected:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+AUDITED = frozenset({"unauthorized", "signature", "expires"})
+"""Refusals about who sent a signal or what proves it: under a policy, an update refused for one of these still
+reaches the handler, so that the attempt is recorded (a validator may not change state)."""
+
+
+def audited(rejected: Rejected) -> bool:
+    """Whether a refusal is about identity or proof (recorded even for updates), not phase or form."""
+    return rejected.reason.split(":", 1)[0] in AUDITED
+
+
 def parse_payload(name: SignalName, payload: object) -> OperatorSignal | Rejected:
     """Validate a raw signal payload, naming every bad field the way the spec validation does."""
     model = PAYLOAD_MODELS[name]

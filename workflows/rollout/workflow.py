@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from models.record import DeploymentRecord, render_markdown, strategy_of
     from models.spec import RolloutSpec, criteria_fingerprint
     from models.validation import SpecError, validate_spec
-    from workflows.approvals import SIGNAL_NAMES, Accepted, Rejected, SignalName, assess, parse_payload
+    from workflows.approvals import SIGNAL_NAMES, Accepted, Rejected, SignalName, assess, audited
     from workflows.rollout import calls, signals, view
     from workflows.rollout.context import (
         SEQUENTIAL_JUDGE_PATCH,
@@ -118,17 +118,16 @@ class RolloutWorkflow:
             self._apply(outcome)
 
     def _validate_update(self, name: SignalName, payload: dict[str, Any]) -> None:
-        if self._run is not None and self._run.state.governed:
-            # Under a policy the validator refuses only what cannot be parsed. Everything else reaches the handler,
-            # which verifies it and records a refusal: a validator may not change state, and a forged, replayed
-            # or expired decision must stay in the record, not vanish with a rejected update.
-            parsed = parse_payload(name, payload)
-            if isinstance(parsed, Rejected):
-                raise ApplicationError(parsed.reason, type="SignalRejected", non_retryable=True)
-            return
         outcome = assess(name, payload, signals.context_of(self._run, self._interrupts))
-        if isinstance(outcome, Rejected):
+        if not isinstance(outcome, Rejected):
+            return
+        if self._run is None or not self._run.state.governed:
             raise ValueError(outcome.reason)
+        # Under a policy, a refusal about identity or proof (unsigned, forged, replayed, expired) passes to the
+        # handler, which records it and fails the update with the same reason: a validator may not change state,
+        # and such an attempt must stay in the record. Malformed or meaningless ones stop here, unrecorded.
+        if not audited(outcome):
+            raise ApplicationError(outcome.reason, type="SignalRejected", non_retryable=True)
 
     def _apply_update(self, name: SignalName, payload: dict[str, Any]) -> str:
         outcome = assess(name, payload, signals.context_of(self._run, self._interrupts))
