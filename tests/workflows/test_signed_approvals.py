@@ -6,8 +6,11 @@ disk read by the worker's ``load_policy`` activity, verification in the workflow
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 from models.record import DeploymentRecord
 from simulator.testing import run_simulator
+from tests.servers import DevServer
 from tests.signing import Person, make_person
 from tests.workflows.helpers import compressed_spec, rollout_worker, start_rollout, unique_service, wait_for_status
 from workers.cli.decisions import Signer, signed_payload
@@ -159,3 +163,58 @@ async def test_approvals_without_a_policy_fail_at_start(client: Client, task_que
     cause = failed.value.cause
     assert isinstance(cause, ApplicationError) and cause.type == "PolicyConflict"
     assert "no unsigned approval counts" in str(cause)
+
+
+async def rollouts_cli(*args: str, address: str) -> tuple[int, str, str]:
+    """Run the installed ``rollouts`` console script as a person would."""
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "rollouts"),
+        *args,
+        env={**os.environ, "TEMPORAL_ADDRESS": address},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_the_rollouts_command_signs_the_spec_and_approves(
+    client: Client, temporal_dev: DevServer, task_queue: str, tmp_path: Path
+) -> None:
+    alice, bob, mallory = (make_person(tmp_path, p) for p in ("alice", "bob", "mallory"))
+    policy_file = tmp_path / "policy.json"
+    write_policy(policy_file, [alice.allowed(), bob.allowed()], {"approvers": ["bob"], "operators": ["bob"]})
+    service = unique_service()
+    async with run_simulator(knobs=FAST) as sim, rollout_worker(client, task_queue, policy_path=policy_file):
+        spec_file, signed_file = tmp_path / "spec.json", tmp_path / "signed.json"
+        spec = compressed_spec(
+            sim,
+            service,
+            requested_by="alice",
+            steps=[{"weight": 10, "observe": "1s", "approval": True}],
+            approvals={"approvers": ["bob"]},
+        )
+        spec_file.write_text(json.dumps(spec))
+        code, _, err = await rollouts_cli(
+            "sign-spec", str(spec_file), "--key", str(alice.key), "--output", str(signed_file), address=""
+        )
+        assert code == 0, err
+        handle = await start_rollout(client, json.loads(signed_file.read_text()), task_queue)
+        await wait_for_status(handle, lambda st: st.phase == "awaiting_approval", what="approval")
+        address = temporal_dev.address
+        code, _, err = await rollouts_cli(
+            "approve", handle.id, "--key", str(mallory.key), "--as", "bob", address=address
+        )
+        assert code == 1 and "not in the allowed_signers" in err, err
+        code, _, err = await rollouts_cli("abort", handle.id, "--as", "mallory", "--reason", "x", address=address)
+        assert code == 1 and "not an operator" in err
+        code, out, err = await rollouts_cli(
+            "approve", handle.id, "--key", str(bob.key), "--reason", "ok", address=address
+        )
+        assert (code, out.strip()) == (0, "approved by bob"), err
+        record = (await handle.result()).record
+    assert record.outcome == "promoted"
+    assert record.policy is not None and record.policy.spec_signed_by is not None
+    assert [(a.approver, a.comment, a.verified) for a in record.approvals] == [("bob", "ok", True)]
+    assert [r.by for r in record.rejected_signals] == ["bob", "mallory"]
