@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sshsig import PublicKey
@@ -231,3 +231,15 @@ class LoadedPolicy(_Model):
 
     policy: GoverningPolicy | None = None
     note: str = ""
+
+
+def policy_schema() -> dict[str, Any]:
+    """The JSON Schema of a policy file (``docs/policy.schema.json``), generated so it cannot drift."""
+    schema = PolicyFile.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Service policy (durable-rollouts)"
+    return schema
+
+
+if __name__ == "__main__":
+    print(json.dumps(policy_schema(), indent=2, sort_keys=True))

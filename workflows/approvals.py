@@ -217,7 +217,7 @@ def assess(name: SignalName, payload: object, ctx: SignalContext) -> Accepted | 
             if approver == ctx.requested_by and not _requester_may_approve(ctx):
                 return Rejected(f"unauthorized: {approver!r} requested this rollout and cannot override", by=approver)
             overriders = _overriders(ctx)
-            if approver not in overriders and not ctx.governed:
+            if approver not in overriders and overriders is ctx.approvers:
                 return Rejected(f"unauthorized: {approver!r} is not an approver", by=approver)
             if approver not in overriders:
                 return Rejected(
