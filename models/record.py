@@ -253,6 +253,12 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}g}"
 
 
+def _proof(verified: bool | None, key: str | None) -> str:
+    if verified is None:
+        return ""
+    return f" (signed, `{key}`)" if verified else " (unverified)"
+
+
 def render_markdown(record: DeploymentRecord) -> str:
     """The record as a Markdown document, in the shape of a change-log entry."""
     lines = [
@@ -316,10 +322,20 @@ def render_markdown(record: DeploymentRecord) -> str:
                 f"| {s.index + 1} | {s.weight:g}% | {format_duration_seconds(s.observed_seconds)} | {s.analyses} | "
                 f"{s.candidate_requests} | {cell('error_rate')} | {cell('latency_p95')} | {cell('quality')} |"
             )
+    if record.policy is not None:
+        p = record.policy
+        lines += ["", "## Policy", ""]
+        lines += [
+            f"- {p.scope} of `{p.source}`, sha256 `{p.sha256}`" if p.source else f"- none: {p.note}",
+            f"- spec signed by {record.requested_by} with `{p.spec_signed_by}`"
+            if p.spec_signed_by
+            else "- spec unsigned",
+        ]
     if record.approvals:
         lines += ["", "## Approvals", ""]
         lines += [
-            f"- step {a.step + 1}: {a.approver} at {a.at.isoformat()}" + (f": {a.comment}" if a.comment else "")
+            f"- step {a.step + 1}: {a.approver}{_proof(a.verified, a.key)} at {a.at.isoformat()}"
+            + (f": {a.comment}" if a.comment else "")
             for a in record.approvals
         ]
     if record.rejected_signals:
