@@ -270,9 +270,7 @@ def _authorize(name: SignalName, signal: OperatorSignal, ctx: SignalContext) -> 
             return Rejected(
                 f"unauthorized: no policy governs this rollout, so no {name} by {who!r} can be verified", by=who
             )
-        if signal.signature is not None:
-            return Rejected("signature: no policy lists keys to verify it against; send it unsigned", by=who)
-        return Accepted(signal, verified=False)
+        return Accepted(signal, verified=False)  # no keys to check a signature against: stopping harm stays fast
     rules = policy.policy
     if not decision and ANYONE not in rules.operators and who not in rules.operators:
         return Rejected(
@@ -289,6 +287,22 @@ def _authorize(name: SignalName, signal: OperatorSignal, ctx: SignalContext) -> 
         if not decision and rules.signed_operations:
             return Rejected(f"signature: missing; policy {policy.scope} requires signed {name}", by=who)
         return Accepted(signal, verified=False)
+    proof = _verify(name, signal, ctx, policy)
+    if isinstance(proof, Rejected) and not decision and not rules.signed_operations:
+        return Accepted(signal, verified=False)  # an operation that needs no signature is not slowed by a bad one
+    if isinstance(proof, Rejected):
+        return proof
+    if decision and proof in ctx.requester_keys and not rules.requester_may_approve:
+        return Rejected(
+            f"unauthorized: signed with the requester's key ({proof}); the requester cannot {name}",
+            by=who,
+        )
+    return Accepted(signal, verified=True, fingerprint=proof)
+
+
+def _verify(name: SignalName, signal: OperatorSignal, ctx: SignalContext, policy: GoverningPolicy) -> str | Rejected:
+    """The fingerprint of the key that signed ``signal`` for this rollout, or why it does not prove anything."""
+    who = _who(signal)
     if signal.expires is None:
         return Rejected("expires: missing; a signed decision carries the expiry it was signed with", by=who)
     if ctx.now is not None and (late := check_expiry(signal.expires, ctx.now, policy)) is not None:
@@ -301,15 +315,10 @@ def _authorize(name: SignalName, signal: OperatorSignal, ctx: SignalContext) -> 
         criteria_sha256=ctx.criteria_sha256,
     )
     message = decision_message(binding, principal=who, text=_text(signal), expires=signal.expires)
-    verdict = verify_signed(message, signal.signature, principal=who, policy=policy)
+    verdict = verify_signed(message, signal.signature or "", principal=who, policy=policy)
     if isinstance(verdict, Refused):
         return Rejected(verdict.reason, by=who)
-    if decision and verdict.fingerprint in ctx.requester_keys and not rules.requester_may_approve:
-        return Rejected(
-            f"unauthorized: signed with the requester's key ({verdict.fingerprint}); the requester cannot {name}",
-            by=who,
-        )
-    return Accepted(signal, verified=True, fingerprint=verdict.fingerprint)
+    return verdict.fingerprint
 
 
 def _text(signal: OperatorSignal) -> str | None:

@@ -337,3 +337,17 @@ def test_spec_signature_identifies_the_requester(cast: Cast) -> None:
     unsigned = spec()
     assert isinstance(verify_spec_signature(unsigned, validate_spec(unsigned), policy), Refused)
     assert verify_spec_signature(unsigned, validate_spec(unsigned), governing(cast, allow_unsigned=True)) is None
+
+
+def test_badly_signed_abort_still_stops_unless_the_policy_requires_signed_operations(cast: Cast) -> None:
+    forged = {"by": "sre", "reason": "harm", "expires": EXPIRES, "signature": "junk"}
+    context = SignalContext(**{**governed(cast).__dict__, "phase": Phase.CANARY})
+    outcome = assess("abort", forged, context)
+    assert isinstance(outcome, Accepted) and outcome.verified is False
+    strict = SignalContext(**{**governed(cast, signed_operations=True).__dict__, "phase": Phase.CANARY})
+    refused = assess("abort", forged, strict)
+    assert isinstance(refused, Rejected) and refused.reason.startswith("signature:")
+    assert isinstance(assess("abort", {"by": "sre", "reason": "harm"}, strict), Rejected)
+    signed_abort = signed(cast.bob, "abort", reason="harm")
+    accepted = assess("abort", signed_abort, strict)
+    assert isinstance(accepted, Accepted) and accepted.verified is True

@@ -80,11 +80,11 @@ def apply(run: RolloutRun, accepted: Accepted) -> str:
             return f"approved by {approver}"
         case Reject(approver=approver, reason=reason):
             run.interrupts.abort = RollbackNeeded("reject", f"rejected by {approver}: {reason}", by=approver)
-            run.note("rejected", f"{approver}: {reason}")
+            run.note("rejected", f"{approver}{_proof(accepted)}: {reason}")
             return "rollback requested"
         case Abort(by=by, reason=reason):
             run.interrupts.abort = RollbackNeeded("abort", f"aborted by {by}: {reason}", by=by)
-            run.note("abort", f"{by}: {reason}")
+            run.note("abort", f"{by}{_proof(accepted)}: {reason}")
             return "rollback requested"
         case Promote(approver=approver, reason=reason):
             report = s.record.steps[-1]
@@ -101,7 +101,8 @@ def apply(run: RolloutRun, accepted: Accepted) -> str:
             )
             report.evidence = "override"
             s.awaiting_decision = False
-            run.note("override", f"{approver} moves step {s.step_index + 1} on without passing evidence: {reason}")
+            who = f"{approver}{_proof(accepted)}"
+            run.note("override", f"{who} moves step {s.step_index + 1} on without passing evidence: {reason}")
             return f"step {s.step_index + 1} promoted by {approver} over {report.analyses} analyses without a pass"
         case Pause(by=by, reason=reason):
             s.paused_by = by
