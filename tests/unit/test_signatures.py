@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from models.phases import Phase
 from models.policy import GoverningPolicy, PolicyError, resolve
@@ -351,3 +353,22 @@ def test_badly_signed_abort_still_stops_unless_the_policy_requires_signed_operat
     signed_abort = signed(cast.bob, "abort", reason="harm")
     accepted = assess("abort", signed_abort, strict)
     assert isinstance(accepted, Accepted) and accepted.verified is True
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.sampled_from(["approve", "reject", "promote", "abort", "pause", "resume"]),
+    signature=st.one_of(st.none(), st.text(max_size=300), st.binary(max_size=200).map(lambda b: b.hex())),
+    expires=st.one_of(st.none(), st.text(max_size=40), st.just(EXPIRES)),
+)
+def test_assess_under_a_policy_never_raises(
+    cast: Cast, name: SignalName, signature: str | None, expires: str | None
+) -> None:
+    payload: dict[str, Any] = {"approver" if name in {"approve", "reject", "promote"} else "by": "bob@example.com"}
+    if name in {"reject", "promote", "abort"}:
+        payload["reason"] = "r"
+    payload |= {"signature": signature, "expires": expires}
+    outcome = assess(name, payload, governed(cast))
+    assert isinstance(outcome, Accepted | Rejected)
+    if name in {"approve", "reject", "promote"}:
+        assert isinstance(outcome, Rejected), "no junk signature counts as a decision"
