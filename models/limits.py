@@ -82,3 +82,5 @@ carries it, and its ``problems``, stay far below Temporal's payload limits."""
 MAX_ERROR_RATE_MARGIN = 0.1
 """Largest ``criteria.error_rate_margin``: ten percentage points of errors beyond stable's is already a candidate
 failing one request in ten more; a larger margin would only switch the error criterion off."""
+MAX_SIGNATURE_CHARS = 4000
+"""An armored SSH signature: about 300 characters for ed25519, 1,100 for RSA-4096."""

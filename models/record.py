@@ -54,6 +54,23 @@ class ApprovalEntry(_Model):
     approver: str
     at: datetime
     comment: str | None = None
+    verified: bool | None = Field(
+        default=None,
+        description="True: signed by a key the policy lists for the approver; False: unsigned, counted because "
+        "the policy allows it; None: the rollout predates signed approvals.",
+    )
+    key: str | None = Field(default=None, description="SHA256 fingerprint of the key that signed it.")
+
+
+class PolicyRecord(_Model):
+    """Which policy governed the rollout, exactly: the file read at start and its SHA-256."""
+
+    source: str | None = Field(default=None, description="The policy file; None: the worker had no policy.")
+    sha256: str | None = None
+    scope: str | None = Field(default=None, description="services.<name> or default.")
+    allow_unsigned: bool = False
+    spec_signed_by: str | None = Field(default=None, description="Fingerprint of the key that signed the spec.")
+    note: str = ""
 
 
 class SignalRejection(_Model):
@@ -143,6 +160,8 @@ class OverrideEntry(_Model):
     reason: str
     at: datetime
     evidence: list[str] = Field(default_factory=list, description="The step's evidence lines at the override.")
+    verified: bool | None = Field(default=None, description="As for approvals: signed and listed, unsigned, or older.")
+    key: str | None = Field(default=None, description="SHA256 fingerprint of the key that signed it.")
 
 
 class RollbackReport(_Model):
@@ -208,6 +227,9 @@ class DeploymentRecord(_Model):
     rejected_signal_counts: dict[str, int] = Field(
         default_factory=dict, description="Every refused signal counted by name, kept ones and dropped ones alike."
     )
+    policy: PolicyRecord | None = Field(
+        default=None, description="The policy that governed the rollout; None: it predates service policies."
+    )
 
 
 def strategy_of(spec: RolloutSpec) -> dict[str, Any]:
@@ -229,6 +251,12 @@ def strategy_of(spec: RolloutSpec) -> dict[str, Any]:
 
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}g}"
+
+
+def _proof(verified: bool | None, key: str | None) -> str:
+    if verified is None:
+        return ""
+    return f" (signed, `{key}`)" if verified else " (unverified)"
 
 
 def render_markdown(record: DeploymentRecord) -> str:
@@ -294,10 +322,20 @@ def render_markdown(record: DeploymentRecord) -> str:
                 f"| {s.index + 1} | {s.weight:g}% | {format_duration_seconds(s.observed_seconds)} | {s.analyses} | "
                 f"{s.candidate_requests} | {cell('error_rate')} | {cell('latency_p95')} | {cell('quality')} |"
             )
+    if record.policy is not None:
+        p = record.policy
+        lines += ["", "## Policy", ""]
+        lines += [
+            f"- {p.scope} of `{p.source}`, sha256 `{p.sha256}`" if p.source else f"- none: {p.note}",
+            f"- spec signed by {record.requested_by} with `{p.spec_signed_by}`"
+            if p.spec_signed_by
+            else "- spec unsigned",
+        ]
     if record.approvals:
         lines += ["", "## Approvals", ""]
         lines += [
-            f"- step {a.step + 1}: {a.approver} at {a.at.isoformat()}" + (f": {a.comment}" if a.comment else "")
+            f"- step {a.step + 1}: {a.approver}{_proof(a.verified, a.key)} at {a.at.isoformat()}"
+            + (f": {a.comment}" if a.comment else "")
             for a in record.approvals
         ]
     if record.rejected_signals:

@@ -47,6 +47,7 @@ from models.limits import (
     MAX_SCORE,
     MAX_SHADOW_CONCURRENCY,
     MAX_SHADOW_REQUESTS,
+    MAX_SIGNATURE_CHARS,
     MAX_STEPS,
     MAX_URL_CHARS,
 )
@@ -420,6 +421,12 @@ class RolloutSpec(_Model):
         default_factory=RollbackTriggers, description="Hard triggers: immediate rollback."
     )
     approvals: ApprovalPolicy | None = Field(default=None, description="Required when a step asks for approval.")
+    signature: Annotated[str, Field(min_length=1, max_length=MAX_SIGNATURE_CHARS)] | None = Field(
+        default=None,
+        description="The requester's SSH signature (ssh-keygen -Y sign -n durable-rollouts) over the spec's canonical "
+        "JSON without this field (rollouts sign-spec makes it). Required unless the service's policy allows "
+        "unsigned specs.",
+    )
     analysis_failures: AnalysisFailurePolicy = Field(
         default_factory=AnalysisFailurePolicy, description="Policy when metrics cannot be read."
     )

@@ -46,6 +46,13 @@ echo "starting the service: model servers v1 and v2, nginx in front, Prometheus,
 "$py" -m simulator.demo --candidate "$candidate_mode" --spec-out "$spec" >"$run_dir/demo.log" 2>&1 &
 pids+=($!)
 
+# Signed approvals (docs/approvals.md): demo keys for the requester and the three approvers (no passphrase: a
+# demo only), and a policy listing them that the worker reads. Decisions count only when signed.
+keys="$run_dir/keys"
+"$py" -m workers.cli.demo "$keys" "$run_dir/policy.json"
+export ROLLOUTS_POLICY_PATH="$run_dir/policy.json"
+rollouts=".venv/bin/rollouts"
+
 echo "starting the worker (logs: $run_dir/worker.log)"
 TEMPORAL_ADDRESS=127.0.0.1:7233 "$py" -m workers >"$run_dir/worker.log" 2>&1 &
 pids+=($!)
@@ -66,7 +73,8 @@ if "$temporal" workflow count --address 127.0.0.1:7233 \
     --reason "make run restarted: the previous demo's processes are gone" >/dev/null
   echo "ended the previous demo rollout (its processes were gone); its history stays in the UI"
 fi
-echo "starting the demo rollout"
+"$rollouts" sign-spec "$spec" --key "$keys/ml-engineer" --output "$spec.signed" && mv "$spec.signed" "$spec"
+echo "starting the demo rollout (spec signed by ml-engineer)"
 "$temporal" workflow start --address 127.0.0.1:7233 --type Rollout --task-queue rollouts \
   --workflow-id "$workflow_id" --input-file "$spec" \
   --static-summary "support-assistant v1 -> v2 (demo, compressed schedule)"
@@ -75,12 +83,14 @@ cat <<MSG
 
   Web UI:   http://localhost:8233/namespaces/default/workflows/$workflow_id
   Status:   $temporal workflow query --workflow-id $workflow_id --name status
-  The last step waits for 2 of ml-lead, sre-oncall, product-owner (about 2 minutes in):
-            $temporal workflow signal --workflow-id $workflow_id --name approve --input '{"approver": "ml-lead"}'
-            $temporal workflow signal --workflow-id $workflow_id --name approve --input '{"approver": "sre-oncall"}'
+  The last step waits for 2 signed approvals of ml-lead, sre-oncall, product-owner (about 2 minutes in):
+            TEMPORAL_ADDRESS=127.0.0.1:7233 $rollouts approve $workflow_id --key $keys/ml-lead --reason "dashboards fine"
+            TEMPORAL_ADDRESS=127.0.0.1:7233 $rollouts approve $workflow_id --key $keys/sre-oncall
+  A forged one is refused, and recorded:
+            $temporal workflow update execute --workflow-id $workflow_id --name approve --input '{"approver": "ml-lead"}'
   A step whose evidence is still inconclusive (40 s of real traffic proves little) is extended once, then held
   (phase "inconclusive"); an approver may move it on, and the reason lands in the record:
-            $temporal workflow update execute --workflow-id $workflow_id --name promote --input '{"approver": "ml-lead", "reason": "demo: too little traffic to prove the criteria"}'
+            TEMPORAL_ADDRESS=127.0.0.1:7233 $rollouts promote $workflow_id --key $keys/ml-lead --reason "demo: too little traffic to prove the criteria"
   Abort:    $temporal workflow signal --workflow-id $workflow_id --name abort --input '{"by": "you", "reason": "demo"}'
   Start your own: $temporal workflow start --type Rollout --task-queue rollouts \\
                     --workflow-id rollout-<service> --input-file <spec.json>

@@ -26,7 +26,7 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with open_activities(client, settings.task_queue) as activities:
+    async with open_activities(client, settings.task_queue, policy_path=settings.policy_path) as activities:
         worker = build_worker(
             client,
             task_queue=settings.task_queue,

@@ -15,11 +15,13 @@ def sandbox_runner() -> SandboxedWorkflowRunner:
     """The workflow sandbox, with our pure modules and pydantic passed through.
 
     Passing pydantic through avoids re-importing it per workflow run (slow, and its classes would not be the
-    ones the converter knows). Our pure modules hold no I/O, so sharing them across runs is safe.
+    ones the converter knows). Our pure modules hold no I/O, so sharing them across runs is safe. ``sshsig`` and
+    ``cryptography`` verify signed decisions in handlers: pure functions, and their native bindings cannot be
+    imported twice in one process.
     """
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(
-            "pydantic", "pydantic_core", "models", "workflows"
+            "pydantic", "pydantic_core", "models", "workflows", "sshsig", "cryptography"
         )
     )
 

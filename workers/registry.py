@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
 from temporalio.client import Client
 
 from activities.lease import LeaseActivities
+from activities.policy import PolicyActivities
 from activities.rollout import RolloutActivities
 from workflows.lease import RolloutLease
 from workflows.rollout import RolloutWorkflow
@@ -23,7 +25,18 @@ def registered_workflows() -> Sequence[type]:
 
 
 @contextlib.asynccontextmanager
-async def open_activities(client: Client, task_queue: str) -> AsyncIterator[Sequence[Callable[..., Any]]]:
-    """Activities bound to one shared HTTP client (closed when the worker stops) and the Temporal client."""
+async def open_activities(
+    client: Client, task_queue: str, *, policy_path: Path | None = None
+) -> AsyncIterator[Sequence[Callable[..., Any]]]:
+    """Activities bound to their collaborators.
+
+    One shared HTTP client (closed when the worker stops), the Temporal client, and the operators' policy path
+    (None: no policy, the secure default).
+    """
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
-        yield [*RolloutActivities(http).all(), *LeaseActivities(client, task_queue).all()]  # type: ignore[list-item]
+        activities: list[object] = [
+            *RolloutActivities(http).all(),
+            *LeaseActivities(client, task_queue).all(),
+            *PolicyActivities(policy_path).all(),
+        ]
+        yield activities  # type: ignore[misc]

@@ -27,6 +27,9 @@ class Settings:
     api_key: str | None = None
     graceful_shutdown: timedelta = timedelta(seconds=30)
     log_level: str = "INFO"
+    policy_path: Path | None = None
+    """Service policies (a JSON file, or a directory of <service>.json and default.json); None: no policy, so
+    no rollout that needs approvals can start."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -54,6 +57,9 @@ class Settings:
             problems.append(f"WORKER_GRACEFUL_SHUTDOWN_SECONDS={grace_raw!r}: expected a number of seconds >= 0")
             grace = timedelta(seconds=30)
         api_key = env.get("TEMPORAL_API_KEY") or None
+        policy_raw = env.get("ROLLOUTS_POLICY_PATH") or None
+        if policy_raw is not None and not Path(policy_raw).exists():
+            problems.append(f"ROLLOUTS_POLICY_PATH={policy_raw!r}: no such file or directory")
         tls_flag = env.get("TEMPORAL_TLS", "").lower() in {"1", "true", "yes"}
         if problems:
             raise SettingsError("invalid worker settings: " + "; ".join(problems))
@@ -70,4 +76,5 @@ class Settings:
             api_key=api_key,
             graceful_shutdown=grace,
             log_level=env.get("LOG_LEVEL", cls.log_level),
+            policy_path=None if policy_raw is None else Path(policy_raw),
         )

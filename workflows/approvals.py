@@ -3,17 +3,26 @@
 The signal handlers and the update validators both call ``assess``, so a CLI caller of an update gets exactly
 the rejection that a signal would have recorded. A rejected signal changes nothing but the rollout's list of
 rejected signals.
+
+Rollouts governed by a service policy (``SignalContext.governed``, the ``signed-approvals`` patch) also need
+each decision (approve, reject, promote) signed by a key the policy lists for the named principal, over a message
+bound to this rollout, step and criteria (``workflows.signatures``); abort, pause and resume come from the
+policy's operators, signed when the policy says so. Rollouts started before the patch keep the name rules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from models.limits import MAX_SIGNATURE_CHARS
 from models.phases import Phase
+from models.policy import ANYONE, GoverningPolicy
+from workflows.signatures import Binding, Refused, check_expiry, decision_message, verify_signed
 
 SignalName = Literal["approve", "reject", "pause", "resume", "abort", "promote"]
 SIGNAL_NAMES: tuple[SignalName, ...] = ("approve", "reject", "pause", "resume", "abort", "promote")
@@ -26,6 +35,15 @@ TEXT_MAX = 2000
 
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    expires: str | None = Field(
+        default=None, max_length=64, description="ISO 8601 instant after which the signature no longer counts."
+    )
+    signature: str | None = Field(
+        default=None,
+        max_length=MAX_SIGNATURE_CHARS,
+        description="ssh-keygen -Y sign -n durable-rollouts signature over the decision's canonical message.",
+    )
 
 
 class Approve(_Payload):
@@ -92,6 +110,17 @@ class SignalContext:
     abort_requested: bool = False
     awaiting_decision: bool = False
     """The step's observation ended without passing evidence: a ``promote`` override means something now."""
+    governed: bool = False
+    """The rollout started under the signed-approvals rules: its policy (or its lack) decides."""
+    policy: GoverningPolicy | None = None
+    workflow_id: str = ""
+    run_id: str = ""
+    criteria_sha256: str = ""
+    step: int | None = None
+    """1-based step a decision is about."""
+    now: datetime | None = None
+    requester_keys: frozenset[str] = frozenset()
+    """Fingerprints of the requester's keys: the spec's signer and the keys listed under ``requested_by``."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +128,10 @@ class Accepted:
     """The signal counts; the workflow applies it."""
 
     signal: OperatorSignal
+    verified: bool | None = None
+    """True: signed by a key the policy lists for the sender; False: unsigned, counted as the policy allows;
+    None: the rollout predates signed approvals."""
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +141,16 @@ class Rejected:
     reason: str
     by: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+AUDITED = frozenset({"unauthorized", "signature", "expires"})
+"""Refusals about who sent a signal or what proves it: under a policy, an update refused for one of these still
+reaches the handler, so that the attempt is recorded (a validator may not change state)."""
+
+
+def audited(rejected: Rejected) -> bool:
+    """Whether a refusal is about identity or proof (recorded even for updates), not phase or form."""
+    return rejected.reason.split(":", 1)[0] in AUDITED
 
 
 def parse_payload(name: SignalName, payload: object) -> OperatorSignal | Rejected:
@@ -158,7 +201,7 @@ def assess(name: SignalName, payload: object, ctx: SignalContext) -> Accepted | 
         case Approve(approver=approver):
             if ctx.phase is not Phase.AWAITING_APPROVAL:
                 return Rejected(f"meaningless: no step is waiting for approval (phase {ctx.phase.value})", by=approver)
-            if approver == ctx.requested_by:
+            if approver == ctx.requested_by and not _requester_may_approve(ctx):
                 return Rejected(f"unauthorized: {approver!r} requested this rollout and cannot approve it", by=approver)
             if approver not in ctx.approvers:
                 return Rejected(f"unauthorized: {approver!r} is not an approver", by=approver)
@@ -171,12 +214,18 @@ def assess(name: SignalName, payload: object, ctx: SignalContext) -> Accepted | 
                     "promote overrides only a step whose observation ended without every criterion passing",
                     by=approver,
                 )
-            if approver == ctx.requested_by:
+            if approver == ctx.requested_by and not _requester_may_approve(ctx):
                 return Rejected(f"unauthorized: {approver!r} requested this rollout and cannot override", by=approver)
-            if approver not in ctx.approvers:
+            overriders = _overriders(ctx)
+            if approver not in overriders and overriders is ctx.approvers:
                 return Rejected(f"unauthorized: {approver!r} is not an approver", by=approver)
+            if approver not in overriders:
+                return Rejected(
+                    f"unauthorized: {approver!r} may not override (may: {', '.join(sorted(overriders)) or 'nobody'})",
+                    by=approver,
+                )
         case Reject(approver=approver):
-            if approver == ctx.requested_by:
+            if approver == ctx.requested_by and not _requester_may_approve(ctx):
                 return Rejected(f"unauthorized: {approver!r} requested this rollout and cannot reject it", by=approver)
             if approver not in ctx.approvers:
                 return Rejected(f"unauthorized: {approver!r} is not an approver", by=approver)
@@ -193,7 +242,94 @@ def assess(name: SignalName, payload: object, ctx: SignalContext) -> Accepted | 
         case Abort(by=by):
             if ctx.abort_requested:
                 return Rejected("duplicate: a rollback is already requested", by=by)
-    return Accepted(parsed)
+    if not ctx.governed:
+        return Accepted(parsed)
+    return _authorize(name, parsed, ctx)
+
+
+_DECISIONS = frozenset({"approve", "reject", "promote"})
+
+
+def _requester_may_approve(ctx: SignalContext) -> bool:
+    return ctx.governed and ctx.policy is not None and ctx.policy.policy.requester_may_approve
+
+
+def _overriders(ctx: SignalContext) -> frozenset[str]:
+    if ctx.governed and ctx.policy is not None and ctx.policy.policy.overriders is not None:
+        return frozenset(ctx.policy.policy.overriders)
+    return ctx.approvers
+
+
+def _authorize(name: SignalName, signal: OperatorSignal, ctx: SignalContext) -> Accepted | Rejected:
+    """The signed-approvals rules: who may send it under the policy, and whether its signature proves it."""
+    who = _who(signal)
+    policy = ctx.policy
+    decision = name in _DECISIONS
+    if policy is None:
+        if decision:
+            return Rejected(
+                f"unauthorized: no policy governs this rollout, so no {name} by {who!r} can be verified", by=who
+            )
+        return Accepted(signal, verified=False)  # no keys to check a signature against: stopping harm stays fast
+    rules = policy.policy
+    if not decision and ANYONE not in rules.operators and who not in rules.operators:
+        return Rejected(
+            f"unauthorized: {who!r} is not an operator of {policy.scope} (may {name}: {', '.join(rules.operators)})",
+            by=who,
+        )
+    if signal.signature is None:
+        if decision and not rules.allow_unsigned:
+            return Rejected(
+                f"signature: missing; policy {policy.scope} ({policy.sha256[:12]}) counts only signed decisions "
+                f"(rollouts {name} {ctx.workflow_id} --key <your key>)",
+                by=who,
+            )
+        if not decision and rules.signed_operations:
+            return Rejected(f"signature: missing; policy {policy.scope} requires signed {name}", by=who)
+        return Accepted(signal, verified=False)
+    proof = _verify(name, signal, ctx, policy)
+    if isinstance(proof, Rejected) and not decision and not rules.signed_operations:
+        return Accepted(signal, verified=False)  # an operation that needs no signature is not slowed by a bad one
+    if isinstance(proof, Rejected):
+        return proof
+    if decision and proof in ctx.requester_keys and not rules.requester_may_approve:
+        return Rejected(
+            f"unauthorized: signed with the requester's key ({proof}); the requester cannot {name}",
+            by=who,
+        )
+    return Accepted(signal, verified=True, fingerprint=proof)
+
+
+def _verify(name: SignalName, signal: OperatorSignal, ctx: SignalContext, policy: GoverningPolicy) -> str | Rejected:
+    """The fingerprint of the key that signed ``signal`` for this rollout, or why it does not prove anything."""
+    who = _who(signal)
+    if signal.expires is None:
+        return Rejected("expires: missing; a signed decision carries the expiry it was signed with", by=who)
+    if ctx.now is not None and (late := check_expiry(signal.expires, ctx.now, policy)) is not None:
+        return Rejected(late.reason, by=who)
+    binding = Binding(
+        workflow_id=ctx.workflow_id,
+        run_id=ctx.run_id,
+        decision=name,
+        step=ctx.step if name in {"approve", "promote"} else None,
+        criteria_sha256=ctx.criteria_sha256,
+    )
+    message = decision_message(binding, principal=who, text=_text(signal), expires=signal.expires)
+    verdict = verify_signed(message, signal.signature or "", principal=who, policy=policy)
+    if isinstance(verdict, Refused):
+        return Rejected(verdict.reason, by=who)
+    return verdict.fingerprint
+
+
+def _text(signal: OperatorSignal) -> str | None:
+    match signal:
+        case Approve(comment=comment):
+            return comment
+        case Reject(reason=reason) | Promote(reason=reason) | Abort(reason=reason):
+            return reason
+        case Pause(reason=reason):
+            return reason
+    return None
 
 
 def _who(signal: OperatorSignal) -> str:

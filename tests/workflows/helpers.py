@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
@@ -42,10 +43,17 @@ def compressed_spec(sim: Simulator, service: str, **overrides: Any) -> dict[str,
     return spec
 
 
+LAB_POLICY = Path(__file__).resolve().parent / "lab-policy.json"
+"""A lab's policy: any name the spec lists may approve unsigned, and the record marks each one unverified. The
+tests of orchestration use it; tests/workflows/test_signed_approvals.py runs under strict, signed policies."""
+
+
 @contextlib.asynccontextmanager
-async def rollout_worker(client: Client, task_queue: str) -> AsyncIterator[Worker]:
+async def rollout_worker(
+    client: Client, task_queue: str, *, policy_path: Path | None = LAB_POLICY
+) -> AsyncIterator[Worker]:
     """The production worker wiring (workflows, activities, shared HTTP client) on a test task queue."""
-    async with open_activities(client, task_queue) as activities:
+    async with open_activities(client, task_queue, policy_path=policy_path) as activities:
         worker = build_worker(client, task_queue=task_queue, workflows=registered_workflows(), activities=activities)
         async with worker:
             yield worker

@@ -34,6 +34,8 @@ DECISION_PATCH = "decision-before-move"
 JUDGE_WHOLE_ROLLOUT_PATCH = "judge-whole-rollout"
 """The whole-rollout judge (ADR 13): one alpha for the rollout, an absolute error margin, untestable verdicts,
 evidence on errors carried across steps, a late-onset detector, a dispersion-aware error test."""
+SIGNED_APPROVALS_PATCH = "signed-approvals"
+"""The service policy is read at start; decisions must be signed by keys it lists (or it allows unsigned)."""
 
 
 @dataclass

@@ -46,6 +46,14 @@ def context_of(run: RolloutRun | None, interrupts: Interrupts) -> SignalContext:
         paused_by=s.paused_by,
         abort_requested=interrupts.abort is not None,
         awaiting_decision=s.awaiting_decision,
+        governed=s.governed,
+        policy=s.policy,
+        workflow_id=s.record.rollout_id,
+        run_id=s.record.run_id,
+        criteria_sha256=s.record.criteria_sha256,
+        step=s.step_index + 1,
+        now=workflow.now() if s.governed else None,
+        requester_keys=frozenset(s.requester_keys),
     )
 
 
@@ -57,19 +65,26 @@ def apply(run: RolloutRun, accepted: Accepted) -> str:
     match accepted.signal:
         case Approve(approver=approver, comment=comment):
             s.approved_by.append(approver)
-            entry = ApprovalEntry(step=s.step_index, approver=approver, at=now, comment=comment)
+            entry = ApprovalEntry(
+                step=s.step_index,
+                approver=approver,
+                at=now,
+                comment=comment,
+                verified=accepted.verified,
+                key=accepted.fingerprint,
+            )
             s.record.approvals.append(entry)
             if s.record.steps:
                 s.record.steps[-1].approvals.append(entry)
-            run.note("approval", f"{approver}" + (f": {comment}" if comment else ""))
+            run.note("approval", f"{approver}{_proof(accepted)}" + (f": {comment}" if comment else ""))
             return f"approved by {approver}"
         case Reject(approver=approver, reason=reason):
             run.interrupts.abort = RollbackNeeded("reject", f"rejected by {approver}: {reason}", by=approver)
-            run.note("rejected", f"{approver}: {reason}")
+            run.note("rejected", f"{approver}{_proof(accepted)}: {reason}")
             return "rollback requested"
         case Abort(by=by, reason=reason):
             run.interrupts.abort = RollbackNeeded("abort", f"aborted by {by}: {reason}", by=by)
-            run.note("abort", f"{by}: {reason}")
+            run.note("abort", f"{by}{_proof(accepted)}: {reason}")
             return "rollback requested"
         case Promote(approver=approver, reason=reason):
             report = s.record.steps[-1]
@@ -80,11 +95,14 @@ def apply(run: RolloutRun, accepted: Accepted) -> str:
                     reason=reason,
                     at=now,
                     evidence=[evidence_line(e) for e in report.final],
+                    verified=accepted.verified,
+                    key=accepted.fingerprint,
                 )
             )
             report.evidence = "override"
             s.awaiting_decision = False
-            run.note("override", f"{approver} moves step {s.step_index + 1} on without passing evidence: {reason}")
+            who = f"{approver}{_proof(accepted)}"
+            run.note("override", f"{who} moves step {s.step_index + 1} on without passing evidence: {reason}")
             return f"step {s.step_index + 1} promoted by {approver} over {report.analyses} analyses without a pass"
         case Pause(by=by, reason=reason):
             s.paused_by = by
@@ -101,6 +119,13 @@ def apply(run: RolloutRun, accepted: Accepted) -> str:
             run.upsert()
             return f"resumed by {by}"
     raise AssertionError(f"unhandled signal {accepted.signal!r}")
+
+
+def _proof(accepted: Accepted) -> str:
+    """How the record shows an accepted decision's proof; nothing for rollouts older than signed approvals."""
+    if accepted.verified is None:
+        return ""
+    return f" (signed {accepted.fingerprint})" if accepted.verified else " (unverified)"
 
 
 def apply_before_start(interrupts: Interrupts, accepted: Accepted) -> str:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.phases import Phase
+from models.policy import GoverningPolicy
 from models.record import CriterionEvidence, DeploymentRecord, RollbackReport, StepEvidence
 from models.verdicts import AnalysisDecision
 from workflows.judge import JudgeState
@@ -62,6 +63,9 @@ class RolloutState(BaseModel):
         default=False, description="The step's observation ended without passing evidence (extended or held)."
     )
     held_since: datetime | None = Field(default=None, description="When the step was held for a person.")
+    governed: bool = Field(default=False, description="Started under signed approvals: the policy decides.")
+    policy: GoverningPolicy | None = Field(default=None, description="The policy read at start, kept as read.")
+    requester_keys: list[str] = Field(default_factory=list, description="Fingerprints of the requester's keys.")
     record: DeploymentRecord
 
 

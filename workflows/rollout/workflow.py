@@ -23,9 +23,16 @@ with workflow.unsafe.imports_passed_through():
     from models.record import DeploymentRecord, render_markdown, strategy_of
     from models.spec import RolloutSpec, criteria_fingerprint
     from models.validation import SpecError, validate_spec
-    from workflows.approvals import SIGNAL_NAMES, Accepted, Rejected, SignalName, assess
+    from workflows.approvals import SIGNAL_NAMES, Accepted, Rejected, SignalName, assess, audited
     from workflows.rollout import calls, signals, view
-    from workflows.rollout.context import SEQUENTIAL_JUDGE_PATCH, SERVICE_LEASE_PATCH, RolloutRun, cause
+    from workflows.rollout.context import (
+        SEQUENTIAL_JUDGE_PATCH,
+        SERVICE_LEASE_PATCH,
+        SIGNED_APPROVALS_PATCH,
+        RolloutRun,
+        cause,
+    )
+    from workflows.rollout.governance import govern
     from workflows.rollout.interrupts import Interrupts, RollbackNeeded
     from workflows.rollout.rollback import roll_back, shielded
     from workflows.rollout.state import RolloutResult, RolloutState, RolloutStatus
@@ -59,6 +66,9 @@ class RolloutWorkflow:
         else:
             run.state.record.continued_as_new += 1
         workflow.set_current_details(view.details(run.spec, run.state))
+        # The policy is read once, by the first run; continue-as-new carries it as read.
+        if carried is None and workflow.patched(SIGNED_APPROVALS_PATCH):
+            await govern(run)
         leased = workflow.patched(SERVICE_LEASE_PATCH)
         if leased:
             await _acquire_lease(run)
@@ -109,14 +119,22 @@ class RolloutWorkflow:
 
     def _validate_update(self, name: SignalName, payload: dict[str, Any]) -> None:
         outcome = assess(name, payload, signals.context_of(self._run, self._interrupts))
-        if isinstance(outcome, Rejected):
+        if not isinstance(outcome, Rejected):
+            return
+        if self._run is None or not self._run.state.governed:
             raise ValueError(outcome.reason)
+        # Under a policy, a refusal about identity or proof (unsigned, forged, replayed, expired) passes to the
+        # handler, which records it and fails the update with the same reason: a validator may not change state,
+        # and such an attempt must stay in the record. Malformed or meaningless ones stop here, unrecorded.
+        if not audited(outcome):
+            raise ApplicationError(outcome.reason, type="SignalRejected", non_retryable=True)
 
     def _apply_update(self, name: SignalName, payload: dict[str, Any]) -> str:
         outcome = assess(name, payload, signals.context_of(self._run, self._interrupts))
-        if isinstance(outcome, Rejected):  # state moved between validation and handling
+        if isinstance(outcome, Rejected):  # refused under a policy, or state moved between validation and handling
             self._reject(name, outcome, payload)
-            raise ApplicationError(outcome.reason, type="SignalRejected")
+            governed = self._run is not None and self._run.state.governed
+            raise ApplicationError(outcome.reason, type="SignalRejected", non_retryable=governed)
         return self._apply(outcome)
 
     def _apply(self, accepted: Accepted) -> str:

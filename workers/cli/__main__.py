@@ -1,0 +1,139 @@
+"""``rollouts``: sign and send decisions about a running rollout, and sign specs.
+
+    rollouts approve <workflow-id> --key ~/.ssh/id_ed25519 [--reason TEXT]
+    rollouts reject  <workflow-id> --key KEY --reason TEXT
+    rollouts promote <workflow-id> --key KEY --reason TEXT
+    rollouts abort   <workflow-id> --reason TEXT [--key KEY] [--as NAME]
+    rollouts pause | resume <workflow-id> [--key KEY] [--as NAME]
+    rollouts sign-spec <spec.json> --key KEY [--output FILE]
+
+Connection settings come from the same variables as the worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS and
+API key variables); ``--address`` overrides the address. The principal is ``--as``, else the key's comment
+(``ssh-keygen -C you@example.com``). Exit codes: 0 done, 1 refused or failed, 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from models.durations import parse_duration
+from workers.cli.decisions import Decision, Signer, binding_of, payload_for, principal_of
+from workers.cli.signing import SigningError, ssh_sign
+from workers.client import connect
+from workers.settings import Settings, SettingsError
+from workflows.signatures import canonical_spec
+
+DECISIONS: tuple[Decision, ...] = ("approve", "reject", "promote", "abort", "pause", "resume")
+NEEDS_KEY = frozenset({"approve", "reject", "promote"})
+NEEDS_REASON = frozenset({"reject", "promote", "abort"})
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rollouts", description="Signed decisions about durable rollouts.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in DECISIONS:
+        sub = commands.add_parser(name, help=f"{name} a running rollout")
+        sub.add_argument("workflow_id", help="the rollout's workflow id, e.g. rollout-support-assistant")
+        sub.add_argument("--key", type=Path, required=name in NEEDS_KEY, help="your SSH private key (or .pub)")
+        sub.add_argument("--as", dest="principal", help="your principal in the policy (default: the key's comment)")
+        sub.add_argument("--reason", required=name in NEEDS_REASON, help="why, for the record (signed with it)")
+        sub.add_argument("--valid-for", default="15m", help="how long the signature stays good (default 15m)")
+        sub.add_argument("--address", help="Temporal frontend address (default: TEMPORAL_ADDRESS)")
+    sign = commands.add_parser("sign-spec", help="sign a rollout spec as its requester")
+    sign.add_argument("spec", type=Path)
+    sign.add_argument("--key", type=Path, required=True)
+    sign.add_argument("--output", type=Path, help="where to write the signed spec (default: stdout)")
+    return parser
+
+
+def _principal(args: argparse.Namespace) -> str:
+    principal: str | None = args.principal or (principal_of(args.key) if args.key else None)
+    if not principal:
+        raise SystemExit("rollouts: say who you are with --as NAME (the key has no comment to take it from)")
+    return principal
+
+
+async def _decide(args: argparse.Namespace) -> int:
+    decision: Decision = args.command
+    settings = Settings.from_env()
+    if args.address:
+        settings = dataclasses.replace(settings, address=args.address)
+    try:
+        client = await connect(settings)
+    except RuntimeError as exc:
+        print(f"rollouts {decision}: cannot reach Temporal at {settings.address}: {exc}", file=sys.stderr)
+        return 1
+    handle = client.get_workflow_handle(args.workflow_id)
+    who = _principal(args)
+    signer = None if args.key is None else Signer(who, args.key, parse_duration(args.valid_for))
+    try:
+        binding = await binding_of(handle, decision)
+        payload: dict[str, Any] = payload_for(decision, binding, signer, who=who, text=args.reason)
+        answer = await handle.execute_update(decision, payload, result_type=str)
+    except WorkflowUpdateFailedError as exc:
+        print(f"refused: {exc.cause}", file=sys.stderr)
+        return 1
+    except (RPCError, ValueError, SigningError) as exc:
+        print(f"rollouts {decision}: {exc}", file=sys.stderr)
+        return 1
+    print(answer)
+    return 0
+
+
+def _sign_spec(args: argparse.Namespace) -> int:
+    try:
+        document = json.loads(args.spec.read_text())
+        signature = ssh_sign(canonical_spec(document), args.key)
+    except (OSError, ValueError, SigningError) as exc:
+        print(f"rollouts sign-spec: {exc}", file=sys.stderr)
+        return 1
+    signer = principal_of(args.key)
+    if signer and signer != document.get("requested_by"):
+        print(
+            f"note: the key's comment is {signer!r}, requested_by is {document.get('requested_by')!r}", file=sys.stderr
+        )
+    signed = json.dumps({**document, "signature": signature}, indent=2, ensure_ascii=False) + "\n"
+    if args.output is None:
+        sys.stdout.write(signed)
+    else:
+        args.output.write_text(signed)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; see the module docstring for the exit codes."""
+    args = _parser().parse_args(argv)
+    if args.command == "sign-spec":
+        return _sign_spec(args)
+    try:
+        return asyncio.run(_decide(args))
+    except SettingsError as exc:
+        print(f"rollouts: {exc}", file=sys.stderr)
+        return 2
+
+
+def run() -> None:
+    """The console script: exit without interpreter finalization once the command is done.
+
+    The Temporal client's native runtime threads may still release the GIL while the interpreter finalizes,
+    which aborts the process after the answer was printed (seen as exit codes 134 and 139 on 1 run in 4).
+    Everything is flushed first; nothing is left to clean up by then.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    run()

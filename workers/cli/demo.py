@@ -1,0 +1,57 @@
+"""``python -m workers.cli.demo KEY_DIR POLICY``: demo keys and the demo's policy, for ``make run``.
+
+Generates an ed25519 key pair (no passphrase: a demo, never real use) for the requester and each approver of
+``docs/examples/demo-rollout.json`` unless present, and writes a policy that lists them: signed decisions only,
+a quorum of 2, the requester excluded as always. Prints nothing but errors.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REQUESTER = "ml-engineer"
+APPROVERS = ("ml-lead", "sre-oncall", "product-owner")
+SERVICE = "support-assistant"
+
+
+def demo_keys(directory: Path) -> dict[str, Path]:
+    """One private key per demo person, generated on first use."""
+    directory.mkdir(parents=True, exist_ok=True)
+    keys: dict[str, Path] = {}
+    for name in (REQUESTER, *APPROVERS):
+        key = directory / name
+        if not key.exists():
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True)
+        keys[name] = key
+    return keys
+
+
+def demo_policy(keys: dict[str, Path]) -> dict[str, object]:
+    """The demo's policy: every key listed in our namespace; the three approvers, quorum 2, signed only."""
+    lines = []
+    for name, key in keys.items():
+        kind, blob = key.with_name(key.name + ".pub").read_text().split()[:2]
+        lines.append(f'{name} namespaces="durable-rollouts" {kind} {blob}')
+    return {
+        "allowed_signers": lines,
+        "services": {
+            SERVICE: {"approvers": list(APPROVERS), "quorum": 2, "max_signature_validity": "1h"},
+        },
+    }
+
+
+def main(argv: list[str]) -> int:
+    """Write the keys and the policy; exit 2 on wrong arguments."""
+    if len(argv) != 2:
+        print("usage: python -m workers.cli.demo KEY_DIR POLICY_FILE", file=sys.stderr)
+        return 2
+    keys = demo_keys(Path(argv[0]))
+    Path(argv[1]).write_text(json.dumps(demo_policy(keys), indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,82 @@
+"""At start: read the service's policy (once, in an activity), check the spec against it, keep it.
+
+The policy, its SHA-256 and the requester's keys go into the state (what the handlers judge signals by) and the
+record (what an auditor reads). A spec that conflicts with its policy, an unsigned or badly signed spec where the
+policy wants a signature, or a rollout needing approvals with no policy: the rollout fails at once, before it
+touches anything, naming each problem.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.policy import PolicyActivities
+    from models.phases import Phase
+    from models.policy import PolicyRequest
+    from models.record import PolicyRecord
+    from workflows.policy import conflicts, requester_fingerprints, verify_spec_signature
+    from workflows.rollout.context import RolloutRun, cause
+    from workflows.signatures import Refused
+
+LOAD_POLICY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=5
+)
+
+
+async def govern(run: RolloutRun) -> None:
+    """Load and check the policy; raise a non-retryable ``PolicyConflict`` naming every problem."""
+    s, spec = run.state, run.spec
+    s.governed = True
+    try:
+        loaded = await workflow.execute_activity_method(
+            PolicyActivities.load_policy,
+            PolicyRequest(service=spec.service),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=LOAD_POLICY_RETRY,
+            summary=f"policy of {spec.service}",
+        )
+    except ActivityError as exc:
+        _refuse(run, [f"policy: {cause(exc)}"], "PolicyUnreadable")
+        return
+    governing = loaded.policy
+    problems = conflicts(spec, governing)
+    signed_with: str | None = None
+    if governing is not None:
+        verdict = verify_spec_signature(run.raw_spec, spec, governing)
+        if isinstance(verdict, Refused):
+            problems.append(verdict.reason)
+        else:
+            signed_with = verdict
+        s.requester_keys = requester_fingerprints(spec, governing, signed_with)
+    s.policy = governing
+    s.record.policy = PolicyRecord(
+        source=None if governing is None else governing.source,
+        sha256=None if governing is None else governing.sha256,
+        scope=None if governing is None else governing.scope,
+        allow_unsigned=governing is not None and governing.policy.allow_unsigned,
+        spec_signed_by=signed_with,
+        note=loaded.note,
+    )
+    if governing is None:
+        run.note("policy", loaded.note or "no policy")
+    else:
+        run.note(
+            "policy",
+            f"{governing.scope} of {governing.source} sha256 {governing.sha256}"
+            + (f"; spec signed by {spec.requested_by} ({signed_with})" if signed_with else "; spec unsigned"),
+        )
+    if problems:
+        _refuse(run, problems, "PolicyConflict")
+
+
+def _refuse(run: RolloutRun, problems: list[str], kind: str) -> None:
+    run.state.phase = Phase.FAILED
+    run.state.record.outcome = "failed"
+    run.note("refused", "; ".join(problems))
+    message = f"the rollout does not fit its policy: {'; '.join(problems)}"
+    raise ApplicationError(message, {"problems": problems}, type=kind, non_retryable=True)
