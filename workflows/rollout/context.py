@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from models.phases import Phase
@@ -31,6 +31,8 @@ SERVICE_LEASE_PATCH = "service-lease"
 ANALYSIS_CADENCE_PATCH = "analysis-cadence"
 DECISION_PATCH = "decision-before-move"
 """A step advances only on passing evidence or an override; metrics failures count across steps."""
+OPERATOR_VIEW_PATCH = "operator-view"
+"""Search attributes from the first task (invalid specs and lease refusals included) and ``RolloutOutcome``."""
 
 
 @dataclass
@@ -42,6 +44,8 @@ class RolloutRun:
     raw_spec: object
     """The spec as it came in: continue-as-new passes it on unchanged."""
     interrupts: Interrupts
+    operator_view: bool = False
+    """The run started under ``OPERATOR_VIEW_PATCH``: it upserts ``RolloutOutcome`` too."""
 
     def judge_method(self) -> JudgeMethod:
         """The judge this rollout started with (kept across continue-as-new)."""
@@ -67,8 +71,14 @@ class RolloutRun:
 
     def upsert(self) -> None:
         """Search attributes and Current Details, from state alone."""
-        workflow.upsert_search_attributes(view.search_attributes(self.spec, self.state))
-        workflow.set_current_details(view.details(self.spec, self.state))
+        workflow.upsert_search_attributes(
+            view.search_attributes(self.spec, self.state, with_outcome=self.operator_view)
+        )
+        self.show()
+
+    def show(self) -> None:
+        """Current Details only: no command, so it may change at any point without a patch."""
+        workflow.set_current_details(view.details(self.spec, self.state, workflow.now()))
 
     def raise_if_aborted(self) -> None:
         """Leave the forward path if a person asked for a rollback."""
@@ -88,6 +98,14 @@ class RolloutRun:
             if failure_cause is None:
                 raise
             raise RollbackNeeded(failure_cause, f"{failure_cause} could not run: {cause(exc)}") from exc
+
+
+def activity_message(exc: ActivityError) -> str:
+    """The message the activity itself raised (its first cause), which says what a person can do about it."""
+    inner = exc.__cause__
+    if isinstance(inner, ApplicationError):
+        return inner.message  # without the "Type: " prefix str() adds
+    return str(inner) if inner is not None else str(exc)
 
 
 def cause(exc: BaseException) -> str:
