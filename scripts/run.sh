@@ -67,23 +67,30 @@ if "$temporal" workflow count --address 127.0.0.1:7233 \
   echo "ended the previous demo rollout (its processes were gone); its history stays in the UI"
 fi
 echo "starting the demo rollout"
+# The static Details (the plan: steps, criteria and their hash, policies) come from the spec itself.
 "$temporal" workflow start --address 127.0.0.1:7233 --type Rollout --task-queue rollouts \
   --workflow-id "$workflow_id" --input-file "$spec" \
-  --static-summary "support-assistant v1 -> v2 (demo, compressed schedule)"
+  --static-summary "support-assistant v1 -> v2 (demo, compressed schedule)" \
+  --static-details "$("$py" -m workflows.rollout.static_details "$spec")"
+list_url='http://localhost:8233/namespaces/default/workflows?query=WorkflowType%3D%22Rollout%22'
 
 cat <<MSG
 
-  Web UI:   http://localhost:8233/namespaces/default/workflows/$workflow_id
+  Web UI:   http://localhost:8233/namespaces/default/workflows/$workflow_id  (Current Details is the dashboard)
+  All rollouts, with phase, weight and outcome columns (docs/ui-tour.md): $list_url
   Status:   $temporal workflow query --workflow-id $workflow_id --name status
-  The last step waits for 2 of ml-lead, sre-oncall, product-owner (about 2 minutes in):
-            $temporal workflow signal --workflow-id $workflow_id --name approve --input '{"approver": "ml-lead"}'
-            $temporal workflow signal --workflow-id $workflow_id --name approve --input '{"approver": "sre-oncall"}'
+  The last step (50%) waits for 2 of ml-lead, sre-oncall, product-owner, about 2 minutes in; without them it
+  rolls back 15 minutes later (the deadline is in Current Details and in status's approval_deadline):
+            $temporal workflow update execute --workflow-id $workflow_id --name approve --input '{"approver": "ml-lead"}'
+            $temporal workflow update execute --workflow-id $workflow_id --name approve --input '{"approver": "sre-oncall"}'
+            (or, with signed approvals: rollouts approve $workflow_id --key <path-to-your-ssh-key>)
   A step whose evidence is still inconclusive (40 s of real traffic proves little) is extended once, then held
   (phase "inconclusive"); an approver may move it on, and the reason lands in the record:
             $temporal workflow update execute --workflow-id $workflow_id --name promote --input '{"approver": "ml-lead", "reason": "demo: too little traffic to prove the criteria"}'
-  Abort:    $temporal workflow signal --workflow-id $workflow_id --name abort --input '{"by": "you", "reason": "demo"}'
-  Start your own: $temporal workflow start --type Rollout --task-queue rollouts \\
-                    --workflow-id rollout-<service> --input-file <spec.json>
+  Abort:    $temporal workflow update execute --workflow-id $workflow_id --name abort --input '{"by": "you", "reason": "demo"}'
+  Start your own once this one has ended (one rollout per service; execute waits and prints the outcome or why not):
+            $temporal workflow execute --type Rollout --task-queue rollouts \\
+              --workflow-id rollout-support-assistant-2 --input-file $spec
 
   Waiting for the rollout to finish (Ctrl-C stops everything)...
 MSG

@@ -14,7 +14,7 @@ from models.record import CriterionEvidence, DeploymentRecord, RollbackReport, S
 from models.spec import RolloutSpec, criteria_fingerprint
 from models.validation import validate_spec
 from workflows import search_attributes as sa
-from workflows.rollout import view
+from workflows.rollout import static_details, view
 from workflows.rollout.state import RolloutState
 
 T0 = datetime(2026, 11, 30, 21, 0, tzinfo=UTC)
@@ -86,14 +86,14 @@ def test_details_awaiting_approval_shows_who_is_missing_the_deadline_and_the_com
     text = view.details(spec, awaiting_approval(spec), at(60))
     assert "**Phase:** awaiting_approval" in text
     assert "**Candidate weight:** 50%" in text
-    assert "**Step 4/4** at 50%" in text
-    assert "1 of 2 needed" in text
-    assert "received: ml-lead" in text
-    assert "may approve: sre-oncall, product-owner" in text
-    assert "**Approval deadline:** 2026-12-01 21:00 UTC, then it rolls back" in text
+    assert "**Step 4 of 4** at 50%: observation done (1d1m, asked 1d)" in text
+    assert "**Approvals:** 1 of 2 needed" in text
+    assert "- received: ml-lead" in text
+    assert "- may approve: sre-oncall, product-owner" in text
+    assert "- **Approval deadline:** 2026-12-01 21:00 UTC, then it rolls back" in text
     assert "rollouts approve rollout-support-assistant --key" in text
     assert "temporal workflow update execute --workflow-id rollout-support-assistant --name approve" in text
-    assert "| error_rate | **pass** | 0.01 | 0.011 | 1.2 | 9000/480 |" in text
+    assert "| error_rate | **pass** | 0.01 | 0.011 | 1.2 | 9000, 480 |" in text
 
 
 def test_details_in_canary_show_time_left_and_the_criteria() -> None:
@@ -112,7 +112,7 @@ def test_details_in_canary_show_time_left_and_the_criteria() -> None:
         )
     )
     text = view.details(spec, s, at(3_600))
-    assert "**Step 1/4** at 1%: observed 1h of 4h, 3h left" in text
+    assert "**Step 1 of 4** at 1%: observed 1h of 4h, 3h left" in text
     assert "next analysis at 2026-11-30 21:05 UTC" in text
     assert "evidence so far: **inconclusive** after 3 analyses" in text
     assert "approve" not in text.lower()
@@ -230,11 +230,11 @@ def test_plan_lists_steps_criteria_hash_and_policies() -> None:
 def test_plan_cli_prints_the_plan_and_refuses_an_invalid_spec(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert view.main([str(EXAMPLE)]) == 0
+    assert static_details.main([str(EXAMPLE)]) == 0
     assert "## Plan: support-assistant v1 -> v2" in capsys.readouterr().out
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"service": "Bad Name"}))
-    assert view.main([str(bad)]) == 1
+    assert static_details.main([str(bad)]) == 1
     assert "service" in capsys.readouterr().err
 
 

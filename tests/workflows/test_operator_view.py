@@ -56,7 +56,7 @@ async def test_awaiting_approval_then_rolled_back_at_the_deadline(client: Client
         assert waiting.observed_in_step is not None
         text = await current_details(handle)
         assert "**Phase:** awaiting_approval" in text and "**Candidate weight:** 10%" in text
-        assert f"**Approval deadline:** {waiting.approval_deadline:%Y-%m-%d %H:%M} UTC, then it rolls back" in text
+        assert f"- **Approval deadline:** {waiting.approval_deadline:%Y-%m-%d %H:%M} UTC, then it rolls back" in text
         assert "may approve: ml-lead, sre-oncall" in text
         assert f"rollouts approve {handle.id} --key" in text
         during = await attributes(handle)

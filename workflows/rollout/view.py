@@ -1,17 +1,15 @@
 """What operators read, as pure functions of spec and state: the status query, Current Details, search attributes.
 
 Current Details is the dashboard of the Web UI's detail page (Markdown, rewritten at every transition and
-analysis); ``plan`` is the static Details a starter passes with the start (``python -m workflows.rollout.view``
-prints it for ``temporal workflow start --static-details``). Nothing here reads a clock: ``now`` comes in.
+analysis); ``plan`` is the static Details a starter passes with the start (``python -m
+workflows.rollout.static_details SPEC`` prints it for ``temporal workflow start --static-details``). Nothing
+here reads a clock: ``now`` comes in.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from temporalio.common import SearchAttributeUpdate
@@ -94,55 +92,63 @@ def _criterion_row(e: CriterionEvidence) -> str:
 
     return (
         f"| {e.name} | **{e.verdict}** | {num(e.stable)} | {num(e.candidate)} | {e.limit:g} | "
-        f"{e.samples[0]}/{e.samples[1]} |"
+        f"{e.samples[0]}, {e.samples[1]} |"
     )
 
 
 def details(spec: RolloutSpec, s: RolloutState, now: datetime) -> str:
-    """Current Details in the Web UI (Markdown): the dashboard an operator reads without opening a payload."""
+    """Current Details in the Web UI (Markdown): the dashboard an operator reads without opening a payload.
+
+    Paragraphs and list items only (the UI joins single lines into one paragraph), and no "1/4" (its Markdown
+    typesets the slash as a fraction).
+    """
     record = s.record
     lines = [
         f"## {spec.service}: {spec.stable.version} -> {spec.candidate.version}",
         "",
         f"**Phase:** {s.phase.value} | **Candidate weight:** {s.weight:g}% | **Outcome:** {record.outcome}",
     ]
-    in_step = s.phase in IN_STEP and s.step_index < len(spec.steps)
-    if in_step:
-        step = spec.steps[s.step_index]
-        observed = s.clock.observed(now)
-        left = max(step.observe - observed, timedelta())
-        lines += [
-            "",
-            f"**Step {s.step_index + 1}/{len(spec.steps)}** at {step.weight:g}%: observed "
-            f"{format_duration(_whole(observed))} of {format_duration(step.observe)}"
-            + (f", {format_duration(_whole(left))} left" if left else ""),
-        ]
-        if s.next_analysis_at is not None and s.phase is not Phase.PROMOTED:
-            lines.append(f"next analysis at {at_utc(s.next_analysis_at)}")
-        if record.steps:
-            report = record.steps[-1]
-            lines.append(f"evidence so far: **{report.evidence}** after {report.analyses} analyses")
-            if report.extensions:
-                lines.append(f"extended {report.extensions}x on inconclusive evidence")
-            if report.final:
-                lines += [
-                    "",
-                    "| criterion | verdict | stable | candidate | limit | n stable/candidate |",
-                    "| --- | --- | --- | --- | --- | --- |",
-                ]
-                lines += [_criterion_row(e) for e in report.final]
     if s.phase is Phase.AWAITING_APPROVAL and spec.approvals is not None:
         policy = spec.approvals
         missing = [a for a in policy.approvers if a not in s.approved_by]
         lines += [
             "",
-            f"**Approvals:** {len(s.approved_by)} of {policy.quorum} needed "
-            f"(received: {', '.join(s.approved_by) or 'none'}; may approve: {', '.join(missing)})",
+            f"**Approvals:** {len(s.approved_by)} of {policy.quorum} needed",
+            "",
+            f"- received: {', '.join(s.approved_by) or 'none'}",
+            f"- may approve: {', '.join(missing)}",
         ]
         if s.approval_deadline is not None:
             then = "rolls back" if policy.on_timeout == "rollback" else "keeps waiting"
-            lines.append(f"**Approval deadline:** {at_utc(s.approval_deadline)}, then it {then}")
-        lines += ["", "Approve:", ""] + [f"    {c}" for c in approve_commands(record.rollout_id)]
+            lines.append(f"- **Approval deadline:** {at_utc(s.approval_deadline)}, then it {then}")
+        lines += ["", "Approve with:", "", "```", *approve_commands(record.rollout_id), "```"]
+    in_step = s.phase in IN_STEP and s.step_index < len(spec.steps)
+    if in_step:
+        step = spec.steps[s.step_index]
+        observed = s.clock.observed(now)
+        left = max(step.observe - observed, timedelta())
+        clock = (
+            f"observed {format_duration(_whole(observed))} of {format_duration(step.observe)}, "
+            f"{format_duration(_whole(left))} left"
+            if left
+            else f"observation done ({format_duration(_whole(observed))}, asked {format_duration(step.observe)})"
+        )
+        items = [f"**Step {s.step_index + 1} of {len(spec.steps)}** at {step.weight:g}%: {clock}"]
+        if s.next_analysis_at is not None:
+            items.append(f"next analysis at {at_utc(s.next_analysis_at)}")
+        report = record.steps[-1] if record.steps else None
+        if report is not None:
+            items.append(f"evidence so far: **{report.evidence}** after {report.analyses} analyses")
+            if report.extensions:
+                items.append(f"extended {report.extensions}x on inconclusive evidence")
+        lines += [""] + [f"- {item}" for item in items]
+        if report is not None and report.final:
+            lines += [
+                "",
+                "| criterion | verdict | stable | candidate | limit | n stable, candidate |",
+                "| --- | --- | --- | --- | --- | --- |",
+            ]
+            lines += [_criterion_row(e) for e in report.final]
     if s.held_since is not None:
         deadline = s.held_since + spec.on_inconclusive.hold_max
         lines += [
@@ -154,9 +160,11 @@ def details(spec: RolloutSpec, s: RolloutState, now: datetime) -> str:
         lines += ["", f"**Paused** by {s.paused_by}: the step clock is stopped; analyses go on (`--name resume`)."]
     if record.rollback:
         rb = record.rollback
-        lines += ["", f"**Rollback cause:** {rb.cause}" + (f" (by {rb.by})" if rb.by else ""), "", rb.reason]
+        # In a code span: the UI's Markdown would typeset "24,455/219,277" as a fraction.
+        reason = rb.reason.replace("`", "'")
+        lines += ["", f"**Rollback cause:** {rb.cause}" + (f" (by {rb.by})" if rb.by else ""), "", f"`{reason}`"]
         if rb.router_verified:
-            lines.append(f"\nstable back at 100%, verified, in {rb.duration_seconds or 0:.3g} s")
+            lines += ["", f"stable back at 100%, verified, in {rb.duration_seconds or 0:.3g} s"]
     if record.finished_at is not None:
         lines += ["", f"finished {at_utc(record.finished_at)}: the result starts with the outcome and the record"]
     return "\n".join(lines)
@@ -211,6 +219,7 @@ def plan(spec: RolloutSpec) -> str:
         + (f" by {format_duration(p.extend_by)}" if p.extend_by else "")
         + f", then {p.then}"
         + (f" (held at most {format_duration(p.hold_max)})" if p.then == "pause" else ""),
+        "",
         f"**Metrics failures:** {spec.analysis_failures.max_consecutive} in a row, then "
         f"{spec.analysis_failures.action}",
     ]
@@ -268,24 +277,3 @@ def status(spec: RolloutSpec, s: RolloutState, now: datetime) -> RolloutStatus:
 
 def _whole(value: timedelta) -> timedelta:
     return timedelta(seconds=round(value.total_seconds()))
-
-
-def main(argv: Sequence[str]) -> int:
-    """``python -m workflows.rollout.view SPEC.json``: the static Details (plan) for ``--static-details``."""
-    from models.validation import SpecError, validate_spec
-
-    if len(argv) != 1:
-        print("usage: python -m workflows.rollout.view SPEC.json", file=sys.stderr)
-        return 2
-    raw = json.loads(Path(argv[0]).read_text())
-    try:
-        spec = validate_spec(raw)
-    except SpecError as exc:
-        print("\n".join([exc.args[0], *exc.problems]), file=sys.stderr)
-        return 1
-    print(plan(spec))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
