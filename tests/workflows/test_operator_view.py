@@ -14,6 +14,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 
+from simulator.procs import free_port
 from simulator.testing import run_simulator
 from tests.workflows.helpers import (
     compressed_spec,
@@ -129,3 +130,21 @@ async def test_lease_conflict_says_who_holds_it_on_top_and_is_listed(client: Cli
     assert cause.__cause__ is None, "the sentence is on top, not under the lease workflow's refusal"
     assert found[sa.PHASE] == "failed" and found[sa.OUTCOME] == "lease_conflict"
     assert found[sa.CANDIDATE_VERSION] == spec["candidate"]["version"]
+
+
+async def test_shadow_against_closed_ports_says_connection_refused(client: Client, task_queue: str) -> None:
+    service = unique_service()
+    closed = f"http://127.0.0.1:{free_port()}/answer"
+    async with run_simulator(knobs=FAST) as sim, rollout_worker(client, task_queue):
+        spec = compressed_spec(
+            sim,
+            service,
+            shadow={"requests_file": "docs/examples/support-requests.jsonl", "max_requests": 5},
+        )
+        spec["candidate"]["endpoint"] = closed
+        result = await (await start_rollout(client, spec, task_queue)).result()
+    rollback = result.record.rollback
+    assert rollback is not None and rollback.cause == "shadow", result.markdown
+    assert f"the candidate endpoint answered none of 5 requests: connection refused at {closed}" in rollback.reason
+    assert "0/0" not in rollback.reason
+    assert rollback.router_verified is None, "no traffic had moved"
