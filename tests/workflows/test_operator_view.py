@@ -14,6 +14,7 @@ from temporalio.common import SearchAttributeKey
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 
+from models.lease import lease_id
 from simulator.procs import free_port
 from simulator.testing import run_simulator
 from tests.workflows.helpers import (
@@ -116,6 +117,7 @@ async def test_lease_conflict_says_who_holds_it_on_top_and_is_listed(client: Cli
         with pytest.raises(WorkflowFailureError) as refused:
             await second.result()
         found = await attributes(second)
+        lease_details = await (await client.get_workflow_handle(lease_id(service)).describe()).static_details()
         await first.signal("abort", {"by": "test", "reason": "cleanup"})
         await first.result()
 
@@ -130,6 +132,7 @@ async def test_lease_conflict_says_who_holds_it_on_top_and_is_listed(client: Cli
     assert cause.__cause__ is None, "the sentence is on top, not under the lease workflow's refusal"
     assert found[sa.PHASE] == "failed" and found[sa.OUTCOME] == "lease_conflict"
     assert found[sa.CANDIDATE_VERSION] == spec["candidate"]["version"]
+    assert lease_details is not None and lease_details.startswith(f"Not a rollout: the lease of service `{service}`")
 
 
 async def test_shadow_against_closed_ports_says_connection_refused(client: Client, task_queue: str) -> None:
