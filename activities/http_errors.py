@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,6 +23,22 @@ async def provider_call(what: str) -> AsyncIterator[None]:
             raise ProviderUnavailable(f"{what}: HTTP {status}: {body}") from exc
         raise ProviderRejected(f"{what}: HTTP {status}: {body}") from exc
     except httpx.TransportError as exc:
-        raise ProviderUnavailable(f"{what}: {type(exc).__name__}: {exc}") from exc
+        raise ProviderUnavailable(f"{what}: {transport_problem(exc)}") from exc
     except ValueError as exc:  # JSON that does not parse or does not fit the model
         raise ProviderRejected(f"{what}: unusable answer: {exc}") from exc
+
+
+def transport_problem(exc: httpx.TransportError) -> str:
+    """A transport error said plainly: a refused connection is named as such, with where it was refused.
+
+    httpx reports a refused connection as ``ConnectError: All connection attempts failed``, which does not tell a
+    person that nothing listens at the address the spec names; the type stays in the message for searching.
+    """
+    where = ""
+    with contextlib.suppress(RuntimeError):  # an error raised without its request has no URL
+        where = f" at {exc.request.url}"
+    if isinstance(exc, httpx.ConnectError):
+        return f"connection refused{where}: is anything listening there? (ConnectError: {exc})"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer in time{where} ({type(exc).__name__}: {exc})"
+    return f"{type(exc).__name__}{where}: {exc}"

@@ -71,6 +71,12 @@ class LeaseActivities:
             task_queue=self._task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             static_summary=f"lease: one running rollout of {request.service}",
+            static_details=(
+                f"Not a rollout: the lease of service `{request.service}`. It admits one running `Rollout` at a "
+                "time (a second one fails with `RolloutAlreadyRunning`) and watches the holder: if the holder is "
+                "terminated, times out or fails, it puts stable back at 100%, verified. The list's "
+                '`WorkflowType="Rollout"` query leaves leases out.'
+            ),
         )
         try:
             holder: LeaseHolder = await handle.execute_update("acquire", request, result_type=LeaseHolder)

@@ -12,7 +12,8 @@ import httpx
 from temporalio import activity
 
 from activities.comparators import agrees
-from activities.errors import ProviderRejected
+from activities.errors import ProviderRejected, ProviderUnavailable
+from activities.http_errors import transport_problem
 from models.activities import ArmStats, Disagreement, ShadowInput, ShadowResult
 
 _EXAMPLES = 5
@@ -45,16 +46,19 @@ def _percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-async def _call(http: httpx.AsyncClient, url: str, body: Any, timeout: float) -> tuple[Any | None, float]:
+async def _call(http: httpx.AsyncClient, url: str, body: Any, timeout: float) -> tuple[Any | None, float, str | None]:
+    """One answer, its latency, and when there is no answer, why (said as a person would)."""
     started = time.perf_counter()
     try:
         response = await http.post(url, json=body, timeout=timeout)
         elapsed = (time.perf_counter() - started) * 1000
         if response.status_code >= 400:
-            return None, elapsed
-        return response.json(), elapsed
-    except (httpx.HTTPError, ValueError):
-        return None, (time.perf_counter() - started) * 1000
+            return None, elapsed, f"HTTP {response.status_code} from {url}"
+        return response.json(), elapsed, None
+    except httpx.TransportError as exc:
+        return None, (time.perf_counter() - started) * 1000, transport_problem(exc)
+    except (httpx.HTTPError, ValueError) as exc:
+        return None, (time.perf_counter() - started) * 1000, f"unusable answer from {url}: {exc}"
 
 
 async def run_shadow(request: ShadowInput, http: httpx.AsyncClient) -> ShadowResult:
@@ -65,6 +69,7 @@ async def run_shadow(request: ShadowInput, http: httpx.AsyncClient) -> ShadowRes
     timeout = spec.request_timeout.total_seconds()
     latencies: dict[str, list[float]] = {"stable": [], "candidate": []}
     errors = {"stable": 0, "candidate": 0}
+    first_error: dict[str, str] = {}
     compared = agreed = 0
     examples: list[Disagreement] = []
     done = 0
@@ -72,14 +77,15 @@ async def run_shadow(request: ShadowInput, http: httpx.AsyncClient) -> ShadowRes
     async def one(line: int, body: Any) -> None:
         nonlocal compared, agreed, done
         async with gate:
-            (s_answer, s_ms), (c_answer, c_ms) = await asyncio.gather(
+            (s_answer, s_ms, s_err), (c_answer, c_ms, c_err) = await asyncio.gather(
                 _call(http, request.stable_endpoint, body, timeout),
                 _call(http, request.candidate_endpoint, body, timeout),
             )
-        for arm, answer, ms in (("stable", s_answer, s_ms), ("candidate", c_answer, c_ms)):
+        for arm, answer, ms, err in (("stable", s_answer, s_ms, s_err), ("candidate", c_answer, c_ms, c_err)):
             latencies[arm].append(ms)
             if answer is None:
                 errors[arm] += 1
+                first_error.setdefault(arm, err or "no answer")
         if s_answer is not None and c_answer is not None:
             compared += 1
             if agrees(spec.compare, s_answer, c_answer):
@@ -93,6 +99,16 @@ async def run_shadow(request: ShadowInput, http: httpx.AsyncClient) -> ShadowRes
             activity.heartbeat(done)
 
     await asyncio.gather(*(one(line, body) for line, body in requests))
+    silent = [arm for arm in ("stable", "candidate") if requests and errors[arm] == len(requests)]
+    if silent:
+        # Nothing to compare is not a disagreement: say why the endpoint gave nothing (retried, then the
+        # rollout rolls back before any traffic moved, with this sentence as the cause).
+        raise ProviderUnavailable(
+            "shadow: "
+            + "; ".join(
+                f"the {arm} endpoint answered none of {len(requests)} requests: {first_error[arm]}" for arm in silent
+            )
+        )
 
     def stats(arm: str) -> ArmStats:
         return ArmStats(

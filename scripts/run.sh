@@ -75,15 +75,20 @@ if "$temporal" workflow count --address 127.0.0.1:7233 \
 fi
 "$rollouts" sign-spec "$spec" --key "$keys/ml-engineer" --output "$spec.signed" && mv "$spec.signed" "$spec"
 echo "starting the demo rollout (spec signed by ml-engineer)"
+# The static Details (the plan: steps, criteria and their hash, policies) come from the spec itself.
 "$temporal" workflow start --address 127.0.0.1:7233 --type Rollout --task-queue rollouts \
   --workflow-id "$workflow_id" --input-file "$spec" \
-  --static-summary "support-assistant v1 -> v2 (demo, compressed schedule)"
+  --static-summary "support-assistant v1 -> v2 (demo, compressed schedule)" \
+  --static-details "$("$py" -m workflows.rollout.static_details "$spec")"
+list_url='http://localhost:8233/namespaces/default/workflows?query=WorkflowType%3D%22Rollout%22'
 
 cat <<MSG
 
-  Web UI:   http://localhost:8233/namespaces/default/workflows/$workflow_id
+  Web UI:   http://localhost:8233/namespaces/default/workflows/$workflow_id  (Current Details is the dashboard)
+  All rollouts, with phase, weight and outcome columns (docs/ui-tour.md): $list_url
   Status:   $temporal workflow query --workflow-id $workflow_id --name status
-  The last step waits for 2 signed approvals of ml-lead, sre-oncall, product-owner (about 2 minutes in):
+  The last step (50%) waits for 2 signed approvals of ml-lead, sre-oncall, product-owner, about 2 minutes in;
+  without them it rolls back 15 minutes later (the deadline is in Current Details and in status's approval_deadline):
             TEMPORAL_ADDRESS=127.0.0.1:7233 $rollouts approve $workflow_id --key $keys/ml-lead --reason "dashboards fine"
             TEMPORAL_ADDRESS=127.0.0.1:7233 $rollouts approve $workflow_id --key $keys/sre-oncall
   A forged one is refused, and recorded:
@@ -91,9 +96,10 @@ cat <<MSG
   A step whose evidence is still inconclusive (40 s of real traffic proves little) is extended once, then held
   (phase "inconclusive"); an approver may move it on, and the reason lands in the record:
             TEMPORAL_ADDRESS=127.0.0.1:7233 $rollouts promote $workflow_id --key $keys/ml-lead --reason "demo: too little traffic to prove the criteria"
-  Abort:    $temporal workflow signal --workflow-id $workflow_id --name abort --input '{"by": "you", "reason": "demo"}'
-  Start your own: $temporal workflow start --type Rollout --task-queue rollouts \\
-                    --workflow-id rollout-<service> --input-file <spec.json>
+  Abort:    $temporal workflow update execute --workflow-id $workflow_id --name abort --input '{"by": "you", "reason": "demo"}'
+  Start your own once this one has ended (one rollout per service; execute waits and prints the outcome or why not):
+            $temporal workflow execute --type Rollout --task-queue rollouts \\
+              --workflow-id rollout-support-assistant-2 --input-file $spec
 
   Waiting for the rollout to finish (Ctrl-C stops everything)...
 MSG

@@ -47,8 +47,11 @@ class DevServer:
 
 
 @contextlib.asynccontextmanager
-async def dev_server(data_dir: Path) -> AsyncIterator[DevServer]:
-    """The CLI's dev server with SQLite in ``data_dir``, headless, with our search attributes registered."""
+async def dev_server(data_dir: Path, *, ui_port: int | None = None) -> AsyncIterator[DevServer]:
+    """The CLI's dev server with SQLite in ``data_dir``, with our search attributes registered.
+
+    Headless unless ``ui_port`` is given: then the Web UI it embeds listens there (the UI test opens it).
+    """
     port = free_port()
     address = f"127.0.0.1:{port}"
 
@@ -64,7 +67,7 @@ async def dev_server(data_dir: Path) -> AsyncIterator[DevServer]:
         str(require(TEMPORAL_CLI)),
         "server",
         "start-dev",
-        "--headless",
+        *(["--headless"] if ui_port is None else ["--ui-port", str(ui_port)]),
         "--ip",
         "127.0.0.1",
         "--port",

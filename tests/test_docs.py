@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from models.schema import spec_schema
@@ -21,3 +22,28 @@ def test_every_example_spec_validates() -> None:
     assert examples
     for path in examples:
         validate_spec(json.loads(path.read_text()))
+
+
+def test_ui_tour_images_exist_and_are_small_pngs() -> None:
+    tour = (ROOT / "docs" / "ui-tour.md").read_text()
+    images = re.findall(r"\]\((images/[^)]+\.png)\)", tour)
+    assert len(images) == 3, images
+    for image in images:
+        data = (ROOT / "docs" / image).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) < 400_000, image
+
+
+def test_readme_commands_work_as_written_after_make_run() -> None:
+    readme = (ROOT / "README.md").read_text()
+    run_sh = (ROOT / "scripts" / "run.sh").read_text()
+    assert 'export PATH="$PWD/.tools/bin:$PATH"' in readme, "the CLI is not on PATH after set-up"
+    assert "temporal workflow execute --type Rollout" in readme
+    # The spec the README starts from is the one make run writes, with the ports of the service it started.
+    assert "--input-file .run/demo-spec.json" in readme and 'spec="$run_dir/demo-spec.json"' in run_sh
+    assert 'run_dir=".run"' in run_sh
+    # The list URL (query) is the same in the README, the tour and make run's guidance.
+    url = "http://localhost:8233/namespaces/default/workflows?query=WorkflowType%3D%22Rollout%22"
+    assert url in readme and url in (ROOT / "docs" / "ui-tour.md").read_text() and url in run_sh
+    for name in ("RolloutPhase", "RolloutCandidateWeight", "RolloutOutcome"):
+        assert name in readme
+    assert "docs/ui-tour.md" in readme

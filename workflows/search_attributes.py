@@ -13,8 +13,11 @@ SERVICE = SearchAttributeKey.for_keyword("RolloutService")
 CANDIDATE_VERSION = SearchAttributeKey.for_keyword("RolloutCandidateVersion")
 PHASE = SearchAttributeKey.for_keyword("RolloutPhase")
 WEIGHT = SearchAttributeKey.for_float("RolloutCandidateWeight")
+OUTCOME = SearchAttributeKey.for_keyword("RolloutOutcome")
+"""running, promoted, rolled_back, cancelled, failed, lease_conflict or invalid_spec: a rolled-back rollout
+closes as Completed (ADR 15), so the list shows how it ended in this column."""
 
-ALL = (SERVICE, CANDIDATE_VERSION, PHASE, WEIGHT)
+ALL = (SERVICE, CANDIDATE_VERSION, PHASE, WEIGHT, OUTCOME)
 
 _CLI_TYPE = {
     SearchAttributeIndexedValueType.KEYWORD: "Keyword",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio.common import SearchAttributeIndexedValueType
 
 from workflows import search_attributes
+from workflows import search_attributes as sa
 
 
 def test_cli_flags_list_every_key_with_its_type() -> None:
@@ -17,6 +18,8 @@ def test_cli_flags_list_every_key_with_its_type() -> None:
         "RolloutPhase=Keyword",
         "--search-attribute",
         "RolloutCandidateWeight=Double",
+        "--search-attribute",
+        "RolloutOutcome=Keyword",
     ]
 
 
@@ -30,5 +33,5 @@ def test_cli_flags_cover_all_keys_as_pairs() -> None:
 
 def test_key_types() -> None:
     assert search_attributes.WEIGHT.indexed_value_type is SearchAttributeIndexedValueType.DOUBLE
-    for key in (search_attributes.SERVICE, search_attributes.CANDIDATE_VERSION, search_attributes.PHASE):
+    for key in (sa.SERVICE, sa.CANDIDATE_VERSION, sa.PHASE, sa.OUTCOME):
         assert key.indexed_value_type is SearchAttributeIndexedValueType.KEYWORD

@@ -63,13 +63,21 @@ async def watch(
         if hint is not None and hint < wake:
             wake = hint
         if wake > now:
+            # Named for what ends it: the caller's moment (step end, deadline), or the next analysis (with the
+            # caller's moment after it, so a deadline is readable on every timer of a long wait).
+            label = (
+                summary
+                if hint is not None and hint <= s.next_analysis_at
+                else f"next analysis {wake:%H:%M:%S} UTC; {summary}"
+            )
             with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(woken(run, done), timeout=wake - now, timeout_summary=summary)
+                await workflow.wait_condition(woken(run, done), timeout=wake - now, timeout_summary=label)
         run.raise_if_aborted()
         if workflow.now() >= s.next_analysis_at:
             due = s.next_analysis_at
             await analyse(run, index)
             s.next_analysis_at = next_analysis(run, due)
+            run.show()
         await continue_as_new_if_due(run)
     return True
 

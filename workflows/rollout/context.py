@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from models.phases import Phase
@@ -36,6 +36,8 @@ JUDGE_WHOLE_ROLLOUT_PATCH = "judge-whole-rollout"
 evidence on errors carried across steps, a late-onset detector, a dispersion-aware error test."""
 SIGNED_APPROVALS_PATCH = "signed-approvals"
 """The service policy is read at start; decisions must be signed by keys it lists (or it allows unsigned)."""
+OPERATOR_VIEW_PATCH = "operator-view"
+"""Search attributes from the first task (invalid specs and lease refusals included) and ``RolloutOutcome``."""
 
 
 @dataclass
@@ -47,6 +49,8 @@ class RolloutRun:
     raw_spec: object
     """The spec as it came in: continue-as-new passes it on unchanged."""
     interrupts: Interrupts
+    operator_view: bool = False
+    """The run started under ``OPERATOR_VIEW_PATCH``: it upserts ``RolloutOutcome`` too."""
 
     def judge_method(self) -> JudgeMethod:
         """The judge this rollout started with (kept across continue-as-new)."""
@@ -72,8 +76,14 @@ class RolloutRun:
 
     def upsert(self) -> None:
         """Search attributes and Current Details, from state alone."""
-        workflow.upsert_search_attributes(view.search_attributes(self.spec, self.state))
-        workflow.set_current_details(view.details(self.spec, self.state))
+        workflow.upsert_search_attributes(
+            view.search_attributes(self.spec, self.state, with_outcome=self.operator_view)
+        )
+        self.show()
+
+    def show(self) -> None:
+        """Current Details only: no command, so it may change at any point without a patch."""
+        workflow.set_current_details(view.details(self.spec, self.state, workflow.now()))
 
     def raise_if_aborted(self) -> None:
         """Leave the forward path if a person asked for a rollback."""
@@ -93,6 +103,14 @@ class RolloutRun:
             if failure_cause is None:
                 raise
             raise RollbackNeeded(failure_cause, f"{failure_cause} could not run: {cause(exc)}") from exc
+
+
+def activity_message(exc: ActivityError) -> str:
+    """The message the activity itself raised (its first cause), which says what a person can do about it."""
+    inner = exc.__cause__
+    if isinstance(inner, ApplicationError):
+        return inner.message  # without the "Type: " prefix str() adds
+    return str(inner) if inner is not None else str(exc)
 
 
 def cause(exc: BaseException) -> str:

@@ -38,6 +38,9 @@ async def roll_back(run: RolloutRun, rollback: RollbackNeeded) -> None:
     started = workflow.now()
     s.record.rollback = RollbackReport(cause=rollback.cause, by=rollback.by, reason=rollback.reason, started_at=started)
     s.clock.stop(started)
+    if s.record.steps and s.record.steps[-1].ended_at is None:
+        # The step did not end, but what it observed (before waiting on approval, say) was observed.
+        s.record.steps[-1].observed_seconds = s.clock.observed(started).total_seconds()
     run.enter(Phase.ROLLING_BACK, f"{rollback.cause}: {rollback.reason}")
     done: list[str] = []
     # Router first whatever the registration order: stable at 100% is what users need back.

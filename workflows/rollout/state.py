@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.phases import Phase
 from models.policy import GoverningPolicy
-from models.record import CriterionEvidence, DeploymentRecord, RollbackReport, StepEvidence
+from models.record import CriterionEvidence, DeploymentRecord, Outcome, RollbackReport, StepEvidence
 from models.verdicts import AnalysisDecision
 from workflows.judge import JudgeState
 
@@ -70,10 +70,15 @@ class RolloutState(BaseModel):
 
 
 class RolloutResult(BaseModel):
-    """What the workflow returns: the record as JSON, and the same rendered as Markdown."""
+    """What the workflow returns: the outcome and the Markdown first, then the record (bounded) as JSON.
 
-    record: DeploymentRecord
+    The field order is the order the Web UI shows: a reader sees how it ended before the analyses.
+    """
+
+    outcome: Outcome = "running"
+    summary: str = Field(default="", description="One line: the outcome, the final weight, the rollback cause.")
     markdown: str
+    record: DeploymentRecord
 
 
 class LastAnalysis(BaseModel):
@@ -94,7 +99,8 @@ class RolloutStatus(BaseModel):
     step: int | None = Field(description="1-based step in progress; None before the canary or after it.")
     steps: int
     weight: float
-    time_left_in_step: str | None
+    time_left_in_step: str | None = Field(description="Observation left in the step (paused time excluded).")
+    observed_in_step: str | None = Field(default=None, description="Observation so far in the step.")
     paused: bool
     paused_by: str | None
     next_analysis_at: datetime | None
@@ -102,11 +108,16 @@ class RolloutStatus(BaseModel):
     step_evidence: StepEvidence | None = Field(
         default=None, description="The current step's evidence: pass, inconclusive, none (no analysis yet), override."
     )
+    inconclusive: bool = Field(
+        default=False, description="The step's observation ended without passing evidence (extended or held)."
+    )
     extensions: int = Field(default=0, description="Times the current step was extended on inconclusive evidence.")
     hold_deadline: datetime | None = Field(default=None, description="When a held step rolls back.")
     approvals_received: list[str]
     approvals_missing: int
+    approval_deadline: datetime | None = Field(default=None, description="When the approval wait times out.")
     approvers: list[str]
     rejected_signals: int
     rollback: RollbackReport | None
     criteria_sha256: str
+    outcome: Outcome = "running"

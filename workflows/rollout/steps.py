@@ -145,7 +145,7 @@ async def observe(run: RolloutRun, index: int, step: Step) -> None:
         index,
         done=observed_enough,
         wake_at=step_end,
-        summary=f"observe {step.weight:g}% for {format_duration(step.observe)}",
+        summary=f"step {index + 1} ends: {step.weight:g}% observed {format_duration(step.observe)}",
     )
 
 
@@ -172,7 +172,7 @@ async def decide(run: RolloutRun, index: int, step: Step) -> None:
                 index,
                 done=_settled_or_observed(run, target),
                 wake_at=_clock_end(run, target),
-                summary=f"extension {report.extensions}: observe {step.weight:g}% {format_duration(extra)} more",
+                summary=f"extension {report.extensions} ends: {step.weight:g}% observed {format_duration(extra)} more",
             )
             continue
         if report.extensions < policy.max_extensions:
@@ -216,7 +216,7 @@ async def hold(run: RolloutRun, index: int, why: str) -> None:
         done=lambda: report.evidence in ("pass", "override"),
         wake_at=_constant(deadline),
         deadline=deadline,
-        summary=f"hold step {index + 1} until evidence or a decision (rolls back at {deadline:%H:%M} UTC)",
+        summary=f"hold deadline {deadline:%H:%M} UTC: step {index + 1} rolls back without evidence or a decision",
     ):
         raise RollbackNeeded(
             "inconclusive",
@@ -272,7 +272,7 @@ async def await_approval(run: RolloutRun, index: int) -> None:
         done=approved,
         wake_at=_constant(deadline),
         deadline=deadline,
-        summary=f"approval of step {index + 1}",
+        summary="re-check approvals" if deadline is None else f"approval deadline {deadline:%H:%M} UTC",
     ):
         if policy.on_timeout == "rollback":
             raise RollbackNeeded(

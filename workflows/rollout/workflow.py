@@ -26,10 +26,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows.approvals import SIGNAL_NAMES, Accepted, Rejected, SignalName, assess, audited
     from workflows.rollout import calls, signals, view
     from workflows.rollout.context import (
+        OPERATOR_VIEW_PATCH,
         SEQUENTIAL_JUDGE_PATCH,
         SERVICE_LEASE_PATCH,
         SIGNED_APPROVALS_PATCH,
         RolloutRun,
+        activity_message,
         cause,
     )
     from workflows.rollout.governance import govern
@@ -60,12 +62,16 @@ class RolloutWorkflow:
         failing the workflow task forever in the data converter (``workers.converter`` does the same for a payload
         that cannot be decoded at all). ``carried`` is the state a previous run handed over.
         """
-        run = self._run = self._begin(spec)
+        operator_view = workflow.patched(OPERATOR_VIEW_PATCH)
+        run = self._run = self._begin(spec, operator_view=operator_view)
         if carried is None:
             run.note("started", f"{run.spec.stable.version} -> {run.spec.candidate.version}")
         else:
             run.state.record.continued_as_new += 1
-        workflow.set_current_details(view.details(run.spec, run.state))
+        if operator_view:
+            run.upsert()  # the list can filter this rollout from its first task
+        else:
+            run.show()
         # The policy is read once, by the first run; continue-as-new carries it as read.
         if carried is None and workflow.patched(SIGNED_APPROVALS_PATCH):
             await govern(run)
@@ -84,17 +90,22 @@ class RolloutWorkflow:
             await shielded(_release_lease(run))
         return result
 
-    def _begin(self, raw: Any) -> RolloutRun:
+    def _begin(self, raw: Any, *, operator_view: bool) -> RolloutRun:
         """Validation is the first act: nothing is called before the spec is known to be whole."""
         try:
             spec = validate_spec(raw)
         except SpecError as exc:
             workflow.logger.error("invalid rollout spec", extra={"problems": exc.problems})
+            if operator_view:
+                workflow.upsert_search_attributes(view.invalid_spec_attributes(raw))
+                workflow.set_current_details(view.invalid_spec_details(exc.args[0], exc.problems))
             raise ApplicationError(
                 exc.args[0], {"problems": exc.problems}, type="InvalidRolloutSpec", non_retryable=True
             ) from None
         state = self._carried if self._carried is not None else _new_state(spec)
-        return RolloutRun(spec=spec, state=state, raw_spec=raw, interrupts=self._interrupts)
+        return RolloutRun(
+            spec=spec, state=state, raw_spec=raw, interrupts=self._interrupts, operator_view=operator_view
+        )
 
     # ---------------------------------------------------------------- signals, updates, queries
 
@@ -256,8 +267,13 @@ async def _forward_or_roll_back(run: RolloutRun) -> RolloutResult:
 def _finish(run: RolloutRun) -> RolloutResult:
     s = run.state
     s.record.finished_at = workflow.now()
-    result = RolloutResult(record=s.record, markdown=render_markdown(s.record))
-    workflow.set_current_details(view.details(run.spec, s))
+    result = RolloutResult(
+        outcome=s.record.outcome,
+        summary=view.result_summary(s.record),
+        markdown=render_markdown(s.record),
+        record=s.record,
+    )
+    run.show()
     return result
 
 
@@ -273,10 +289,15 @@ async def _acquire_lease(run: RolloutRun) -> None:
     try:
         await calls.acquire_lease(_lease_request(run), summary=f"lease: only rollout of {run.spec.service}")
     except ActivityError as exc:
+        # The activity's own sentence (who holds the lease, what to do) goes on top; the chain below it only
+        # repeats the lease workflow's refusal.
+        message = activity_message(exc)
         run.state.phase = Phase.FAILED
         run.state.record.outcome = "failed"
-        run.note("refused", cause(exc))
-        raise ApplicationError(cause(exc), type="RolloutAlreadyRunning", non_retryable=True) from exc
+        run.note("refused", message)
+        if run.operator_view:
+            run.upsert()
+        raise ApplicationError(message, type="RolloutAlreadyRunning", non_retryable=True) from None
 
 
 async def _release_lease(run: RolloutRun) -> None:
