@@ -34,26 +34,39 @@ wait_port() {  # wait_port PORT WHAT PIDFILE
   echo "cluster: $2 did not listen on 127.0.0.1:$1 within 60 s" >&2; tail -n 30 "$state/logs/$2.log" >&2; exit 1
 }
 
-# Ports are chosen once and kept in ports.env, so a restarted cluster (same data) comes back where it was. All are
-# bound at the same time while choosing, so no two can be the same.
+# Ports are chosen once and kept in ports.env, so a restarted cluster (same data) comes back where it was. They are
+# all below 32768 (the cluster membership table keeps ports as smallint), outside Linux's ephemeral range, and all
+# held at the same time while choosing, so no two are the same.
 if [[ ! -f "$state/ports.env" ]]; then
   "$python_bin" - "${CLUSTER_FRONTEND_PORT:-0}" "${CLUSTER_UI_PORT:-0}" >"$state/ports.env" <<'PY'
-import socket, sys
+import random, socket, sys
 names = ["PG_PORT", "FRONTEND_GRPC_PORT", "UI_PORT", "FRONTEND_HTTP_PORT"]
 for instance in ("frontend-1", "history-1", "history-2", "history-3", "matching-1", "matching-2", "matching-3",
                  "worker-1"):
     key = instance.replace("-", "_").upper()
     names += [f"{key}_GRPC", f"{key}_MEMBERSHIP", f"{key}_METRICS"]
 fixed = {"FRONTEND_GRPC_PORT": int(sys.argv[1]), "UI_PORT": int(sys.argv[2])}
-held = []
+held, chosen = [], {}
+candidates = random.sample(range(20000, 32000), 2000)
 for name in names:
     if fixed.get(name):
-        print(f"{name}={fixed[name]}")
+        chosen[name] = fixed[name]
         continue
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    held.append(s)
-    print(f"{name}={s.getsockname()[1]}")
+    while True:
+        port = candidates.pop()
+        if port in fixed.values():
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            s.close()
+            continue
+        held.append(s)
+        chosen[name] = port
+        break
+for name, port in chosen.items():
+    print(f"{name}={port}")
 PY
 fi
 # shellcheck disable=SC1091
@@ -64,6 +77,8 @@ FRONTEND_1_GRPC="$FRONTEND_GRPC_PORT"
 pg_bin="$(dirname "$(compgen -G "/usr/lib/postgresql/*/bin/postgres" | sort -V | tail -n 1)")"
 pg_data="$state/postgres"
 as_pg() { if [[ "$(id -u)" -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# PostgreSQL refuses to run as root: as root, it runs as the `postgres` user, who must be able to reach its data.
+[[ "$(id -u)" -eq 0 ]] && chmod a+x "$state"
 if [[ ! -f "$pg_data/PG_VERSION" ]]; then
   mkdir -p "$pg_data"; [[ "$(id -u)" -eq 0 ]] && chown postgres: "$pg_data" && chmod 700 "$pg_data"
   as_pg "$pg_bin/initdb" -D "$pg_data" -U postgres -A trust --no-sync >"$state/logs/initdb.log"
@@ -112,7 +127,8 @@ start_instance() {  # start_instance SERVICE INDEX
   env "${ports[@]}" TEMPORAL_METRICS_PORT="${!metrics_var}" setsid "$server" --root "$here" --config config \
     --env cluster --allow-no-auth start --service "$service" >"$state/logs/$name.log" 2>&1 &
   echo $! >"$pidfile"
-  wait_port "${!grpc_var}" "$name" "$pidfile"
+  # The worker service (Temporal's own system workflows) serves no gRPC: its membership port says it is up.
+  if [[ "$service" == worker ]]; then wait_port "${!member_var}" "$name" "$pidfile"; else wait_port "${!grpc_var}" "$name" "$pidfile"; fi
 }
 
 histories="${CLUSTER_HISTORY:-2}" matchings="${CLUSTER_MATCHING:-2}"

@@ -9,8 +9,8 @@ from temporalio.client import Client
 from simulator.procs import free_port
 from simulator.prometheus_proc import run_prometheus
 from simulator.testing import run_simulator
-from tests.servers import DevServer
 from tests.cluster.workers import worker_process
+from tests.servers import DevServer
 from tests.workflows.helpers import compressed_spec, start_rollout, unique_service, wait_for_status
 
 
