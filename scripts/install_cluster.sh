@@ -37,7 +37,9 @@ build() {  # build NAME PACKAGE@VERSION STAMP_VALUE
 
 build server "go.temporal.io/server/cmd/server@$SERVER_VERSION" "$SERVER_VERSION"
 build sql "go.temporal.io/server/cmd/tools/sql@$SERVER_VERSION" "$SERVER_VERSION"
-build ui "github.com/temporalio/ui-server/v2/cmd/server@$UI_VERSION" "$UI_VERSION"
+if [[ "${CLUSTER_UI:-1}" == "1" ]]; then  # CLUSTER_UI=0 (the tests): no Web UI, one build fewer
+  build ui "github.com/temporalio/ui-server/v2/cmd/server@$UI_VERSION" "$UI_VERSION"
+fi
 
 # The schemas of the exact server version, copied out of the module cache so a later `go clean -modcache`
 # cannot take them away from a running cluster's upgrade path.

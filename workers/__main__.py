@@ -49,7 +49,11 @@ async def serve(settings: Settings, tuning: WorkerTuning | None = None) -> None:
                 metrics=tuning.metrics_bind,
                 max_cached_workflows=tuning.max_cached_workflows,
             )
+            if tuning.ready_file is not None:
+                tuning.ready_file.write_text("polling\n")
             await stop.wait()
+            if tuning.ready_file is not None:
+                tuning.ready_file.unlink(missing_ok=True)
             log.info("stop requested: draining", grace_seconds=settings.graceful_shutdown.total_seconds())
     log.info("worker stopped")
     if provider is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from workers.settings import SettingsError
 
@@ -25,6 +26,8 @@ class WorkerTuning:
     max_cached_workflows: int = DEFAULT_MAX_CACHED_WORKFLOWS
     max_concurrent_workflow_tasks: int | None = None
     max_concurrent_activities: int | None = None
+    ready_file: Path | None = None
+    """Exists while the worker polls (a readiness probe checks it); removed when a drain starts."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> WorkerTuning:
@@ -60,4 +63,5 @@ class WorkerTuning:
             max_cached_workflows=cached if cached is not None else DEFAULT_MAX_CACHED_WORKFLOWS,
             max_concurrent_workflow_tasks=workflow_tasks,
             max_concurrent_activities=activities,
+            ready_file=Path(env["WORKER_READY_FILE"]) if env.get("WORKER_READY_FILE") else None,
         )

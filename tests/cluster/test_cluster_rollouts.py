@@ -77,7 +77,7 @@ def _spec(kind: str, sim: Simulator, service: str) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(480)
+@pytest.mark.timeout(900)  # a fresh machine first builds the server (~5 min)
 async def test_fifty_rollouts_survive_a_killed_worker_and_history_instance(
     cluster: Cluster, cluster_client: Client, task_queue: str, tmp_path: Path
 ) -> None:

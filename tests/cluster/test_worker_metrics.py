@@ -23,11 +23,13 @@ async def test_rollout_metrics_reach_prometheus(
     client: Client, temporal_dev: DevServer, task_queue: str, tmp_path: Path
 ) -> None:
     bind = f"127.0.0.1:{free_port()}"
-    env = {"WORKER_METRICS_BIND": bind}
+    ready = tmp_path / "ready"
+    env = {"WORKER_METRICS_BIND": bind, "WORKER_READY_FILE": str(ready)}
     async with (
         run_simulator(knobs={"rps": 200000}) as sim,
         worker_process(temporal_dev.address, task_queue, tmp_path / "worker.log", env),
     ):
+        assert ready.exists(), "a polling worker says it is ready"
         healthy = await start_rollout(client, compressed_spec(sim, unique_service()), task_queue)
         aborted = await start_rollout(
             client, compressed_spec(sim, unique_service(), steps=[{"weight": 25, "observe": "1h"}]), task_queue
@@ -47,6 +49,7 @@ async def test_rollout_metrics_reach_prometheus(
                 await prometheus.query(f'rollouts_router_moves_total{{{where},direction="to_stable"}}')
             )
             sdk_completed = await prometheus.query(f"temporal_workflow_completed_total{{{where}}}")
+    assert not ready.exists(), "a stopped (drained) worker is no longer ready"
     assert (started, promoted, aborts) == (2.0, 1.0, 1.0)
     assert await _value(rollback_seconds) == 1.0
     assert analyses >= 2, "the healthy rollout analysed each of its two steps at least once"
