@@ -6,7 +6,7 @@ What an operator alerts on, next to the SDK's own metrics (names as Prometheus s
 - ``rollouts_started_total`` / ``rollouts_finished_total{outcome}``: started minus finished is what is running.
 - ``rollouts_rollbacks_total{cause}`` and ``rollouts_rollback_seconds``: how often and how fast stable was back.
 - ``rollouts_duration_seconds{outcome}``: start to end of whole rollouts.
-- ``rollouts_activity_seconds{activity,outcome}`` and ``rollouts_analyses_total{outcome}``: every counter read
+- ``rollouts_activity_seconds{activity_type,outcome}`` and ``rollouts_analyses_total{outcome}``: every counter read
   (one per analysis) and every router call, with its duration; ``outcome="error"`` counts failed attempts.
 - ``rollouts_router_moves_total{direction}``: traffic moved towards the candidate or back to stable.
 
@@ -53,7 +53,7 @@ class _RolloutActivityMetrics(ActivityInboundInterceptor):
             outcome = "cancelled" if is_cancelled_exception(exc) else "error"
             raise
         finally:
-            meter = activity.metric_meter().with_additional_attributes({"activity": kind, "outcome": outcome})
+            meter = activity.metric_meter().with_additional_attributes({"outcome": outcome})
             meter.create_histogram_float(
                 "rollouts_activity_seconds", "Duration of one attempt of a rollout activity.", "s"
             ).record(time.monotonic() - started)
