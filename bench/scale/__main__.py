@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import tempfile
 import time
 import uuid
@@ -27,7 +28,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.scale.measure import ProcessSample, analyses_started, analysis_lags, percentile, sample, task_failures
+from bench.scale.measure import (
+    ProcessSample,
+    analyses_started,
+    analysis_lags,
+    first_analysis_after,
+    percentile,
+    sample,
+    task_failures,
+)
 from simulator.procs import running
 from simulator.testing import Simulator, run_simulator
 from tests.cluster.cluster import running_cluster
@@ -134,6 +143,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             elapsed = time.monotonic() - window_start
             until = datetime.now(UTC).replace(tzinfo=None)
 
+            restarted_at: datetime | None = None
+            if args.restart:  # every worker killed (no goodbye) and replaced: caches empty, all histories replay
+                for pid in pids:
+                    os.kill(pid, signal.SIGKILL)
+                restarted_at = datetime.now(UTC).replace(tzinfo=None)
+                for i in range(args.workers):
+                    log = folder / f"worker-{i}-restarted.log"
+                    await stack.enter_async_context(worker_process(address, queue, log, env))
+                await asyncio.sleep(args.interval + 10)  # one full analysis round, and some, before the aborts
             abort_began = time.monotonic()
             await asyncio.gather(
                 *(h.signal("abort", {"by": "bench", "reason": "end of window"}) for h in handles),
@@ -143,12 +161,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             aborts_answered_seconds = time.monotonic() - abort_began
             lags: list[float] = []
             failures = started = 0
+            reanalysed: list[float] = []
             for handle in handles:
                 async for history in _histories(client, handle.id):
                     if args.dump and handle is handles[0]:
                         Path(args.dump).write_text(history.to_json())
                     lags += analysis_lags(history, since, until)
                     started += analyses_started(history, since, until)
+                    if restarted_at is not None:
+                        again = first_analysis_after(history, restarted_at)
+                        if again is not None:
+                            reanalysed.append(again)
                     failures += task_failures(history)
     expected = args.rollouts * elapsed / args.interval
     return {
@@ -170,6 +193,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "worker_rss_peak_mb": [round(peak[p] / 2**20) for p in pids],
         "worker_cpu_percent": [round(100 * (last[p].cpu_seconds - first[p].cpu_seconds) / elapsed) for p in pids],
         "aborts_answered_s": round(aborts_answered_seconds, 2),
+        "restart": args.restart,
+        "reanalysed_after_restart": len(reanalysed) if args.restart else None,
+        "reanalysed_p50_s": round(percentile(reanalysed, 0.5), 2) if args.restart else None,
+        "reanalysed_max_s": round(max(reanalysed, default=float("nan")), 2) if args.restart else None,
         "rollouts_not_rolled_back": sum(
             1 for r in ended if isinstance(r, BaseException) or r.record.outcome != "rolled_back"
         ),
@@ -211,6 +238,7 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=60.0, help="seconds of steady load measured")
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--cache", type=int, default=0, help="WORKER_MAX_CACHED_WORKFLOWS (0: the worker's default)")
+    parser.add_argument("--restart", action="store_true", help="after the window, SIGKILL and replace every worker")
     parser.add_argument("--dump", help="write the first rollout's history (JSON) to this file")
     parser.add_argument("--sqlite-wal", action="store_true", help="dev server: journal_mode=wal, synchronous=normal")
     print(json.dumps(asyncio.run(run(parser.parse_args()))))

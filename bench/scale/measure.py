@@ -43,21 +43,31 @@ def analysis_lags(history: WorkflowHistory, since: datetime, until: datetime) ->
     return lags
 
 
-def analyses_started(history: WorkflowHistory, since: datetime, until: datetime) -> int:
-    """Counter reads (one per analysis) that started within ``[since, until)``, with or without a timer before."""
+def _analysis_starts(history: WorkflowHistory) -> list[datetime]:
+    """When each counter read (one per analysis) started."""
     scheduled = {
         event.event_id
         for event in history.events
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
         and event.activity_task_scheduled_event_attributes.activity_type.name == ANALYSIS_READ
     }
-    return sum(
-        1
+    return [
+        event.event_time.ToDatetime()
         for event in history.events
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
         and event.activity_task_started_event_attributes.scheduled_event_id in scheduled
-        and since <= event.event_time.ToDatetime() < until
-    )
+    ]
+
+
+def analyses_started(history: WorkflowHistory, since: datetime, until: datetime) -> int:
+    """Counter reads that started within ``[since, until)``, with or without a timer before them."""
+    return sum(1 for at in _analysis_starts(history) if since <= at < until)
+
+
+def first_analysis_after(history: WorkflowHistory, moment: datetime) -> float | None:
+    """Seconds from ``moment`` (a worker restart) to the first counter read started after it; None if none did."""
+    after = [at for at in _analysis_starts(history) if at >= moment]
+    return (min(after) - moment).total_seconds() if after else None
 
 
 def task_failures(history: WorkflowHistory) -> int:
