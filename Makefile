@@ -1,5 +1,5 @@
 # The two commands: `make run` (dev server + UI, worker, simulator, demo rollout) and `make test`.
-.PHONY: setup run test lint bench bench-judge clean
+.PHONY: setup run test lint bench bench-judge cluster clean
 
 setup:
 	@bash scripts/setup.sh
@@ -19,6 +19,11 @@ bench: setup
 # Rewrites docs/judge-benchmark.md: 24 cells x 1,000 runs (see the figure and the wall time in that file).
 bench-judge: setup
 	@.venv/bin/python -m bench.judge
+
+# A real Temporal cluster on loopback (PostgreSQL, 2 history + 2 matching instances, Web UI): deploy/README.md.
+# Stop it with `deploy/cluster/stop.sh`; its data stays in .run/cluster until that folder is deleted.
+cluster: setup
+	@bash scripts/install_cluster.sh && bash deploy/cluster/start.sh
 
 clean:
 	rm -rf .run .data .build

@@ -13,15 +13,19 @@ from workers.client import connect
 from workers.logging import configure_logging
 from workers.registry import open_activities, registered_workflows
 from workers.settings import Settings, SettingsError
+from workers.telemetry import prometheus_runtime
 from workers.tracing import configure_tracing
+from workers.tuning import WorkerTuning
 
 log = structlog.get_logger("workers")
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, tuning: WorkerTuning | None = None) -> None:
     """Run one worker; on a stop signal, stop polling and let running activities finish within the grace period."""
+    tuning = tuning or WorkerTuning()
     provider = configure_tracing()
-    client = await connect(settings)
+    runtime = prometheus_runtime(tuning.metrics_bind) if tuning.metrics_bind else None
+    client = await connect(settings, runtime=runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -33,6 +37,7 @@ async def serve(settings: Settings) -> None:
             workflows=registered_workflows(),
             activities=activities,
             graceful_shutdown=settings.graceful_shutdown,
+            tuning=tuning,
         )
         async with worker:
             log.info(
@@ -41,8 +46,14 @@ async def serve(settings: Settings) -> None:
                 namespace=settings.namespace,
                 task_queue=settings.task_queue,
                 tls=settings.tls,
+                metrics=tuning.metrics_bind,
+                max_cached_workflows=tuning.max_cached_workflows,
             )
+            if tuning.ready_file is not None:
+                tuning.ready_file.write_text("polling\n")
             await stop.wait()
+            if tuning.ready_file is not None:
+                tuning.ready_file.unlink(missing_ok=True)
             log.info("stop requested: draining", grace_seconds=settings.graceful_shutdown.total_seconds())
     log.info("worker stopped")
     if provider is not None:
@@ -53,12 +64,13 @@ def main() -> int:
     """Run the worker; exit code 2 for bad settings (nothing started), 1 when it cannot run, 0 after a drain."""
     try:
         settings = Settings.from_env()
+        tuning = WorkerTuning.from_env()
     except SettingsError as exc:
         print(f"workers: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, tuning))
     except RuntimeError as exc:  # connection refused and similar: say it plainly
         log.error("worker failed", error=str(exc))
         return 1

@@ -10,6 +10,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from workers.rollout_metrics import RolloutMetricsInterceptor
+from workers.tuning import WorkerTuning
+
 
 def sandbox_runner() -> SandboxedWorkflowRunner:
     """The workflow sandbox, with our pure modules and pydantic passed through.
@@ -34,8 +37,19 @@ def build_worker(
     activities: Sequence[Callable[..., Any]],
     graceful_shutdown: timedelta = timedelta(seconds=30),
     identity: str | None = None,
+    tuning: WorkerTuning | None = None,
 ) -> Worker:
-    """A worker for ``task_queue``; activities still running at shutdown get ``graceful_shutdown`` to finish."""
+    """A worker for ``task_queue``; activities still running at shutdown get ``graceful_shutdown`` to finish.
+
+    ``tuning`` sets the workflow cache and the concurrency limits (ADR 16); the SDK's defaults apply to any limit
+    it leaves unset. The rollout metrics interceptor is always on: without a metrics runtime it records nothing.
+    """
+    tuning = tuning or WorkerTuning()
+    limits: dict[str, Any] = {}
+    if tuning.max_concurrent_workflow_tasks is not None:
+        limits["max_concurrent_workflow_tasks"] = tuning.max_concurrent_workflow_tasks
+    if tuning.max_concurrent_activities is not None:
+        limits["max_concurrent_activities"] = tuning.max_concurrent_activities
     return Worker(
         client,
         task_queue=task_queue,
@@ -44,4 +58,7 @@ def build_worker(
         workflow_runner=sandbox_runner(),
         graceful_shutdown_timeout=graceful_shutdown,
         identity=identity,
+        interceptors=[RolloutMetricsInterceptor()],
+        max_cached_workflows=tuning.max_cached_workflows,
+        **limits,
     )

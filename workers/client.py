@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
 from workers.converter import data_converter
@@ -30,8 +31,11 @@ def _tls(settings: Settings) -> TLSConfig | bool:
     )
 
 
-async def connect(settings: Settings) -> Client:
-    """Connect with the project's converter, interceptors and the TLS / API key options from ``settings``."""
+async def connect(settings: Settings, *, runtime: Runtime | None = None) -> Client:
+    """Connect with the project's converter, interceptors and the TLS / API key options from ``settings``.
+
+    ``runtime`` carries the metrics exporter (``workers.telemetry``); None is the SDK's default runtime.
+    """
     return await Client.connect(
         settings.address,
         namespace=settings.namespace,
@@ -39,4 +43,5 @@ async def connect(settings: Settings) -> Client:
         interceptors=interceptors(),
         tls=_tls(settings),
         api_key=settings.api_key,
+        runtime=runtime,
     )

@@ -1,0 +1,248 @@
+"""``python -m bench.scale``: N rollouts analysing at a fixed rate on 1 or 3 real worker processes.
+
+    python -m bench.scale --server dev --workers 1 --rollouts 100 --interval 30s
+    python -m bench.scale --server cluster --workers 3 --rollouts 100 --interval 3s --sqlite-wal
+
+Every rollout sits in one long step against the simulator (thin traffic: each analysis is inconclusive, so the
+rollout keeps analysing) at ``--interval``; N / interval is the analysis rate (100 rollouts every 3 s is the
+33 analyses/s of 1,000 rollouts every 30 s, with a tenth of the history in the worker's cache). The N starts go
+out at once (a burst). After a warm-up the benchmark samples each worker's RSS and CPU for ``--window`` seconds,
+then aborts every rollout and reads the histories: analysis lag (timer due -> counter read started) p50/p99,
+workflow-task failures, and how long the aborts took to be answered. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.scale.measure import (
+    ProcessSample,
+    analyses_started,
+    analysis_lags,
+    first_analysis_after,
+    percentile,
+    sample,
+    task_failures,
+)
+from simulator.procs import running
+from simulator.testing import Simulator, run_simulator
+from tests.cluster.cluster import running_cluster
+from tests.cluster.workers import worker_process
+from tests.servers import DEV_SERVER_FLAGS, TEMPORAL_CLI, require
+from tests.workflows.helpers import start_rollout
+from workers.client import connect
+from workers.settings import Settings
+from workflows import search_attributes
+from workflows.rollout.state import RolloutStatus
+
+WAL_PRAGMAS = ("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")
+
+
+def _seconds(text: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(s|m)", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected e.g. 3s or 5m")
+    return float(match.group(1)) * (60 if match.group(2) == "m" else 1)
+
+
+@contextlib.asynccontextmanager
+async def _dev_server(folder: Path, wal: bool) -> AsyncIterator[str]:
+    from simulator.procs import free_port
+
+    address = f"127.0.0.1:{free_port()}"
+
+    async def ready(_process: object) -> bool:
+        try:
+            await (await connect(Settings(address=address))).count_workflows()
+        except Exception:
+            return False
+        return True
+
+    argv = [str(require(TEMPORAL_CLI)), "server", "start-dev", "--headless", "--ip", "127.0.0.1"]
+    argv += ["--port", address.rsplit(":", 1)[1], "--db-filename", str(folder / "temporal.db"), "--log-level", "warn"]
+    argv += [*DEV_SERVER_FLAGS, *search_attributes.cli_flags(), *(WAL_PRAGMAS if wal else ())]
+    async with running(argv, ready=ready, what="dev server", timeout=60, log=folder / "temporal.log", interval=0.2):
+        yield address
+
+
+@contextlib.asynccontextmanager
+async def _server(kind: str, folder: Path, wal: bool) -> AsyncIterator[str]:
+    if kind == "dev":
+        async with _dev_server(folder, wal) as address:
+            yield address
+    else:
+        async with running_cluster(folder / "cluster") as cluster:
+            yield cluster.address
+
+
+def _spec(sim: Simulator, service: str, interval: float) -> dict[str, Any]:
+    return {
+        "service": service,
+        "requested_by": "bench",
+        "stable": {"version": sim.stable_version, "endpoint": sim.stable_url},
+        "candidate": {"version": sim.candidate_version, "endpoint": sim.candidate_url},
+        "router": {"kind": "http", "url": sim.routes_url(service)},
+        "metrics": {"kind": "http-json", "url": sim.metrics_url(service)},
+        "steps": [{"weight": 10, "observe": "2h"}],
+        "analysis_interval": f"{interval:g}s",
+        "criteria": {"min_requests": 1_000_000},
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    queue = f"scale-{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
+        folder = Path(tmp)
+        os.chmod(folder, 0o755)
+        async with (
+            _server(args.server, folder, args.sqlite_wal) as address,
+            run_simulator(knobs={"rps": 5}) as sim,
+            contextlib.AsyncExitStack() as stack,
+        ):
+            env = {"WORKER_MAX_CACHED_WORKFLOWS": str(args.cache)} if args.cache else {}
+            pids = [
+                await stack.enter_async_context(worker_process(address, queue, folder / f"worker-{i}.log", env))
+                for i in range(args.workers)
+            ]
+            client = await connect(Settings(address=address))
+            began = time.monotonic()
+            outcomes = await asyncio.gather(
+                *(
+                    start_rollout(client, _spec(sim, f"scale-{i}-{queue}", args.interval), queue)
+                    for i in range(args.rollouts)
+                ),
+                return_exceptions=True,
+            )
+            handles = [h for h in outcomes if not isinstance(h, BaseException)]
+            burst_seconds = time.monotonic() - began
+            await _all_observing(handles)
+            await asyncio.sleep(args.warmup)  # every rollout into its analysis cadence before the window opens
+            warmed_seconds = time.monotonic() - began
+            since = datetime.now(UTC).replace(tzinfo=None)
+            first = {pid: sample(pid) for pid in pids}
+            peak = {pid: first[pid].rss_bytes for pid in pids}
+            window_start = time.monotonic()
+            while time.monotonic() - window_start < args.window:
+                await asyncio.sleep(1.0)
+                for pid in pids:
+                    peak[pid] = max(peak[pid], sample(pid).rss_bytes)
+            last: dict[int, ProcessSample] = {pid: sample(pid) for pid in pids}
+            elapsed = time.monotonic() - window_start
+            until = datetime.now(UTC).replace(tzinfo=None)
+
+            restarted_at: datetime | None = None
+            if args.restart:  # every worker killed (no goodbye) and replaced: caches empty, all histories replay
+                for pid in pids:
+                    os.kill(pid, signal.SIGKILL)
+                restarted_at = datetime.now(UTC).replace(tzinfo=None)
+                for i in range(args.workers):
+                    log = folder / f"worker-{i}-restarted.log"
+                    await stack.enter_async_context(worker_process(address, queue, log, env))
+                await asyncio.sleep(args.interval + 10)  # one full analysis round, and some, before the aborts
+            abort_began = time.monotonic()
+            await asyncio.gather(
+                *(h.signal("abort", {"by": "bench", "reason": "end of window"}) for h in handles),
+                return_exceptions=True,
+            )
+            ended = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
+            aborts_answered_seconds = time.monotonic() - abort_began
+            lags: list[float] = []
+            failures = started = 0
+            reanalysed: list[float] = []
+            for handle in handles:
+                async for history in _histories(client, handle.id):
+                    if args.dump and handle is handles[0]:
+                        Path(args.dump).write_text(history.to_json())
+                    lags += analysis_lags(history, since, until)
+                    started += analyses_started(history, since, until)
+                    if restarted_at is not None:
+                        again = first_analysis_after(history, restarted_at)
+                        if again is not None:
+                            reanalysed.append(again)
+                    failures += task_failures(history)
+    expected = args.rollouts * elapsed / args.interval
+    return {
+        "server": args.server + (" (sqlite wal)" if args.server == "dev" and args.sqlite_wal else ""),
+        "workers": args.workers,
+        "rollouts": args.rollouts,
+        "interval_s": args.interval,
+        "analyses_per_s_asked": round(args.rollouts / args.interval, 2),
+        "analyses_per_s_done": round(started / elapsed, 2),
+        "analyses_timed": len(lags),
+        "analyses_due_in_window": round(expected),
+        "lag_p50_s": round(percentile(lags, 0.5), 3),
+        "lag_p99_s": round(percentile(lags, 0.99), 3),
+        "lag_max_s": round(max(lags, default=float("nan")), 3),
+        "start_failures": len(outcomes) - len(handles),
+        "burst_seconds": round(burst_seconds, 2),
+        "all_observing_s": round(warmed_seconds - args.warmup, 1),
+        "workflow_task_failures": failures,
+        "worker_rss_peak_mb": [round(peak[p] / 2**20) for p in pids],
+        "worker_cpu_percent": [round(100 * (last[p].cpu_seconds - first[p].cpu_seconds) / elapsed) for p in pids],
+        "aborts_answered_s": round(aborts_answered_seconds, 2),
+        "restart": args.restart,
+        "reanalysed_after_restart": len(reanalysed) if args.restart else None,
+        "reanalysed_p50_s": round(percentile(reanalysed, 0.5), 2) if args.restart else None,
+        "reanalysed_max_s": round(max(reanalysed, default=float("nan")), 2) if args.restart else None,
+        "rollouts_not_rolled_back": sum(
+            1 for r in ended if isinstance(r, BaseException) or r.record.outcome != "rolled_back"
+        ),
+        "loadavg_1m_at_end": os.getloadavg()[0],
+    }
+
+
+async def _all_observing(handles: list[Any]) -> None:
+    """Wait until every rollout has moved its traffic to the step (past its lease, preflight and first move)."""
+    pending = list(handles)
+    limit = asyncio.Semaphore(20)
+
+    async def observing(handle: Any) -> bool:
+        async with limit:
+            try:
+                return bool((await handle.query("status", result_type=RolloutStatus)).weight == 10)
+            except Exception:
+                return False
+
+    while pending:
+        done = await asyncio.gather(*(observing(h) for h in pending))
+        pending = [h for h, ok in zip(pending, done, strict=True) if not ok]
+        if pending:
+            await asyncio.sleep(1.0)
+
+
+async def _histories(client: Any, workflow_id: str) -> AsyncIterator[Any]:
+    """Every run of one workflow id (continue-as-new keeps the id)."""
+    async for execution in client.list_workflows(f'WorkflowId = "{workflow_id}"'):
+        yield await client.get_workflow_handle(workflow_id, run_id=execution.run_id).fetch_history()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--server", choices=["dev", "cluster"], default="dev")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--rollouts", type=int, default=100)
+    parser.add_argument("--interval", type=_seconds, default=_seconds("30s"))
+    parser.add_argument("--window", type=float, default=60.0, help="seconds of steady load measured")
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--cache", type=int, default=0, help="WORKER_MAX_CACHED_WORKFLOWS (0: the worker's default)")
+    parser.add_argument("--restart", action="store_true", help="after the window, SIGKILL and replace every worker")
+    parser.add_argument("--dump", help="write the first rollout's history (JSON) to this file")
+    parser.add_argument("--sqlite-wal", action="store_true", help="dev server: journal_mode=wal, synchronous=normal")
+    print(json.dumps(asyncio.run(run(parser.parse_args()))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""What the scale benchmark reads: analysis lag from histories, and a worker process's memory and CPU from /proc."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+
+ANALYSIS_READ = "read_counters"
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def analysis_lags(history: WorkflowHistory, since: datetime, until: datetime) -> list[float]:
+    """Seconds from each analysis timer's due time to the start of the counter read it led to.
+
+    The due time is the timer's start plus its duration (what the workflow asked for), so the lag holds the
+    server's timer queue, the workflow task that reacts to it and the activity's wait for a worker. Only
+    analyses due within ``[since, until)`` count; a timer cut short by a signal has no due time and is skipped.
+    """
+    due_of_timer: dict[int, datetime] = {}
+    last_due: datetime | None = None
+    scheduled_due: dict[int, datetime] = {}
+    lags: list[float] = []
+    for event in history.events:
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_TIMER_STARTED:
+            attrs = event.timer_started_event_attributes
+            due_of_timer[event.event_id] = event.event_time.ToDatetime() + attrs.start_to_fire_timeout.ToTimedelta()
+        elif kind == EventType.EVENT_TYPE_TIMER_FIRED:
+            last_due = due_of_timer.get(event.timer_fired_event_attributes.started_event_id)
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attrs_s = event.activity_task_scheduled_event_attributes
+            if attrs_s.activity_type.name == ANALYSIS_READ and last_due is not None:
+                scheduled_due[event.event_id] = last_due
+            last_due = None
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            due = scheduled_due.pop(event.activity_task_started_event_attributes.scheduled_event_id, None)
+            if due is not None and since <= due < until:
+                lags.append((event.event_time.ToDatetime() - due).total_seconds())
+    return lags
+
+
+def _analysis_starts(history: WorkflowHistory) -> list[datetime]:
+    """When each counter read (one per analysis) started."""
+    scheduled = {
+        event.event_id
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and event.activity_task_scheduled_event_attributes.activity_type.name == ANALYSIS_READ
+    }
+    return [
+        event.event_time.ToDatetime()
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        and event.activity_task_started_event_attributes.scheduled_event_id in scheduled
+    ]
+
+
+def analyses_started(history: WorkflowHistory, since: datetime, until: datetime) -> int:
+    """Counter reads that started within ``[since, until)``, with or without a timer before them."""
+    return sum(1 for at in _analysis_starts(history) if since <= at < until)
+
+
+def first_analysis_after(history: WorkflowHistory, moment: datetime) -> float | None:
+    """Seconds from ``moment`` (a worker restart) to the first counter read started after it; None if none did."""
+    after = [at for at in _analysis_starts(history) if at >= moment]
+    return (min(after) - moment).total_seconds() if after else None
+
+
+def task_failures(history: WorkflowHistory) -> int:
+    """Workflow tasks that failed or timed out (a worker too slow, a cache miss too costly, a server refusal)."""
+    bad = {EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED, EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT}
+    return sum(1 for event in history.events if event.event_type in bad)
+
+
+@dataclass(frozen=True)
+class ProcessSample:
+    """A process's resident memory and its CPU time so far."""
+
+    rss_bytes: int
+    cpu_seconds: float
+
+
+def sample(pid: int) -> ProcessSample:
+    """Read /proc: VmRSS from status, user + system time from stat."""
+    with open(f"/proc/{pid}/status") as status:
+        rss_kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return ProcessSample(rss_bytes=rss_kb * 1024, cpu_seconds=(int(fields[11]) + int(fields[12])) / _CLOCK_TICKS)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear interpolation between the closest ranks (``q`` in [0, 1])."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = q * (len(ordered) - 1)
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)

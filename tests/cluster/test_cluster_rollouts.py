@@ -1,0 +1,143 @@
+"""Fifty rollouts on a real cluster (PostgreSQL, two history and two matching instances, three worker processes)
+while one worker and one history instance are killed with SIGKILL: every rollout ends as it should, and every
+router holds the weights its rollout's outcome promises."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
+
+from simulator.testing import Simulator, run_simulator
+from tests.cluster.cluster import Cluster
+from tests.cluster.workers import worker_process
+from tests.workflows.helpers import compressed_spec, start_rollout, status, unique_service, wait_until
+from workflows.rollout.state import RolloutResult
+
+APPROVALS = {"approvers": ["ml-lead", "sre-oncall", "product-owner"], "quorum": 2}
+MIX = {"healthy": 20, "regressed": 12, "aborted": 10, "approved": 8}
+"""Fifty rollouts: what each kind must end as is in ``_expected``."""
+
+T = TypeVar("T")
+
+
+async def _through_failover(call: Callable[[], Awaitable[T]], what: str, timeout: float = 120.0) -> T:
+    """Call until the cluster answers: while a killed history instance's shards move, calls fail Unavailable."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            return await call()
+        except RPCError:
+            if loop.time() > deadline:
+                raise AssertionError(f"the cluster did not answer {what} within {timeout:g} s") from None
+            await asyncio.sleep(0.5)
+
+
+def _signal(handle: WorkflowHandle[Any, Any], name: str, arg: dict[str, str]) -> Callable[[], Awaitable[None]]:
+    async def send() -> None:
+        await handle.signal(name, arg)
+
+    return send
+
+
+def _start(
+    client: Client, spec: dict[str, Any], task_queue: str
+) -> Callable[[], Awaitable[WorkflowHandle[Any, RolloutResult]]]:
+    async def send() -> WorkflowHandle[Any, RolloutResult]:
+        return await start_rollout(client, spec, task_queue)
+
+    return send
+
+
+def _expected(kind: str) -> tuple[str, str | None, dict[str, float]]:
+    """Outcome, rollback cause and final router weights for each kind of rollout."""
+    if kind in ("healthy", "approved"):
+        return "promoted", None, {"stable": 0.0, "candidate": 100.0}
+    cause = "analysis" if kind == "regressed" else "abort"
+    return "rolled_back", cause, {"stable": 100.0, "candidate": 0.0}
+
+
+def _spec(kind: str, sim: Simulator, service: str) -> dict[str, Any]:
+    if kind == "healthy":  # a first step long enough to be under way when the kills come
+        return compressed_spec(sim, service, steps=[{"weight": 10, "observe": "60s"}, {"weight": 50, "observe": "3s"}])
+    if kind == "regressed":
+        return compressed_spec(sim, service, steps=[{"weight": 10, "observe": "1h"}, {"weight": 50, "observe": "1h"}])
+    if kind == "aborted":
+        return compressed_spec(sim, service, steps=[{"weight": 25, "observe": "1h"}])
+    return compressed_spec(sim, service, steps=[{"weight": 10, "observe": "2s", "approval": True}], approvals=APPROVALS)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # a fresh machine first builds the server (~5 min)
+async def test_fifty_rollouts_survive_a_killed_worker_and_history_instance(
+    cluster: Cluster, cluster_client: Client, task_queue: str, tmp_path: Path
+) -> None:
+    client = cluster_client
+    async with AsyncExitStack() as stack:
+        good = await stack.enter_async_context(run_simulator(knobs={"rps": 200000}))
+        bad = await stack.enter_async_context(
+            run_simulator(knobs={"rps": 200000, "stable": {"error_rate": 0.01}, "candidate": {"error_rate": 0.03}})
+        )
+        workers = [
+            await stack.enter_async_context(worker_process(cluster.address, task_queue, tmp_path / f"worker-{i}.log"))
+            for i in range(3)
+        ]
+        rollouts: list[tuple[str, Simulator, str, WorkflowHandle[Any, RolloutResult]]] = []
+
+        async def start(kind: str) -> None:
+            sim = bad if kind == "regressed" else good
+            service = unique_service()
+            handle = await _through_failover(_start(client, _spec(kind, sim, service), task_queue), "a start")
+            rollouts.append((kind, sim, service, handle))
+
+        for kind in ("healthy", "aborted", "approved"):
+            for _ in range(MIX[kind]):
+                await start(kind)
+
+        async def all_under_way() -> bool:
+            states = await asyncio.gather(*(status(h) for _, _, _, h in rollouts))
+            wanted = {"healthy": lambda st: st.weight == 10, "aborted": lambda st: st.weight == 25}
+            return all(
+                wanted.get(kind, lambda st: st.phase == "awaiting_approval")(st)
+                for (kind, _, _, _), st in zip(rollouts, states, strict=True)
+            )
+
+        await wait_until(all_under_way, what="every rollout under way, mid-step", timeout=180, interval=1.0)
+
+        # Mid-run: no goodbye from one worker and from the history instance that owns about half the shards.
+        os.kill(workers[0], signal.SIGKILL)
+        os.kill(cluster.pid("history-2"), signal.SIGKILL)
+
+        for _ in range(MIX["regressed"]):  # started while the killed instance's shards move
+            await start("regressed")
+        for kind, _, _, handle in rollouts:
+            if kind == "aborted":
+                abort = {"by": "sre-oncall", "reason": "cluster test"}
+                await _through_failover(_signal(handle, "abort", abort), "an abort")
+            elif kind == "approved":
+                for approver in ("ml-lead", "sre-oncall"):
+                    await _through_failover(_signal(handle, "approve", {"approver": approver}), "an approval")
+        results = await asyncio.wait_for(
+            asyncio.gather(*(_through_failover(h.result, "a result", 300) for _, _, _, h in rollouts)), timeout=360
+        )
+        routes = [await sim.routes(service) for _, sim, service, _ in rollouts]
+
+    wrong = []
+    for (kind, _, service, _), result, route in zip(rollouts, results, routes, strict=True):
+        outcome, cause, weights = _expected(kind)
+        record = result.record
+        got_cause = record.rollback.cause if record.rollback else None
+        if (record.outcome, got_cause, route) != (outcome, cause, weights):
+            wrong.append(f"{kind} {service}: {record.outcome}, {got_cause}, {route}")
+        elif record.rollback is not None and record.rollback.router_verified is not True:
+            wrong.append(f"{kind} {service}: rollback not verified at the router")
+    assert not wrong, "\n".join(wrong)

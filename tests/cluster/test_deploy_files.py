@@ -1,0 +1,41 @@
+"""The deploy files agree with the worker: grace periods, probe paths, and settings the worker accepts.
+
+Nothing here runs Kubernetes or Docker (neither runs on the test machines, see deploy/README.md); these checks
+catch the drift that would otherwise only show in production: a SIGKILL before the drain ends, a probe on a file
+the worker never writes, a setting the worker refuses at start.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from workers.settings import Settings
+from workers.tuning import WorkerTuning
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def _configmap(text: str) -> dict[str, str]:
+    data = text.split("data:", 1)[1].split("---", 1)[0]
+    return dict(re.findall(r'^  ([A-Z_]+): "([^"]*)"', data, flags=re.MULTILINE))
+
+
+def test_kubernetes_grace_period_outlasts_the_worker_drain_and_probes_match_the_worker() -> None:
+    text = (DEPLOY / "kubernetes.yaml").read_text()
+    env = _configmap(text)
+    settings, tuning = Settings.from_env(env), WorkerTuning.from_env(env)
+    grace = int(re.search(r"terminationGracePeriodSeconds: (\d+)", text).group(1))  # type: ignore[union-attr]
+    assert grace > settings.graceful_shutdown.total_seconds() + 5
+    assert tuning.ready_file is not None and f'"test", "-f", "{tuning.ready_file}"' in text
+    assert tuning.metrics_bind is not None and f"containerPort: {tuning.metrics_bind.rsplit(':', 1)[1]}" in text
+    assert settings.tls, "a real cluster is reached over TLS"
+
+
+def test_the_image_defaults_are_settings_the_worker_accepts() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    env = dict(re.findall(r"(WORKER_[A-Z_]+)=(\S+)", text))
+    tuning = WorkerTuning.from_env(env)
+    assert tuning.metrics_bind == "0.0.0.0:9464" and "EXPOSE 9464" in text
+    assert tuning.ready_file is not None
+    assert 'ENTRYPOINT ["python", "-m", "workers"]' in text

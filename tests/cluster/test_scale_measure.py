@@ -1,0 +1,94 @@
+"""The scale benchmark's readings from histories: analysis lag, analyses started, first analysis after a restart."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+from temporalio.api.common.v1 import ActivityType
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import (
+    ActivityTaskScheduledEventAttributes,
+    ActivityTaskStartedEventAttributes,
+    HistoryEvent,
+    TimerFiredEventAttributes,
+    TimerStartedEventAttributes,
+)
+from temporalio.client import WorkflowHistory
+
+from bench.scale.measure import analyses_started, analysis_lags, first_analysis_after, percentile
+
+T0 = datetime(2026, 1, 1, 12, 0, 0)
+
+
+def _at(seconds: float) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromDatetime(T0 + timedelta(seconds=seconds))
+    return stamp
+
+
+def _analysis(
+    first_id: int, timer_at: float, wait: float, started_at: float, activity: str = "read_counters"
+) -> list[HistoryEvent]:
+    """A timer of ``wait`` s started at ``timer_at``, fired, then ``activity`` scheduled and started."""
+    return [
+        HistoryEvent(
+            event_id=first_id,
+            event_time=_at(timer_at),
+            event_type=EventType.EVENT_TYPE_TIMER_STARTED,
+            timer_started_event_attributes=TimerStartedEventAttributes(
+                start_to_fire_timeout=Duration(seconds=int(wait))
+            ),
+        ),
+        HistoryEvent(
+            event_id=first_id + 1,
+            event_time=_at(timer_at + wait),
+            event_type=EventType.EVENT_TYPE_TIMER_FIRED,
+            timer_fired_event_attributes=TimerFiredEventAttributes(started_event_id=first_id),
+        ),
+        HistoryEvent(
+            event_id=first_id + 2,
+            event_time=_at(started_at),
+            event_type=EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+            activity_task_scheduled_event_attributes=ActivityTaskScheduledEventAttributes(
+                activity_type=ActivityType(name=activity)
+            ),
+        ),
+        HistoryEvent(
+            event_id=first_id + 3,
+            event_time=_at(started_at),
+            event_type=EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED,
+            activity_task_started_event_attributes=ActivityTaskStartedEventAttributes(scheduled_event_id=first_id + 2),
+        ),
+    ]
+
+
+def _history() -> WorkflowHistory:
+    events = [
+        *_analysis(1, timer_at=0, wait=3, started_at=3.5),  # due at 3: 0.5 s late
+        *_analysis(5, timer_at=4, wait=2, started_at=8.0),  # due at 6: 2 s late
+        *_analysis(9, timer_at=9, wait=1, started_at=10.25, activity="set_weights"),  # not an analysis
+        *_analysis(13, timer_at=20, wait=5, started_at=25.0),  # due at 25: outside the window
+    ]
+    return WorkflowHistory(workflow_id="w", events=events)
+
+
+def test_lag_runs_from_the_timers_due_time_to_the_reads_start_within_the_window() -> None:
+    lags = analysis_lags(_history(), T0, T0 + timedelta(seconds=20))
+    assert lags == [0.5, 2.0]
+
+
+def test_analyses_are_counted_by_start_time_and_only_counter_reads_count() -> None:
+    assert analyses_started(_history(), T0, T0 + timedelta(seconds=20)) == 2
+    assert analyses_started(_history(), T0, T0 + timedelta(seconds=30)) == 3
+
+
+def test_first_analysis_after_a_restart() -> None:
+    assert first_analysis_after(_history(), T0 + timedelta(seconds=5)) == 3.0
+    assert first_analysis_after(_history(), T0 + timedelta(seconds=26)) is None
+
+
+def test_percentile_interpolates_between_ranks() -> None:
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+    assert percentile([5.0], 0.99) == 5.0
