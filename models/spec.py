@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -450,10 +450,24 @@ class RolloutSpec(_Model):
         return sum((step.observe for step in self.steps), timedelta())
 
 
+FINGERPRINT_LATER_FIELDS: dict[str, frozenset[str]] = {"criteria": frozenset({"error_rate_margin"})}
+"""Fields added to criteria or triggers after rollouts were already running. While at their default they are left
+out of the fingerprint, so a rollout started before a field existed keeps the fingerprint its approvals were
+signed over (they must still verify when its history replays on newer code). Set to any other value, they count."""
+
+
+def _fingerprinted(section: str, model: BaseModel) -> dict[str, Any]:
+    document = model.model_dump(mode="json")
+    for name in FINGERPRINT_LATER_FIELDS.get(section, frozenset()):
+        if getattr(model, name) == type(model).model_fields[name].default:
+            document.pop(name, None)
+    return document
+
+
 def criteria_fingerprint(spec: RolloutSpec) -> str:
     """SHA-256 of the pre-registered criteria and triggers, so the record proves they never changed."""
     document = {
-        "criteria": spec.criteria.model_dump(mode="json"),
-        "rollback_triggers": spec.rollback_triggers.model_dump(mode="json"),
+        "criteria": _fingerprinted("criteria", spec.criteria),
+        "rollback_triggers": _fingerprinted("rollback_triggers", spec.rollback_triggers),
     }
     return hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -421,6 +421,14 @@ def test_fingerprint_is_a_sha256_hex() -> None:
     int(fingerprint, 16)
 
 
+def test_fingerprint_of_a_spec_written_before_later_fields_is_unchanged() -> None:
+    # The fingerprint of minimal() computed by the code before `error_rate_margin` existed: approvals signed over
+    # it must verify when such a rollout replays on today's code.
+    before = "be249e01071816734ef67a4d81805e02056eb8974f6c51a32226efeff3e13e82"
+    assert criteria_fingerprint(validate_spec(minimal())) == before
+    assert criteria_fingerprint(validate_spec(with_(criteria={"error_rate_margin": 0.002}))) != before
+
+
 def test_fingerprint_ignores_key_order() -> None:
     forward = with_(
         criteria={"quality_drop_max": 0.03, "min_requests": 800, "alpha": 0.01},
