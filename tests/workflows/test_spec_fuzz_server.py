@@ -43,8 +43,11 @@ NOTHING_DONE = {
     EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
     EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,  # a worker too busy to answer in time, not a failure
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+    EventType.EVENT_TYPE_MARKER_RECORDED,  # the patch markers of the code that ran it
+    EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,  # found in the list as an invalid spec (ADR 15)
 }
-"""An invalid spec ends in its first completed workflow task: no activity, no timer, no failed task."""
+"""An invalid spec ends in its first completed workflow task: no activity, no timer, no failed task; what it does
+is mark its patches and say in its search attributes that it was an invalid spec."""
 
 
 def _base(sim: Simulator) -> dict[str, Any]:
