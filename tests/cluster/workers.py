@@ -10,6 +10,7 @@ from pathlib import Path
 
 from simulator.procs import running
 from tests.servers import ROOT
+from tests.workflows.helpers import LAB_POLICY
 
 
 @contextlib.asynccontextmanager
@@ -24,6 +25,8 @@ async def worker_process(
         "ROLLOUTS_TASK_QUEUE": task_queue,
         "WORKER_GRACEFUL_SHUTDOWN_SECONDS": "2",
         "PYTHONPATH": str(ROOT),
+        # The orchestration tests' lab policy: unsigned approvals count, recorded as unverified (docs/approvals.md).
+        "ROLLOUTS_POLICY_PATH": str(LAB_POLICY),
         **(env or {}),
     }
 
