@@ -48,8 +48,6 @@ def build_worker(
     limits: dict[str, Any] = {}
     if tuning.max_concurrent_workflow_tasks is not None:
         limits["max_concurrent_workflow_tasks"] = tuning.max_concurrent_workflow_tasks
-    if tuning.max_concurrent_activities is not None:
-        limits["max_concurrent_activities"] = tuning.max_concurrent_activities
     return Worker(
         client,
         task_queue=task_queue,
@@ -60,5 +58,6 @@ def build_worker(
         identity=identity,
         interceptors=[RolloutMetricsInterceptor()],
         max_cached_workflows=tuning.max_cached_workflows,
+        max_concurrent_activities=tuning.max_concurrent_activities,
         **limits,
     )

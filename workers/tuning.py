@@ -17,6 +17,12 @@ DEFAULT_MAX_CACHED_WORKFLOWS = 4000
 """Room for 2,000 rollouts: each rollout also runs a lease workflow, so the SDK's default of 1,000 runs out at
 ~500 rollouts, after which every analysis replays its whole history (ADR 16)."""
 
+DEFAULT_MAX_CONCURRENT_ACTIVITIES = 2500
+"""Every rollout's lease keeps one long ``watch_holder`` activity open for the whole rollout. At the SDK's default
+of 100 slots, 100 rollouts on one worker fill every slot with watchers and no analysis, router call or rollback
+can run (measured: aborts unanswered for minutes, ADR 16). The watchers are async and mostly asleep, so slots are
+cheap: room for the 2,000 rollouts the cache holds, and 500 more for the work that must not wait."""
+
 
 @dataclass(frozen=True)
 class WorkerTuning:
@@ -25,7 +31,7 @@ class WorkerTuning:
     metrics_bind: str | None = None
     max_cached_workflows: int = DEFAULT_MAX_CACHED_WORKFLOWS
     max_concurrent_workflow_tasks: int | None = None
-    max_concurrent_activities: int | None = None
+    max_concurrent_activities: int = DEFAULT_MAX_CONCURRENT_ACTIVITIES
     ready_file: Path | None = None
     """Exists while the worker polls (a readiness probe checks it); removed when a drain starts."""
 
@@ -55,13 +61,13 @@ class WorkerTuning:
                 problems.append(f"WORKER_METRICS_BIND={bind!r}: expected HOST:PORT, e.g. 0.0.0.0:9464")
         cached = count("WORKER_MAX_CACHED_WORKFLOWS", DEFAULT_MAX_CACHED_WORKFLOWS, 0)
         workflow_tasks = count("WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", None, 2)
-        activities = count("WORKER_MAX_CONCURRENT_ACTIVITIES", None, 1)
+        activities = count("WORKER_MAX_CONCURRENT_ACTIVITIES", DEFAULT_MAX_CONCURRENT_ACTIVITIES, 1)
         if problems:
             raise SettingsError("invalid worker tuning: " + "; ".join(problems))
         return cls(
             metrics_bind=bind,
             max_cached_workflows=cached if cached is not None else DEFAULT_MAX_CACHED_WORKFLOWS,
             max_concurrent_workflow_tasks=workflow_tasks,
-            max_concurrent_activities=activities,
+            max_concurrent_activities=activities if activities is not None else DEFAULT_MAX_CONCURRENT_ACTIVITIES,
             ready_file=Path(env["WORKER_READY_FILE"]) if env.get("WORKER_READY_FILE") else None,
         )

@@ -113,6 +113,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             contextlib.AsyncExitStack() as stack,
         ):
             env = {"WORKER_MAX_CACHED_WORKFLOWS": str(args.cache)} if args.cache else {}
+            if args.activities:
+                env["WORKER_MAX_CONCURRENT_ACTIVITIES"] = str(args.activities)
             pids = [
                 await stack.enter_async_context(worker_process(address, queue, folder / f"worker-{i}.log", env))
                 for i in range(args.workers)
@@ -128,7 +130,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             handles = [h for h in outcomes if not isinstance(h, BaseException)]
             burst_seconds = time.monotonic() - began
-            await _all_observing(handles)
+            observing = await _all_observing(handles, args.observe_timeout)
             await asyncio.sleep(args.warmup)  # every rollout into its analysis cadence before the window opens
             warmed_seconds = time.monotonic() - began
             since = datetime.now(UTC).replace(tzinfo=None)
@@ -177,6 +179,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "server": args.server + (" (sqlite wal)" if args.server == "dev" and args.sqlite_wal else ""),
         "workers": args.workers,
+        "cache": args.cache or "default",
+        "activity_slots": args.activities or "default",
         "rollouts": args.rollouts,
         "interval_s": args.interval,
         "analyses_per_s_asked": round(args.rollouts / args.interval, 2),
@@ -188,7 +192,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "lag_max_s": round(max(lags, default=float("nan")), 3),
         "start_failures": len(outcomes) - len(handles),
         "burst_seconds": round(burst_seconds, 2),
-        "all_observing_s": round(warmed_seconds - args.warmup, 1),
+        "observing_at_window": observing,
+        "observing_after_s": round(warmed_seconds - args.warmup, 1),
         "workflow_task_failures": failures,
         "worker_rss_peak_mb": [round(peak[p] / 2**20) for p in pids],
         "worker_cpu_percent": [round(100 * (last[p].cpu_seconds - first[p].cpu_seconds) / elapsed) for p in pids],
@@ -204,8 +209,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-async def _all_observing(handles: list[Any]) -> None:
-    """Wait until every rollout has moved its traffic to the step (past its lease, preflight and first move)."""
+async def _all_observing(handles: list[Any], timeout: float) -> int:
+    """Wait until every rollout has moved its traffic to the step (past its lease, preflight and first move).
+
+    Gives up after ``timeout`` seconds (a saturated server may never get there); returns how many did.
+    """
+    deadline = time.monotonic() + timeout
     pending = list(handles)
     limit = asyncio.Semaphore(20)
 
@@ -219,8 +228,10 @@ async def _all_observing(handles: list[Any]) -> None:
     while pending:
         done = await asyncio.gather(*(observing(h) for h in pending))
         pending = [h for h, ok in zip(pending, done, strict=True) if not ok]
-        if pending:
-            await asyncio.sleep(1.0)
+        if not pending or time.monotonic() > deadline:
+            return len(handles) - len(pending)
+        await asyncio.sleep(1.0)
+    return len(handles)
 
 
 async def _histories(client: Any, workflow_id: str) -> AsyncIterator[Any]:
@@ -237,9 +248,11 @@ def main() -> None:
     parser.add_argument("--interval", type=_seconds, default=_seconds("30s"))
     parser.add_argument("--window", type=float, default=60.0, help="seconds of steady load measured")
     parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--observe-timeout", type=float, default=180.0, help="longest wait for every rollout's step")
     parser.add_argument("--cache", type=int, default=0, help="WORKER_MAX_CACHED_WORKFLOWS (0: the worker's default)")
     parser.add_argument("--restart", action="store_true", help="after the window, SIGKILL and replace every worker")
     parser.add_argument("--dump", help="write the first rollout's history (JSON) to this file")
+    parser.add_argument("--activities", type=int, default=0, help="WORKER_MAX_CONCURRENT_ACTIVITIES (0: default)")
     parser.add_argument("--sqlite-wal", action="store_true", help="dev server: journal_mode=wal, synchronous=normal")
     print(json.dumps(asyncio.run(run(parser.parse_args()))))
 

@@ -6,21 +6,28 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 state="${1:-$here/../../.run/cluster}"
 [[ -d "$state/pids" ]] || { echo "cluster: nothing started in $state"; exit 0; }
-stop_pid() {  # SIGTERM, up to 10 s to exit, then SIGKILL
-  local pidfile="$1" pid
-  [[ -f "$pidfile" ]] || return 0
-  pid="$(cat "$pidfile")"
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null
-  fi
-  rm -f "$pidfile"
+stop_pids() {  # SIGTERM to every instance given, up to 10 s for all to exit, then SIGKILL to any left
+  local pidfile pids=()
+  for pidfile in "$@"; do
+    [[ -f "$pidfile" ]] || continue
+    pids+=("$(cat "$pidfile")")
+    kill -TERM "${pids[-1]}" 2>/dev/null
+    rm -f "$pidfile"
+  done
+  for _ in $(seq 1 100); do
+    local alive=0 pid
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [[ $alive -eq 0 ]] && return 0
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+  return 0
 }
-stop_pid "$state/pids/ui.pid"
-for name in frontend worker matching history; do
-  for pidfile in "$state/pids/$name"-*.pid; do stop_pid "$pidfile"; done
-done
+# Tier by tier; the instances of one tier stop together (each takes ~2 s to leave the membership ring).
+stop_pids "$state/pids/ui.pid"
+stop_pids "$state/pids"/frontend-*.pid
+stop_pids "$state/pids"/worker-*.pid "$state/pids"/matching-*.pid
+stop_pids "$state/pids"/history-*.pid
 pg_bin="$(dirname "$(compgen -G "/usr/lib/postgresql/*/bin/postgres" | sort -V | tail -n 1)")"
 if [[ -f "$state/postgres/PG_VERSION" ]]; then
   if [[ "$(id -u)" -eq 0 ]]; then

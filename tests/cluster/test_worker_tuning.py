@@ -7,14 +7,16 @@ from pathlib import Path
 import pytest
 
 from workers.settings import SettingsError
-from workers.tuning import DEFAULT_MAX_CACHED_WORKFLOWS, WorkerTuning
+from workers.tuning import DEFAULT_MAX_CACHED_WORKFLOWS, DEFAULT_MAX_CONCURRENT_ACTIVITIES, WorkerTuning
 
 
-def test_defaults_leave_metrics_off_and_cache_room_for_rollouts_and_their_leases() -> None:
+def test_defaults_leave_metrics_off_and_make_room_for_rollouts_and_their_leases() -> None:
     tuning = WorkerTuning.from_env({})
     assert tuning == WorkerTuning()
     assert tuning.metrics_bind is None and tuning.ready_file is None
     assert tuning.max_cached_workflows == DEFAULT_MAX_CACHED_WORKFLOWS > 2 * 1000
+    # One long lease watcher per rollout holds a slot: room for the cache's rollouts and the analyses besides.
+    assert DEFAULT_MAX_CONCURRENT_ACTIVITIES > DEFAULT_MAX_CACHED_WORKFLOWS // 2
 
 
 def test_values_are_read() -> None:
