@@ -183,6 +183,24 @@ def _example(name: SignalName) -> str:
     }[name]
 
 
+WHO_MAY_NAMES = 10
+"""Names quoted in a refusal that says who may decide: enough for any real quorum, bounded for the record."""
+
+
+def _who_may(approvers: frozenset[str]) -> str:
+    """The refusal names who may decide, so the person refused knows whom to ask."""
+    names = sorted(approvers)
+    if not names:
+        return "this rollout names no approvers"
+    shown = ", ".join(names[:WHO_MAY_NAMES])
+    more = f" and {len(names) - WHO_MAY_NAMES} more" if len(names) > WHO_MAY_NAMES else ""
+    return f"approvers: {shown}{more}"
+
+
+def _not_an_approver(approver: str, approvers: frozenset[str]) -> Rejected:
+    return Rejected(f"unauthorized: {approver!r} is not an approver ({_who_may(approvers)})", by=approver)
+
+
 def assess(name: SignalName, payload: object, ctx: SignalContext) -> Accepted | Rejected:
     """Decide whether a signal counts, and if not, why; never raises."""
     parsed = parse_payload(name, payload)
@@ -204,7 +222,7 @@ def assess(name: SignalName, payload: object, ctx: SignalContext) -> Accepted | 
             if approver == ctx.requested_by and not _requester_may_approve(ctx):
                 return Rejected(f"unauthorized: {approver!r} requested this rollout and cannot approve it", by=approver)
             if approver not in ctx.approvers:
-                return Rejected(f"unauthorized: {approver!r} is not an approver", by=approver)
+                return _not_an_approver(approver, ctx.approvers)
             if approver in ctx.approved_by:
                 return Rejected(f"duplicate: {approver!r} already approved this step", by=approver)
         case Promote(approver=approver):
@@ -218,7 +236,7 @@ def assess(name: SignalName, payload: object, ctx: SignalContext) -> Accepted | 
                 return Rejected(f"unauthorized: {approver!r} requested this rollout and cannot override", by=approver)
             overriders = _overriders(ctx)
             if approver not in overriders and overriders is ctx.approvers:
-                return Rejected(f"unauthorized: {approver!r} is not an approver", by=approver)
+                return _not_an_approver(approver, ctx.approvers)
             if approver not in overriders:
                 return Rejected(
                     f"unauthorized: {approver!r} may not override (may: {', '.join(sorted(overriders)) or 'nobody'})",
@@ -228,7 +246,7 @@ def assess(name: SignalName, payload: object, ctx: SignalContext) -> Accepted | 
             if approver == ctx.requested_by and not _requester_may_approve(ctx):
                 return Rejected(f"unauthorized: {approver!r} requested this rollout and cannot reject it", by=approver)
             if approver not in ctx.approvers:
-                return Rejected(f"unauthorized: {approver!r} is not an approver", by=approver)
+                return _not_an_approver(approver, ctx.approvers)
             if ctx.abort_requested:
                 return Rejected("duplicate: a rollback is already requested", by=approver)
         case Pause(by=by):

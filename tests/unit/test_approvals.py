@@ -64,7 +64,7 @@ def test_approver_name_is_stripped_before_matching() -> None:
 
 def test_non_approver_cannot_approve() -> None:
     outcome = rejected("approve", {"approver": "intern"}, ctx())
-    assert outcome.reason == "unauthorized: 'intern' is not an approver"
+    assert outcome.reason == f"unauthorized: 'intern' is not an approver (approvers: {', '.join(sorted(APPROVERS))})"
     assert outcome.by == "intern"
 
 
@@ -112,7 +112,7 @@ def test_approver_may_reject_before_the_end(phase: Phase) -> None:
 
 def test_reject_by_non_approver_is_unauthorized() -> None:
     outcome = rejected("reject", {"approver": "intern", "reason": "no"}, ctx())
-    assert outcome.reason == "unauthorized: 'intern' is not an approver"
+    assert outcome.reason == f"unauthorized: 'intern' is not an approver (approvers: {', '.join(sorted(APPROVERS))})"
     assert outcome.by == "intern"
 
 
@@ -345,3 +345,11 @@ def test_promote_by_non_approver_or_requester_is_unauthorized(approver: str, ref
     payload = {"approver": approver, "reason": "looks fine"}
     outcome = rejected("promote", payload, ctx(Phase.INCONCLUSIVE, awaiting_decision=True))
     assert outcome.reason.startswith("unauthorized") and refusal in outcome.reason
+
+
+def test_a_refusal_names_at_most_ten_approvers_and_counts_the_rest() -> None:
+    many = frozenset(f"approver-{i:02d}" for i in range(25))
+    context = SignalContext(phase=Phase.AWAITING_APPROVAL, requested_by="ml-engineer", approvers=many)
+    outcome = rejected("approve", {"approver": "intern"}, context)
+    assert "approver-00, " in outcome.reason and "approver-09" in outcome.reason
+    assert "approver-10" not in outcome.reason and outcome.reason.endswith("and 15 more)")

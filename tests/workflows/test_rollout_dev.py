@@ -206,6 +206,8 @@ async def test_updates_reject_at_once_and_apply_when_valid(client: Client, task_
         with pytest.raises(WorkflowUpdateFailedError) as rejected:
             await handle.execute_update("approve", {"approver": "ml-lead"})
         assert "no step is waiting for approval" in str(rejected.value.cause)
+        refusal = rejected.value.cause
+        assert isinstance(refusal, ApplicationError) and refusal.non_retryable, "a refusal is not worth retrying"
         with pytest.raises(WorkflowUpdateFailedError) as malformed:
             await handle.execute_update("abort", {"by": "sre-oncall"})
         assert "reason: missing" in str(malformed.value.cause)

@@ -133,7 +133,8 @@ class RolloutWorkflow:
         if not isinstance(outcome, Rejected):
             return
         if self._run is None or not self._run.state.governed:
-            raise ValueError(outcome.reason)
+            # Not retryable: the same request would be refused again; the reason says what to change.
+            raise ApplicationError(outcome.reason, type="SignalRejected", non_retryable=True)
         # Under a policy, a refusal about identity or proof (unsigned, forged, replayed, expired) passes to the
         # handler, which records it and fails the update with the same reason: a validator may not change state,
         # and such an attempt must stay in the record. Malformed or meaningless ones stop here, unrecorded.
