@@ -24,6 +24,7 @@ from sshsig.allowed_signers import AllowedSigner
 
 from models.criteria import Criteria, RollbackTriggers
 from models.durations import Duration
+from models.schema import document_schema
 
 SIGNATURE_NAMESPACE = "durable-rollouts"
 """The ``ssh-keygen -Y sign -n`` namespace: a signature made for git or for another tool never counts here."""
@@ -234,11 +235,8 @@ class LoadedPolicy(_Model):
 
 
 def policy_schema() -> dict[str, Any]:
-    """The JSON Schema of a policy file (``docs/policy.schema.json``), generated so it cannot drift."""
-    schema = PolicyFile.model_json_schema(mode="validation")
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "Service policy (durable-rollouts)"
-    return schema
+    """The JSON Schema of a policy file (``docs/policy.schema.json``)."""
+    return document_schema(PolicyFile, "Service policy (durable-rollouts)")
 
 
 if __name__ == "__main__":
