@@ -185,13 +185,12 @@ def render(
         "of one canary step: 100 req/s with a +-50 % daily cycle (random phase), polls every 5 minutes, all judges "
         "on the same simulated traffic. Intervals are 95 % Clopper-Pearson. Every judge keeps judging for the 48 h "
         "(a pass does not end the run): the false-rollback rates are those of a step monitored that long.",
-        "",
-        "## Targets",
-        "",
     ]
-    lines += _table(["target", "cell", "judge", "measured", ""], _target_rows(cells))
-    lines += ["", "## Targets of issue 11 (whole-rollout judge)", ""]
-    lines += _table(["target", "cell", "judge", "measured", ""], _target_rows(cells, ISSUE_11_TARGETS))
+    for title, targets in (("Targets", TARGETS), ("Targets of issue 11 (whole-rollout judge)", ISSUE_11_TARGETS)):
+        rows = _target_rows(cells, targets)
+        if rows:
+            lines += ["", f"## {title}", ""]
+            lines += _table(["target", "cell", "judge", "measured", ""], rows)
     workflow_judges = [name for name in ("sequential", "whole-rollout") if name in judges]
     lines += [
         "",

@@ -178,3 +178,22 @@ def test_the_late_detector_keeps_its_false_alarm_rate_at_the_limit() -> None:
             )
         alarms += state.max_log_late >= threshold
     assert alarms <= alpha * runs
+
+
+def test_a_pass_is_never_followed_by_a_rollback_on_the_same_evidence() -> None:
+    stable, candidate = Arm(), Arm()
+    judgements = _run(_start(stable, candidate), stable, candidate, 60, error_rate=0.01)
+    assert judgements[-1].decision == "pass"
+    state = judgements[-1].state
+    for _ in range(20):  # the same readings again: no new data
+        judgement = _poll(state, stable.reading(), candidate.reading())
+        assert judgement.decision == "pass", judgement.reason
+        state = judgement.state
+
+
+def test_the_late_detector_restarts_only_within_its_horizon() -> None:
+    state = error_rate.new_error_rate_state(1.2)
+    for _ in range(10):
+        state = error_rate.update_whole(state, 29_700, 297, 300, 3, horizon=4)
+    assert state.late_starts == 4
+    assert len(state.late_log_e) == len(error_rate.OFFSETS) // 2

@@ -12,7 +12,9 @@ Two methods share the counter handling (``increments``), the hard triggers and t
 
 * ``threshold`` (``threshold.py``): point estimates against the limits once ``min_requests`` are in.
 * ``sequential`` (``error_rate.py``, ``latency.py``, ``quality.py``): anytime-valid tests whose
-  false-rollback rate stays below ``criteria.alpha`` however often the workflow polls.
+  false-rollback rate stays below ``criteria.alpha`` however often the workflow polls. With
+  ``whole_rollout=True`` (``whole_rollout.py``, ADR 13) the budget holds for the whole rollout: pass the previous
+  step's final state as ``carried``, ``1 / steps`` as ``alpha_share`` and the rollout's polls as ``horizon_polls``.
 
 The module is pure and deterministic (no I/O, clock or randomness), so it is safe inside the Temporal
 workflow sandbox and replays identically.
