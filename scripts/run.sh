@@ -33,6 +33,7 @@ echo "starting the Temporal dev server (SQLite: $data_dir/temporal.db, UI: http:
 # shellcheck disable=SC2046  # the flags are words on purpose
 "$temporal" server start-dev --ip 127.0.0.1 --port 7233 --ui-port 8233 --db-filename "$data_dir/temporal.db" \
   --log-level warn --dynamic-config-value system.enableActivityEagerExecution=true \
+  --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
   $("$py" -m workflows.search_attributes) >"$run_dir/temporal.log" 2>&1 &
 pids+=($!)
 until "$temporal" operator cluster health --address 127.0.0.1:7233 >/dev/null 2>&1; do

@@ -27,8 +27,17 @@ TEMPORAL_CLI = ROOT / ".tools" / "bin" / "temporal"
 TEST_SERVER = ROOT / ".tools" / "temporal-test-server" / "temporal-test-server"
 
 
-DEV_SERVER_FLAGS = ("--dynamic-config-value", "system.enableActivityEagerExecution=true")
-"""Eager activities: the worker that schedules the rollback's router call runs it at once, without a poll hop."""
+DEV_SERVER_FLAGS = (
+    "--dynamic-config-value",
+    "system.enableActivityEagerExecution=true",
+    "--sqlite-pragma",
+    "journal_mode=wal",
+    "--sqlite-pragma",
+    "synchronous=normal",
+)
+"""Eager activities: the worker that schedules the rollback's router call runs it at once, without a poll hop.
+SQLite in WAL mode with ``synchronous=normal``: with the default rollback journal and ``FULL`` the dev server's one
+connection serialises every write and failed workflow tasks under load (ADR 16, docs/benchmarks.md rows 4 and 1)."""
 
 
 def require(path: Path) -> Path:
