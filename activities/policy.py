@@ -20,8 +20,9 @@ from models.policy import LoadedPolicy, PolicyError, PolicyRequest, resolve
 class PolicyActivities:
     """Activities bound to the policy path of this worker (None: no policy configured)."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, lab_mode: bool = False) -> None:
         self._path = path
+        self._lab_mode = lab_mode
 
     def all(self) -> list[object]:
         """Every activity of this class, for the worker."""
@@ -41,8 +42,12 @@ class PolicyActivities:
         """The policy governing ``request.service``, with the SHA-256 of the bytes read."""
         log = structlog.get_logger("activities").bind(service=request.service)
         if self._path is None:
-            log.info("no policy configured")
-            return LoadedPolicy(note="no policy configured on the worker (ROLLOUTS_POLICY_PATH)")
+            log.info("no policy configured", lab_mode=self._lab_mode)
+            return LoadedPolicy(
+                note="no policy configured on the worker (ROLLOUTS_POLICY_PATH)"
+                + ("; lab mode (ROLLOUTS_LAB_MODE)" if self._lab_mode else ""),
+                lab_mode=self._lab_mode,
+            )
         path = self._file_for(request.service)
         if path is None:
             return LoadedPolicy(note=f"{self._path}: neither {request.service}.json nor default.json")

@@ -64,6 +64,8 @@ async def _call(http: httpx.AsyncClient, url: str, body: Any, timeout: float) ->
 async def run_shadow(request: ShadowInput, http: httpx.AsyncClient) -> ShadowResult:
     """Send every request to both endpoints with bounded concurrency and compare the answers."""
     spec = request.shadow
+    if spec.requests_file is None:  # the workflow resolves shadow.replay to the target's file before calling
+        raise ProviderRejected("shadow: no request file (shadow.replay names none of the target's replay sets)")
     requests = load_requests(Path(spec.requests_file), spec.max_requests)
     gate = asyncio.Semaphore(spec.concurrency)
     timeout = spec.request_timeout.total_seconds()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sshsig import PublicKey
@@ -25,6 +25,8 @@ from sshsig.allowed_signers import AllowedSigner
 from models.criteria import Criteria, RollbackTriggers
 from models.durations import Duration
 from models.schema import document_schema
+from models.spec import AnalysisFailurePolicy, InconclusivePolicy
+from models.targets import MAX_TARGETS, Target, TargetName, for_service
 
 SIGNATURE_NAMESPACE = "durable-rollouts"
 """The ``ssh-keygen -Y sign -n`` namespace: a signature made for git or for another tool never counts here."""
@@ -50,6 +52,20 @@ class PolicyError(ValueError):
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+class RequiredApprovals(_Model):
+    """Approvals the policy requires whatever the spec says: a spec that asks for fewer fails at start."""
+
+    before_promotion: bool = Field(
+        default=True, description="The last step waits for the quorum before the candidate goes to 100%."
+    )
+    from_weight: float | None = Field(
+        default=None,
+        gt=0,
+        lt=100,
+        description="Every step at or above this candidate weight (percent) waits for the quorum too; null: none.",
+    )
 
 
 class ServicePolicy(_Model):
@@ -94,6 +110,52 @@ class ServicePolicy(_Model):
     )
     min_observation: Duration | None = Field(
         default=None, description="Shortest total observation (the steps' observe times added up) a spec may have."
+    )
+    min_weighted_observation: Duration | None = Field(
+        default=None,
+        description="Shortest observation weighted by exposure: each step's observe time times its weight over "
+        "the largest step's weight, added up (4h at 1% then 24h at 50% counts 24h05m). Front-loading (59m at 1%, "
+        "1m at 99%) cannot meet it.",
+    )
+    max_analysis_interval: Duration | None = Field(
+        default=None, description="Longest time between analyses a spec may set; null: any."
+    )
+    accept_untestable: list[Literal["latency_p95", "quality"]] | None = Field(
+        default=None,
+        max_length=2,
+        description="Criteria a spec may accept as untestable; a spec may list only these. Null: any.",
+    )
+    analysis_failures: AnalysisFailurePolicy | None = Field(
+        default=None,
+        description="Loosest handling of unreadable metrics: a spec may allow no more failures in a row, and "
+        "must roll back where this says rollback. Null: any.",
+    )
+    on_inconclusive: InconclusivePolicy | None = Field(
+        default=None,
+        description="Loosest handling of inconclusive evidence: no more extensions, no longer hold, and rollback "
+        "where this says rollback. Null: any.",
+    )
+    min_shadow_agreement: float | None = Field(
+        default=None, gt=0, le=1, description="Lowest shadow.min_agreement a spec may set; null: any."
+    )
+    max_preflight_tolerance: float | None = Field(
+        default=None, ge=0, description="Largest preflight.tolerance a spec may set; null: any."
+    )
+    require_approvals: RequiredApprovals | None = Field(
+        default=None,
+        description="Approvals every rollout of the service needs (at quorum), whatever its spec asks; null: "
+        "only those the spec asks for.",
+    )
+    targets: dict[TargetName, Target] = Field(
+        default_factory=dict,
+        max_length=MAX_TARGETS,
+        description="The service's targets by name (staging, production...): router, metrics, URL prefixes and "
+        "replay files. A spec names one; {service} in any string becomes the service name.",
+    )
+    allow_inline_targets: bool = Field(
+        default=False,
+        description="Let a spec carry its own router and metrics instead of naming a target (labs and tests "
+        "only: the spec then chooses what the worker touches). Recorded in the record.",
     )
 
 
@@ -209,6 +271,7 @@ def resolve(raw: bytes, *, source: str, service: str) -> GoverningPolicy | None:
             "approvers": _expand(policy.approvers, groups),
             "overriders": _expand(policy.overriders, groups),
             "operators": _expand(policy.operators, groups),
+            "targets": {name: for_service(target, service) for name, target in policy.targets.items()},
         }
     )
     return GoverningPolicy(
@@ -232,6 +295,11 @@ class LoadedPolicy(_Model):
 
     policy: GoverningPolicy | None = None
     note: str = ""
+    lab_mode: bool = Field(
+        default=False,
+        description="The worker's operator started it in lab mode (ROLLOUTS_LAB_MODE): with no policy, a spec's "
+        "inline target may run.",
+    )
 
 
 def policy_schema() -> dict[str, Any]:

@@ -71,6 +71,12 @@ class PolicyRecord(_Model):
     allow_unsigned: bool = False
     spec_signed_by: str | None = Field(default=None, description="Fingerprint of the key that signed the spec.")
     note: str = ""
+    target: str | None = Field(default=None, description="The operators' target the rollout ran on, by name.")
+    target_origin: str | None = Field(
+        default=None,
+        description="policy: a target the policy defines; inline-policy: the spec's own router and metrics, as the "
+        "policy allows; inline-lab: the spec's own, on a worker in lab mode without a policy. None: older rollout.",
+    )
 
 
 class SignalRejection(_Model):
@@ -244,8 +250,9 @@ def strategy_of(spec: RolloutSpec) -> dict[str, Any]:
         "analysis_failures": spec.analysis_failures.model_dump(mode="json"),
         "on_inconclusive": spec.on_inconclusive.model_dump(mode="json"),
         "accept_untestable": list(spec.accept_untestable),
-        "router": spec.router.kind,
-        "metrics": spec.metrics.kind,
+        "target": spec.target,
+        "router": spec.router.kind if spec.router is not None else None,
+        "metrics": spec.metrics.kind if spec.metrics is not None else None,
     }
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -124,6 +124,16 @@ Manifest = Annotated[
 def _longer_than_zero(value: timedelta) -> timedelta:
     if value <= timedelta():
         raise ValueError("must be longer than 0")
+    return value
+
+
+def _check_instant(value: str) -> str:
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{preview(value)} is not an ISO 8601 instant such as 2026-01-31T12:00:00Z") from None
+    if at.tzinfo is None:
+        raise ValueError("must carry a time zone, e.g. 2026-01-31T12:00:00Z")
     return value
 
 
@@ -310,7 +320,16 @@ Comparator = Annotated[
 class ShadowSpec(_Model):
     """Replay recorded requests to both versions, never serving the candidate's answers, and compare them."""
 
-    requests_file: FilePath = Field(description="JSONL file of request bodies, on the worker's disk.")
+    replay: Annotated[str, Field(pattern=_NAME)] | None = Field(
+        default=None,
+        description="Recorded requests to replay: the name of one of the target's replay_sets (the operators "
+        "keep the files).",
+    )
+    requests_file: FilePath | None = Field(
+        default=None,
+        description="JSONL file of request bodies on the worker's disk: inline targets only (labs, tests); with a "
+        "named target, use replay.",
+    )
     max_requests: int = Field(
         default=200, ge=1, le=MAX_SHADOW_REQUESTS, description="Replay at most this many requests."
     )
@@ -405,8 +424,19 @@ class RolloutSpec(_Model):
     )
     stable: VersionRef = Field(description="The version serving today.")
     candidate: VersionRef = Field(description="The version to roll out.")
-    router: RouterSpec = Field(description="The traffic router to move weights on.")
-    metrics: MetricsSpec = Field(description="Where the counters of both versions come from.")
+    target: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] | None = Field(
+        default=None,
+        description="The operators' target to roll out on (e.g. staging, production): its router, metrics and "
+        "allowed URLs come from the worker's policy, never from the spec.",
+    )
+    router: RouterSpec | None = Field(
+        default=None,
+        description="An inline router instead of a target: labs and tests only, where the policy allows inline "
+        "targets (or a worker in lab mode without a policy).",
+    )
+    metrics: MetricsSpec | None = Field(
+        default=None, description="Inline metrics instead of a target, with an inline router (labs and tests)."
+    )
     preflight: PreflightSpec | None = Field(default=None, description="Optional eval gate before any traffic.")
     shadow: ShadowSpec | None = Field(default=None, description="Optional shadow comparison before any traffic.")
     steps: list[Step] = Field(
@@ -426,6 +456,16 @@ class RolloutSpec(_Model):
         description="The requester's SSH signature (ssh-keygen -Y sign -n durable-rollouts) over the spec's canonical "
         "JSON without this field (rollouts sign-spec makes it). Required unless the service's policy allows "
         "unsigned specs.",
+    )
+    workflow_id: Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)] | None = Field(
+        default=None,
+        description="The workflow id this spec may start, covered by the signature: a signed spec found in a "
+        "history cannot start another rollout. Required on a signed spec.",
+    )
+    not_after: Annotated[str, Field(max_length=64), AfterValidator(_check_instant)] | None = Field(
+        default=None,
+        description="ISO 8601 instant with its offset after which this spec may no longer start a rollout, "
+        "covered by the signature. Required on a signed spec.",
     )
     analysis_failures: AnalysisFailurePolicy = Field(
         default_factory=AnalysisFailurePolicy, description="Policy when metrics cannot be read."

@@ -30,6 +30,7 @@ from models.spec import (
     MetricsSpec,
     RolloutSpec,
     RouterSpec,
+    ShadowSpec,
     Step,
     VersionRef,
 )
@@ -347,11 +348,32 @@ def _relation_problems(fields: Mapping[str, Any]) -> list[str]:
     candidate: VersionRef | None = fields.get("candidate")
     if stable and candidate and stable.version == candidate.version:
         problems.append(f"candidate.version: same as stable ({stable.version!r})")
+    if all(name in fields for name in ("target", "router", "metrics")):
+        problems += _target_problems(fields["target"], fields["router"], fields["metrics"])
+    shadow: ShadowSpec | None = fields.get("shadow")
+    if shadow is not None and (shadow.replay is None) == (shadow.requests_file is None):
+        problems.append(
+            "shadow.replay: set exactly one of replay (a replay set of the target) and requests_file (inline "
+            "targets only)"
+        )
     if fields.get("shadow") is not None:
         for side, ref in (("stable", stable), ("candidate", candidate)):
             if ref is not None and ref.endpoint is None:
                 problems.append(f"{side}.endpoint: missing, but shadow comparison needs it")
     return problems
+
+
+def _target_problems(target: str | None, router: object, metrics: object) -> list[str]:
+    """A spec names an operators' target, or (labs) carries a router and metrics inline: one or the other."""
+    if target is not None and (router is not None or metrics is not None):
+        inline = " and ".join(name for name, value in (("router", router), ("metrics", metrics)) if value is not None)
+        return [f"{inline.split(' ')[0]}: a spec that names a target ({target!r}) carries no {inline} of its own"]
+    if target is None and (router is None or metrics is None):
+        missing = " and ".join(name for name, value in (("router", router), ("metrics", metrics)) if value is None)
+        if router is None and metrics is None:
+            return ['target: missing: name one of the operators\' targets (e.g. "target": "production")']
+        return [f"{missing}: missing: an inline target needs both router and metrics (or name a target instead)"]
+    return []
 
 
 # ---------------------------------------------------------------- entry points

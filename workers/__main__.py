@@ -30,7 +30,9 @@ async def serve(settings: Settings, tuning: WorkerTuning | None = None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with open_activities(client, settings.task_queue, policy_path=settings.policy_path) as activities:
+    async with open_activities(
+        client, settings.task_queue, policy_path=settings.policy_path, lab_mode=settings.lab_mode
+    ) as activities:
         worker = build_worker(
             client,
             task_queue=settings.task_queue,

@@ -26,17 +26,17 @@ def registered_workflows() -> Sequence[type]:
 
 @contextlib.asynccontextmanager
 async def open_activities(
-    client: Client, task_queue: str, *, policy_path: Path | None = None
+    client: Client, task_queue: str, *, policy_path: Path | None = None, lab_mode: bool = False
 ) -> AsyncIterator[Sequence[Callable[..., Any]]]:
     """Activities bound to their collaborators.
 
     One shared HTTP client (closed when the worker stops), the Temporal client, and the operators' policy path
-    (None: no policy, the secure default).
+    (None: no policy, the secure default); ``lab_mode`` lets a spec's inline target run when there is no policy.
     """
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
         activities: list[object] = [
             *RolloutActivities(http).all(),
             *LeaseActivities(client, task_queue).all(),
-            *PolicyActivities(policy_path).all(),
+            *PolicyActivities(policy_path, lab_mode=lab_mode).all(),
         ]
         yield activities  # type: ignore[misc]

@@ -30,6 +30,9 @@ class Settings:
     policy_path: Path | None = None
     """Service policies (a JSON file, or a directory of <service>.json and default.json); None: no policy, so
     no rollout that needs approvals can start."""
+    lab_mode: bool = False
+    """ROLLOUTS_LAB_MODE: with no policy, a spec's inline router and metrics may run (a lab, a laptop). Without a
+    policy and without lab mode, the worker moves no traffic at all."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -61,6 +64,10 @@ class Settings:
         if policy_raw is not None and not Path(policy_raw).exists():
             problems.append(f"ROLLOUTS_POLICY_PATH={policy_raw!r}: no such file or directory")
         tls_flag = env.get("TEMPORAL_TLS", "").lower() in {"1", "true", "yes"}
+        lab_raw = env.get("ROLLOUTS_LAB_MODE", "").lower()
+        if lab_raw not in {"", "0", "false", "no", "1", "true", "yes"}:
+            problems.append(f"ROLLOUTS_LAB_MODE={lab_raw!r}: expected true or false")
+        lab_flag = lab_raw in {"1", "true", "yes"}
         if problems:
             raise SettingsError("invalid worker settings: " + "; ".join(problems))
         return cls(
@@ -77,4 +84,5 @@ class Settings:
             graceful_shutdown=grace,
             log_level=env.get("LOG_LEVEL", cls.log_level),
             policy_path=None if policy_raw is None else Path(policy_raw),
+            lab_mode=lab_flag,
         )

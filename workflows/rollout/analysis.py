@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         cause,
     )
     from workflows.rollout.interrupts import RollbackNeeded
+    from workflows.rollout.state import state_digest
 
 HORIZON_SLACK = 2
 """The late-onset detector may restart at this many times the polls the steps' observe times hold: room for
@@ -105,7 +106,7 @@ async def read_counters(run: RolloutRun, summary: str) -> CounterPair:
     return await run.interruptible(
         calls.read_counters(
             ReadCountersInput(
-                metrics=spec.metrics,
+                metrics=run.metrics(),
                 service=spec.service,
                 stable_version=spec.stable.version,
                 candidate_version=spec.candidate.version,
@@ -301,4 +302,7 @@ async def continue_as_new_if_due(run: RolloutRun) -> None:
     if run.interrupts.abort is not None:
         return  # a rollback was asked meanwhile: handle it in this run
     run.note("continue-as-new", f"history at {info.get_current_history_length()} events")
+    if run.state.target is not None:  # under the trust-boundary rules: the next run checks what it is handed
+        run.state.carried_digest = None
+        run.state.carried_digest = state_digest(run.state)
     workflow.continue_as_new(args=[run.raw_spec, run.state])

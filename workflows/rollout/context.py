@@ -14,9 +14,10 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from models.activities import ShadowInput
     from models.phases import Phase
     from models.record import RollbackCause, TimelineEntry
-    from models.spec import RolloutSpec
+    from models.spec import MetricsSpec, RolloutSpec, RouterSpec
     from models.verdicts import JudgeMethod
     from workflows.rollout import view
     from workflows.rollout.bounds import add_timeline
@@ -38,6 +39,10 @@ SIGNED_APPROVALS_PATCH = "signed-approvals"
 """The service policy is read at start; decisions must be signed by keys it lists (or it allows unsigned)."""
 OPERATOR_VIEW_PATCH = "operator-view"
 """Search attributes from the first task (invalid specs and lease refusals included) and ``RolloutOutcome``."""
+TRUST_BOUNDARY_PATCH = "trust-boundary"
+"""Targets come from the operators' policy (a spec's inline router and metrics only where the policy or lab mode
+allows); a signed spec is bound to its workflow id and a not-after time; the policy's required approvals and
+floors bind."""
 
 
 @dataclass
@@ -51,6 +56,30 @@ class RolloutRun:
     interrupts: Interrupts
     operator_view: bool = False
     """The run started under ``OPERATOR_VIEW_PATCH``: it upserts ``RolloutOutcome`` too."""
+
+    def router(self) -> RouterSpec:
+        """The router every weight change uses: the chosen target's; the spec's own in rollouts before targets."""
+        if self.state.target is not None:
+            return self.state.target.target.router
+        assert self.spec.router is not None  # a rollout before targets always carried its router
+        return self.spec.router
+
+    def metrics(self) -> MetricsSpec:
+        """The metrics every analysis reads: the chosen target's; the spec's own in rollouts before targets."""
+        if self.state.target is not None:
+            return self.state.target.target.metrics
+        assert self.spec.metrics is not None
+        return self.spec.metrics
+
+    def shadow_input(self) -> ShadowInput:
+        """The shadow replay's input, its request file taken from the target's replay sets by name."""
+        shadow = self.spec.shadow
+        assert shadow is not None and self.spec.stable.endpoint and self.spec.candidate.endpoint
+        if shadow.replay is not None and self.state.target is not None:
+            shadow = shadow.model_copy(update={"requests_file": self.state.target.target.replay_sets[shadow.replay]})
+        return ShadowInput(
+            shadow=shadow, stable_endpoint=self.spec.stable.endpoint, candidate_endpoint=self.spec.candidate.endpoint
+        )
 
     def judge_method(self) -> JudgeMethod:
         """The judge this rollout started with (kept across continue-as-new)."""

@@ -20,8 +20,9 @@ with workflow.unsafe.imports_passed_through():
     from models.policy import PolicyRequest
     from models.record import PolicyRecord
     from workflows.policy import conflicts, requester_fingerprints, verify_spec_signature
-    from workflows.rollout.context import RolloutRun, cause
+    from workflows.rollout.context import TRUST_BOUNDARY_PATCH, RolloutRun, cause
     from workflows.signatures import Refused
+    from workflows.targets import choose_target
 
 LOAD_POLICY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=5
@@ -44,10 +45,23 @@ async def govern(run: RolloutRun) -> None:
         _refuse(run, [f"policy: {cause(exc)}"], "PolicyUnreadable")
         return
     governing = loaded.policy
+    boundary = workflow.patched(TRUST_BOUNDARY_PATCH)
     problems = conflicts(spec, governing)
+    if boundary:
+        chosen = choose_target(spec, governing, lab_mode=loaded.lab_mode)
+        if isinstance(chosen, list):
+            problems = chosen + problems
+        else:
+            s.target = chosen
     signed_with: str | None = None
     if governing is not None:
-        verdict = verify_spec_signature(run.raw_spec, spec, governing)
+        verdict = verify_spec_signature(
+            run.raw_spec,
+            spec,
+            governing,
+            workflow_id=workflow.info().workflow_id if boundary else None,
+            now=workflow.now() if boundary else None,
+        )
         if isinstance(verdict, Refused):
             problems.append(verdict.reason)
         else:
@@ -61,7 +75,12 @@ async def govern(run: RolloutRun) -> None:
         allow_unsigned=governing is not None and governing.policy.allow_unsigned,
         spec_signed_by=signed_with,
         note=loaded.note,
+        target=None if s.target is None else s.target.name,
+        target_origin=None if s.target is None else s.target.origin,
     )
+    if s.target is not None:
+        where = f"target {s.target.name!r}" if s.target.name else f"inline target ({s.target.origin})"
+        run.note("target", f"{where}: router {s.target.target.router.kind}, metrics {s.target.target.metrics.kind}")
     if governing is None:
         run.note("policy", loaded.note or "no policy")
     else:

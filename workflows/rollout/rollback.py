@@ -72,7 +72,7 @@ async def route_all_to_stable(run: RolloutRun) -> RouterState:
     while True:
         try:
             return await calls.route_all_to_stable(
-                SetWeightsInput(router=spec.router, service=spec.service, candidate_weight=0.0),
+                SetWeightsInput(router=run.router(), service=spec.service, candidate_weight=0.0),
                 summary="rollback: stable to 100%",
             )
         except ActivityError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -9,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.phases import Phase
 from models.policy import GoverningPolicy
 from models.record import CriterionEvidence, DeploymentRecord, Outcome, RollbackReport, StepEvidence
+from models.targets import ChosenTarget
 from models.verdicts import AnalysisDecision
 from workflows.judge import JudgeState
 
@@ -66,6 +68,14 @@ class RolloutState(BaseModel):
     governed: bool = Field(default=False, description="Started under signed approvals: the policy decides.")
     policy: GoverningPolicy | None = Field(default=None, description="The policy read at start, kept as read.")
     requester_keys: list[str] = Field(default_factory=list, description="Fingerprints of the requester's keys.")
+    target: ChosenTarget | None = Field(
+        default=None,
+        description="The target chosen at start (trust-boundary rules): every router, metrics and gate call uses "
+        "it. None: a rollout that predates targets, which uses the spec's router and metrics.",
+    )
+    carried_digest: str | None = Field(
+        default=None, description="SHA-256 of this state without this field, written just before continue-as-new."
+    )
     record: DeploymentRecord
 
 
@@ -121,3 +131,29 @@ class RolloutStatus(BaseModel):
     rollback: RollbackReport | None
     criteria_sha256: str
     outcome: Outcome = "running"
+
+
+def state_digest(state: RolloutState) -> str:
+    """SHA-256 of the state's JSON without ``carried_digest``: written by a run just before it continues as new."""
+    body = state.model_dump_json(exclude={"carried_digest"})
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def carried_refusal(carried: RolloutState, *, workflow_id: str, continued_run_id: str | None) -> str | None:
+    """Why ``carried`` may not be this run's state, or None when the workflow handed it to itself.
+
+    Only a continue-as-new of this workflow sets ``continued_run_id`` (the server sets it; a client's start cannot),
+    and the state must be this workflow's, with the digest its previous run wrote where it wrote one.
+    """
+    if continued_run_id is None:
+        return (
+            "carried: a rollout's state is handed over only by its own continue-as-new; a start takes the spec "
+            "alone (start again with just the spec)"
+        )
+    if carried.record.rollout_id != workflow_id:
+        return f"carried: the state belongs to rollout {carried.record.rollout_id!r}, not {workflow_id!r}"
+    if carried.carried_digest is not None and carried.carried_digest != state_digest(carried):
+        return "carried: the state does not match the digest its run wrote"
+    if carried.target is not None and carried.carried_digest is None:
+        return "carried: the state has no digest, but every run under targets writes one"
+    return None

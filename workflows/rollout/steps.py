@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from models.activities import PreflightInput, SetWeightsInput, ShadowInput
+    from models.activities import PreflightInput, SetWeightsInput
     from models.durations import format_duration
     from models.phases import Phase
     from models.record import CriterionEvidence, StepReport
@@ -68,9 +68,7 @@ async def shadow(run: RolloutRun) -> None:
     run.enter(Phase.SHADOW, f"shadow comparison of up to {spec.shadow.max_requests} requests")
     result = await run.interruptible(
         calls.run_shadow(
-            ShadowInput(
-                shadow=spec.shadow, stable_endpoint=spec.stable.endpoint, candidate_endpoint=spec.candidate.endpoint
-            ),
+            run.shadow_input(),
             summary=f"shadow: replay {spec.shadow.max_requests} requests to both versions",
         ),
         failure_cause="shadow",
@@ -119,7 +117,7 @@ async def set_weight(run: RolloutRun, weight: float, summary: str) -> None:
     """Move traffic and record the weights the router confirmed."""
     spec, s = run.spec, run.state
     state = await calls.set_weights(
-        SetWeightsInput(router=spec.router, service=spec.service, candidate_weight=weight), summary=summary
+        SetWeightsInput(router=run.router(), service=spec.service, candidate_weight=weight), summary=summary
     )
     s.weight = state.candidate
     s.record.final_weight = state.candidate

@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.rollout.governance import govern
     from workflows.rollout.interrupts import Interrupts, RollbackNeeded
     from workflows.rollout.rollback import roll_back, shielded
-    from workflows.rollout.state import RolloutResult, RolloutState, RolloutStatus
+    from workflows.rollout.state import RolloutResult, RolloutState, RolloutStatus, carried_refusal
     from workflows.rollout.steps import forward
 
 
@@ -62,6 +62,8 @@ class RolloutWorkflow:
         failing the workflow task forever in the data converter (``workers.converter`` does the same for a payload
         that cannot be decoded at all). ``carried`` is the state a previous run handed over.
         """
+        if carried is not None:
+            _refuse_foreign_state(carried)
         operator_view = workflow.patched(OPERATOR_VIEW_PATCH)
         run = self._run = self._begin(spec, operator_view=operator_view)
         if carried is None:
@@ -228,6 +230,17 @@ class RolloutWorkflow:
         return self._run
 
 
+def _refuse_foreign_state(carried: RolloutState) -> None:
+    """A second argument at start is state only this workflow may hand itself: anything else fails at once."""
+    info = workflow.info()
+    reason = carried_refusal(carried, workflow_id=info.workflow_id, continued_run_id=info.continued_run_id)
+    if reason is None:
+        return
+    workflow.logger.error("carried state refused", extra={"reason": reason})
+    workflow.set_current_details(f"## Refused\n\n{reason}\n\nNothing was moved.")
+    raise ApplicationError(reason, type="CarriedStateRefused", non_retryable=True)
+
+
 def _new_state(spec: RolloutSpec) -> RolloutState:
     info = workflow.info()
     return RolloutState(
@@ -281,7 +294,7 @@ def _finish(run: RolloutRun) -> RolloutResult:
 def _lease_request(run: RolloutRun) -> LeaseRequest:
     info = workflow.info()
     return LeaseRequest(
-        service=run.spec.service, holder=info.workflow_id, holder_run_id=info.run_id, router=run.spec.router
+        service=run.spec.service, holder=info.workflow_id, holder_run_id=info.run_id, router=run.router()
     )
 
 
