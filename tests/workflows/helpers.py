@@ -43,6 +43,31 @@ def compressed_spec(sim: Simulator, service: str, **overrides: Any) -> dict[str,
     return spec
 
 
+SIM_TARGET = "sim"
+"""The name the test policies give the simulator's target."""
+
+
+def sim_target(sim: Simulator) -> dict[str, Any]:
+    """The simulator as an operators' target: one router and metrics URL per service, via ``{service}``."""
+    return {
+        "description": "the test simulator",
+        "router": {"kind": "http", "url": f"{sim.control_url}/routes/{{service}}"},
+        "metrics": {"kind": "http-json", "url": f"{sim.control_url}/metrics/{{service}}"},
+        "url_prefixes": [sim.stable_url, sim.candidate_url],
+    }
+
+
+def targeted_spec(sim: Simulator, service: str, **overrides: Any) -> dict[str, Any]:
+    """``compressed_spec`` naming the operators' ``sim`` target instead of carrying a router and metrics."""
+    spec = compressed_spec(sim, service, **overrides)
+    if "router" not in overrides:
+        del spec["router"]
+    if "metrics" not in overrides:
+        del spec["metrics"]
+    spec.setdefault("target", SIM_TARGET)
+    return spec
+
+
 LAB_POLICY = Path(__file__).resolve().parent / "lab-policy.json"
 """A lab's policy: any name the spec lists may approve unsigned, and the record marks each one unverified. The
 tests of orchestration use it; tests/workflows/test_signed_approvals.py runs under strict, signed policies."""

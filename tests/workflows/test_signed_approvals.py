@@ -20,25 +20,38 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, Work
 from temporalio.exceptions import ApplicationError
 
 from models.record import DeploymentRecord
-from simulator.testing import run_simulator
+from simulator.testing import Simulator, run_simulator
 from tests.servers import DevServer
 from tests.signing import Person, make_person
-from tests.workflows.helpers import compressed_spec, rollout_worker, start_rollout, unique_service, wait_for_status
+from tests.workflows.helpers import (
+    SIM_TARGET,
+    rollout_worker,
+    sim_target,
+    start_rollout,
+    targeted_spec,
+    unique_service,
+    wait_for_status,
+)
 from workers.cli.decisions import Signer, signed_payload
+from workers.cli.signing import expiry
 from workflows.signatures import canonical_spec
 
 FAST = {"rps": 200000}
 
 
-def write_policy(path: Path, signers: list[str], service_policy: dict[str, Any]) -> str:
-    """Write the policy file; return its SHA-256 as the record must show it."""
+def write_policy(path: Path, signers: list[str], service_policy: dict[str, Any], sim: Simulator | None = None) -> str:
+    """Write the policy file (with the simulator as its ``sim`` target); return its SHA-256 as the record shows it."""
+    if sim is not None:
+        service_policy = {**service_policy, "targets": {SIM_TARGET: sim_target(sim)}}
     raw = json.dumps({"allowed_signers": signers, "default": service_policy}, indent=2).encode()
     path.write_bytes(raw)
     return hashlib.sha256(raw).hexdigest()
 
 
-def signed_spec(spec: dict[str, Any], requester: Person) -> dict[str, Any]:
-    return {**spec, "signature": requester.sign(canonical_spec(spec))}
+def signed_spec(spec: dict[str, Any], requester: Person, valid_for: timedelta = timedelta(hours=1)) -> dict[str, Any]:
+    """The spec as ``rollouts sign-spec`` makes it: bound to its workflow id and a not-after time, then signed."""
+    bound = {**spec, "workflow_id": f"rollout-{spec['service']}", "not_after": expiry(valid_for)}
+    return {**bound, "signature": requester.sign(canonical_spec(bound))}
 
 
 async def refused(handle: WorkflowHandle[Any, Any], payload: dict[str, Any], reason: str) -> None:
@@ -59,14 +72,14 @@ async def test_signed_quorum_promotes_and_every_forgery_is_refused_and_recorded(
     robert = Person("robert", alice.key)  # the requester's own key, listed under another name
     policy_file = tmp_path / "policy.json"
     signers = [alice.allowed(), bob.allowed(), carol.allowed(), alice.allowed(principals="robert")]
-    governing_sha = write_policy(policy_file, signers, {"approvers": ["bob", "carol", "robert"], "quorum": 2})
     approvals = {"approvers": ["bob", "carol", "robert"], "quorum": 2}
     steps = [{"weight": 10, "observe": "1s", "approval": True}, {"weight": 50, "observe": "1s", "approval": True}]
     service, other_service = unique_service(), unique_service()
     async with run_simulator(knobs=FAST) as sim, rollout_worker(client, task_queue, policy_path=policy_file):
-        spec = compressed_spec(sim, service, requested_by="alice", steps=steps, approvals=approvals)
+        governing_sha = write_policy(policy_file, signers, {"approvers": ["bob", "carol", "robert"], "quorum": 2}, sim)
+        spec = targeted_spec(sim, service, requested_by="alice", steps=steps, approvals=approvals)
         handle = await start_rollout(client, signed_spec(spec, alice), task_queue)
-        other_spec = compressed_spec(sim, other_service, requested_by="alice", steps=steps, approvals=approvals)
+        other_spec = targeted_spec(sim, other_service, requested_by="alice", steps=steps, approvals=approvals)
         other = await start_rollout(client, signed_spec(other_spec, alice), task_queue)
         await wait_for_status(handle, lambda st: st.phase == "awaiting_approval", what="step 1 approval")
 
@@ -83,7 +96,7 @@ async def test_signed_quorum_promotes_and_every_forgery_is_refused_and_recorded(
         bob_step_1 = await signed_payload(handle, "approve", signer(bob), text="dashboards fine")
         assert await handle.execute_update("approve", bob_step_1, result_type=str) == "approved by bob"
         # The operators edit the policy: carol is gone. The running rollout keeps the policy it started with.
-        write_policy(policy_file, signers[:2], {"approvers": ["bob"], "quorum": 1})
+        write_policy(policy_file, signers[:2], {"approvers": ["bob"], "quorum": 1}, sim)
         await handle.execute_update("approve", await signed_payload(handle, "approve", signer(carol)), result_type=str)
 
         await wait_for_status(handle, lambda st: st.phase == "awaiting_approval" and st.step == 2, what="step 2")
@@ -184,11 +197,11 @@ async def test_the_rollouts_command_signs_the_spec_and_approves(
 ) -> None:
     alice, bob, mallory = (make_person(tmp_path, p) for p in ("alice", "bob", "mallory"))
     policy_file = tmp_path / "policy.json"
-    write_policy(policy_file, [alice.allowed(), bob.allowed()], {"approvers": ["bob"], "operators": ["bob"]})
     service = unique_service()
     async with run_simulator(knobs=FAST) as sim, rollout_worker(client, task_queue, policy_path=policy_file):
+        write_policy(policy_file, [alice.allowed(), bob.allowed()], {"approvers": ["bob"], "operators": ["bob"]}, sim)
         spec_file, signed_file = tmp_path / "spec.json", tmp_path / "signed.json"
-        spec = compressed_spec(
+        spec = targeted_spec(
             sim,
             service,
             requested_by="alice",

@@ -28,7 +28,7 @@ from temporalio.service import RPCError
 
 from models.durations import parse_duration
 from workers.cli.decisions import Decision, Signer, binding_of, payload_for, principal_of
-from workers.cli.signing import SigningError, ssh_sign
+from workers.cli.signing import SigningError, expiry, ssh_sign
 from workers.client import connect
 from workers.settings import Settings, SettingsError
 from workflows.signatures import canonical_spec
@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     sign.add_argument("spec", type=Path)
     sign.add_argument("--key", type=Path, required=True)
     sign.add_argument("--output", type=Path, help="where to write the signed spec (default: stdout)")
+    sign.add_argument(
+        "--workflow-id",
+        help="the workflow id the spec may start (default: the spec's workflow_id, else rollout-<service>)",
+    )
+    sign.add_argument("--valid-for", default="24h", help="how long the spec may start a rollout (default 24h)")
     return parser
 
 
@@ -93,6 +98,13 @@ async def _decide(args: argparse.Namespace) -> int:
 def _sign_spec(args: argparse.Namespace) -> int:
     try:
         document = json.loads(args.spec.read_text())
+        if not isinstance(document, dict):
+            raise ValueError(f"{args.spec}: a spec is a JSON object")
+        document.pop("signature", None)
+        document["workflow_id"] = (
+            args.workflow_id or document.get("workflow_id") or f"rollout-{document.get('service')}"
+        )
+        document["not_after"] = expiry(parse_duration(args.valid_for))
         signature = ssh_sign(canonical_spec(document), args.key)
     except (OSError, ValueError, SigningError) as exc:
         print(f"rollouts sign-spec: {exc}", file=sys.stderr)
