@@ -77,7 +77,8 @@ def weighted_observation(spec: RolloutSpec) -> timedelta:
     A step at half the final canary weight counts half its time, so minutes at 1% cannot stand in for hours at 50%.
     """
     top = max(step.weight for step in spec.steps)
-    return sum((step.observe * (step.weight / top) for step in spec.steps), timedelta())
+    total = sum((step.observe * (step.weight / top) for step in spec.steps), timedelta())
+    return timedelta(seconds=int(total.total_seconds()))  # whole seconds: what a person reads in the refusal
 
 
 def floor_problems(spec: RolloutSpec, policy: ServicePolicy, where: str) -> list[str]:

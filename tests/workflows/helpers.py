@@ -75,10 +75,10 @@ tests of orchestration use it; tests/workflows/test_signed_approvals.py runs und
 
 @contextlib.asynccontextmanager
 async def rollout_worker(
-    client: Client, task_queue: str, *, policy_path: Path | None = LAB_POLICY
+    client: Client, task_queue: str, *, policy_path: Path | None = LAB_POLICY, lab_mode: bool = False
 ) -> AsyncIterator[Worker]:
     """The production worker wiring (workflows, activities, shared HTTP client) on a test task queue."""
-    async with open_activities(client, task_queue, policy_path=policy_path) as activities:
+    async with open_activities(client, task_queue, policy_path=policy_path, lab_mode=lab_mode) as activities:
         worker = build_worker(client, task_queue=task_queue, workflows=registered_workflows(), activities=activities)
         async with worker:
             yield worker
