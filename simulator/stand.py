@@ -30,6 +30,20 @@ class Stand:
     nginx: NginxProcess
     prometheus: PrometheusProcess | None
 
+    def target(self, **replay_sets: str) -> dict[str, Any]:
+        """This stand as an operators' target (docs/security.md): nginx, Prometheus, the two servers' URLs.
+
+        What an operator writes into the policy's ``targets``; a spec then names it, never these paths.
+        """
+        assert self.prometheus is not None
+        return {
+            "description": "nginx in front of two model servers, judged from Prometheus",
+            "router": self.nginx.router_spec(),
+            "metrics": self.prometheus.metrics_spec(),
+            "url_prefixes": [self.stable.url, self.candidate.url],
+            "replay_sets": replay_sets,
+        }
+
 
 @contextlib.asynccontextmanager
 async def run_stand(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +18,19 @@ from workflows.rollout.state import RolloutStatus
 
 OVERRIDE_APPROVALS = {"approvers": ["ml-lead", "sre-oncall"], "quorum": 1}
 """Who may override a held step in the e2e specs (the requester, ml-engineer, never can)."""
+
+
+STAND_TARGET = "stand"
+
+
+def stand_policy(stand: Stand, directory: Path, **replay_sets: str) -> Path:
+    """A lab policy (unsigned decisions count, recorded unverified) whose one target is this stand."""
+    path = directory / "stand-policy.json"
+    policy = {
+        "default": {"approvers": ["*"], "allow_unsigned": True, "targets": {STAND_TARGET: stand.target(**replay_sets)}}
+    }
+    path.write_text(json.dumps(policy, indent=2))
+    return path
 
 
 def stand_spec(stand: Stand, service: str, **overrides: Any) -> dict[str, Any]:
@@ -34,8 +49,7 @@ def stand_spec(stand: Stand, service: str, **overrides: Any) -> dict[str, Any]:
             "endpoint": stand.candidate.answer_url,
             "manifest": {"model": "gpt-4o-mini-2024-07-18", "system_prompt_sha": "a4f2c1"},
         },
-        "router": stand.nginx.router_spec(),
-        "metrics": stand.prometheus.metrics_spec(),
+        "target": STAND_TARGET,
         "steps": [{"weight": 20, "observe": "12s"}, {"weight": 50, "observe": "12s"}],
         "analysis_interval": "2s",
         "criteria": {"min_requests": 150},

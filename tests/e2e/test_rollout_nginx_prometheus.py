@@ -7,6 +7,7 @@ compression is time (steps of seconds, 1 s scrapes).
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any, TypedDict
 
 import pytest
@@ -15,7 +16,7 @@ from temporalio.client import Client
 from models.record import DeploymentRecord
 from simulator.procs import binary
 from simulator.stand import run_stand
-from tests.e2e.helpers import background_load, override_when_held, routed_versions, stand_spec
+from tests.e2e.helpers import background_load, override_when_held, routed_versions, stand_policy, stand_spec
 from tests.workflows.helpers import rollout_worker, start_rollout, status, unique_service, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -34,9 +35,14 @@ NO_ERRORS: StandKnobs = {"stable": {"error_rate": 0.0}, "candidate": {"error_rat
 noise (2 errors against 1 is "2x"). Regressions are still tested with real error rates."""
 
 
-async def test_healthy_candidate_is_promoted_and_serves_everything(client: Client, task_queue: str) -> None:
+async def test_healthy_candidate_is_promoted_and_serves_everything(
+    client: Client, task_queue: str, tmp_path: Path
+) -> None:
     service = unique_service()
-    async with run_stand(**NO_ERRORS) as stand, rollout_worker(client, task_queue):
+    async with (
+        run_stand(**NO_ERRORS) as stand,
+        rollout_worker(client, task_queue, policy_path=stand_policy(stand, tmp_path)),
+    ):
         async with background_load(stand):
             handle = await start_rollout(client, stand_spec(stand, service), task_queue)
             async with override_when_held(handle, "e2e: seconds of traffic cannot prove the criteria"):
@@ -51,10 +57,15 @@ async def test_healthy_candidate_is_promoted_and_serves_everything(client: Clien
     assert set(after) == {"v2"}, "200 requests after promotion all answered by the candidate"
 
 
-async def test_error_regression_rolls_back_in_the_first_step_from_prometheus(client: Client, task_queue: str) -> None:
+async def test_error_regression_rolls_back_in_the_first_step_from_prometheus(
+    client: Client, task_queue: str, tmp_path: Path
+) -> None:
     service = unique_service()
     knobs: StandKnobs = {"stable": {"error_rate": 0.01}, "candidate": {"error_rate": 0.03}}
-    async with run_stand(**knobs) as stand, rollout_worker(client, task_queue):
+    async with (
+        run_stand(**knobs) as stand,
+        rollout_worker(client, task_queue, policy_path=stand_policy(stand, tmp_path)),
+    ):
         async with background_load(stand, rps=300):
             steps = [{"weight": 25, "observe": "2m"}, {"weight": 50, "observe": "2m"}]
             handle = await start_rollout(client, stand_spec(stand, service, steps=steps), task_queue)
@@ -83,9 +94,12 @@ async def test_error_regression_rolls_back_in_the_first_step_from_prometheus(cli
     assert set(after) == {"v1"}, "200 requests after the rollback all answered by stable"
 
 
-async def test_sticky_users_keep_their_version_at_25_percent(client: Client, task_queue: str) -> None:
+async def test_sticky_users_keep_their_version_at_25_percent(client: Client, task_queue: str, tmp_path: Path) -> None:
     service = unique_service()
-    async with run_stand() as stand, rollout_worker(client, task_queue):
+    async with (
+        run_stand() as stand,
+        rollout_worker(client, task_queue, policy_path=stand_policy(stand, tmp_path)),
+    ):
         never_decides = {"min_requests": 1_000_000}  # routing is under test here, not the judge
         spec = stand_spec(stand, service, steps=[{"weight": 25, "observe": "1h"}], criteria=never_decides)
         handle = await start_rollout(client, spec, task_queue)
@@ -107,10 +121,13 @@ async def test_sticky_users_keep_their_version_at_25_percent(client: Client, tas
 
 
 async def test_config_broken_by_hand_fails_the_next_change_and_rollback_repairs(
-    client: Client, task_queue: str
+    client: Client, task_queue: str, tmp_path: Path
 ) -> None:
     service = unique_service()
-    async with run_stand() as stand, rollout_worker(client, task_queue):
+    async with (
+        run_stand() as stand,
+        rollout_worker(client, task_queue, policy_path=stand_policy(stand, tmp_path)),
+    ):
         steps = [{"weight": 10, "observe": "6s"}, {"weight": 50, "observe": "6s"}]
         handle = await start_rollout(client, stand_spec(stand, service, steps=steps), task_queue)
 
@@ -139,9 +156,15 @@ async def test_config_broken_by_hand_fails_the_next_change_and_rollback_repairs(
     assert set(after) == {"v1"}
 
 
-async def test_prometheus_outage_is_recorded_without_a_false_rollback(client: Client, task_queue: str) -> None:
+async def test_prometheus_outage_is_recorded_without_a_false_rollback(
+    client: Client, task_queue: str, tmp_path: Path
+) -> None:
     service = unique_service()
-    async with run_stand(**NO_ERRORS) as stand, rollout_worker(client, task_queue), background_load(stand):
+    async with (
+        run_stand(**NO_ERRORS) as stand,
+        rollout_worker(client, task_queue, policy_path=stand_policy(stand, tmp_path)),
+        background_load(stand),
+    ):
         assert stand.prometheus is not None
         spec = stand_spec(
             stand,
@@ -172,12 +195,16 @@ async def test_prometheus_outage_is_recorded_without_a_false_rollback(client: Cl
     assert "metrics back" in [e.event for e in record.timeline]
 
 
-async def test_shadow_disagreement_stops_before_traffic_moves(client: Client, task_queue: str) -> None:
+async def test_shadow_disagreement_stops_before_traffic_moves(client: Client, task_queue: str, tmp_path: Path) -> None:
     service = unique_service()
-    async with run_stand(candidate={"disagreement": 0.5}) as stand, rollout_worker(client, task_queue):
+    replay = str(Path("docs/examples/support-requests.jsonl").resolve())
+    async with (
+        run_stand(candidate={"disagreement": 0.5}) as stand,
+        rollout_worker(client, task_queue, policy_path=stand_policy(stand, tmp_path, support=replay)),
+    ):
         before = stand.nginx.weights_path.read_bytes()
         shadow = {
-            "requests_file": "docs/examples/support-requests.jsonl",
+            "replay": "support",
             "compare": {"kind": "json-fields", "fields": ["answer"]},
             "min_agreement": 0.9,
         }
