@@ -170,7 +170,8 @@ async def rollouts_cli(*args: str, address: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / "rollouts"),
         *args,
-        env={**os.environ, "TEMPORAL_ADDRESS": address},
+        # The tree under test, not whichever checkout the console script was installed from.
+        env={**os.environ, "TEMPORAL_ADDRESS": address, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -204,7 +205,7 @@ async def test_the_rollouts_command_signs_the_spec_and_approves(
         await wait_for_status(handle, lambda st: st.phase == "awaiting_approval", what="approval")
         address = temporal_dev.address
         code, _, err = await rollouts_cli(
-            "approve", handle.id, "--key", str(mallory.key), "--as", "bob", address=address
+            "approve", handle.id, "--key", str(mallory.key), "--as", "bob", "--yes", address=address
         )
         assert code == 1 and "not in the allowed_signers" in err, err
         code, _, err = await rollouts_cli("abort", handle.id, "--as", "mallory", "--reason", "x", address=address)
