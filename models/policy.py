@@ -9,6 +9,11 @@ running rollout, and the record shows exactly which policy governed it.
 
 ``resolve`` is pure (bytes in, model out) so the loader activity and the tests share it. Errors: ``PolicyError``
 (a ``ValueError``) names the bad field or line.
+
+A person is a key: one key listed for two principals who may both approve would let one person count twice
+towards a quorum, so ``resolve`` refuses it; RSA keys shorter than ``MIN_RSA_BITS`` are refused as too weak to
+stand for a person; keys in ``revoked`` are left out of the signers (and kept in ``GoverningPolicy.revoked``, so
+a running rollout can check a key against a newer policy's revocations with ``is_revoked``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import json
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sshsig import PublicKey
 from sshsig.allowed_signers import AllowedSigner
@@ -41,6 +48,13 @@ MAX_SIGNER_LINE = 2048
 MAX_NAMES = 100
 MAX_GROUPS = 50
 MAX_SERVICES = 500
+MAX_REVOKED = 1000
+"""Revoked keys accumulate over years (every lost laptop); a thousand is far beyond a team's history."""
+MIN_RSA_BITS = 3072
+"""Shortest RSA modulus accepted: NIST SP 800-57 rates 2048 bits good only until 2030; 3072 for beyond."""
+
+Fingerprint = Annotated[str, Field(pattern=r"^SHA256:[A-Za-z0-9+/]{43}$")]
+"""A key's SHA-256 fingerprint as ``ssh-keygen -l`` prints it (unpadded base64 of the digest)."""
 
 Principal = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s,\"]+$")]
 """A person's name as the allowed_signers file lists it (an email address is usual); ``@group`` for a group."""
@@ -175,6 +189,12 @@ class PolicyFile(_Model):
         default_factory=dict, max_length=MAX_SERVICES, description="Policy per service name."
     )
     default: ServicePolicy | None = Field(default=None, description="Policy of a service not listed; null: none.")
+    revoked: list[Fingerprint] = Field(
+        default_factory=list,
+        max_length=MAX_REVOKED,
+        description="Fingerprints of keys that no longer count (a lost or leaked key), as ssh-keygen -l prints "
+        "them: SHA256:... A signer line with a revoked key is left out; a running rollout refuses the key too.",
+    )
 
     @model_validator(mode="after")
     def _groups_known(self) -> PolicyFile:
@@ -206,6 +226,14 @@ class GoverningPolicy(_Model):
     scope: str = Field(description="Which entry governs: services.<name> or default.")
     policy: ServicePolicy
     signers: list[Signer]
+    revoked: list[str] = Field(
+        default_factory=list, description="The file's revoked fingerprints (empty in states recorded before)."
+    )
+
+
+def is_revoked(fingerprint: str, policy: GoverningPolicy) -> bool:
+    """Whether ``policy`` (possibly newer than the one a rollout started with) revokes the key ``fingerprint``."""
+    return fingerprint in policy.revoked
 
 
 def _expand(names: list[str] | None, groups: dict[str, list[str]]) -> list[str] | None:
@@ -219,14 +247,19 @@ def _expand(names: list[str] | None, groups: dict[str, list[str]]) -> list[str] 
     return out
 
 
-def parse_signers(lines: list[str]) -> list[Signer]:
+def parse_signers(lines: list[str], *, revoked: frozenset[str] = frozenset()) -> list[Signer]:
     """The allowed_signers lines that may sign our namespace, one ``Signer`` per principal and key.
 
     Options other than ``namespaces`` (certificate authorities, validity windows) are refused, not ignored:
-    a policy must never mean less than it says.
+    a policy must never mean less than it says. Keys whose fingerprint is in ``revoked`` are left out.
     """
-    signers: list[Signer] = []
-    for number, line in enumerate(lines, start=1):
+    return [signer for _, signer in _numbered_signers(lines, revoked)]
+
+
+def _numbered_signers(lines: list[str], revoked: frozenset[str]) -> list[tuple[int, Signer]]:
+    """``parse_signers`` with each signer's 0-based line, so a later check can name the line to fix."""
+    signers: list[tuple[int, Signer]] = []
+    for index, line in enumerate(lines):
         text = line.strip()
         if not text or text.startswith("#"):
             continue
@@ -239,12 +272,63 @@ def parse_signers(lines: list[str]) -> list[Signer]:
             namespaces = options.get("namespaces")
             key = PublicKey.from_openssh_str(f"{entry.key_type} {entry.base64_key}")
         except (ValueError, NotImplementedError) as exc:
-            raise PolicyError(f"allowed_signers[{number - 1}]: {exc}") from None
+            raise PolicyError(f"allowed_signers[{index}]: {exc}") from None
+        if (bits := rsa_bits(key)) is not None and bits < MIN_RSA_BITS:
+            raise PolicyError(
+                f"allowed_signers[{index}]: RSA key of {bits} bits; at least {MIN_RSA_BITS} are needed "
+                "(ssh-keygen -t ed25519, or -t rsa -b 4096)"
+            )
         if namespaces is not None and SIGNATURE_NAMESPACE not in namespaces.split(","):
             continue
+        if key.sha256_str() in revoked:
+            continue
         for principal in entry.principals.split(","):
-            signers.append(Signer(principal=principal, key=key.openssh_str(), fingerprint=key.sha256_str()))
+            signer = Signer(principal=principal, key=key.openssh_str(), fingerprint=key.sha256_str())
+            signers.append((index, signer))
     return signers
+
+
+def rsa_bits(key: PublicKey) -> int | None:
+    """The modulus size of an RSA key; None for other kinds (ed25519 has one fixed, strong size)."""
+    if key.algo_name != "ssh-rsa":
+        return None
+    loaded = load_ssh_public_key(key.openssh_str().encode())
+    return loaded.key_size if isinstance(loaded, rsa.RSAPublicKey) else None
+
+
+def _may_approve(policy: ServicePolicy, groups: dict[str, list[str]]) -> frozenset[str] | None:
+    """Everyone whose decision may count under ``policy``; None when ``*`` lets the spec name anyone."""
+    names = [*(policy.approvers or ()), *(policy.overriders or ())]
+    if ANYONE in names:
+        return None
+    return frozenset(_expand(names, groups) or ())
+
+
+def _one_person_one_name(document: PolicyFile, signers: list[tuple[int, Signer]]) -> None:
+    """Refuse a key listed for two principals who may both approve in one service policy.
+
+    Whoever holds that key could otherwise approve under both names, and count twice towards a quorum.
+    """
+    policies = [("default", document.default), *((f"services.{k}", v) for k, v in document.services.items())]
+    for where, policy in policies:
+        if policy is None:
+            continue
+        deciders = _may_approve(policy, document.groups)
+        by_key: dict[str, list[tuple[int, str]]] = {}
+        for index, signer in signers:
+            if deciders is None or signer.principal in deciders:
+                named = by_key.setdefault(signer.fingerprint, [])
+                if all(signer.principal != p for _, p in named):
+                    named.append((index, signer.principal))
+        for fingerprint, named in by_key.items():
+            if len(named) < 2:
+                continue
+            lines = ", ".join(f"allowed_signers[{i}]" for i in sorted({i for i, _ in named}))
+            people = [p for _, p in named]
+            raise PolicyError(
+                f"{lines}: one key ({fingerprint}) is listed for {', '.join(people[:-1])} and {people[-1]}, "
+                f"who may both approve {where}: one person, one name (give each person their own key)"
+            )
 
 
 def resolve(raw: bytes, *, source: str, service: str) -> GoverningPolicy | None:
@@ -258,7 +342,9 @@ def resolve(raw: bytes, *, source: str, service: str) -> GoverningPolicy | None:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg']}" for e in exc.errors()[:20])
         raise PolicyError(f"{source}: {problems}") from None
-    signers = parse_signers(document.allowed_signers)
+    numbered = _numbered_signers(document.allowed_signers, frozenset(document.revoked))
+    _one_person_one_name(document, numbered)
+    signers = [signer for _, signer in numbered]
     if service in document.services:
         scope, policy = f"services.{service}", document.services[service]
     elif document.default is not None:
@@ -281,6 +367,7 @@ def resolve(raw: bytes, *, source: str, service: str) -> GoverningPolicy | None:
         scope=scope,
         policy=resolved,
         signers=signers,
+        revoked=list(document.revoked),
     )
 
 

@@ -155,9 +155,61 @@ def _load_json(text: str | bytes) -> object:
     try:
         return json.loads(text)
     except RecursionError:
-        raise SpecError([f"(spec): not JSON: nested more than {MAX_NESTING} levels deep"]) from None
+        raise SpecError([too_deep(text) or f"(spec): not JSON: nested more than {MAX_NESTING} levels deep"]) from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, the integer digits limit
         raise SpecError([f"(spec): not JSON: {exc}"]) from None
+
+
+DEEP_PATH_PARTS = 3
+"""How much of a too-deep value's path a problem names: enough to find the field, short whatever the depth."""
+
+
+def _deep(path: Sequence[int | str]) -> str:
+    return _join(path[:DEEP_PATH_PARTS]) + ("..." if len(path) > DEEP_PATH_PARTS else "")
+
+
+def too_deep(raw: str | bytes) -> str | None:
+    """The problem of JSON text nested more than ``MAX_NESTING`` levels, naming where; None when it is not.
+
+    For text that a recursive parser gave up on (pydantic's JSON reader stops at a few hundred levels, Python's
+    at about a thousand) before anything could say which field. One pass over at most ``MAX_SPEC_BYTES``
+    characters, no recursion, memory bounded by the nesting limit: it tracks only the open containers and,
+    for each, the key or index inside it. Malformed text is read as far as it goes (the parser's error stands
+    then).
+    """
+    text = raw[:MAX_SPEC_BYTES].decode("utf-8", "replace") if isinstance(raw, bytes) else raw[:MAX_SPEC_BYTES]
+    open_: list[list[Any]] = []  # per open container: [bracket, key or index, whether a key comes next]
+    at, end = 0, len(text)
+    while at < end:
+        char = text[at]
+        if char == '"':
+            close = at + 1
+            while close < end and text[close] != '"':
+                close += 2 if text[close] == "\\" else 1
+            if open_ and open_[-1][0] == "{" and open_[-1][2]:
+                try:
+                    open_[-1][1] = json.loads(text[at : close + 1])
+                except ValueError:
+                    open_[-1][1] = text[at + 1 : close]
+                open_[-1][2] = False
+            at = close + 1
+            continue
+        if char in "{[":
+            if len(open_) > MAX_NESTING:
+                path = [entry[1] for entry in open_ if entry[1] is not None]
+                if not path or not isinstance(path[0], str):
+                    return f"(spec): nested more than {MAX_NESTING} levels deep"
+                return f"{_deep(path)}: nested more than {MAX_NESTING} levels deep"
+            open_.append([char, None if char == "{" else 0, char == "{"])
+        elif char in "}]" and open_:
+            open_.pop()
+        elif char == "," and open_:
+            if open_[-1][0] == "[":
+                open_[-1][1] += 1
+            else:
+                open_[-1][2] = True
+        at += 1
+    return None
 
 
 def _join(parts: Sequence[int | str]) -> str:
@@ -194,7 +246,7 @@ def _json_size(value: object, where: tuple[int | str, ...], budget: int) -> _Siz
                 found.longest = (len(item), item, path)
         elif isinstance(item, Mapping | list | tuple):
             if len(path) > MAX_NESTING:
-                found.problem = f"{_join(path[:1])}: nested more than {MAX_NESTING} levels deep"
+                found.problem = f"{_deep(path)}: nested more than {MAX_NESTING} levels deep"
                 return found
             found.bytes += 2 + 2 * len(item)  # brackets, separators, a byte per member at least: before walking
             if found.bytes > budget:

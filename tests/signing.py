@@ -11,7 +11,7 @@ from workers.cli.signing import ssh_sign
 
 @dataclass(frozen=True)
 class Person:
-    """A principal with a freshly generated ed25519 key pair."""
+    """A principal with a freshly generated key pair (ed25519 unless asked otherwise)."""
 
     principal: str
     key: Path
@@ -29,8 +29,9 @@ class Person:
         return ssh_sign(message, self.key)
 
 
-def make_person(directory: Path, principal: str, *, kind: str = "ed25519") -> Person:
-    """Generate a key pair without a passphrase under ``directory``."""
-    key = directory / f"{principal.replace('@', '_at_')}-{kind}"
-    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", principal, "-f", str(key)], check=True)
+def make_person(directory: Path, principal: str, *, kind: str = "ed25519", bits: int | None = None) -> Person:
+    """Generate a key pair without a passphrase under ``directory`` (``bits``: ssh-keygen's -b, e.g. for RSA)."""
+    key = directory / f"{principal.replace('@', '_at_')}-{kind}{bits or ''}"
+    size = ["-b", str(bits)] if bits is not None else []
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, *size, "-N", "", "-C", principal, "-f", str(key)], check=True)
     return Person(principal=principal, key=key)

@@ -121,6 +121,8 @@ class SignalContext:
     now: datetime | None = None
     requester_keys: frozenset[str] = frozenset()
     """Fingerprints of the requester's keys: the spec's signer and the keys listed under ``requested_by``."""
+    approved_keys: frozenset[str] = frozenset()
+    """Fingerprints of the keys whose approvals already count at this step: a key is a person, counted once."""
 
 
 @dataclass(frozen=True)
@@ -148,9 +150,13 @@ AUDITED = frozenset({"unauthorized", "signature", "expires"})
 reaches the handler, so that the attempt is recorded (a validator may not change state)."""
 
 
+KEY_ALREADY_COUNTED = "duplicate: the key "
+"""The one duplicate that is about identity (one key approving under a second name): audited like a forgery."""
+
+
 def audited(rejected: Rejected) -> bool:
     """Whether a refusal is about identity or proof (recorded even for updates), not phase or form."""
-    return rejected.reason.split(":", 1)[0] in AUDITED
+    return rejected.reason.split(":", 1)[0] in AUDITED or rejected.reason.startswith(KEY_ALREADY_COUNTED)
 
 
 def parse_payload(name: SignalName, payload: object) -> OperatorSignal | Rejected:
@@ -315,6 +321,12 @@ def _authorize(name: SignalName, signal: OperatorSignal, ctx: SignalContext) -> 
             f"unauthorized: signed with the requester's key ({proof}); the requester cannot {name}",
             by=who,
         )
+    if name == "approve" and proof in ctx.approved_keys:
+        return Rejected(
+            f"{KEY_ALREADY_COUNTED}{proof} already approved this step under another name; "
+            "one person, one approval (each approver signs with their own key)",
+            by=who,
+        )
     return Accepted(signal, verified=True, fingerprint=proof)
 
 
@@ -355,5 +367,10 @@ def _who(signal: OperatorSignal) -> str:
 
 
 def quorum_reached(approved_by: frozenset[str], quorum: int) -> bool:
-    """Distinct approvers only: ``assess`` already refused duplicates, non-approvers and the requester."""
+    """Whether ``quorum`` distinct people approved: each name in ``approved_by`` is a different person.
+
+    ``assess`` made it so: it refused a second approval by the same name, a signed approval whose key already
+    counted under another name at this step (``SignalContext.approved_keys``), non-approvers and the requester;
+    and the policy refuses at load a key listed for two principals who may approve.
+    """
     return len(approved_by) >= quorum

@@ -36,7 +36,7 @@ from models.spec import (
     RolloutSpec,
     criteria_fingerprint,
 )
-from models.validation import SpecError, validate_spec
+from models.validation import SpecError, too_deep, validate_spec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 
@@ -676,10 +676,71 @@ def test_deep_nesting_is_refused_without_recursion() -> None:
         deep = [deep]
     data = minimal()  # not with_(): its deepcopy is recursive
     data["colour"] = deep
-    assert problems_of(data) == [f"colour: nested more than {MAX_NESTING} levels deep"]
-    assert problems_of("[" * 100_000 + "]" * 100_000) == [
-        f"(spec): not JSON: nested more than {MAX_NESTING} levels deep"
-    ]
+    assert problems_of(data) == [f"colour[0][0]...: nested more than {MAX_NESTING} levels deep"]
+    assert problems_of("[" * 100_000 + "]" * 100_000) == [f"(spec): nested more than {MAX_NESTING} levels deep"]
+    deep_text = '{"service": "x", "candidate": {"manifest": {"a": ' + "[" * 100_000 + "]" * 100_000 + "}}}"
+    assert problems_of(deep_text) == [f"candidate.manifest.a...: nested more than {MAX_NESTING} levels deep"]
+
+
+def nested(depth: int) -> dict[str, Any]:
+    deep: dict[str, Any] = {"a": None}
+    for _ in range(depth - 1):
+        deep = {"a": deep}
+    return deep
+
+
+@pytest.mark.parametrize("as_text", [False, True], ids=["object", "text"])
+def test_400_deep_manifest_names_the_field_and_the_limit(as_text: bool) -> None:
+    data = minimal()
+    data["candidate"]["manifest"] = nested(400)
+    problems = problems_of(json.dumps(data) if as_text else data)
+    assert problems == [f"candidate.manifest.a...: nested more than {MAX_NESTING} levels deep"]
+
+
+def test_nesting_at_the_limit_is_not_a_nesting_problem() -> None:
+    data = minimal()
+    data["candidate"]["manifest"] = nested(MAX_NESTING - 1)
+    assert not any("nested" in problem for problem in problems_of(data))
+    assert too_deep(json.dumps(data)) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"a": {"b": [0, 1, ' + "[" * 40 + "]" * 40 + "]}}", "a.b[2]..."),
+        ('{"k\\"[{": ' + "{" * 40 + "}" * 40 + "}", 'k"[{'),
+        ('{"s": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[", "t": ' + "[" * 40, "t[0][0]..."),
+        ("[" * 40, "(spec)"),
+    ],
+    ids=["array-index", "escaped-key", "brackets-in-strings", "top-level-list"],
+)
+def test_too_deep_scans_raw_text_naming_the_path(text: str, expected: str) -> None:
+    assert too_deep(text) == f"{expected}: nested more than {MAX_NESTING} levels deep"
+    assert too_deep(text.encode()) == too_deep(text)
+
+
+def test_too_deep_reads_at_most_the_spec_size_cap() -> None:
+    assert too_deep(" " * MAX_SPEC_BYTES + "[" * 40) is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"on_inconclusive": {"hold_max": "91d"}}, "on_inconclusive.hold_max: '91d' is longer than 90 days"),
+        (
+            {"shadow": {"requests_file": "/r.jsonl", "compare": {"kind": "json-fields", "fields": [""]}}},
+            "shadow.compare.fields[0]: String should have at least 1 character",
+        ),
+        (
+            {"shadow": {"requests_file": "/r.jsonl", "compare": {"kind": "numeric-tolerance", "fields": ["a"]}}},
+            "shadow.compare.tolerance: missing",
+        ),
+        ({"candidate": {"version": "v2", "manifest": {"http": [1]}}}, "candidate.manifest.http: expected a string"),
+    ],
+)
+def test_nested_problems_are_named_by_their_full_path(changes: dict[str, Any], expected: str) -> None:
+    problems = problems_of(with_(**changes))
+    assert any(problem.startswith(expected) for problem in problems), problems
 
 
 @pytest.mark.parametrize("text", [b"\xff\xfe\x00", b"\xff", "1" * 5_000])

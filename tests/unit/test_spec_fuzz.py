@@ -8,6 +8,7 @@ are no spec object at all. Derandomized, so CI runs the same 1,000 inputs every 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -16,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 
 from models.limits import MAX_PROBLEM_CHARS, MAX_PROBLEMS, MAX_SPEC_ERROR_CHARS
 from models.spec import RolloutSpec
-from models.validation import SpecError, path_segment, validate_spec
+from models.validation import SpecError, path_segment, too_deep, validate_spec
 from tests.spec_strategies import VALID_BASE, specs, valid_specs
 
 EXAMPLES = 1_000
@@ -34,10 +35,14 @@ def _heads(data: object) -> set[str]:
     """What a problem may start with: ``(spec)``, a field of the spec, or a top-level key the input has."""
     heads = {"(spec)", *RolloutSpec.model_fields}
     if isinstance(data, str | bytes):
+        text = data
         try:
-            data = json.loads(data)
-        except (ValueError, RecursionError):
+            data = json.loads(text)
+        except ValueError:
             return heads
+        except RecursionError:  # too deep for json: the raw-text scanner names the top-level key it was under
+            named = too_deep(text)
+            return heads | ({re.split(r"[.\[:]", named, maxsplit=1)[0]} if named else set())
     if isinstance(data, Mapping):
         heads |= {path_segment(key) for key in data if isinstance(key, str)}
     return heads

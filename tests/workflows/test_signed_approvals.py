@@ -183,7 +183,8 @@ async def rollouts_cli(*args: str, address: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / "rollouts"),
         *args,
-        env={**os.environ, "TEMPORAL_ADDRESS": address},
+        # The tree under test, not whichever checkout the console script was installed from.
+        env={**os.environ, "TEMPORAL_ADDRESS": address, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -217,15 +218,31 @@ async def test_the_rollouts_command_signs_the_spec_and_approves(
         await wait_for_status(handle, lambda st: st.phase == "awaiting_approval", what="approval")
         address = temporal_dev.address
         code, _, err = await rollouts_cli(
-            "approve", handle.id, "--key", str(mallory.key), "--as", "bob", address=address
+            "approve", handle.id, "--key", str(mallory.key), "--as", "bob", "--yes", address=address
         )
         assert code == 1 and "not in the allowed_signers" in err, err
         code, _, err = await rollouts_cli("abort", handle.id, "--as", "mallory", "--reason", "x", address=address)
         assert code == 1 and "not an operator" in err
+        # Without a terminal to ask at, nothing is signed unless --yes says so; what would be signed is shown.
         code, out, err = await rollouts_cli(
             "approve", handle.id, "--key", str(bob.key), "--reason", "ok", address=address
         )
+        assert code == 2 and "pass --yes" in err and "nothing was sent" in err and out == "", err
+        code, out, err = await rollouts_cli(
+            "approve", handle.id, "--key", str(bob.key), "--reason", "ok", "--yes", address=address
+        )
         assert (code, out.strip()) == (0, "approved by bob"), err
+        for shown in (
+            f"rollout:   {handle.id} (run ",
+            f"service:   {service}",
+            f"versions:  {spec['stable']['version']} -> {spec['candidate']['version']}",
+            "step:      1 of 1, candidate weight 10%",
+            "evidence:  ",
+            "last analysis: ",
+            'decision:  approve "ok"',
+            "expires:   20",
+        ):
+            assert shown in err, (shown, err)
         record = (await handle.result()).record
     assert record.outcome == "promoted"
     assert record.policy is not None and record.policy.spec_signed_by is not None

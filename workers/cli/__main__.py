@@ -1,15 +1,18 @@
 """``rollouts``: sign and send decisions about a running rollout, and sign specs.
 
-    rollouts approve <workflow-id> --key ~/.ssh/id_ed25519 [--reason TEXT]
-    rollouts reject  <workflow-id> --key KEY --reason TEXT
-    rollouts promote <workflow-id> --key KEY --reason TEXT
+    rollouts approve <workflow-id> --key ~/.ssh/id_ed25519 [--reason TEXT] [--yes]
+    rollouts reject  <workflow-id> --key KEY --reason TEXT [--yes]
+    rollouts promote <workflow-id> --key KEY --reason TEXT [--yes]
     rollouts abort   <workflow-id> --reason TEXT [--key KEY] [--as NAME]
     rollouts pause | resume <workflow-id> [--key KEY] [--as NAME]
     rollouts sign-spec <spec.json> --key KEY [--output FILE]
 
 Connection settings come from the same variables as the worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS and
 API key variables); ``--address`` overrides the address. The principal is ``--as``, else the key's comment
-(``ssh-keygen -C you@example.com``). Exit codes: 0 done, 1 refused or failed, 2 bad arguments.
+(``ssh-keygen -C you@example.com``). Before signing a decision (approve, reject, promote) the command prints what
+is signed (rollout, service, versions, step and weight, evidence, text, expiry) on stderr and asks
+``Sign this approval? [y/N]`` at a terminal; ``--yes`` signs without asking, and without a terminal it is
+required. Exit codes: 0 done, 1 refused or failed, 2 bad arguments (or not confirmed without a terminal).
 """
 
 from __future__ import annotations
@@ -27,7 +30,17 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from models.durations import parse_duration
-from workers.cli.decisions import Decision, Signer, binding_of, payload_for, principal_of
+from workers.cli.decisions import (
+    Decision,
+    NotConfirmed,
+    Signer,
+    binding_from,
+    confirm,
+    payload_for,
+    principal_of,
+    read_rollout,
+    summary,
+)
 from workers.cli.signing import SigningError, expiry, ssh_sign
 from workers.client import connect
 from workers.settings import Settings, SettingsError
@@ -49,6 +62,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--reason", required=name in NEEDS_REASON, help="why, for the record (signed with it)")
         sub.add_argument("--valid-for", default="15m", help="how long the signature stays good (default 15m)")
         sub.add_argument("--address", help="Temporal frontend address (default: TEMPORAL_ADDRESS)")
+        if name in NEEDS_KEY:
+            sub.add_argument("--yes", action="store_true", help="sign without asking (needed without a terminal)")
     sign = commands.add_parser("sign-spec", help="sign a rollout spec as its requester")
     sign.add_argument("spec", type=Path)
     sign.add_argument("--key", type=Path, required=True)
@@ -82,9 +97,17 @@ async def _decide(args: argparse.Namespace) -> int:
     who = _principal(args)
     signer = None if args.key is None else Signer(who, args.key, parse_duration(args.valid_for))
     try:
-        binding = await binding_of(handle, decision)
-        payload: dict[str, Any] = payload_for(decision, binding, signer, who=who, text=args.reason)
+        record, status = await read_rollout(handle)
+        binding = binding_from(handle.id, decision, record, status)
+        expires = None if signer is None else expiry(signer.valid_for)
+        if decision in NEEDS_KEY and signer is not None and expires is not None:
+            print(summary(decision, record, status, who=who, text=args.reason, expires=expires), file=sys.stderr)
+            confirm(decision, yes=args.yes, interactive=sys.stdin.isatty(), ask=_ask)
+        payload: dict[str, Any] = payload_for(decision, binding, signer, who=who, text=args.reason, expires=expires)
         answer = await handle.execute_update(decision, payload, result_type=str)
+    except NotConfirmed as exc:
+        print(f"rollouts {decision}: {exc}; nothing was sent", file=sys.stderr)
+        return 2
     except WorkflowUpdateFailedError as exc:
         print(f"refused: {exc.cause}", file=sys.stderr)
         return 1
@@ -93,6 +116,12 @@ async def _decide(args: argparse.Namespace) -> int:
         return 1
     print(answer)
     return 0
+
+
+def _ask(question: str) -> str:
+    """The person's answer, read at the terminal; the question goes to stderr with the summary."""
+    print(question, end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline()
 
 
 def _sign_spec(args: argparse.Namespace) -> int:

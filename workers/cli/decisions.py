@@ -7,6 +7,8 @@ workflow verifies with (``workflows.signatures.decision_message``), so the two c
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -45,15 +47,25 @@ def principal_of(key: Path) -> str | None:
 
 async def binding_of(handle: WorkflowHandle[Any, Any], decision: Decision) -> Binding:
     """What the decision is about, read from the rollout as it is now."""
+    return binding_from(handle.id, decision, *await read_rollout(handle))
+
+
+async def read_rollout(handle: WorkflowHandle[Any, Any]) -> tuple[DeploymentRecord, RolloutStatus]:
+    """The rollout's record and status, as they are now: what a decision binds to and what it is about."""
     record: DeploymentRecord = await handle.query("record", result_type=DeploymentRecord)
+    status: RolloutStatus = await handle.query("status", result_type=RolloutStatus)
+    return record, status
+
+
+def binding_from(workflow_id: str, decision: Decision, record: DeploymentRecord, status: RolloutStatus) -> Binding:
+    """The binding of ``decision`` to the rollout whose ``record`` and ``status`` were read."""
     step: int | None = None
     if decision in STEP_BOUND:
-        status: RolloutStatus = await handle.query("status", result_type=RolloutStatus)
         if status.step is None:
-            raise ValueError(f"{handle.id} is in phase {status.phase.value}: no step to {decision}")
+            raise ValueError(f"{workflow_id} is in phase {status.phase.value}: no step to {decision}")
         step = status.step
     return Binding(
-        workflow_id=handle.id,
+        workflow_id=workflow_id,
         run_id=record.run_id,
         decision=decision,
         step=step,
@@ -62,15 +74,24 @@ async def binding_of(handle: WorkflowHandle[Any, Any], decision: Decision) -> Bi
 
 
 def payload_for(
-    decision: Decision, binding: Binding, signer: Signer | None, *, who: str, text: str | None
+    decision: Decision,
+    binding: Binding,
+    signer: Signer | None,
+    *,
+    who: str,
+    text: str | None,
+    expires: str | None = None,
 ) -> dict[str, Any]:
-    """The update's payload: the named fields of the decision, signed when a signer is given."""
+    """The update's payload: the named fields of the decision, signed when a signer is given.
+
+    ``expires`` is the expiry the person was shown (default: ``signer.valid_for`` from now).
+    """
     field = "approver" if decision in {"approve", "reject", "promote"} else "by"
     payload: dict[str, Any] = {field: who}
     if text is not None:
         payload["comment" if decision == "approve" else "reason"] = text
     if signer is not None:
-        expires = expiry(signer.valid_for)
+        expires = expires or expiry(signer.valid_for)
         message = decision_message(binding, principal=who, text=text, expires=expires)
         payload["expires"] = expires
         payload["signature"] = ssh_sign(message, signer.key)
@@ -83,3 +104,52 @@ async def signed_payload(
     """A payload for ``decision`` on this rollout, signed now by ``signer``."""
     binding = await binding_of(handle, decision)
     return payload_for(decision, binding, signer, who=signer.principal, text=text)
+
+
+NOUNS: dict[Decision, str] = {"approve": "approval", "reject": "rejection", "promote": "override"}
+"""What the confirmation question calls each signed decision."""
+
+
+def summary(
+    decision: Decision,
+    record: DeploymentRecord,
+    status: RolloutStatus,
+    *,
+    who: str,
+    text: str | None,
+    expires: str,
+) -> str:
+    """What the person is about to sign, in words: a signature should never be given for something unseen.
+
+    The rollout, service and versions, the step and its weight, the evidence so far, the decision's text and the
+    expiry: enough to notice a wrong rollout id or a step that is not the one a dashboard showed.
+    """
+    step = "-" if status.step is None else f"{status.step} of {status.steps}"
+    evidence = status.step_evidence or "none"
+    last = status.last_analysis
+    analysis = "no analysis yet" if last is None else f"{last.decision}: {last.reason}"
+    lines = [
+        f"You are about to sign this {NOUNS.get(decision, decision)} as {who}:",
+        f"  rollout:   {record.rollout_id} (run {record.run_id})",
+        f"  service:   {record.service}",
+        f"  versions:  {record.stable.version} -> {record.candidate.version} (stable -> candidate)",
+        f"  step:      {step}, candidate weight {status.weight:g}% (phase {status.phase.value})",
+        f"  evidence:  {evidence}; last analysis: {analysis}",
+        f"  decision:  {decision} {json.dumps(text or '', ensure_ascii=False)}",
+        f"  expires:   {expires}",
+    ]
+    return "\n".join(lines)
+
+
+class NotConfirmed(Exception):
+    """The person did not confirm, or could not be asked: nothing was signed."""
+
+
+def confirm(decision: Decision, *, yes: bool, interactive: bool, ask: Callable[[str], str]) -> None:
+    """Go on only with ``--yes`` or a "y" typed at a terminal; without a terminal, say how to go on."""
+    if yes:
+        return
+    if not interactive:
+        raise NotConfirmed(f"not a terminal, so nobody can confirm: pass --yes to sign this {NOUNS[decision]}")
+    if ask(f"Sign this {NOUNS[decision]}? [y/N] ").strip().lower() not in {"y", "yes"}:
+        raise NotConfirmed("not signed")

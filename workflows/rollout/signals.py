@@ -54,6 +54,7 @@ def context_of(run: RolloutRun | None, interrupts: Interrupts) -> SignalContext:
         step=s.step_index + 1,
         now=workflow.now() if s.governed else None,
         requester_keys=frozenset(s.requester_keys),
+        approved_keys=frozenset(a.key for a in s.record.approvals if a.step == s.step_index and a.key),
     )
 
 
