@@ -46,11 +46,16 @@ rm -f "$spec"
 echo "starting the service: model servers v1 and v2, nginx in front, Prometheus, load through nginx (candidate: $candidate_mode)"
 "$py" -m simulator.demo --candidate "$candidate_mode" --spec-out "$spec" >"$run_dir/demo.log" 2>&1 &
 pids+=($!)
+until [[ -s "$spec" ]]; do
+  kill -0 "${pids[1]}" 2>/dev/null || { echo "the service failed to start: see $run_dir/demo.log" >&2; exit 1; }
+  sleep 0.3
+done
 
-# Signed approvals (docs/approvals.md): demo keys for the requester and the three approvers (no passphrase: a
-# demo only), and a policy listing them that the worker reads. Decisions count only when signed.
+# The operators' side (docs/security.md): demo keys for the requester and the three approvers (no passphrase: a
+# demo only), and a policy listing them, with the stand that simulator.demo started as the target "demo". The
+# spec names that target; nginx's paths and Prometheus' address live only here. Decisions count only when signed.
 keys="$run_dir/keys"
-"$py" -m workers.cli.demo "$keys" "$run_dir/policy.json"
+"$py" -m workers.cli.demo "$keys" "$run_dir/policy.json" "$run_dir/demo-spec-target.json"
 export ROLLOUTS_POLICY_PATH="$run_dir/policy.json"
 rollouts=".venv/bin/rollouts"
 
@@ -59,10 +64,6 @@ TEMPORAL_ADDRESS=127.0.0.1:7233 "$py" -m workers >"$run_dir/worker.log" 2>&1 &
 pids+=($!)
 until "$temporal" task-queue describe --task-queue rollouts --address 127.0.0.1:7233 2>/dev/null | grep -q "workflow"; do
   kill -0 "${pids[2]}" 2>/dev/null || { echo "worker exited: see $run_dir/worker.log" >&2; exit 1; }
-  sleep 0.3
-done
-until [[ -s "$spec" ]]; do
-  kill -0 "${pids[1]}" 2>/dev/null || { echo "the service failed to start: see $run_dir/demo.log" >&2; exit 1; }
   sleep 0.3
 done
 
@@ -74,7 +75,7 @@ if "$temporal" workflow count --address 127.0.0.1:7233 \
     --reason "make run restarted: the previous demo's processes are gone" >/dev/null
   echo "ended the previous demo rollout (its processes were gone); its history stays in the UI"
 fi
-"$rollouts" sign-spec "$spec" --key "$keys/ml-engineer" --output "$spec.signed" && mv "$spec.signed" "$spec"
+"$rollouts" sign-spec "$spec" --key "$keys/ml-engineer" --workflow-id "$workflow_id" --output "$spec.signed" && mv "$spec.signed" "$spec"
 echo "starting the demo rollout (spec signed by ml-engineer)"
 # The static Details (the plan: steps, criteria and their hash, policies) come from the spec itself.
 "$temporal" workflow start --address 127.0.0.1:7233 --type Rollout --task-queue rollouts \

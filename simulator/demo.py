@@ -22,14 +22,22 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "docs" / "examples" / "demo-rollout.json"
 
 
+DEMO_TARGET = "demo"
+REPLAY = ROOT / "docs" / "examples" / "support-requests.jsonl"
+
+
+def demo_target(stand: Stand) -> dict[str, Any]:
+    """This stand as the operators define it in the demo's policy: nginx, Prometheus, the servers, a replay set."""
+    return stand.target(**{"support-requests": str(REPLAY)})
+
+
 def demo_spec(stand: Stand) -> dict[str, Any]:
-    """The shipped demo spec, with its endpoints, router and metrics pointed at this stand."""
+    """The shipped demo spec, naming the demo target, with its endpoints pointed at this stand's servers."""
     assert stand.prometheus is not None
     spec: dict[str, Any] = json.loads(TEMPLATE.read_text())
     spec["stable"]["endpoint"] = f"{stand.stable.url}/v1/answer"
     spec["candidate"]["endpoint"] = f"{stand.candidate.url}/v1/answer"
-    spec["router"] = stand.nginx.router_spec()
-    spec["metrics"] = stand.prometheus.metrics_spec()
+    spec["target"] = DEMO_TARGET
     # Real traffic at a few hundred requests per second: shorter steps need a smaller sample than the template.
     spec["steps"] = [
         {"weight": 5, "observe": "40s"},
@@ -38,6 +46,11 @@ def demo_spec(stand: Stand) -> dict[str, Any]:
     ]
     spec["criteria"] = {"min_requests": 300}
     return spec
+
+
+def target_file(spec_out: Path) -> Path:
+    """Where the demo writes its target, beside the spec, for ``python -m workers.cli.demo``."""
+    return spec_out.with_name(spec_out.stem + "-target.json")
 
 
 def write_spec(path: Path, spec: dict[str, Any]) -> None:
@@ -52,6 +65,8 @@ async def serve(spec_out: Path, *, candidate: str, rps: float) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with run_stand(stable={"error_rate": 0.01}, candidate=candidate_knobs) as stand:
+        # The target first: make run puts it into the operators' policy once the spec appears.
+        await asyncio.to_thread(write_spec, target_file(spec_out), demo_target(stand))
         await asyncio.to_thread(write_spec, spec_out, demo_spec(stand))
         assert stand.prometheus is not None
         print(

@@ -249,8 +249,8 @@ def test_strategy_of_the_example() -> None:
     assert strategy["total_observation"] == "2d"
     assert strategy["analysis_interval"] == "5m"
     assert strategy["steps"][0] == {"weight": 1.0, "observe": "4h", "approval": False}
-    assert strategy["router"] == "http"
-    assert strategy["metrics"] == "http-json"
+    assert strategy["target"] == "production"
+    assert strategy["router"] is None and strategy["metrics"] is None, "a named target's live in the policy"
     assert strategy["preflight"] is False
     assert strategy["approvals"]["quorum"] == 2
     assert strategy["shadow"]["compare"] == {"kind": "json-fields", "fields": ["answer"]}
