@@ -20,7 +20,7 @@ from models.limits import MAX_NESTING
 from models.record import DeploymentRecord
 from simulator.testing import run_simulator
 from tests.signing import make_person
-from tests.workflows.helpers import compressed_spec, rollout_worker, start_rollout, unique_service, wait_for_status
+from tests.workflows.helpers import rollout_worker, start_rollout, targeted_spec, unique_service, wait_for_status
 from tests.workflows.test_signed_approvals import FAST, signed_spec, signer, write_policy
 from workers.cli.decisions import signed_payload
 
@@ -33,10 +33,10 @@ async def test_one_key_listed_for_two_approvers_cannot_reach_a_quorum_of_two(
 ) -> None:
     alice, carol = make_person(tmp_path, "alice"), make_person(tmp_path, "carol")
     policy_file = tmp_path / "policy.json"
-    write_policy(policy_file, [alice.allowed(), carol.allowed(principals="carol,erin")], APPROVALS)
     service = unique_service()
     async with run_simulator(knobs=FAST) as sim, rollout_worker(client, task_queue, policy_path=policy_file):
-        spec = compressed_spec(sim, service, requested_by="alice", steps=STEPS, approvals=APPROVALS)
+        write_policy(policy_file, [alice.allowed(), carol.allowed(principals="carol,erin")], APPROVALS, sim)
+        spec = targeted_spec(sim, service, requested_by="alice", steps=STEPS, approvals=APPROVALS)
         handle = await start_rollout(client, signed_spec(spec, alice), task_queue)
         with pytest.raises(WorkflowFailureError) as failed:
             await handle.result()
@@ -57,10 +57,10 @@ async def test_two_people_with_two_keys_reach_the_quorum_and_promote(
 ) -> None:
     alice, carol, erin = (make_person(tmp_path, p) for p in ("alice", "carol", "erin"))
     policy_file = tmp_path / "policy.json"
-    write_policy(policy_file, [alice.allowed(), carol.allowed(), erin.allowed()], APPROVALS)
     service = unique_service()
     async with run_simulator(knobs=FAST) as sim, rollout_worker(client, task_queue, policy_path=policy_file):
-        spec = compressed_spec(sim, service, requested_by="alice", steps=STEPS, approvals=APPROVALS)
+        write_policy(policy_file, [alice.allowed(), carol.allowed(), erin.allowed()], APPROVALS, sim)
+        spec = targeted_spec(sim, service, requested_by="alice", steps=STEPS, approvals=APPROVALS)
         handle = await start_rollout(client, signed_spec(spec, alice), task_queue)
         await wait_for_status(handle, lambda st: st.phase == "awaiting_approval", what="the approval step")
         for person in (carol, erin):
