@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from bench.signal_round_trip import SignalRoundTrip
+from simulator.policies import write_lab_policy
 from simulator.testing import run_simulator
 from tests.servers import dev_server
 from workers.build import build_worker
@@ -52,7 +53,8 @@ async def main(rollouts: int) -> dict[str, float]:
         async with dev_server(Path(data)) as server, run_simulator(knobs={"rps": 1000}) as sim:
             client = await connect(Settings(address=server.address))
             queue = "bench"
-            async with open_activities(client, queue) as activities, httpx.AsyncClient() as http:
+            policy = write_lab_policy(Path(data) / "policy.json", {"sim": sim.target()})
+            async with open_activities(client, queue, policy_path=policy) as activities, httpx.AsyncClient() as http:
                 worker = build_worker(
                     client,
                     task_queue=queue,
@@ -79,8 +81,7 @@ async def main(rollouts: int) -> dict[str, float]:
                             "requested_by": "bench",
                             "stable": {"version": sim.stable_version},
                             "candidate": {"version": sim.candidate_version},
-                            "router": {"kind": "http", "url": sim.routes_url(service)},
-                            "metrics": {"kind": "http-json", "url": sim.metrics_url(service)},
+                            "target": "sim",
                             "steps": [{"weight": 10, "observe": "1h"}],
                             "analysis_interval": "1m",
                         }

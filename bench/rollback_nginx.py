@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
+from simulator.policies import write_lab_policy
 from simulator.procs import RUN_ROOT, run_folder
 from simulator.stand import Stand, run_stand
 from simulator.testing import Simulator, run_simulator
@@ -67,14 +68,14 @@ async def _watch(probe: Probe, stop: asyncio.Event, out: Observations) -> None:
                 out.seen.append((started, True))  # an error is not "100% stable"
 
 
-def _spec(service: str, router: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+def _spec(service: str) -> dict[str, Any]:
+    """A rollout on the operators' ``bench`` target (the stand's nginx, or the simulator's router)."""
     return {
         "service": service,
         "requested_by": "bench",
         "stable": {"version": "v1"},
         "candidate": {"version": "v2"},
-        "router": router,
-        "metrics": metrics,
+        "target": "bench",
         "steps": [{"weight": 50, "observe": "1h"}],
         "analysis_interval": "30m",  # no analysis during the measurement: only the rollback is timed
     }
@@ -128,22 +129,21 @@ async def _run_router(kind: str, client: Client, rollouts: int) -> list[tuple[fl
     task_queue = f"bench-{uuid.uuid4().hex[:8]}"
     figures: list[tuple[float, float]] = []
     fast = {"latency_p50_ms": 0.5, "latency_p95_ms": 1.0, "error_rate": 0.0}
-    async with rollout_worker(client, task_queue):
-        if kind == "nginx":
-            async with run_stand(stable=fast, candidate=fast) as stand:
-                assert stand.prometheus is not None
+    policy = RUN_ROOT / "bench" / f"policy-{kind}.json"
+    if kind == "nginx":
+        async with run_stand(stable=fast, candidate=fast) as stand:
+            write_lab_policy(policy, {"bench": stand.target()})
+            async with rollout_worker(client, task_queue, policy_path=policy):
                 for _ in range(rollouts):
-                    service = f"bench-{uuid.uuid4().hex[:8]}"
-                    spec = _spec(service, stand.nginx.router_spec(), stand.prometheus.metrics_spec())
+                    spec = _spec(f"bench-{uuid.uuid4().hex[:8]}")
                     figures.append(await _one_rollback(client, task_queue, spec, _nginx_probe(stand)))
-        else:
-            async with run_simulator() as sim:
+    else:
+        async with run_simulator() as sim:
+            write_lab_policy(policy, {"bench": sim.target()})
+            async with rollout_worker(client, task_queue, policy_path=policy):
                 for _ in range(rollouts):
                     service = f"bench-{uuid.uuid4().hex[:8]}"
-                    router = {"kind": "http", "url": sim.routes_url(service)}
-                    metrics = {"kind": "http-json", "url": sim.metrics_url(service)}
-                    spec = _spec(service, router, metrics)
-                    figures.append(await _one_rollback(client, task_queue, spec, _http_probe(sim, service)))
+                    figures.append(await _one_rollback(client, task_queue, _spec(service), _http_probe(sim, service)))
     return figures
 
 

@@ -98,6 +98,15 @@ class Simulator:
         """Where a metrics client GETs counters (add ``?version=v``)."""
         return f"{self.control_url}/metrics/{service}"
 
+    def target(self) -> dict[str, Any]:
+        """The simulator as an operators' target: one route and counters per service, through ``{service}``."""
+        return {
+            "description": "the simulator's HTTP router and counters",
+            "router": {"kind": "http", "url": self.routes_url("{service}")},
+            "metrics": {"kind": "http-json", "url": self.metrics_url("{service}")},
+            "url_prefixes": [self.stable_url, self.candidate_url],
+        }
+
     async def set_knobs(self, version: str, **knobs: Any) -> dict[str, Any]:
         """Partially update a version's knobs (``"stable"`` / ``"candidate"`` work as version names)."""
         result: dict[str, Any] = await _checked_json(

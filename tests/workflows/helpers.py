@@ -49,12 +49,7 @@ SIM_TARGET = "sim"
 
 def sim_target(sim: Simulator) -> dict[str, Any]:
     """The simulator as an operators' target: one router and metrics URL per service, via ``{service}``."""
-    return {
-        "description": "the test simulator",
-        "router": {"kind": "http", "url": f"{sim.control_url}/routes/{{service}}"},
-        "metrics": {"kind": "http-json", "url": f"{sim.control_url}/metrics/{{service}}"},
-        "url_prefixes": [sim.stable_url, sim.candidate_url],
-    }
+    return sim.target()
 
 
 def targeted_spec(sim: Simulator, service: str, **overrides: Any) -> dict[str, Any]:
