@@ -26,6 +26,8 @@ def test_kubernetes_grace_period_outlasts_the_worker_drain_and_probes_match_the_
     env = _configmap(text)
     policy = env.pop("ROLLOUTS_POLICY_PATH")  # a path inside the pod: checked against the mounts below
     assert f"mountPath: {policy}, readOnly: true" in text, "the operators' policy is mounted where the worker reads it"
+    assert "ROLLOUTS_LAB_MODE" not in env, "a cluster worker never runs a spec's own router"
+    assert "target registry" in text, "the manifest says the mounted policy holds the targets"
     settings, tuning = Settings.from_env(env), WorkerTuning.from_env(env)
     grace = int(re.search(r"terminationGracePeriodSeconds: (\d+)", text).group(1))  # type: ignore[union-attr]
     assert grace > settings.graceful_shutdown.total_seconds() + 5
