@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sshsig import PublicKey
@@ -39,6 +39,9 @@ MAX_SIGNER_LINE = 2048
 MAX_NAMES = 100
 MAX_GROUPS = 50
 MAX_SERVICES = 500
+MAX_REVOKED = 200
+DEFAULT_MAX_PAUSE = timedelta(hours=24)
+"""How long a pause may last without a policy saying otherwise: a day, then the rollout rolls back."""
 
 Principal = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s,\"]+$")]
 """A person's name as the allowed_signers file lists it (an email address is usual); ``@group`` for a group."""
@@ -95,6 +98,17 @@ class ServicePolicy(_Model):
     min_observation: Duration | None = Field(
         default=None, description="Shortest total observation (the steps' observe times added up) a spec may have."
     )
+    max_pause: Duration = Field(
+        default=DEFAULT_MAX_PAUSE,
+        description="Longest a rollout may stay paused (a pause keeps the service's lease and its traffic split); "
+        "then on_max_pause applies. A spec cannot change it.",
+    )
+    on_max_pause: Literal["rollback", "hold"] = Field(
+        default="rollback",
+        description='What a pause that lasts max_pause does: "rollback" puts stable back at 100%; "hold" ends '
+        "the pause and holds the step for a person (an alert in the timeline), as an inconclusive step is held, "
+        "rolling back after the spec's on_inconclusive.hold_max.",
+    )
 
 
 class PolicyFile(_Model):
@@ -113,6 +127,12 @@ class PolicyFile(_Model):
         default_factory=dict, max_length=MAX_SERVICES, description="Policy per service name."
     )
     default: ServicePolicy | None = Field(default=None, description="Policy of a service not listed; null: none.")
+    revoked: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_REVOKED,
+        description="Fingerprints (SHA256:... as ssh-keygen -l prints them) of keys that no longer count. Running "
+        "rollouts re-read this list before acting on a decision and drop every approval signed by one of them.",
+    )
 
     @model_validator(mode="after")
     def _groups_known(self) -> PolicyFile:
@@ -144,6 +164,11 @@ class GoverningPolicy(_Model):
     scope: str = Field(description="Which entry governs: services.<name> or default.")
     policy: ServicePolicy
     signers: list[Signer]
+    revoked: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_REVOKED,
+        description="Fingerprints of revoked keys, as the policy file lists them.",
+    )
 
 
 def _expand(names: list[str] | None, groups: dict[str, list[str]]) -> list[str] | None:
@@ -218,6 +243,7 @@ def resolve(raw: bytes, *, source: str, service: str) -> GoverningPolicy | None:
         scope=scope,
         policy=resolved,
         signers=signers,
+        revoked=list(document.revoked),
     )
 
 

@@ -38,6 +38,11 @@ SIGNED_APPROVALS_PATCH = "signed-approvals"
 """The service policy is read at start; decisions must be signed by keys it lists (or it allows unsigned)."""
 OPERATOR_VIEW_PATCH = "operator-view"
 """Search attributes from the first task (invalid specs and lease refusals included) and ``RolloutOutcome``."""
+TRUST_OPERATIONS_PATCH = "trust-operations"
+"""The trust boundary (issue 18): a pause lasts at most the policy's ``max_pause``; signals and updates that arrive
+before the policy is read wait for it; keys revoked in the policy file are honoured before each decision is acted
+on; the record keeps each signed decision's proof; decisions are bound to the first execution's run id. Checked
+once, in the first run's first task; later runs read ``RolloutState.trust_operations``."""
 
 
 @dataclass

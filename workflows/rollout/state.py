@@ -66,6 +66,15 @@ class RolloutState(BaseModel):
     governed: bool = Field(default=False, description="Started under signed approvals: the policy decides.")
     policy: GoverningPolicy | None = Field(default=None, description="The policy read at start, kept as read.")
     requester_keys: list[str] = Field(default_factory=list, description="Fingerprints of the requester's keys.")
+    trust_operations: bool = Field(
+        default=False,
+        description="Started under the trust-operations patch (bounded pause, early signals wait for the policy, "
+        "revoked keys honoured, proofs kept, decisions bound to the first run): kept so continue-as-new keeps it.",
+    )
+    paused_at: datetime | None = Field(default=None, description="When the current pause began (max_pause).")
+    revoked: list[str] = Field(
+        default_factory=list, description="Fingerprints found revoked in the policy while the rollout ran."
+    )
     record: DeploymentRecord
 
 
