@@ -387,6 +387,7 @@ def render_markdown(record: DeploymentRecord) -> str:
         lines += [
             f"- step {a.step + 1}: {a.approver}{_proof(a.verified, a.key)} at {a.at.isoformat()}"
             + (f": {a.comment}" if a.comment else "")
+            + (f" **(dropped: {a.dropped})**" if a.dropped else "")
             for a in record.approvals
         ]
     if record.rejected_signals:

@@ -81,30 +81,52 @@ def _remember(run: RolloutRun, key: str) -> None:
         revoked.append(key)
 
 
+def _drop_approval(run: RolloutRun, i: int, sha256: str) -> str:
+    """Mark approval ``i`` of the record (and its step's copy) as no longer counting; returns who approved."""
+    s = run.state
+    entry = s.record.approvals[i]
+    assert entry.key is not None
+    reason = dropped_reason(entry.key, sha256)
+    s.record.approvals[i] = entry.model_copy(update={"dropped": reason})
+    for report in s.record.steps:
+        if report.index != entry.step:
+            continue
+        for j, copy in enumerate(report.approvals):
+            if copy.approver == entry.approver and copy.at == entry.at and copy.dropped is None:
+                report.approvals[j] = copy.model_copy(update={"dropped": reason})
+    if entry.step == s.step_index and entry.approver in s.approved_by:
+        s.approved_by.remove(entry.approver)
+    _remember(run, entry.key)
+    run.note("approval dropped", f"{entry.approver} (signed {entry.key}) for step {entry.step + 1}: {reason}")
+    return entry.approver
+
+
+def _drop_override(run: RolloutRun, i: int, sha256: str) -> str:
+    s = run.state
+    entry = s.record.overrides[i]
+    assert entry.key is not None
+    reason = dropped_reason(entry.key, sha256)
+    s.record.overrides[i] = entry.model_copy(update={"dropped": reason})
+    _remember(run, entry.key)
+    run.note("override dropped", f"{entry.approver} (signed {entry.key}) for step {entry.step + 1}: {reason}")
+    return entry.approver
+
+
 async def confirm_quorum(run: RolloutRun, index: int) -> bool:
-    """True when the step's counted approvals still stand; otherwise drop the revoked ones (recorded) and say so."""
+    """True when the step's counted approvals still stand; else the revoked ones are dropped (and recorded).
+
+    The caller then keeps waiting for the quorum.
+    """
     s = run.state
     if not needs_reconfirmation(s.record.approvals, index):
         return True
     revoked, sha256 = await current_revocations(run, index)
     voided = revoked_approvals(s.record.approvals, index, revoked)
-    if not voided:
-        return True
-    report = s.record.steps[-1]
     for i in voided:
-        entry = s.record.approvals[i]
-        assert entry.key is not None
-        reason = dropped_reason(entry.key, sha256)
-        s.record.approvals[i] = entry.model_copy(update={"dropped": reason})
-        for j, copy in enumerate(report.approvals):
-            if copy.approver == entry.approver and copy.at == entry.at and copy.dropped is None:
-                report.approvals[j] = copy.model_copy(update={"dropped": reason})
-        if entry.approver in s.approved_by:
-            s.approved_by.remove(entry.approver)
-        _remember(run, entry.key)
-        run.note("approval dropped", f"{entry.approver} (signed {entry.key}): {reason}; waiting for the quorum")
-    run.upsert()
-    return False
+        _drop_approval(run, i, sha256)
+    if voided:
+        run.upsert()
+    return not voided
 
 
 async def confirm_override(run: RolloutRun, index: int) -> bool:
@@ -117,30 +139,44 @@ async def confirm_override(run: RolloutRun, index: int) -> bool:
     i = revoked_override(s.record.overrides, index, revoked)
     if i is None:
         return True
-    entry = s.record.overrides[i]
-    assert entry.key is not None
-    reason = dropped_reason(entry.key, sha256)
-    s.record.overrides[i] = entry.model_copy(update={"dropped": reason})
+    _drop_override(run, i, sha256)
     report = s.record.steps[-1]
     report.evidence = "inconclusive" if report.analyses else "none"
     s.awaiting_decision = True
-    _remember(run, entry.key)
-    run.note("override dropped", f"{entry.approver} (signed {entry.key}): {reason}; the step waits for a decision")
     run.upsert()
     return False
 
 
 async def confirm_final(run: RolloutRun) -> None:
-    """Before the candidate goes to 100%: the spec's own signing key must not have been revoked meanwhile."""
-    s = run.state
-    key = s.record.policy.spec_signed_by if s.record.policy is not None else None
-    if key is None:
+    """Before the candidate goes to 100%: every signed decision it rests on must still stand.
+
+    The spec's own signature, each step's approval quorum, each override. An earlier step cannot be decided
+    again, so a revocation that leaves one short rolls back (the tighter choice) instead of promoting.
+    """
+    record = run.state.record
+    spec_key = record.policy.spec_signed_by if record.policy is not None else None
+    signed = [a for a in record.approvals if a.dropped is None and a.key is not None]
+    signed_overrides = [o for o in record.overrides if o.dropped is None and o.key is not None]
+    if spec_key is None and not signed and not signed_overrides:
         return
     revoked, sha256 = await current_revocations(run, None)
-    if key in revoked:
-        _remember(run, key)
+    short: list[str] = []
+    if spec_key is not None and spec_key in revoked:
+        _remember(run, spec_key)
+        short.append(f"the spec's signature ({run.spec.requested_by}, {spec_key})")
+    quorum = run.spec.approvals.quorum if run.spec.approvals is not None else 0
+    for step in sorted({a.step for a in signed}):
+        voided = revoked_approvals(record.approvals, step, revoked)
+        who = [_drop_approval(run, i, sha256) for i in voided]
+        standing = {a.approver for a in record.approvals if a.step == step and a.dropped is None}
+        if who and len(standing) < quorum:
+            short.append(f"step {step + 1}'s quorum {quorum} (dropped: {', '.join(who)})")
+    for i, o in enumerate(record.overrides):
+        if o.dropped is None and o.key is not None and o.key in revoked:
+            short.append(f"the override of step {o.step + 1} by {_drop_override(run, i, sha256)}")
+    if short:
         raise RollbackNeeded(
             "revoked",
-            f"the spec's signing key {key} ({run.spec.requested_by}) was revoked by policy {sha256[:12]}: the "
-            "rollout is no longer authorised; sign the spec again with a listed key and start a new rollout",
+            f"keys revoked by policy {sha256[:12]} before the promotion void {'; '.join(short)}: the candidate is "
+            "not promoted on them; start a new rollout once the decisions are signed with listed keys",
         )
