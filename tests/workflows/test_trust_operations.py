@@ -35,6 +35,7 @@ from workers.build import build_worker
 from workers.cli.decisions import Signer, payload_for, signed_payload
 from workers.registry import open_activities, registered_workflows
 from workflows.rollout.state import RolloutResult
+from workflows.rollout.workflow import EARLY_REFUSED, EARLY_SIGNALS_KEPT
 from workflows.signatures import Binding, canonical_spec
 
 FAST = {"rps": 200000}
@@ -179,6 +180,28 @@ async def test_signals_and_updates_before_the_policy_is_read_are_judged_under_it
     assert record.rejected_signals[0].reason == "unauthorized: 'mallory' is not an operator of default (may pause: bob)"
     assert record.rollback is not None and record.rollback.cause == "abort" and record.rollback.by == "bob"
     assert record.steps[0].observed_seconds == 0.0, "bob's early pause held the first step's clock"
+
+
+async def test_past_fifty_early_signals_the_rest_are_refused_and_recorded(
+    client: Client, task_queue: str, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.json"
+    write_policy(policy, {"approvers": ["*"], "allow_unsigned": True, "operators": ["bob"]})
+    service, gate = unique_service(), asyncio.Event()
+    async with run_simulator(knobs=FAST) as sim, slow_policy_worker(client, task_queue, policy, gate):
+        spec = compressed_spec(sim, service, steps=[{"weight": 10, "observe": "1h"}])
+        handle = await start_rollout(client, spec, task_queue)
+        for i in range(EARLY_SIGNALS_KEPT):  # each one counts once judged: pause, resume, pause...
+            await handle.signal("resume" if i % 2 else "pause", {"by": "bob"})
+        for _ in range(3):
+            await handle.signal("pause", {"by": "bob", "reason": "one too many"})
+        gate.set()
+        await wait_for_status(handle, lambda st: st.phase == "canary", what="the first step")
+        await handle.execute_update("abort", {"by": "bob", "reason": "test over"})
+        record = (await handle.result()).record
+    assert [(r.signal, r.reason) for r in record.rejected_signals] == [("pause", EARLY_REFUSED)] * 3
+    assert sum(e.event == "paused" for e in record.timeline) == EARLY_SIGNALS_KEPT // 2
+    assert record.rejected_signal_counts == {"pause": 3}
 
 
 # ------------------------------------------------------------------ 3. revoked keys
