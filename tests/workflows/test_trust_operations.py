@@ -30,7 +30,14 @@ from models.policy import LoadedPolicy, PolicyRequest
 from models.record import DeploymentRecord, SignedProof
 from simulator.testing import run_simulator
 from tests.signing import Person, make_person
-from tests.workflows.helpers import compressed_spec, rollout_worker, start_rollout, unique_service, wait_for_status
+from tests.workflows.helpers import (
+    compressed_spec,
+    rollout_worker,
+    start_rollout,
+    unique_service,
+    wait_for_status,
+    wait_until,
+)
 from workers.build import build_worker
 from workers.cli.decisions import Signer, payload_for, signed_payload
 from workers.registry import open_activities, registered_workflows
@@ -248,6 +255,58 @@ async def test_a_key_revoked_after_its_approval_does_not_count_toward_the_quorum
     assert record.steps[0].approvals[0].dropped == bob_entry.dropped
     assert any(e.event == "approval dropped" and "bob" in e.detail for e in record.timeline)
     assert any(r.by == "bob" and "revoked" in r.reason for r in record.rejected_signals)
+
+
+async def test_a_policy_that_cannot_be_read_again_never_counts_as_a_pass(
+    client: Client, task_queue: str, tmp_path: Path
+) -> None:
+    alice, bob, carol = (make_person(tmp_path, p) for p in ("alice", "bob", "carol"))
+    policy = tmp_path / "policy.json"
+    rules = {"approvers": ["bob", "carol"], "quorum": 2}
+    write_policy(policy, rules, [p.allowed() for p in (alice, bob, carol)])
+    good = policy.read_bytes()
+    service = unique_service()
+    async with run_simulator(knobs=FAST) as sim, rollout_worker(client, task_queue, policy_path=policy):
+        steps = [{"weight": 10, "observe": "1s", "approval": True}]
+        spec = compressed_spec(sim, service, requested_by="alice", steps=steps, approvals=rules)
+        handle = await start_rollout(client, signed_spec(spec, alice), task_queue)
+        await wait_for_status(handle, lambda st: st.phase == "awaiting_approval", what="approval")
+        await handle.execute_update("approve", await signed_payload(handle, "approve", signer(bob)))
+        policy.write_text("{ an operator's half-saved edit")
+        await handle.execute_update("approve", await signed_payload(handle, "approve", signer(carol)))
+
+        async def cannot_confirm() -> bool:
+            return any(e.event == "policy not re-read" for e in (await record_of(handle)).timeline)
+
+        await wait_until(cannot_confirm, what="the failed re-read noted")
+        waiting = await record_of(handle)
+        assert waiting.outcome == "running" and waiting.final_weight == 10.0, "promoted without confirming"
+        policy.write_bytes(good)
+        result = await handle.result()
+    assert result.record.outcome == "promoted", result.markdown
+    notes = [e.detail for e in result.record.timeline if e.event == "policy not re-read"]
+    assert notes and "cannot be confirmed" in notes[0]
+
+
+async def test_the_spec_key_revoked_before_the_final_promotion_rolls_back(
+    client: Client, task_queue: str, tmp_path: Path
+) -> None:
+    alice = make_person(tmp_path, "alice")
+    policy = tmp_path / "policy.json"
+    write_policy(policy, {}, [alice.allowed()])
+    service = unique_service()
+    async with run_simulator(knobs=FAST) as sim, rollout_worker(client, task_queue, policy_path=policy):
+        spec = compressed_spec(sim, service, requested_by="alice", steps=[{"weight": 10, "observe": "3s"}])
+        handle = await start_rollout(client, signed_spec(spec, alice), task_queue)
+        await wait_for_status(handle, lambda st: st.phase == "canary", what="the first step")
+        write_policy(policy, {}, [alice.allowed()], revoked=[fingerprint(alice)])
+        result = await handle.result()
+        routes = await sim.routes(service)
+    record = result.record
+    assert record.outcome == "rolled_back", result.markdown
+    assert record.rollback is not None and record.rollback.cause == "revoked"
+    assert fingerprint(alice) in record.rollback.reason and "spec's signature" in record.rollback.reason
+    assert routes == {"stable": 100.0, "candidate": 0.0}
 
 
 # ------------------------------------------------------------------ 4 and 5. proofs, first run id
