@@ -23,7 +23,8 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError, WorkflowUpdateStage
-from temporalio.worker import Worker
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer, Worker
 
 from activities.policy import PolicyActivities
 from models.policy import LoadedPolicy, PolicyRequest
@@ -38,7 +39,7 @@ from tests.workflows.helpers import (
     wait_for_status,
     wait_until,
 )
-from workers.build import build_worker
+from workers.build import build_worker, sandbox_runner
 from workers.cli.decisions import Signer, payload_for, signed_payload
 from workers.registry import open_activities, registered_workflows
 from workflows.rollout.state import RolloutResult
@@ -67,6 +68,15 @@ def fingerprint(person: Person) -> str:
 
 def signer(person: Person) -> Signer:
     return Signer(principal=person.principal, key=person.key)
+
+
+async def assert_replays(handle: WorkflowHandle[Any, Any]) -> None:
+    """The finished rollout's history replays on this code: the new paths are deterministic."""
+    replayer = Replayer(
+        workflows=registered_workflows(), data_converter=pydantic_data_converter, workflow_runner=sandbox_runner()
+    )
+    replayed = await replayer.replay_workflow(await handle.fetch_history(), raise_on_replay_failure=False)
+    assert replayed.replay_failure is None, replayed.replay_failure
 
 
 async def record_of(handle: WorkflowHandle[Any, Any]) -> DeploymentRecord:
@@ -128,6 +138,7 @@ async def test_a_pause_past_max_pause_with_hold_alerts_and_holds_for_a_person(
         assert not held.paused and held.hold_deadline is not None
         await handle.execute_update("promote", {"approver": "ml-lead", "reason": "the pause was forgotten"})
         result = await handle.result()
+        await assert_replays(handle)
     record = result.record
     assert record.outcome == "promoted", result.markdown
     alerts = [e for e in record.timeline if e.event == "alert: pause limit"]
@@ -183,6 +194,7 @@ async def test_signals_and_updates_before_the_policy_is_read_are_judged_under_it
         assert paused.paused_by == "bob"
         await handle.execute_update("abort", {"by": "bob", "reason": "test over"})
         record = (await handle.result()).record
+        await assert_replays(handle)
     assert [(r.signal, r.by) for r in record.rejected_signals] == [("pause", "mallory"), ("abort", "carol")]
     assert record.rejected_signals[0].reason == "unauthorized: 'mallory' is not an operator of default (may pause: bob)"
     assert record.rollback is not None and record.rollback.cause == "abort" and record.rollback.by == "bob"
@@ -247,6 +259,7 @@ async def test_a_key_revoked_after_its_approval_does_not_count_toward_the_quorum
         assert "revoked" in str(again.value.cause)
         await handle.execute_update("approve", await signed_payload(handle, "approve", signer(dave)))
         result = await handle.result()
+        await assert_replays(handle)
     record = result.record
     assert record.outcome == "promoted", result.markdown
     bob_entry = record.approvals[0]
@@ -283,6 +296,7 @@ async def test_a_policy_that_cannot_be_read_again_never_counts_as_a_pass(
         assert waiting.outcome == "running" and waiting.final_weight == 10.0, "promoted without confirming"
         policy.write_bytes(good)
         result = await handle.result()
+        await assert_replays(handle)
     assert result.record.outcome == "promoted", result.markdown
     notes = [e.detail for e in result.record.timeline if e.event == "policy not re-read"]
     assert notes and "cannot be confirmed" in notes[0]
