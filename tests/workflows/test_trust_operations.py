@@ -270,6 +270,44 @@ async def test_a_key_revoked_after_its_approval_does_not_count_toward_the_quorum
     assert any(r.by == "bob" and "revoked" in r.reason for r in record.rejected_signals)
 
 
+async def test_an_override_by_a_revoked_key_is_dropped_and_the_step_stays_held(
+    client: Client, task_queue: str, tmp_path: Path
+) -> None:
+    alice, bob, carol = (make_person(tmp_path, p) for p in ("alice", "bob", "carol"))
+    policy = tmp_path / "policy.json"
+    signers = [p.allowed() for p in (alice, bob, carol)]
+    rules = {"approvers": ["bob", "carol"]}
+    write_policy(policy, rules, signers)
+    service = unique_service()
+    async with run_simulator(knobs={"rps": 20}) as sim, rollout_worker(client, task_queue, policy_path=policy):
+        spec = compressed_spec(
+            sim,
+            service,
+            requested_by="alice",
+            steps=[{"weight": 10, "observe": "1s"}],
+            approvals=rules,
+            on_inconclusive={"max_extensions": 0, "then": "pause"},
+        )
+        handle = await start_rollout(client, signed_spec(spec, alice), task_queue)
+        await wait_for_status(handle, lambda st: st.phase == "inconclusive", what="the step held")
+        write_policy(policy, rules, signers, revoked=[fingerprint(bob)])
+        await handle.execute_update("promote", await signed_payload(handle, "promote", signer(bob), text="fine"))
+
+        async def dropped() -> bool:
+            return any(o.dropped for o in (await record_of(handle)).overrides)
+
+        await wait_until(dropped, what="bob's override dropped")
+        held = await wait_for_status(handle, lambda st: st.phase == "inconclusive", what="held again")
+        assert held.weight == 10.0
+        await handle.execute_update("promote", await signed_payload(handle, "promote", signer(carol), text="ok"))
+        result = await handle.result()
+        await assert_replays(handle)
+    record = result.record
+    assert record.outcome == "promoted", result.markdown
+    assert [(o.approver, o.dropped is not None) for o in record.overrides] == [("bob", True), ("carol", False)]
+    assert any(e.event == "override dropped" for e in record.timeline)
+
+
 async def test_a_policy_that_cannot_be_read_again_never_counts_as_a_pass(
     client: Client, task_queue: str, tmp_path: Path
 ) -> None:
