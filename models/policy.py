@@ -55,6 +55,8 @@ MIN_RSA_BITS = 3072
 
 Fingerprint = Annotated[str, Field(pattern=r"^SHA256:[A-Za-z0-9+/]{43}$")]
 """A key's SHA-256 fingerprint as ``ssh-keygen -l`` prints it (unpadded base64 of the digest)."""
+DEFAULT_MAX_PAUSE = timedelta(hours=24)
+"""How long a pause may last without a policy saying otherwise: a day, then the rollout rolls back."""
 
 Principal = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s,\"]+$")]
 """A person's name as the allowed_signers file lists it (an email address is usual); ``@group`` for a group."""
@@ -170,6 +172,17 @@ class ServicePolicy(_Model):
         default=False,
         description="Let a spec carry its own router and metrics instead of naming a target (labs and tests "
         "only: the spec then chooses what the worker touches). Recorded in the record.",
+    )
+    max_pause: Duration = Field(
+        default=DEFAULT_MAX_PAUSE,
+        description="Longest a rollout may stay paused (a pause keeps the service's lease and its traffic split); "
+        "then on_max_pause applies. A spec cannot change it.",
+    )
+    on_max_pause: Literal["rollback", "hold"] = Field(
+        default="rollback",
+        description='What a pause that lasts max_pause does: "rollback" puts stable back at 100%; "hold" ends '
+        "the pause and holds the step for a person (an alert in the timeline), as an inconclusive step is held, "
+        "rolling back after the spec's on_inconclusive.hold_max.",
     )
 
 

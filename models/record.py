@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from models.criteria import Criteria, RollbackTriggers
 from models.durations import format_duration
+from models.limits import MAX_SIGNATURE_CHARS
 from models.spec import RolloutSpec, VersionRef
 from models.verdicts import AnalysisDecision, JudgeMethod, Verdict
 
@@ -28,6 +29,8 @@ RollbackCause = Literal[
     "cancelled",
     "inconclusive",
     "untestable",
+    "max_pause",
+    "revoked",
 ]
 StepEvidence = Literal["pass", "inconclusive", "none", "override"]
 """How a step's evidence stands: every criterion passes, not yet, no successful analysis yet, or a person's
@@ -47,6 +50,20 @@ class TimelineEntry(_Model):
     detail: str = ""
 
 
+class SignedProof(_Model):
+    """What proves a signed decision without Temporal's history: ``ssh-keygen -Y verify`` runs on it alone.
+
+    Write ``allowed_signer`` to a file, ``signature`` to another and pipe ``message`` in:
+    ``ssh-keygen -Y verify -f <allowed_signers> -I <principal> -n durable-rollouts -s <sig> < <message>``.
+    """
+
+    message: str = Field(description="The exact bytes that were signed (UTF-8), as the workflow verified them.")
+    signature: str = Field(max_length=MAX_SIGNATURE_CHARS, description="The armored SSH signature.")
+    allowed_signer: str = Field(
+        description='The signer\'s line in allowed_signers form: principal namespaces="durable-rollouts" key.'
+    )
+
+
 class ApprovalEntry(_Model):
     """An accepted approval of a step."""
 
@@ -60,6 +77,12 @@ class ApprovalEntry(_Model):
         "the policy allows it; None: the rollout predates signed approvals.",
     )
     key: str | None = Field(default=None, description="SHA256 fingerprint of the key that signed it.")
+    proof: SignedProof | None = Field(
+        default=None, description="The signed message, the signature and the signer's key: proof that outlives history."
+    )
+    dropped: str | None = Field(
+        default=None, description="Why this approval no longer counts (its key was revoked); None: it counts."
+    )
 
 
 class PolicyRecord(_Model):
@@ -76,6 +99,9 @@ class PolicyRecord(_Model):
         default=None,
         description="policy: a target the policy defines; inline-policy: the spec's own router and metrics, as the "
         "policy allows; inline-lab: the spec's own, on a worker in lab mode without a policy. None: older rollout.",
+    )
+    spec_proof: SignedProof | None = Field(
+        default=None, description="The spec's canonical message, its signature and the requester's key."
     )
 
 
@@ -168,6 +194,20 @@ class OverrideEntry(_Model):
     evidence: list[str] = Field(default_factory=list, description="The step's evidence lines at the override.")
     verified: bool | None = Field(default=None, description="As for approvals: signed and listed, unsigned, or older.")
     key: str | None = Field(default=None, description="SHA256 fingerprint of the key that signed it.")
+    proof: SignedProof | None = Field(default=None, description="As for approvals: what proves the override.")
+    dropped: str | None = Field(
+        default=None, description="Why this override no longer counts (its key was revoked); None: it counts."
+    )
+
+
+class SignedOperation(_Model):
+    """A counted, signed decision that is not an approval or an override: reject, abort, pause, resume."""
+
+    decision: str
+    by: str
+    at: datetime
+    key: str = Field(description="SHA256 fingerprint of the key that signed it.")
+    proof: SignedProof | None = None
 
 
 class RollbackReport(_Model):
@@ -235,6 +275,17 @@ class DeploymentRecord(_Model):
     )
     policy: PolicyRecord | None = Field(
         default=None, description="The policy that governed the rollout; None: it predates service policies."
+    )
+    first_run_id: str | None = Field(
+        default=None,
+        description="The first execution's run id, which signed decisions are bound to (a reset keeps it); None: "
+        "the rollout predates it and binds to run_id.",
+    )
+    signed_operations: list[SignedOperation] = Field(
+        default_factory=list, description="Signed rejections, aborts, pauses and resumes that counted, with proof."
+    )
+    proofs_omitted: int = Field(
+        default=0, description="Signed decisions whose proof was left out to keep the record within its size."
     )
 
 
@@ -343,6 +394,7 @@ def render_markdown(record: DeploymentRecord) -> str:
         lines += [
             f"- step {a.step + 1}: {a.approver}{_proof(a.verified, a.key)} at {a.at.isoformat()}"
             + (f": {a.comment}" if a.comment else "")
+            + (f" **(dropped: {a.dropped})**" if a.dropped else "")
             for a in record.approvals
         ]
     if record.rejected_signals:

@@ -75,7 +75,7 @@ if "$temporal" workflow count --address 127.0.0.1:7233 \
     --reason "make run restarted: the previous demo's processes are gone" >/dev/null
   echo "ended the previous demo rollout (its processes were gone); its history stays in the UI"
 fi
-"$rollouts" sign-spec "$spec" --key "$keys/ml-engineer" --workflow-id "$workflow_id" --output "$spec.signed" && mv "$spec.signed" "$spec"
+"$rollouts" sign-spec "$spec" --key "$keys/ml-engineer" --workflow-id "$workflow_id" --valid-for 30m --output "$spec.signed" && mv "$spec.signed" "$spec"
 echo "starting the demo rollout (spec signed by ml-engineer)"
 # The static Details (the plan: steps, criteria and their hash, policies) come from the spec itself.
 "$temporal" workflow start --address 127.0.0.1:7233 --type Rollout --task-queue rollouts \
@@ -99,9 +99,11 @@ cat <<MSG
   (phase "inconclusive"); an approver may move it on, and the reason lands in the record:
             TEMPORAL_ADDRESS=127.0.0.1:7233 $rollouts promote $workflow_id --key $keys/ml-lead --reason "demo: too little traffic to prove the criteria"
   Abort:    $temporal workflow update execute --workflow-id $workflow_id --name abort --input '{"by": "you", "reason": "demo"}'
-  Start your own once this one has ended (one rollout per service; execute waits and prints the outcome or why not):
+  Start your own once this one has ended (one rollout per service; execute waits and prints the outcome or why not).
+  A signed spec starts only the workflow id it was signed for, so sign it again for the new id first:
+            $rollouts sign-spec $spec --key $keys/ml-engineer --workflow-id rollout-support-assistant-2 --valid-for 30m --output $run_dir/my-spec.json
             $temporal workflow execute --type Rollout --task-queue rollouts \\
-              --workflow-id rollout-support-assistant-2 --input-file $spec
+              --workflow-id rollout-support-assistant-2 --input-file $run_dir/my-spec.json
 
   Waiting for the rollout to finish (Ctrl-C stops everything)...
 MSG

@@ -38,8 +38,11 @@ def test_readme_commands_work_as_written_after_make_run() -> None:
     run_sh = (ROOT / "scripts" / "run.sh").read_text()
     assert 'export PATH="$PWD/.tools/bin:$PATH"' in readme, "the CLI is not on PATH after set-up"
     assert "temporal workflow execute --type Rollout" in readme
-    # The spec the README starts from is the one make run writes, with the ports of the service it started.
-    assert "--input-file .run/demo-spec.json" in readme and 'spec="$run_dir/demo-spec.json"' in run_sh
+    # The spec the README starts from is the one make run writes, naming the target its policy defines, signed
+    # again for the new workflow id.
+    assert "sign-spec .run/demo-spec.json" in readme and 'spec="$run_dir/demo-spec.json"' in run_sh
+    assert "--workflow-id rollout-support-assistant-2 --valid-for 30m --output .run/my-spec.json" in readme
+    assert "--input-file .run/my-spec.json" in readme
     assert 'run_dir=".run"' in run_sh
     # The list URL (query) is the same in the README, the tour and make run's guidance.
     url = "http://localhost:8233/namespaces/default/workflows?query=WorkflowType%3D%22Rollout%22"

@@ -22,7 +22,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from models.limits import MAX_SIGNATURE_CHARS
 from models.phases import Phase
 from models.policy import ANYONE, GoverningPolicy
-from workflows.signatures import Binding, Refused, check_expiry, decision_message, verify_signed
+from models.record import SignedProof
+from workflows.signatures import (
+    Binding,
+    Refused,
+    allowed_signer_line,
+    check_expiry,
+    decision_message,
+    verify_signed,
+)
 
 SignalName = Literal["approve", "reject", "pause", "resume", "abort", "promote"]
 SIGNAL_NAMES: tuple[SignalName, ...] = ("approve", "reject", "pause", "resume", "abort", "promote")
@@ -123,6 +131,11 @@ class SignalContext:
     """Fingerprints of the requester's keys: the spec's signer and the keys listed under ``requested_by``."""
     approved_keys: frozenset[str] = frozenset()
     """Fingerprints of the keys whose approvals already count at this step: a key is a person, counted once."""
+    trust_operations: bool = False
+    """The rollout started under the trust-operations rules: a pause may come before the first step (it holds
+    the first step's clock), and keys found revoked since the start no longer count."""
+    revoked: frozenset[str] = frozenset()
+    """Fingerprints of keys the operators' policy revoked while the rollout ran."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +147,8 @@ class Accepted:
     """True: signed by a key the policy lists for the sender; False: unsigned, counted as the policy allows;
     None: the rollout predates signed approvals."""
     fingerprint: str | None = None
+    proof: SignedProof | None = None
+    """What proves a verified signal (message, signature, key), for the record."""
 
 
 @dataclass(frozen=True)
@@ -256,7 +271,7 @@ def assess(name: SignalName, payload: object, ctx: SignalContext) -> Accepted | 
             if ctx.abort_requested:
                 return Rejected("duplicate: a rollback is already requested", by=approver)
         case Pause(by=by):
-            if ctx.phase not in {Phase.CANARY, Phase.AWAITING_APPROVAL}:
+            if ctx.phase not in (_PAUSABLE_EARLY if ctx.trust_operations else _PAUSABLE):
                 return Rejected(f"meaningless: only a canary step can be paused (phase {ctx.phase.value})", by=by)
             if ctx.paused_by is not None:
                 return Rejected(f"duplicate: already paused by {ctx.paused_by!r}", by=by)
@@ -272,6 +287,10 @@ def assess(name: SignalName, payload: object, ctx: SignalContext) -> Accepted | 
 
 
 _DECISIONS = frozenset({"approve", "reject", "promote"})
+_PAUSABLE = frozenset({Phase.CANARY, Phase.AWAITING_APPROVAL})
+_PAUSABLE_EARLY = _PAUSABLE | {Phase.VALIDATING, Phase.PREFLIGHT, Phase.SHADOW}
+"""Under trust-operations a pause may also come before the first step: the step's weight is set, its clock waits
+for ``resume`` (and ``max_pause`` bounds the wait)."""
 
 
 def _requester_may_approve(ctx: SignalContext) -> bool:
@@ -311,11 +330,17 @@ def _authorize(name: SignalName, signal: OperatorSignal, ctx: SignalContext) -> 
         if not decision and rules.signed_operations:
             return Rejected(f"signature: missing; policy {policy.scope} requires signed {name}", by=who)
         return Accepted(signal, verified=False)
-    proof = _verify(name, signal, ctx, policy)
-    if isinstance(proof, Rejected) and not decision and not rules.signed_operations:
+    verified = _verify(name, signal, ctx, policy)
+    if isinstance(verified, Rejected) and not decision and not rules.signed_operations:
         return Accepted(signal, verified=False)  # an operation that needs no signature is not slowed by a bad one
-    if isinstance(proof, Rejected):
-        return proof
+    if isinstance(verified, Rejected):
+        return verified
+    proof, evidence = verified
+    if proof in ctx.revoked:
+        return Rejected(
+            f"signature: key {proof} was revoked by the operators' policy; sign with another key listed for {who!r}",
+            by=who,
+        )
     if decision and proof in ctx.requester_keys and not rules.requester_may_approve:
         return Rejected(
             f"unauthorized: signed with the requester's key ({proof}); the requester cannot {name}",
@@ -327,10 +352,12 @@ def _authorize(name: SignalName, signal: OperatorSignal, ctx: SignalContext) -> 
             "one person, one approval (each approver signs with their own key)",
             by=who,
         )
-    return Accepted(signal, verified=True, fingerprint=proof)
+    return Accepted(signal, verified=True, fingerprint=proof, proof=evidence)
 
 
-def _verify(name: SignalName, signal: OperatorSignal, ctx: SignalContext, policy: GoverningPolicy) -> str | Rejected:
+def _verify(
+    name: SignalName, signal: OperatorSignal, ctx: SignalContext, policy: GoverningPolicy
+) -> tuple[str, SignedProof] | Rejected:
     """The fingerprint of the key that signed ``signal`` for this rollout, or why it does not prove anything."""
     who = _who(signal)
     if signal.expires is None:
@@ -348,7 +375,10 @@ def _verify(name: SignalName, signal: OperatorSignal, ctx: SignalContext, policy
     verdict = verify_signed(message, signal.signature or "", principal=who, policy=policy)
     if isinstance(verdict, Refused):
         return Rejected(verdict.reason, by=who)
-    return verdict.fingerprint
+    proof = SignedProof(
+        message=message.decode(), signature=signal.signature or "", allowed_signer=allowed_signer_line(who, verdict.key)
+    )
+    return verdict.fingerprint, proof
 
 
 def _text(signal: OperatorSignal) -> str | None:

@@ -84,6 +84,8 @@ class Verified:
 
     principal: str
     fingerprint: str
+    key: str = ""
+    """The OpenSSH public key, 'type base64': what an allowed_signers line for the record needs."""
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,7 @@ def verify_signed(message: bytes, signature: str, *, principal: str, policy: Gov
     verified = _checked(message, signature, envelope)
     if isinstance(verified, Refused):
         return verified
-    return Verified(principal=principal, fingerprint=match.fingerprint)
+    return Verified(principal=principal, fingerprint=match.fingerprint, key=match.key)
 
 
 def check_expiry(expires: str, now: datetime, policy: GoverningPolicy) -> Refused | None:
@@ -184,3 +186,8 @@ def check_expiry(expires: str, now: datetime, policy: GoverningPolicy) -> Refuse
             f"({policy.policy.max_signature_validity}) from now"
         )
     return None
+
+
+def allowed_signer_line(principal: str, key: str) -> str:
+    """The signer's line in allowed_signers form, so ``ssh-keygen -Y verify -f`` can check a kept signature."""
+    return f'{principal} namespaces="{SIGNATURE_NAMESPACE}" {key}'

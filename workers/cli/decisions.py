@@ -1,8 +1,9 @@
 """Build a signed decision for a running rollout: read what it is about, sign it, and send it as an update.
 
-The binding comes from the rollout itself (its ``record`` and ``status`` queries): the first run's id and the
-criteria SHA-256 from the record, the step from the status. The message is built by the same function the
-workflow verifies with (``workflows.signatures.decision_message``), so the two cannot drift apart.
+The binding comes from the rollout itself (its ``record`` and ``status`` queries): the first execution's run id
+(``first_run_id``, which ``temporal workflow reset`` keeps; ``run_id`` for rollouts older than it) and the
+criteria SHA-256 from the record, the step from the status. The message is built by the same function the workflow
+verifies with (``workflows.signatures.decision_message``), so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def binding_from(workflow_id: str, decision: Decision, record: DeploymentRecord,
         step = status.step
     return Binding(
         workflow_id=workflow_id,
-        run_id=record.run_id,
+        # The first execution's run id where the rollout keeps it (a reset keeps it too); older rollouts: run_id.
+        run_id=record.first_run_id or record.run_id,
         decision=decision,
         step=step,
         criteria_sha256=record.criteria_sha256,

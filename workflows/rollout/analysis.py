@@ -267,7 +267,7 @@ async def analysis_failed(run: RolloutRun, index: int, error: str) -> None:
     if policy.action == "rollback":
         raise RollbackNeeded("analysis_failures", f"{s.consecutive_failures} analyses in a row failed; last: {error}")
     if s.paused_by is None:
-        s.paused_by = "policy:analysis_failures"
+        s.paused_by, s.paused_at = "policy:analysis_failures", workflow.now()
         s.clock.stop(workflow.now())
         run.note("paused by policy", f"{s.consecutive_failures} analyses in a row failed; resume when fixed")
         run.upsert()

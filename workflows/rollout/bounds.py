@@ -9,7 +9,7 @@ decided it); refused signals the first few in full and a count of all. What is l
 
 from __future__ import annotations
 
-from models.record import AnalysisEntry, DeploymentRecord, TimelineEntry
+from models.record import AnalysisEntry, DeploymentRecord, SignedProof, TimelineEntry
 
 TIMELINE_HEAD = 40
 TIMELINE_TAIL = 160
@@ -45,3 +45,32 @@ def count_rejection(record: DeploymentRecord, name: str, known: tuple[str, ...])
 def rejected_total(record: DeploymentRecord) -> int:
     """Every refused signal, kept or only counted (records from before the counts: the kept list)."""
     return max(sum(record.rejected_signal_counts.values()), len(record.rejected_signals))
+
+
+PROOFS_BUDGET_CHARS = 96 * 1024
+"""Characters of signed decisions' proofs (message, signature, key line) the record keeps in all. An ed25519
+decision's proof is under 1,000 characters, so about a hundred decisions keep theirs; later ones keep the
+fingerprint only and are counted in ``proofs_omitted``. Anyone listed may sign, so this must have a bound."""
+SIGNED_OPERATIONS_KEPT = 50
+"""Signed rejections, aborts, pauses and resumes kept in ``signed_operations``; later ones are counted."""
+SPEC_PROOF_MAX_CHARS = 32 * 1024
+"""Largest canonical spec kept as the spec's proof: a written spec is a few kilobytes; a larger one keeps its
+signer's fingerprint only (its bytes are in the first run's input)."""
+
+
+def proof_size(proof: SignedProof | None) -> int:
+    """Characters a proof adds to the record."""
+    return 0 if proof is None else len(proof.message) + len(proof.signature) + len(proof.allowed_signer)
+
+
+def keep_proof(record: DeploymentRecord, proof: SignedProof | None) -> SignedProof | None:
+    """``proof`` while the record's budget for proofs allows it; None (counted) once it is spent."""
+    if proof is None:
+        return None
+    used = sum(proof_size(a.proof) for a in record.approvals)
+    used += sum(proof_size(o.proof) for o in record.overrides)
+    used += sum(proof_size(o.proof) for o in record.signed_operations)
+    if used + proof_size(proof) > PROOFS_BUDGET_CHARS:
+        record.proofs_omitted += 1
+        return None
+    return proof

@@ -43,6 +43,11 @@ TRUST_BOUNDARY_PATCH = "trust-boundary"
 """Targets come from the operators' policy (a spec's inline router and metrics only where the policy or lab mode
 allows); a signed spec is bound to its workflow id and a not-after time; the policy's required approvals and
 floors bind."""
+TRUST_OPERATIONS_PATCH = "trust-operations"
+"""The trust boundary (issue 18): a pause lasts at most the policy's ``max_pause``; signals and updates that arrive
+before the policy is read wait for it; keys revoked in the policy file are honoured before each decision is acted
+on; the record keeps each signed decision's proof; decisions are bound to the first execution's run id. Checked
+once, in the first run's first task; later runs read ``RolloutState.trust_operations``."""
 
 
 @dataclass

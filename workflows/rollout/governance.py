@@ -17,11 +17,13 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.policy import PolicyActivities
     from models.phases import Phase
-    from models.policy import PolicyRequest
-    from models.record import PolicyRecord
+    from models.policy import GoverningPolicy, PolicyRequest
+    from models.record import PolicyRecord, SignedProof
+    from models.spec import RolloutSpec
     from workflows.policy import conflicts, requester_fingerprints, verify_spec_signature
+    from workflows.rollout.bounds import SPEC_PROOF_MAX_CHARS
     from workflows.rollout.context import TRUST_BOUNDARY_PATCH, RolloutRun, cause
-    from workflows.signatures import Refused
+    from workflows.signatures import Refused, allowed_signer_line, canonical_spec
     from workflows.targets import choose_target
 
 LOAD_POLICY_RETRY = RetryPolicy(
@@ -77,6 +79,7 @@ async def govern(run: RolloutRun) -> None:
         note=loaded.note,
         target=None if s.target is None else s.target.name,
         target_origin=None if s.target is None else s.target.origin,
+        spec_proof=spec_proof(run.raw_spec, spec, governing, signed_with) if s.trust_operations else None,
     )
     if s.target is not None:
         where = f"target {s.target.name!r}" if s.target.name else f"inline target ({s.target.origin})"
@@ -99,3 +102,23 @@ def _refuse(run: RolloutRun, problems: list[str], kind: str) -> None:
     run.note("refused", "; ".join(problems))
     message = f"the rollout does not fit its policy: {'; '.join(problems)}"
     raise ApplicationError(message, {"problems": problems}, type=kind, non_retryable=True)
+
+
+def spec_proof(
+    raw: object, spec: RolloutSpec, governing: GoverningPolicy | None, signed_with: str | None
+) -> SignedProof | None:
+    """The spec's canonical message, signature and signer line, so the record alone proves who asked for it.
+
+    None for an unsigned spec, and for a spec too large to copy into the record (its fingerprint still is).
+    """
+    if governing is None or signed_with is None or spec.signature is None:
+        return None
+    signer = next(
+        (x for x in governing.signers if x.fingerprint == signed_with and x.principal == spec.requested_by), None
+    )
+    message = canonical_spec(raw).decode()
+    if signer is None or len(message) > SPEC_PROOF_MAX_CHARS:
+        return None
+    return SignedProof(
+        message=message, signature=spec.signature, allowed_signer=allowed_signer_line(signer.principal, signer.key)
+    )

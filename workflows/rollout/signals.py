@@ -8,7 +8,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from models.phases import Phase
-    from models.record import ApprovalEntry, OverrideEntry, SignalRejection, evidence_line
+    from models.record import ApprovalEntry, OverrideEntry, SignalRejection, SignedOperation, evidence_line
     from workflows.approvals import (
         NAME_MAX,
         SIGNAL_NAMES,
@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
         Resume,
         SignalContext,
     )
-    from workflows.rollout.bounds import count_rejection
+    from workflows.rollout.bounds import SIGNED_OPERATIONS_KEPT, count_rejection, keep_proof
     from workflows.rollout.context import RolloutRun
     from workflows.rollout.interrupts import Interrupts, RollbackNeeded
     from workflows.rollout.state import RolloutState
@@ -49,12 +49,15 @@ def context_of(run: RolloutRun | None, interrupts: Interrupts) -> SignalContext:
         governed=s.governed,
         policy=s.policy,
         workflow_id=s.record.rollout_id,
-        run_id=s.record.run_id,
+        # Under trust-operations the first execution's run id, which `temporal workflow reset` keeps.
+        run_id=s.record.first_run_id or s.record.run_id,
         criteria_sha256=s.record.criteria_sha256,
         step=s.step_index + 1,
         now=workflow.now() if s.governed else None,
         requester_keys=frozenset(s.requester_keys),
         approved_keys=frozenset(a.key for a in s.record.approvals if a.step == s.step_index and a.key),
+        trust_operations=s.trust_operations,
+        revoked=frozenset(s.revoked),
     )
 
 
@@ -63,6 +66,8 @@ def apply(run: RolloutRun, accepted: Accepted) -> str:
     s = run.state
     now = workflow.now()
     run.interrupts.wakeups += 1
+    if not isinstance(accepted.signal, Approve | Promote):
+        keep_operation(run, accepted)
     match accepted.signal:
         case Approve(approver=approver, comment=comment):
             s.approved_by.append(approver)
@@ -74,7 +79,8 @@ def apply(run: RolloutRun, accepted: Accepted) -> str:
                 verified=accepted.verified,
                 key=accepted.fingerprint,
             )
-            s.record.approvals.append(entry)
+            # The proof is kept once, in the record's list; the step's copy names the key only.
+            s.record.approvals.append(entry.model_copy(update={"proof": keep_proof(s.record, accepted.proof)}))
             if s.record.steps:
                 s.record.steps[-1].approvals.append(entry)
             run.note("approval", f"{approver}{_proof(accepted)}" + (f": {comment}" if comment else ""))
@@ -98,6 +104,7 @@ def apply(run: RolloutRun, accepted: Accepted) -> str:
                     evidence=[evidence_line(e) for e in report.final],
                     verified=accepted.verified,
                     key=accepted.fingerprint,
+                    proof=keep_proof(s.record, accepted.proof),
                 )
             )
             report.evidence = "override"
@@ -106,20 +113,41 @@ def apply(run: RolloutRun, accepted: Accepted) -> str:
             run.note("override", f"{who} moves step {s.step_index + 1} on without passing evidence: {reason}")
             return f"step {s.step_index + 1} promoted by {approver} over {report.analyses} analyses without a pass"
         case Pause(by=by, reason=reason):
-            s.paused_by = by
+            s.paused_by, s.paused_at = by, now
             s.clock.stop(now)
             run.note("paused", by + (f": {reason}" if reason else ""))
             run.upsert()
             return f"paused by {by}"
         case Resume(by=by):
             was = s.paused_by
-            s.paused_by = None
+            s.paused_by, s.paused_at = None, None
             if s.phase is Phase.CANARY or s.phase is Phase.AWAITING_APPROVAL:
                 s.clock.start(now)
             run.note("resumed", f"{by} (was paused by {was})")
             run.upsert()
             return f"resumed by {by}"
     raise AssertionError(f"unhandled signal {accepted.signal!r}")
+
+
+def keep_operation(run: RolloutRun, accepted: Accepted) -> None:
+    """A signed reject, abort, pause or resume that counted, with its proof (bounded) for the audit trail."""
+    record = run.state.record
+    if not accepted.verified or accepted.fingerprint is None:
+        return
+    if len(record.signed_operations) >= SIGNED_OPERATIONS_KEPT:
+        record.proofs_omitted += 1
+        return
+    signal = accepted.signal
+    who = signal.approver if isinstance(signal, Approve | Reject | Promote) else signal.by
+    record.signed_operations.append(
+        SignedOperation(
+            decision=type(signal).__name__.lower(),
+            by=who,
+            at=workflow.now(),
+            key=accepted.fingerprint,
+            proof=keep_proof(record, accepted.proof),
+        )
+    )
 
 
 def _proof(accepted: Accepted) -> str:

@@ -76,6 +76,15 @@ class RolloutState(BaseModel):
     carried_digest: str | None = Field(
         default=None, description="SHA-256 of this state without this field, written just before continue-as-new."
     )
+    trust_operations: bool = Field(
+        default=False,
+        description="Started under the trust-operations patch (bounded pause, early signals wait for the policy, "
+        "revoked keys honoured, proofs kept, decisions bound to the first run): kept so continue-as-new keeps it.",
+    )
+    paused_at: datetime | None = Field(default=None, description="When the current pause began (max_pause).")
+    revoked: list[str] = Field(
+        default_factory=list, description="Fingerprints found revoked in the policy while the rollout ran."
+    )
     record: DeploymentRecord
 
 

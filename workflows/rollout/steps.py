@@ -16,9 +16,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows.approvals import quorum_reached
     from workflows.gates import preflight_gate, shadow_gate
     from workflows.rollout import calls
-    from workflows.rollout.analysis import check_testability, take_baseline, watch
+    from workflows.rollout.analysis import check_testability, take_baseline
+    from workflows.rollout.analysis import watch as watch_analyses
     from workflows.rollout.context import ANALYSIS_CADENCE_PATCH, DECISION_PATCH, ROUTER_COMPENSATION, RolloutRun
     from workflows.rollout.interrupts import RollbackNeeded
+    from workflows.rollout.reconfirm import confirm_final, confirm_override, confirm_quorum
+    from workflows.trust import pause_deadline, pause_limit
 
 
 async def forward(run: RolloutRun) -> None:
@@ -42,7 +45,83 @@ async def forward(run: RolloutRun) -> None:
         if step.approval:
             await await_approval(run, index)
         end_step(run, index)
+    if s.trust_operations:
+        await confirm_final(run)
     await promote(run)
+
+
+async def watch(
+    run: RolloutRun,
+    index: int,
+    *,
+    done: Callable[[], bool],
+    wake_at: Callable[[], datetime | None],
+    summary: str,
+    deadline: datetime | None = None,
+) -> bool:
+    """Analyses until ``done()`` (``analysis.watch``); under trust-operations a pause ends at ``max_pause``.
+
+    A pause keeps the lease and the traffic split, so it may not last for ever: the policy says how long, and
+    whether its end rolls back or holds the step for a person.
+    """
+    if not run.state.trust_operations:
+        return await watch_analyses(run, index, done=done, wake_at=wake_at, summary=summary, deadline=deadline)
+
+    def end_or_pause_limit() -> datetime | None:
+        hint, limit = wake_at(), _pause_end(run)
+        return limit if hint is None or (limit is not None and limit < hint) else hint
+
+    while True:
+        finished = await watch_analyses(
+            run,
+            index,
+            done=lambda: done() or _paused_too_long(run),
+            wake_at=end_or_pause_limit,
+            summary=summary,
+            deadline=deadline,
+        )
+        if not _paused_too_long(run):
+            return finished
+        await pause_limit_reached(run, index)
+
+
+def _pause_end(run: RolloutRun) -> datetime | None:
+    return pause_deadline(run.state.paused_at, pause_limit(run.state.policy))
+
+
+def _paused_too_long(run: RolloutRun) -> bool:
+    end = _pause_end(run)
+    return end is not None and workflow.now() >= end
+
+
+async def pause_limit_reached(run: RolloutRun, index: int) -> None:
+    """The policy's ``on_max_pause``: roll back, or end the pause and hold the step for a person (an alert)."""
+    s = run.state
+    limit = pause_limit(s.policy)
+    who, since = s.paused_by or "?", s.paused_at or workflow.now()
+    bound = format_duration(limit.max_pause)
+    if limit.action == "rollback":
+        raise RollbackNeeded(
+            "max_pause",
+            f"paused by {who} since {since:%Y-%m-%d %H:%M:%S} UTC, longer than the policy's max_pause {bound} "
+            "(on_max_pause=rollback)",
+        )
+    s.paused_by, s.paused_at = None, None
+    s.clock.start(workflow.now())
+    run.note(
+        "alert: pause limit",
+        f"paused by {who} longer than the policy's max_pause {bound}: the pause ends and step {index + 1} is held "
+        "for a person (on_max_pause=hold)",
+    )
+    phase, awaiting, held_since = s.phase, s.awaiting_decision, s.held_since
+    s.awaiting_decision, s.held_since = True, None
+    while True:
+        await hold(run, index, f"paused by {who} longer than max_pause {bound}", ends_on_pass=False)
+        if await confirm_override(run, index):
+            break
+    s.awaiting_decision, s.held_since = awaiting, held_since
+    if phase is not Phase.INCONCLUSIVE and s.phase is not phase:
+        run.enter(phase)
 
 
 async def preflight(run: RolloutRun) -> None:
@@ -161,6 +240,19 @@ async def decide(run: RolloutRun, index: int, step: Step) -> None:
         return report.evidence in ("pass", "override")
 
     extra = policy.extend_by or step.observe
+    while True:
+        await _settle(run, index, step, settled, extra)
+        # An override counts only while its signer's key does: a revocation sends the step back to waiting.
+        if not s.trust_operations or report.evidence != "override" or await confirm_override(run, index):
+            break
+    s.awaiting_decision, s.held_since = False, None
+
+
+async def _settle(run: RolloutRun, index: int, step: Step, settled: Callable[[], bool], extra: timedelta) -> None:
+    """Extend, then hold or roll back, until the step's evidence passes or a person overrides."""
+    spec, s = run.spec, run.state
+    policy = spec.on_inconclusive
+    report = s.record.steps[-1]
     while not settled():
         s.awaiting_decision = True
         target = step.observe + extra * report.extensions
@@ -189,14 +281,14 @@ async def decide(run: RolloutRun, index: int, step: Step) -> None:
                 f"step {index + 1} ended without passing evidence after {report.extensions} extension(s): {why}",
             )
         await hold(run, index, why)
-    s.awaiting_decision, s.held_since = False, None
 
 
-async def hold(run: RolloutRun, index: int, why: str) -> None:
+async def hold(run: RolloutRun, index: int, why: str, *, ends_on_pass: bool = True) -> None:
     """Hold the step for a person.
 
     Analyses go on (a pass moves on, a failure rolls back), ``promote`` overrides, ``abort`` rolls back; after
-    ``hold_max`` the rollout rolls back by itself.
+    ``hold_max`` the rollout rolls back by itself. A hold that is about a person, not evidence (a pause past its
+    bound), has ``ends_on_pass`` False: only a decision ends it.
     """
     spec, s = run.spec, run.state
     report = s.record.steps[-1]
@@ -211,7 +303,7 @@ async def hold(run: RolloutRun, index: int, why: str) -> None:
     if not await watch(
         run,
         index,
-        done=lambda: report.evidence in ("pass", "override"),
+        done=lambda: report.evidence == "override" or (ends_on_pass and report.evidence == "pass"),
         wake_at=_constant(deadline),
         deadline=deadline,
         summary=f"hold deadline {deadline:%H:%M} UTC: step {index + 1} rolls back without evidence or a decision",
@@ -264,22 +356,26 @@ async def await_approval(run: RolloutRun, index: int) -> None:
         return quorum_reached(frozenset(s.approved_by), policy.quorum)
 
     deadline: datetime | None = s.approval_deadline
-    while not await watch(
-        run,
-        index,
-        done=approved,
-        wake_at=_constant(deadline),
-        deadline=deadline,
-        summary="re-check approvals" if deadline is None else f"approval deadline {deadline:%H:%M} UTC",
-    ):
-        if policy.on_timeout == "rollback":
-            raise RollbackNeeded(
-                "approval_timeout",
-                f"approval quorum {policy.quorum} not reached within {format_duration(policy.timeout)} "
-                f"(approved: {', '.join(s.approved_by) or 'nobody'})",
-            )
-        run.note("approval timed out", "on_timeout=wait: still waiting for the quorum")
-        deadline = None
+    while True:
+        while not await watch(
+            run,
+            index,
+            done=approved,
+            wake_at=_constant(deadline),
+            deadline=deadline,
+            summary="re-check approvals" if deadline is None else f"approval deadline {deadline:%H:%M} UTC",
+        ):
+            if policy.on_timeout == "rollback":
+                raise RollbackNeeded(
+                    "approval_timeout",
+                    f"approval quorum {policy.quorum} not reached within {format_duration(policy.timeout)} "
+                    f"(approved: {', '.join(s.approved_by) or 'nobody'})",
+                )
+            run.note("approval timed out", "on_timeout=wait: still waiting for the quorum")
+            deadline = None
+        # The quorum counts only with keys that are still good: a revoked one drops out and the wait goes on.
+        if not s.trust_operations or await confirm_quorum(run, index):
+            break
     run.note("approved", f"quorum {policy.quorum} reached: {', '.join(s.approved_by)}")
     run.enter(Phase.CANARY)
 

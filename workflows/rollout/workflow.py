@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,11 +26,13 @@ with workflow.unsafe.imports_passed_through():
     from models.validation import SpecError, validate_spec
     from workflows.approvals import SIGNAL_NAMES, Accepted, Rejected, SignalName, assess, audited
     from workflows.rollout import calls, signals, view
+    from workflows.rollout.bounds import count_rejection
     from workflows.rollout.context import (
         OPERATOR_VIEW_PATCH,
         SEQUENTIAL_JUDGE_PATCH,
         SERVICE_LEASE_PATCH,
         SIGNED_APPROVALS_PATCH,
+        TRUST_OPERATIONS_PATCH,
         RolloutRun,
         activity_message,
         cause,
@@ -41,6 +44,26 @@ with workflow.unsafe.imports_passed_through():
     from workflows.rollout.steps import forward
 
 
+EARLY_SIGNALS_KEPT = 50
+"""Signals kept while the policy is read, to be judged under it; later ones are refused (and recorded): anyone
+can send signals, and a flood at start must not grow the workflow's memory."""
+EARLY_REFUSED = (
+    f"refused: more than {EARLY_SIGNALS_KEPT} signals arrived before the rollout read its policy; "
+    "send it again once the rollout has started"
+)
+
+
+@dataclass
+class _Early:
+    """A signal or update that arrived before the policy was read: judged under it, in arrival order."""
+
+    name: SignalName
+    payload: Any
+    update: bool = False
+    answer: str | ApplicationError | None = None
+    judged: bool = False
+
+
 @workflow.defn(name="Rollout", failure_exception_types=[ValidationError])
 class RolloutWorkflow:
     """One rollout: its handlers, its queries, and the order of the big moves."""
@@ -50,6 +73,14 @@ class RolloutWorkflow:
         self._carried = carried
         self._run: RolloutRun | None = None
         self._interrupts = Interrupts()
+        # Checked once per rollout, in the first run's first task (before any handler runs); later runs read it
+        # from the carried state, so a rollout never changes rules in the middle.
+        self._trust = carried.trust_operations if carried is not None else workflow.patched(TRUST_OPERATIONS_PATCH)
+        self._policy_read = carried is not None or not self._trust
+        """Until then, signals and updates wait: judged without their policy they would be judged wrongly."""
+        self._early: list[_Early] = []
+        self._early_refused: list[str] = []
+        self._early_uncounted: dict[str, int] = {}
 
     # ---------------------------------------------------------------- run
 
@@ -65,7 +96,11 @@ class RolloutWorkflow:
         if carried is not None:
             _refuse_foreign_state(carried)
         operator_view = workflow.patched(OPERATOR_VIEW_PATCH)
-        run = self._run = self._begin(spec, operator_view=operator_view)
+        try:
+            run = self._run = self._begin(spec, operator_view=operator_view)
+        except ApplicationError:
+            self._judge_early()  # an invalid spec: what waited is answered (refused) before the run fails
+            raise
         if carried is None:
             run.note("started", f"{run.spec.stable.version} -> {run.spec.candidate.version}")
         else:
@@ -76,7 +111,12 @@ class RolloutWorkflow:
             run.show()
         # The policy is read once, by the first run; continue-as-new carries it as read.
         if carried is None and workflow.patched(SIGNED_APPROVALS_PATCH):
-            await govern(run)
+            try:
+                await govern(run)
+            finally:  # also when the spec is refused: every waiting update gets its answer
+                self._judge_early()
+        if not self._policy_read:
+            self._judge_early()
         leased = workflow.patched(SERVICE_LEASE_PATCH)
         if leased:
             await _acquire_lease(run)
@@ -104,7 +144,7 @@ class RolloutWorkflow:
             raise ApplicationError(
                 exc.args[0], {"problems": exc.problems}, type="InvalidRolloutSpec", non_retryable=True
             ) from None
-        state = self._carried if self._carried is not None else _new_state(spec)
+        state = self._carried if self._carried is not None else _new_state(spec, trust=self._trust)
         return RolloutRun(
             spec=spec, state=state, raw_spec=raw, interrupts=self._interrupts, operator_view=operator_view
         )
@@ -124,13 +164,64 @@ class RolloutWorkflow:
         if name not in SIGNAL_NAMES:
             self._reject(name, Rejected(f"unknown signal (known: {', '.join(SIGNAL_NAMES)})"), payload)
             return
+        if not self._policy_read:
+            self._keep_early(name, payload)
+            return
+        self._judge_signal(name, payload)
+
+    def _judge_signal(self, name: SignalName, payload: object) -> None:
         outcome = assess(name, payload, signals.context_of(self._run, self._interrupts))
         if isinstance(outcome, Rejected):
             self._reject(name, outcome, payload)
         else:
             self._apply(outcome)
 
+    def _keep_early(self, name: SignalName, payload: object) -> None:
+        """Keep a signal for the policy (bounded); past the bound, refuse it, recorded once there is a record."""
+        if sum(1 for e in self._early if not e.update) < EARLY_SIGNALS_KEPT:
+            self._early.append(_Early(name, payload))
+            return
+        if len(self._early_refused) < EARLY_SIGNALS_KEPT:
+            self._early_refused.append(name)
+        else:
+            self._early_uncounted[name] = self._early_uncounted.get(name, 0) + 1
+
+    def _judge_early(self) -> None:
+        """The policy is in the state (or the rollout was refused): judge what waited for it, in arrival order."""
+        self._policy_read = True
+        early, self._early = self._early, []
+        for item in early:
+            if item.update:
+                try:
+                    item.answer = self._apply_update(item.name, item.payload)
+                except ApplicationError as exc:
+                    item.answer = exc
+                item.judged = True
+            else:
+                self._judge_signal(item.name, item.payload)
+        for name in self._early_refused:
+            self._reject(name, Rejected(EARLY_REFUSED), None)
+        if self._run is not None:  # past the kept ones, refusals are only counted, as other refusals are
+            for name, count in self._early_uncounted.items():
+                for _ in range(count):
+                    count_rejection(self._run.state.record, name, SIGNAL_NAMES)
+        self._early_refused, self._early_uncounted = [], {}
+
+    async def _update(self, name: SignalName, payload: dict[str, Any]) -> str:
+        """An update's answer; one that arrived before the policy was read waits for it, in line with signals."""
+        if self._policy_read:
+            return self._apply_update(name, payload)
+        item = _Early(name, payload, update=True)
+        self._early.append(item)
+        await workflow.wait_condition(lambda: item.judged)
+        if isinstance(item.answer, ApplicationError):
+            raise item.answer
+        assert item.answer is not None
+        return item.answer
+
     def _validate_update(self, name: SignalName, payload: dict[str, Any]) -> None:
+        if not self._policy_read:
+            return  # judged by the handler once the policy is read (a validator cannot wait)
         outcome = assess(name, payload, signals.context_of(self._run, self._interrupts))
         if not isinstance(outcome, Rejected):
             return
@@ -161,54 +252,54 @@ class RolloutWorkflow:
         signals.keep_rejection(state, name, rejected, payload)
 
     @workflow.update(name="approve")
-    def approve_update(self, payload: dict[str, Any]) -> str:
+    async def approve_update(self, payload: dict[str, Any]) -> str:
         """One approver's yes for the step waiting on approval."""
-        return self._apply_update("approve", payload)
+        return await self._update("approve", payload)
 
     @approve_update.validator
     def _approve_valid(self, payload: dict[str, Any]) -> None:
         self._validate_update("approve", payload)
 
     @workflow.update(name="reject")
-    def reject_update(self, payload: dict[str, Any]) -> str:
+    async def reject_update(self, payload: dict[str, Any]) -> str:
         """An approver's no: the rollout rolls back."""
-        return self._apply_update("reject", payload)
+        return await self._update("reject", payload)
 
     @reject_update.validator
     def _reject_valid(self, payload: dict[str, Any]) -> None:
         self._validate_update("reject", payload)
 
     @workflow.update(name="pause")
-    def pause_update(self, payload: dict[str, Any]) -> str:
+    async def pause_update(self, payload: dict[str, Any]) -> str:
         """Stop the step clock; analyses go on and may still roll back."""
-        return self._apply_update("pause", payload)
+        return await self._update("pause", payload)
 
     @pause_update.validator
     def _pause_valid(self, payload: dict[str, Any]) -> None:
         self._validate_update("pause", payload)
 
     @workflow.update(name="resume")
-    def resume_update(self, payload: dict[str, Any]) -> str:
+    async def resume_update(self, payload: dict[str, Any]) -> str:
         """Start the step clock again."""
-        return self._apply_update("resume", payload)
+        return await self._update("resume", payload)
 
     @resume_update.validator
     def _resume_valid(self, payload: dict[str, Any]) -> None:
         self._validate_update("resume", payload)
 
     @workflow.update(name="abort")
-    def abort_update(self, payload: dict[str, Any]) -> str:
+    async def abort_update(self, payload: dict[str, Any]) -> str:
         """Roll back now."""
-        return self._apply_update("abort", payload)
+        return await self._update("abort", payload)
 
     @abort_update.validator
     def _abort_valid(self, payload: dict[str, Any]) -> None:
         self._validate_update("abort", payload)
 
     @workflow.update(name="promote")
-    def promote_update(self, payload: dict[str, Any]) -> str:
+    async def promote_update(self, payload: dict[str, Any]) -> str:
         """An approver moves a held step on without passing evidence, with a reason for the record."""
-        return self._apply_update("promote", payload)
+        return await self._update("promote", payload)
 
     @promote_update.validator
     def _promote_valid(self, payload: dict[str, Any]) -> None:
@@ -241,12 +332,15 @@ def _refuse_foreign_state(carried: RolloutState) -> None:
     raise ApplicationError(reason, type="CarriedStateRefused", non_retryable=True)
 
 
-def _new_state(spec: RolloutSpec) -> RolloutState:
+def _new_state(spec: RolloutSpec, *, trust: bool) -> RolloutState:
     info = workflow.info()
     return RolloutState(
+        trust_operations=trust,
         record=DeploymentRecord(
             rollout_id=info.workflow_id,
             run_id=info.run_id,
+            # Decisions are signed over the first execution's run id: `temporal workflow reset` keeps it.
+            first_run_id=info.first_execution_run_id if trust else None,
             service=spec.service,
             requested_by=spec.requested_by,
             description=spec.description,
@@ -260,7 +354,7 @@ def _new_state(spec: RolloutSpec) -> RolloutState:
             # the patch marker makes that choice part of the history.
             judge="sequential" if workflow.patched(SEQUENTIAL_JUDGE_PATCH) else "threshold",
             started_at=workflow.now(),
-        )
+        ),
     )
 
 
