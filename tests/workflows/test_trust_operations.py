@@ -14,6 +14,7 @@ import json
 import subprocess
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ from tests.workflows.helpers import (
 )
 from workers.build import build_worker, sandbox_runner
 from workers.cli.decisions import Signer, payload_for, signed_payload
+from workers.cli.signing import expiry
 from workers.registry import open_activities, registered_workflows
 from workflows.rollout.state import RolloutResult
 from workflows.rollout.workflow import EARLY_REFUSED, EARLY_SIGNALS_KEPT
@@ -52,12 +54,17 @@ FAST = {"rps": 200000}
 def write_policy(
     path: Path, service_policy: dict[str, Any], signers: list[str] | None = None, revoked: list[str] | None = None
 ) -> None:
-    document = {"allowed_signers": signers or [], "revoked": revoked or [], "default": service_policy}
+    """A policy under which the specs' own simulator router runs (these tests are about operations, not targets;
+    tests/workflows/test_trust_boundary.py holds specs to the operators' targets)."""
+    rules = {"allow_inline_targets": True, **service_policy}
+    document = {"allowed_signers": signers or [], "revoked": revoked or [], "default": rules}
     path.write_text(json.dumps(document))
 
 
 def signed_spec(spec: dict[str, Any], requester: Person) -> dict[str, Any]:
-    return {**spec, "signature": requester.sign(canonical_spec(spec))}
+    """Bound to its workflow id and an hour, as ``rollouts sign-spec`` makes it."""
+    bound = {**spec, "workflow_id": f"rollout-{spec['service']}", "not_after": expiry(timedelta(hours=1))}
+    return {**bound, "signature": requester.sign(canonical_spec(bound))}
 
 
 def fingerprint(person: Person) -> str:
