@@ -13,26 +13,31 @@ import sys
 import tempfile
 from pathlib import Path
 
+from simulator.policies import write_lab_policy
 from simulator.testing import run_simulator
 from tests.servers import dev_server
-from tests.workflows.helpers import compressed_spec, rollout_worker, start_rollout, status, wait_until
+from tests.workflows.helpers import SIM_TARGET, rollout_worker, start_rollout, status, targeted_spec, wait_until
 from workers.client import connect
 from workers.settings import Settings
 
 HERE = Path(__file__).resolve().parent
+REPLAY = HERE.parents[1] / "docs" / "examples" / "support-requests.jsonl"
 
 
 async def record(label: str) -> None:
     with tempfile.TemporaryDirectory() as data:
         async with dev_server(Path(data)) as server, run_simulator(knobs={"rps": 200000}) as sim:
             client = await connect(Settings(address=server.address))
-            async with rollout_worker(client, "record") as _:
+            # The operators' side: the simulator as the target "sim", with the support requests as a replay set.
+            target = {**sim.target(), "replay_sets": {"support": str(REPLAY)}}
+            policy = write_lab_policy(Path(data) / "policy.json", {SIM_TARGET: target})
+            async with rollout_worker(client, "record", policy_path=policy) as _:
                 # 1. Promotion through shadow, an approval step and operator signals (rejected ones included).
-                spec = compressed_spec(
+                spec = targeted_spec(
                     sim,
                     "recorded-promote",
                     shadow={
-                        "requests_file": "docs/examples/support-requests.jsonl",
+                        "replay": "support",
                         "max_requests": 20,
                         "compare": {"kind": "json-fields", "fields": ["answer"]},
                     },
@@ -55,7 +60,7 @@ async def record(label: str) -> None:
                 (HERE / f"{label}--{handle.id}.json").write_text((await handle.fetch_history()).to_json())
 
                 # 2. Abort in the middle of observation.
-                spec = compressed_spec(sim, "recorded-abort", steps=[{"weight": 10, "observe": "1h"}])
+                spec = targeted_spec(sim, "recorded-abort", steps=[{"weight": 10, "observe": "1h"}])
                 handle = await start_rollout(client, spec, "record")
 
                 async def observing() -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 from simulator.testing import run_simulator
 from tests.servers import dev_server
 from tests.signing import make_person
-from tests.workflows.helpers import compressed_spec, rollout_worker, start_rollout, wait_for_status
+from tests.workflows.helpers import rollout_worker, start_rollout, targeted_spec, wait_for_status
 from tests.workflows.test_signed_approvals import signed_spec, signer, write_policy
 from workers.cli.decisions import signed_payload
 from workers.client import connect
@@ -28,12 +28,13 @@ async def record(label: str) -> None:
         keys = Path(data)
         alice, bob, carol = (make_person(keys, p) for p in ("alice", "bob", "carol"))
         policy = keys / "policy.json"
-        write_policy(policy, [p.allowed() for p in (alice, bob, carol)], {"approvers": ["bob", "carol"], "quorum": 2})
         (keys / "server").mkdir()
         async with dev_server(keys / "server") as server, run_simulator(knobs={"rps": 200000}) as sim:
+            rules = {"approvers": ["bob", "carol"], "quorum": 2}
+            write_policy(policy, [p.allowed() for p in (alice, bob, carol)], rules, sim)
             client = await connect(Settings(address=server.address))
             async with rollout_worker(client, "record", policy_path=policy):
-                spec = compressed_spec(
+                spec = targeted_spec(
                     sim,
                     "recorded-signed",
                     requested_by="alice",
