@@ -89,7 +89,9 @@ def test_resolve_copies_the_revoked_list() -> None:
 
 def test_the_revoked_list_is_bounded() -> None:
     with pytest.raises(PolicyError, match="revoked"):
-        resolve(policy({}, revoked=[f"SHA256:{i:043d}" for i in range(MAX_REVOKED + 1)]), source="p.json", service="svc")
+        resolve(
+            policy({}, revoked=[f"SHA256:{i:043d}" for i in range(MAX_REVOKED + 1)]), source="p.json", service="svc"
+        )
 
 
 def approval(step: int, who: str, key: str | None, dropped: str | None = None) -> ApprovalEntry:

@@ -13,18 +13,20 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from simulator.policies import write_lab_policy
 from simulator.testing import run_simulator
 from tests.servers import ROOT, DevServer
-from tests.workflows.helpers import compressed_spec, start_rollout, status, unique_service, wait_until
+from tests.workflows.helpers import SIM_TARGET, start_rollout, status, targeted_spec, unique_service, wait_until
 
 
 @contextmanager
-def worker_process(server: DevServer, task_queue: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -m workers`` exactly as an operator runs it."""
+def worker_process(server: DevServer, task_queue: str, log: Path, policy: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m workers`` exactly as an operator runs it, with the operators' policy and its targets."""
     env = {
         **os.environ,
         "TEMPORAL_ADDRESS": server.address,
         "ROLLOUTS_TASK_QUEUE": task_queue,
+        "ROLLOUTS_POLICY_PATH": str(policy),
         "WORKER_GRACEFUL_SHUTDOWN_SECONDS": "1",
     }
     with log.open("ab") as out:
@@ -43,9 +45,10 @@ async def test_worker_killed_mid_step_and_restarted_finishes(
     service = unique_service()
     log = tmp_path / "worker.log"
     async with run_simulator(knobs={"rps": 200000}) as sim:
-        spec = compressed_spec(sim, service, steps=[{"weight": 10, "observe": "4s"}, {"weight": 50, "observe": "3s"}])
+        policy = write_lab_policy(tmp_path / "policy.json", {SIM_TARGET: sim.target()})
+        spec = targeted_spec(sim, service, steps=[{"weight": 10, "observe": "4s"}, {"weight": 50, "observe": "3s"}])
         handle = await start_rollout(client, spec, task_queue)
-        with worker_process(temporal_dev, task_queue, log) as first:
+        with worker_process(temporal_dev, task_queue, log, policy) as first:
 
             async def in_step_one() -> bool:
                 return (await status(handle)).weight == 10
@@ -53,7 +56,7 @@ async def test_worker_killed_mid_step_and_restarted_finishes(
             await wait_until(in_step_one, what="step 1 at 10%", timeout=60)
             first.send_signal(signal.SIGKILL)
             await asyncio.to_thread(first.wait)
-        with worker_process(temporal_dev, task_queue, log):
+        with worker_process(temporal_dev, task_queue, log, policy):
             result = await asyncio.wait_for(handle.result(), timeout=120)
         calls = [c["candidate"] for c in await sim.calls(service)]
     assert result.record.outcome == "promoted", result.markdown
