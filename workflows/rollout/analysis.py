@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         cause,
     )
     from workflows.rollout.interrupts import RollbackNeeded
+    from workflows.rollout.notify import drain
     from workflows.rollout.state import state_digest
 
 HORIZON_SLACK = 2
@@ -126,6 +127,13 @@ async def take_baseline(run: RolloutRun) -> None:
     start_judge(run, pair)
 
 
+def keep_baseline(run: RolloutRun, pair: CounterPair) -> None:
+    """Stable's counters at the rollout's first reading: the baseline a recovery is measured against (once)."""
+    s = run.state
+    if s.notify_patch and s.recovery_baseline is None:
+        s.recovery_baseline = pair.stable
+
+
 def horizon_polls(spec: RolloutSpec) -> int:
     """Polls of the whole rollout at which the late-onset detector may restart."""
     interval = spec.analysis_interval.total_seconds()
@@ -136,6 +144,7 @@ def horizon_polls(spec: RolloutSpec) -> int:
 def start_judge(run: RolloutRun, pair: CounterPair) -> None:
     """A new step's judge state from its baseline reading; whole-rollout under its patch (ADR 13)."""
     s, method = run.state, run.judge_method()
+    keep_baseline(run, pair)
     whole = method == "sequential" and workflow.patched(JUDGE_WHOLE_ROLLOUT_PATCH)
     s.judge_state = new_judge_state(
         pair.stable,
@@ -248,6 +257,7 @@ async def check_testability(run: RolloutRun) -> None:
     except ActivityError as exc:
         run.note("testability not checked", f"{cause(exc)}; the first analysis will check")
         return
+    keep_baseline(run, pair)  # read before any traffic moved: the truest baseline
     settle_testability(run, untestable_at_start(pair.stable, run.spec.criteria))
 
 
@@ -299,6 +309,7 @@ async def continue_as_new_if_due(run: RolloutRun) -> None:
     if not (info.is_continue_as_new_suggested() or info.get_current_history_length() > CONTINUE_AS_NEW_EVENTS):
         return
     await workflow.wait_condition(workflow.all_handlers_finished)
+    await drain(run.state, run.deliveries)  # a delivery in flight would be abandoned, and its count lost
     if run.interrupts.abort is not None:
         return  # a rollback was asked meanwhile: handle it in this run
     run.note("continue-as-new", f"history at {info.get_current_history_length()} events")

@@ -16,7 +16,7 @@ from temporalio.common import SearchAttributeUpdate
 
 from models.durations import format_duration
 from models.phases import Phase
-from models.record import CriterionEvidence, DeploymentRecord
+from models.record import CriterionEvidence, DeploymentRecord, recovery_phrase
 from models.spec import RolloutSpec, criteria_fingerprint
 from workflows import search_attributes as sa
 from workflows.rollout.bounds import rejected_total
@@ -175,6 +175,8 @@ def result_summary(record: DeploymentRecord) -> str:
     line = f"{record.outcome}: {record.service} {record.candidate.version} at {record.final_weight:g}%"
     if record.rollback is not None:
         line += f"; rollback cause {record.rollback.cause}: {record.rollback.reason}"
+    if record.recovery is not None:
+        line += f"; stable {recovery_phrase(record.recovery)}"
     return line
 
 
