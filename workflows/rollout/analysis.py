@@ -128,9 +128,13 @@ async def take_baseline(run: RolloutRun) -> None:
 
 
 def keep_baseline(run: RolloutRun, pair: CounterPair) -> None:
-    """Stable's counters at the rollout's first reading: the baseline a recovery is measured against (once)."""
+    """Stable's counters at the rollout's first reading that has traffic: what a recovery is measured against.
+
+    The first is taken before any traffic moves; a reading with no requests yet (a service the metrics have not
+    seen) is replaced by the next one.
+    """
     s = run.state
-    if s.notify_patch and s.recovery_baseline is None:
+    if s.notify_patch and (s.recovery_baseline is None or s.recovery_baseline.requests == 0):
         s.recovery_baseline = pair.stable
 
 
