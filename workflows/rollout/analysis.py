@@ -128,13 +128,18 @@ async def take_baseline(run: RolloutRun) -> None:
 
 
 def keep_baseline(run: RolloutRun, pair: CounterPair) -> None:
-    """Stable's counters at the rollout's first reading that has traffic: what a recovery is measured against.
+    """Stable's cumulative counters: what a recovery after a rollback is measured against.
 
-    The first is taken before any traffic moves; a reading with no requests yet (a service the metrics have not
-    seen) is replaced by the next one.
+    The first reading is taken before any traffic moves (``check_testability``); while the kept one has fewer
+    requests than the recovery rule needs (a service the metrics have barely seen), a later reading replaces it,
+    so the baseline is the earliest one with enough traffic.
     """
     s = run.state
-    if s.notify_patch and (s.recovery_baseline is None or s.recovery_baseline.requests == 0):
+    if not s.notify_patch:
+        return
+    recovery = s.policy.policy.recovery if s.policy is not None else None
+    enough = recovery.min_requests if recovery is not None else 1
+    if s.recovery_baseline is None or s.recovery_baseline.requests < enough:
         s.recovery_baseline = pair.stable
 
 
@@ -170,6 +175,7 @@ async def analyse(run: RolloutRun, index: int) -> None:
     except ActivityError as exc:
         await analysis_failed(run, index, cause(exc))
         return
+    keep_baseline(run, pair)
     if s.consecutive_failures:
         run.note("metrics back", f"after {s.consecutive_failures} failed analyses")
     s.consecutive_failures = 0

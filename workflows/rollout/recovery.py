@@ -38,8 +38,17 @@ async def verify_recovery(run: RolloutRun) -> None:
         return
     started = workflow.now()
     baseline = s.recovery_baseline
-    if baseline is None or rule.baseline_rates(baseline) is None:
-        _conclude(run, "unverified", started, ["no baseline: the rollout rolled back before it read stable's metrics"])
+    if baseline is None or baseline.requests < policy.min_requests:
+        seen = "no reading" if baseline is None else f"{baseline.requests} requests"
+        _conclude(
+            run,
+            "unverified",
+            started,
+            [
+                f"no baseline: stable's metrics had {seen} before the rollback, fewer than min_requests "
+                f"{policy.min_requests}"
+            ],
+        )
         return
     evidence = [rule.rule_line(baseline, policy)]
     run.note("recovery watch", f"stable watched for up to {format_duration(policy.watch)}: {evidence[0]}")
