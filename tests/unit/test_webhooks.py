@@ -29,6 +29,7 @@ from activities.webhooks import (
 from models.counters import Counters
 from models.notifications import NotificationEvent, NotifyInput, Webhook
 from models.policy import RecoveryPolicy, ServicePolicy
+from models.validation import SpecError, validate_spec
 from workflows import recovery
 
 SECRET = b"s3cret"
@@ -257,3 +258,20 @@ def test_slower_stable_has_not_recovered() -> None:
 def test_the_watch_is_bounded() -> None:
     with pytest.raises(ValidationError, match="between 1s and 1h"):
         RecoveryPolicy.model_validate({"watch": "2h"})
+
+
+def test_a_spec_cannot_carry_webhooks_or_a_recovery_rule() -> None:
+    """Both are the operators' (the policy's): a spec that tries is refused, naming the field."""
+    spec = {
+        "service": "chat",
+        "requested_by": "alice",
+        "stable": {"version": "v1"},
+        "candidate": {"version": "v2"},
+        "target": "production",
+        "notifications": [{"url": "http://attacker.example/h", "format": "slack"}],
+        "recovery": {"watch": "1s"},
+    }
+    with pytest.raises(SpecError) as refused:
+        validate_spec(spec)
+    problems = "\n".join(refused.value.problems)
+    assert "notifications" in problems and "recovery" in problems

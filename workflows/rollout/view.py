@@ -165,6 +165,9 @@ def details(spec: RolloutSpec, s: RolloutState, now: datetime) -> str:
         lines += ["", f"**Rollback cause:** {rb.cause}" + (f" (by {rb.by})" if rb.by else ""), "", f"`{reason}`"]
         if rb.router_verified:
             lines += ["", f"stable back at 100%, verified, in {rb.duration_seconds or 0:.3g} s"]
+    if record.recovery is not None:
+        lines += ["", f"**Recovery:** stable {recovery_phrase(record.recovery)}"]
+        lines += [f"- {line}" for line in record.recovery.evidence]
     if record.finished_at is not None:
         lines += ["", f"finished {at_utc(record.finished_at)}: the result starts with the outcome and the record"]
     return "\n".join(lines)
