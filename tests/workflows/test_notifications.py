@@ -220,3 +220,37 @@ async def test_a_stable_that_stays_bad_records_not_recovered_and_notifies(
     assert valid_signature(recovery[0])
     slack = [d.json()["text"] for d in got if d.path == "/slack"]
     assert any("NOT recovered" in text for text in slack)
+
+
+async def test_a_held_step_and_its_abort_are_notified(
+    client: Client, task_queue: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inconclusive evidence held for a person, then an operator's abort: a ``held`` event, then a ``rollback``."""
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    service = unique_service()
+    async with run_simulator(knobs=FAST) as sim, webhook_receiver() as (url, got):
+        policy = policy_with(tmp_path / "policy.json", sim, notifications=hooks(url, events=["held", "rollback"]))
+        async with rollout_worker(client, task_queue, policy_path=policy):
+            spec = targeted_spec(
+                sim,
+                service,
+                steps=[{"weight": 10, "observe": "2s"}],
+                criteria={"min_requests": 1_000_000_000},  # never enough: the evidence stays inconclusive
+                on_inconclusive={"max_extensions": 0, "then": "pause"},
+            )
+            handle = await start_rollout(client, spec, task_queue)
+            await wait_for_status(handle, lambda s: s.phase == "inconclusive", what="the hold")
+
+            async def held() -> bool:
+                return any(d.path == "/json" and d.json()["kind"] == "held" for d in got)
+
+            await wait_until(held, what="the hold's notification")
+            await handle.execute_update("abort", {"by": "sre-oncall", "reason": "no time to wait"})
+            result = await handle.result()
+
+    assert result.outcome == "rolled_back"
+    events = [d.json() for d in got if d.path == "/json"]
+    assert [e["kind"] for e in events] == ["held", "rollback"]
+    assert events[0]["data"]["held_since"] and "held" in events[0]["title"]
+    assert events[1]["data"] == {"cause": "abort", "by": "sre-oncall", "reason": events[1]["data"]["reason"]}
+    assert result.record.recovery is None, "no recovery block in this policy: nothing watched"
