@@ -31,6 +31,7 @@ from sshsig.allowed_signers import AllowedSigner
 
 from models.criteria import Criteria, RollbackTriggers
 from models.durations import Duration
+from models.notifications import MAX_WEBHOOKS, Webhook
 from models.schema import document_schema
 from models.spec import AnalysisFailurePolicy, InconclusivePolicy
 from models.targets import MAX_TARGETS, Target, TargetName, for_service
@@ -82,6 +83,46 @@ class RequiredApprovals(_Model):
         lt=100,
         description="Every step at or above this candidate weight (percent) waits for the quorum too; null: none.",
     )
+
+
+MAX_RECOVERY_WATCH = timedelta(hours=1)
+"""Longest recovery watch: the service's lease is held meanwhile, so the next rollout waits for it."""
+
+
+class RecoveryPolicy(_Model):
+    """After a rollback: how long to watch stable, and how close to its pre-rollout baseline it must come.
+
+    The rule (docs/rollouts.md, "Verified recovery") is one-sided: stable recovered when, over the traffic it
+    served since it was back at 100%, its error rate is at most ``baseline x error_rate_ratio +
+    error_rate_margin`` and its p95 at most ``baseline x latency_p95_ratio``, on at least ``min_requests``.
+    """
+
+    watch: Duration = Field(
+        default=timedelta(minutes=5),
+        description="How long stable is watched after the rollback (at most 1h; the lease is held meanwhile). "
+        "It ends early at the first reading that meets the rule.",
+    )
+    error_rate_ratio: float = Field(
+        default=1.5, ge=1, le=10, description="Stable's error rate may be this many times its baseline."
+    )
+    error_rate_margin: float = Field(
+        default=0.002,
+        ge=0,
+        le=0.1,
+        description="Absolute slack on the error rate (0.002 = 0.2 points), so a near-zero baseline is reachable.",
+    )
+    latency_p95_ratio: float = Field(
+        default=1.2, ge=1, le=10, description="Stable's p95 latency may be this many times its baseline."
+    )
+    min_requests: int = Field(
+        default=100, ge=1, le=10_000_000, description="Fewest requests stable must serve before a verdict."
+    )
+
+    @model_validator(mode="after")
+    def _bounded_watch(self) -> RecoveryPolicy:
+        if self.watch > MAX_RECOVERY_WATCH or self.watch <= timedelta(0):
+            raise ValueError("watch: between 1s and 1h")
+        return self
 
 
 class ServicePolicy(_Model):
@@ -183,6 +224,18 @@ class ServicePolicy(_Model):
         description='What a pause that lasts max_pause does: "rollback" puts stable back at 100%; "hold" ends '
         "the pause and holds the step for a person (an alert in the timeline), as an inconclusive step is held, "
         "rolling back after the spec's on_inconclusive.hold_max.",
+    )
+    notifications: list[Webhook] = Field(
+        default_factory=list,
+        max_length=MAX_WEBHOOKS,
+        description="Webhooks told about the service's rollouts (docs/notifications.md): phase changes, approval "
+        "requests, holds, rollbacks, recovery. A spec cannot add or change them; a failed delivery never slows "
+        "or fails a rollout.",
+    )
+    recovery: RecoveryPolicy | None = Field(
+        default=None,
+        description="Verify stable's recovery after a rollback (docs/rollouts.md); null: no verification, the "
+        "rollout ends once the router reads stable back at 100%.",
     )
 
 

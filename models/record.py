@@ -225,6 +225,24 @@ class RollbackReport(_Model):
     compensations: list[str] = Field(default_factory=list)
 
 
+RecoveryVerdict = Literal["recovered", "not_recovered", "unverified"]
+"""After a rollback: stable met its pre-rollout baseline within the watch, did not, or could not be judged
+(no baseline was read at the start, or the metrics could not be read)."""
+
+
+class RecoveryReport(_Model):
+    """Whether stable came back to its pre-rollout baseline after the rollback, how soon, and the numbers."""
+
+    verdict: RecoveryVerdict
+    after_seconds: float | None = Field(
+        default=None, description="From stable verified at 100% to the reading that met the rule; None otherwise."
+    )
+    watched_seconds: float = Field(default=0.0, description="How long stable was watched.")
+    evidence: list[str] = Field(
+        default_factory=list, description="The rule, the baseline and the last reading, one line each."
+    )
+
+
 class GateReport(_Model):
     """Result of the preflight eval gate or of the shadow comparison."""
 
@@ -286,6 +304,13 @@ class DeploymentRecord(_Model):
     )
     proofs_omitted: int = Field(
         default=0, description="Signed decisions whose proof was left out to keep the record within its size."
+    )
+    recovery: RecoveryReport | None = Field(
+        default=None, description="The recovery check after a rollback, where the policy asks for one."
+    )
+    notifications_sent: int = Field(default=0, description="Webhook deliveries the receiver accepted (2xx).")
+    notifications_failed: int = Field(
+        default=0, description="Webhook deliveries that failed after their retries, or were still out at the end."
     )
 
 
@@ -358,6 +383,10 @@ def render_markdown(record: DeploymentRecord) -> str:
                 else f"router verified at stable 100%: {rb.router_verified}"
             ),
         ]
+    if record.recovery:
+        rc = record.recovery
+        lines += ["", "## Recovery", "", f"- **Verdict:** {recovery_phrase(rc)}"]
+        lines += [f"- {line}" for line in rc.evidence]
     if record.gates:
         lines += ["", "## Gates", ""]
         lines += [f"- {g.name}: {'passed' if g.passed else 'FAILED'}: {g.summary}" for g in record.gates]
@@ -405,6 +434,15 @@ def render_markdown(record: DeploymentRecord) -> str:
         f"- {e.at.isoformat()} [{e.phase}] {e.event}" + (f": {e.detail}" if e.detail else "") for e in record.timeline
     ]
     return "\n".join(lines) + "\n"
+
+
+def recovery_phrase(report: RecoveryReport) -> str:
+    """``recovered in 3m``, ``not recovered within 5m`` or ``unverified``: the words of the result summary."""
+    if report.verdict == "recovered" and report.after_seconds is not None:
+        return f"recovered in {format_duration_seconds(report.after_seconds)}"
+    if report.verdict == "not_recovered":
+        return f"not recovered within {format_duration_seconds(report.watched_seconds)}"
+    return report.verdict
 
 
 def format_duration_seconds(seconds: float) -> str:

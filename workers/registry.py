@@ -11,6 +11,7 @@ import httpx
 from temporalio.client import Client
 
 from activities.lease import LeaseActivities
+from activities.notify import NotifyActivities
 from activities.policy import PolicyActivities
 from activities.rollout import RolloutActivities
 from workflows.lease import RolloutLease
@@ -38,5 +39,6 @@ async def open_activities(
             *RolloutActivities(http).all(),
             *LeaseActivities(client, task_queue).all(),
             *PolicyActivities(policy_path, lab_mode=lab_mode).all(),
+            *NotifyActivities(http).all(),
         ]
         yield activities  # type: ignore[misc]

@@ -9,6 +9,7 @@ JSON beside the old ones: the old files prove that rollouts started before the c
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -16,21 +17,45 @@ from pathlib import Path
 from simulator.policies import write_lab_policy
 from simulator.testing import run_simulator
 from tests.servers import dev_server
-from tests.workflows.helpers import SIM_TARGET, rollout_worker, start_rollout, status, targeted_spec, wait_until
+from tests.workflows.helpers import (
+    SIM_TARGET,
+    rollout_worker,
+    start_rollout,
+    status,
+    targeted_spec,
+    wait_until,
+    webhook_receiver,
+)
 from workers.client import connect
 from workers.settings import Settings
 
 HERE = Path(__file__).resolve().parent
 REPLAY = HERE.parents[1] / "docs" / "examples" / "support-requests.jsonl"
+SECRET_ENV = "ROLLOUTS_RECORD_WEBHOOK_SECRET"
 
 
 async def record(label: str) -> None:
     with tempfile.TemporaryDirectory() as data:
-        async with dev_server(Path(data)) as server, run_simulator(knobs={"rps": 200000}) as sim:
+        async with (
+            dev_server(Path(data)) as server,
+            run_simulator(knobs={"rps": 200000}) as sim,
+            webhook_receiver() as (hook_url, _),
+        ):
             client = await connect(Settings(address=server.address))
-            # The operators' side: the simulator as the target "sim", with the support requests as a replay set.
+            # The operators' side: the simulator as the target "sim", with the support requests as a replay set;
+            # since the notifications patch, two webhooks (signed JSON, Slack) and a short recovery watch, so the
+            # histories hold deliveries and the watch after the abort's rollback.
+            os.environ.setdefault(SECRET_ENV, "recorder-secret")
             target = {**sim.target(), "replay_sets": {"support": str(REPLAY)}}
-            policy = write_lab_policy(Path(data) / "policy.json", {SIM_TARGET: target})
+            policy = write_lab_policy(
+                Path(data) / "policy.json",
+                {SIM_TARGET: target},
+                notifications=[
+                    {"url": f"{hook_url}/json", "format": "json", "secret_env": SECRET_ENV},
+                    {"url": f"{hook_url}/slack", "format": "slack"},
+                ],
+                recovery={"watch": "5s", "min_requests": 1000},
+            )
             async with rollout_worker(client, "record", policy_path=policy) as _:
                 # 1. Promotion through shadow, an approval step and operator signals (rejected ones included).
                 spec = targeted_spec(
@@ -60,6 +85,9 @@ async def record(label: str) -> None:
                 (HERE / f"{label}--{handle.id}.json").write_text((await handle.fetch_history()).to_json())
 
                 # 2. Abort in the middle of observation.
+                # Stable's traffic before the rollout: the baseline its recovery watch compares with.
+                await sim.metrics("recorded-abort", sim.stable_version)
+                await sim.advance(60)
                 spec = targeted_spec(sim, "recorded-abort", steps=[{"weight": 10, "observe": "1h"}])
                 handle = await start_rollout(client, spec, "record")
 

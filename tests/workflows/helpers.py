@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.worker import Worker
@@ -118,6 +121,40 @@ async def wait_for_status(
 
     await wait_until(probe, what=what, timeout=timeout)
     return seen[-1]
+
+
+@dataclass
+class Delivery:
+    """One request a webhook receiver got."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@contextlib.asynccontextmanager
+async def webhook_receiver() -> AsyncIterator[tuple[str, list[Delivery]]]:
+    """A webhook receiver on 127.0.0.1: every POST is kept, answered 204."""
+    got: list[Delivery] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        got.append(Delivery(request.path, dict(request.headers), await request.read()))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/{name}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}", got
+    finally:
+        await runner.cleanup()
 
 
 MAX_PAYLOAD_BYTES = 512 * 1024

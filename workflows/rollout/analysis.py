@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         cause,
     )
     from workflows.rollout.interrupts import RollbackNeeded
+    from workflows.rollout.notify import drain
     from workflows.rollout.state import state_digest
 
 HORIZON_SLACK = 2
@@ -126,6 +127,22 @@ async def take_baseline(run: RolloutRun) -> None:
     start_judge(run, pair)
 
 
+def keep_baseline(run: RolloutRun, pair: CounterPair) -> None:
+    """Stable's cumulative counters: what a recovery after a rollback is measured against.
+
+    The first reading is taken before any traffic moves (``check_testability``); while the kept one has fewer
+    requests than the recovery rule needs (a service the metrics have barely seen), a later reading replaces it,
+    so the baseline is the earliest one with enough traffic.
+    """
+    s = run.state
+    if not s.notify_patch:
+        return
+    recovery = s.policy.policy.recovery if s.policy is not None else None
+    enough = recovery.min_requests if recovery is not None else 1
+    if s.recovery_baseline is None or s.recovery_baseline.requests < enough:
+        s.recovery_baseline = pair.stable
+
+
 def horizon_polls(spec: RolloutSpec) -> int:
     """Polls of the whole rollout at which the late-onset detector may restart."""
     interval = spec.analysis_interval.total_seconds()
@@ -136,6 +153,7 @@ def horizon_polls(spec: RolloutSpec) -> int:
 def start_judge(run: RolloutRun, pair: CounterPair) -> None:
     """A new step's judge state from its baseline reading; whole-rollout under its patch (ADR 13)."""
     s, method = run.state, run.judge_method()
+    keep_baseline(run, pair)
     whole = method == "sequential" and workflow.patched(JUDGE_WHOLE_ROLLOUT_PATCH)
     s.judge_state = new_judge_state(
         pair.stable,
@@ -157,6 +175,7 @@ async def analyse(run: RolloutRun, index: int) -> None:
     except ActivityError as exc:
         await analysis_failed(run, index, cause(exc))
         return
+    keep_baseline(run, pair)
     if s.consecutive_failures:
         run.note("metrics back", f"after {s.consecutive_failures} failed analyses")
     s.consecutive_failures = 0
@@ -248,6 +267,7 @@ async def check_testability(run: RolloutRun) -> None:
     except ActivityError as exc:
         run.note("testability not checked", f"{cause(exc)}; the first analysis will check")
         return
+    keep_baseline(run, pair)  # read before any traffic moved: the truest baseline
     settle_testability(run, untestable_at_start(pair.stable, run.spec.criteria))
 
 
@@ -299,6 +319,7 @@ async def continue_as_new_if_due(run: RolloutRun) -> None:
     if not (info.is_continue_as_new_suggested() or info.get_current_history_length() > CONTINUE_AS_NEW_EVENTS):
         return
     await workflow.wait_condition(workflow.all_handlers_finished)
+    await drain(run.state, run.deliveries)  # a delivery in flight would be abandoned, and its count lost
     if run.interrupts.abort is not None:
         return  # a rollback was asked meanwhile: handle it in this run
     run.note("continue-as-new", f"history at {info.get_current_history_length()} events")

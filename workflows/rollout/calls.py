@@ -14,6 +14,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.lease import LeaseActivities
+    from activities.notify import NotifyActivities
     from activities.rollout import RolloutActivities
     from models.activities import (
         CounterPair,
@@ -26,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         ShadowResult,
     )
     from models.lease import LeaseHolder, LeaseRequest
+    from models.notifications import NotifyInput, NotifyResult
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,30 @@ CALLS: dict[str, CallOptions] = {
     "release_lease": CallOptions(30 * _SECOND, ROLLBACK_ROUTER_RETRY),
 }
 """One row per call: ``route_all_to_stable`` is ``set_weights`` to 0% with the rollback's patience."""
+
+NOTIFY_START_TO_CLOSE = 15 * _SECOND
+"""One delivery attempt (the HTTP client gives up after 5s; the rest is room for a slow worker)."""
+NOTIFY_SCHEDULE_TO_CLOSE = timedelta(minutes=2)
+"""Every attempt of one delivery together: what bounds the wait for deliveries at the end of a rollout."""
+
+
+def notify_retry(attempts: int) -> RetryPolicy:
+    """2s, 6s, 18s, 54s between attempts: 5 attempts span about 80s, inside ``NOTIFY_SCHEDULE_TO_CLOSE``."""
+    return RetryPolicy(
+        initial_interval=2 * _SECOND, backoff_coefficient=3.0, maximum_interval=60 * _SECOND, maximum_attempts=attempts
+    )
+
+
+def start_notification(request: NotifyInput, *, summary: str) -> workflow.ActivityHandle[NotifyResult]:
+    """Start one delivery and return at once: the caller never awaits it on the rollout's path."""
+    return workflow.start_activity_method(
+        NotifyActivities.send_notification,
+        request,
+        start_to_close_timeout=NOTIFY_START_TO_CLOSE,
+        schedule_to_close_timeout=NOTIFY_SCHEDULE_TO_CLOSE,
+        retry_policy=notify_retry(request.webhook.attempts),
+        summary=summary,
+    )
 
 
 async def set_weights(request: SetWeightsInput, *, summary: str) -> RouterState:

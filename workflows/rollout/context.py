@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from temporalio import workflow
@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.rollout import view
     from workflows.rollout.bounds import add_timeline
     from workflows.rollout.interrupts import Interrupts, RollbackNeeded
+    from workflows.rollout.notify import Deliveries, on_phase
     from workflows.rollout.state import RolloutState
 
 T = TypeVar("T")
@@ -48,6 +49,11 @@ TRUST_OPERATIONS_PATCH = "trust-operations"
 before the policy is read wait for it; keys revoked in the policy file are honoured before each decision is acted
 on; the record keeps each signed decision's proof; decisions are bound to the first execution's run id. Checked
 once, in the first run's first task; later runs read ``RolloutState.trust_operations``."""
+NOTIFY_PATCH = "notifications"
+"""Issue 23's aftercare: webhooks from the policy told about phase changes, approval requests, holds, rollbacks
+and recovery (workflows/rollout/notify.py), and, after a rollback, stable watched until it is back at its
+pre-rollout baseline (workflows/rollout/recovery.py). Checked once, in the first run's first task; later runs read
+``RolloutState.notify_patch``."""
 
 
 @dataclass
@@ -61,6 +67,8 @@ class RolloutRun:
     interrupts: Interrupts
     operator_view: bool = False
     """The run started under ``OPERATOR_VIEW_PATCH``: it upserts ``RolloutOutcome`` too."""
+    deliveries: Deliveries = field(default_factory=Deliveries)
+    """Notifications in flight in this run (``NOTIFY_PATCH``)."""
 
     def router(self) -> RouterSpec:
         """The router every weight change uses: the chosen target's; the spec's own in rollouts before targets."""
@@ -102,6 +110,7 @@ class RolloutRun:
         if s.phase is not phase:
             s.phase = phase
             self.note(f"phase {phase.value}", detail)
+            on_phase(s, self.deliveries, phase, detail)
         elif detail:
             self.note(detail)
         if phase in {Phase.CANARY, Phase.AWAITING_APPROVAL} and s.paused_by is None:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.counters import Counters
 from models.phases import Phase
 from models.policy import GoverningPolicy
 from models.record import CriterionEvidence, DeploymentRecord, Outcome, RollbackReport, StepEvidence
@@ -84,6 +85,14 @@ class RolloutState(BaseModel):
     paused_at: datetime | None = Field(default=None, description="When the current pause began (max_pause).")
     revoked: list[str] = Field(
         default_factory=list, description="Fingerprints found revoked in the policy while the rollout ran."
+    )
+    notify_patch: bool = Field(
+        default=False,
+        description="Started under the notifications patch (webhooks, verified recovery): kept across continue-as-new.",
+    )
+    notify_sequence: int = Field(default=0, description="Notification events sent so far (idempotency keys).")
+    recovery_baseline: Counters | None = Field(
+        default=None, description="Stable's cumulative counters read at the rollout's first step: its baseline."
     )
     record: DeploymentRecord
 

@@ -16,7 +16,7 @@ from temporalio.common import SearchAttributeUpdate
 
 from models.durations import format_duration
 from models.phases import Phase
-from models.record import CriterionEvidence, DeploymentRecord
+from models.record import CriterionEvidence, DeploymentRecord, recovery_phrase
 from models.spec import RolloutSpec, criteria_fingerprint
 from workflows import search_attributes as sa
 from workflows.rollout.bounds import rejected_total
@@ -165,6 +165,9 @@ def details(spec: RolloutSpec, s: RolloutState, now: datetime) -> str:
         lines += ["", f"**Rollback cause:** {rb.cause}" + (f" (by {rb.by})" if rb.by else ""), "", f"`{reason}`"]
         if rb.router_verified:
             lines += ["", f"stable back at 100%, verified, in {rb.duration_seconds or 0:.3g} s"]
+    if record.recovery is not None:
+        lines += ["", f"**Recovery:** stable {recovery_phrase(record.recovery)}"]
+        lines += [f"- {line}" for line in record.recovery.evidence]
     if record.finished_at is not None:
         lines += ["", f"finished {at_utc(record.finished_at)}: the result starts with the outcome and the record"]
     return "\n".join(lines)
@@ -175,6 +178,8 @@ def result_summary(record: DeploymentRecord) -> str:
     line = f"{record.outcome}: {record.service} {record.candidate.version} at {record.final_weight:g}%"
     if record.rollback is not None:
         line += f"; rollback cause {record.rollback.cause}: {record.rollback.reason}"
+    if record.recovery is not None:
+        line += f"; stable {recovery_phrase(record.recovery)}"
     return line
 
 

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.rollout import calls, signals, view
     from workflows.rollout.bounds import count_rejection
     from workflows.rollout.context import (
+        NOTIFY_PATCH,
         OPERATOR_VIEW_PATCH,
         SEQUENTIAL_JUDGE_PATCH,
         SERVICE_LEASE_PATCH,
@@ -39,6 +40,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.rollout.governance import govern
     from workflows.rollout.interrupts import Interrupts, RollbackNeeded
+    from workflows.rollout.notify import drain
+    from workflows.rollout.recovery import verify_recovery
     from workflows.rollout.rollback import roll_back, shielded
     from workflows.rollout.state import RolloutResult, RolloutState, RolloutStatus, carried_refusal
     from workflows.rollout.steps import forward
@@ -96,8 +99,10 @@ class RolloutWorkflow:
         if carried is not None:
             _refuse_foreign_state(carried)
         operator_view = workflow.patched(OPERATOR_VIEW_PATCH)
+        # Checked once per rollout, like trust-operations; later runs read it from the carried state.
+        notify = carried.notify_patch if carried is not None else workflow.patched(NOTIFY_PATCH)
         try:
-            run = self._run = self._begin(spec, operator_view=operator_view)
+            run = self._run = self._begin(spec, operator_view=operator_view, notify=notify)
         except ApplicationError:
             self._judge_early()  # an invalid spec: what waited is answered (refused) before the run fails
             raise
@@ -123,16 +128,20 @@ class RolloutWorkflow:
         # Released on every ending but continue-as-new (same holder next run) and worker eviction (the run goes
         # on elsewhere): hence Exception and CancelledError, not a `finally`.
         try:
-            result = await _forward_or_roll_back(run)
+            await _forward_or_roll_back(run)
         except (Exception, asyncio.CancelledError):
             if leased:
                 await shielded(_release_lease(run))
+            await shielded(drain(run.state, run.deliveries))
             raise
         if leased:
             await shielded(_release_lease(run))
-        return result
+        # After the lease, so the service's next rollout does not wait for a slow receiver; before the result, so
+        # the record counts every delivery (each is bounded by calls.NOTIFY_SCHEDULE_TO_CLOSE).
+        await drain(run.state, run.deliveries)
+        return _finish(run)
 
-    def _begin(self, raw: Any, *, operator_view: bool) -> RolloutRun:
+    def _begin(self, raw: Any, *, operator_view: bool, notify: bool) -> RolloutRun:
         """Validation is the first act: nothing is called before the spec is known to be whole."""
         try:
             spec = validate_spec(raw)
@@ -144,7 +153,7 @@ class RolloutWorkflow:
             raise ApplicationError(
                 exc.args[0], {"problems": exc.problems}, type="InvalidRolloutSpec", non_retryable=True
             ) from None
-        state = self._carried if self._carried is not None else _new_state(spec, trust=self._trust)
+        state = self._carried if self._carried is not None else _new_state(spec, trust=self._trust, notify=notify)
         return RolloutRun(
             spec=spec, state=state, raw_spec=raw, interrupts=self._interrupts, operator_view=operator_view
         )
@@ -332,10 +341,11 @@ def _refuse_foreign_state(carried: RolloutState) -> None:
     raise ApplicationError(reason, type="CarriedStateRefused", non_retryable=True)
 
 
-def _new_state(spec: RolloutSpec, *, trust: bool) -> RolloutState:
+def _new_state(spec: RolloutSpec, *, trust: bool, notify: bool) -> RolloutState:
     info = workflow.info()
     return RolloutState(
         trust_operations=trust,
+        notify_patch=notify,
         record=DeploymentRecord(
             rollout_id=info.workflow_id,
             run_id=info.run_id,
@@ -358,7 +368,7 @@ def _new_state(spec: RolloutSpec, *, trust: bool) -> RolloutState:
     )
 
 
-async def _forward_or_roll_back(run: RolloutRun) -> RolloutResult:
+async def _forward_or_roll_back(run: RolloutRun) -> None:
     try:
         try:
             await forward(run)
@@ -366,10 +376,10 @@ async def _forward_or_roll_back(run: RolloutRun) -> RolloutResult:
             raise RollbackNeeded("router_error", f"forward action failed: {cause(exc)}") from exc
     except RollbackNeeded as rollback:
         await shielded(roll_back(run, rollback))
+        await verify_recovery(run)  # with the lease still held: nothing else may move the service meanwhile
     except asyncio.CancelledError:
         await shielded(roll_back(run, RollbackNeeded("cancelled", "the workflow was cancelled")))
         raise
-    return _finish(run)
 
 
 def _finish(run: RolloutRun) -> RolloutResult:
