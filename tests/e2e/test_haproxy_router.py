@@ -11,6 +11,7 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +28,7 @@ from tests.workflows.helpers import rollout_worker, start_rollout, status, uniqu
 
 pytestmark = pytest.mark.e2e
 
-HEALTHY = {"error_rate": 0.0, "latency_p50_ms": 1.0, "latency_p95_ms": 2.0}
+HEALTHY: dict[str, Any] = {"error_rate": 0.0, "latency_p50_ms": 1.0, "latency_p95_ms": 2.0}
 """Fast servers without errors: these tests count who answers, so every request must answer."""
 
 
