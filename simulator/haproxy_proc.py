@@ -24,7 +24,7 @@ from typing import Any
 
 from activities.routers.haproxy import HaproxyTrafficRouter, backend_section
 from models.activities import RouterState
-from models.spec import HaproxyRouter
+from models.spec import HaproxyRouter, HaproxySticky
 from simulator.procs import ServerProcessError, binary, free_port, host_port, run_folder, running
 
 _READY_TIMEOUT_S = 15.0
@@ -57,6 +57,8 @@ class HaproxyProcess:
     url: str
     port: int
     folder: Path
+    sticky: dict[str, str] | None = None
+    """The router's ``sticky`` setting when not the default (X-User-Id header)."""
     process: asyncio.subprocess.Process | None = None
     _running: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack, init=False, repr=False)
     """Holds the process that :meth:`start` entered, for :meth:`stop` to leave (the two are separate calls)."""
@@ -93,6 +95,8 @@ class HaproxyProcess:
             "backend": _BACKEND,
             "state_file": str(self.state_file),
         }
+        if self.sticky is not None:
+            spec["sticky"] = self.sticky
         spec.update(overrides)
         return spec
 
@@ -132,7 +136,7 @@ class HaproxyProcess:
 
 @contextlib.asynccontextmanager
 async def run_haproxy(
-    *, stable_url: str, candidate_url: str, candidate_weight: float = 0.0
+    *, stable_url: str, candidate_url: str, candidate_weight: float = 0.0, sticky: dict[str, str] | None = None
 ) -> AsyncIterator[HaproxyProcess]:
     """Run HAProxy on a free loopback port in front of the two servers until the block ends.
 
@@ -140,6 +144,7 @@ async def run_haproxy(
         stable_url: base URL of the stable model server (``http://127.0.0.1:PORT``).
         candidate_url: base URL of the candidate model server.
         candidate_weight: the candidate's initial share in percent (set through the router once it serves).
+        sticky: the router's ``sticky`` setting (e.g. ``{"by": "cookie", "name": "uid"}``); default X-User-Id.
     """
     with run_folder("haproxy") as folder:
         spec = HaproxyRouter(
@@ -147,10 +152,11 @@ async def run_haproxy(
             socket_path=str(folder / "admin.sock"),
             backend=_BACKEND,
             state_file=str(folder / "rollout.state"),
+            sticky=HaproxySticky() if sticky is None else HaproxySticky.model_validate(sticky),
         )
         for attempt in range(_PORT_ATTEMPTS):
             port = free_port()
-            haproxy = HaproxyProcess(url=f"http://127.0.0.1:{port}", port=port, folder=folder)
+            haproxy = HaproxyProcess(url=f"http://127.0.0.1:{port}", port=port, folder=folder, sticky=sticky)
             (folder / "haproxy.out").unlink(missing_ok=True)  # an earlier attempt's error must not decide this one
             haproxy.conf_path.write_text(_config(folder, port, spec, host_port(stable_url), host_port(candidate_url)))
             try:

@@ -117,6 +117,29 @@ async def test_sticky_users_keep_their_version_from_10_to_50_percent(haproxy: Ha
     assert all(at_10[u] == "v1" for u in stable_50), "a user on stable at 50% was on stable at 10% too"
 
 
+async def test_sticky_by_cookie_keeps_users_on_their_version() -> None:
+    async with (
+        run_model_server(version="v1", seed=1, **HEALTHY) as stable,
+        run_model_server(version="v2", seed=2, **HEALTHY) as candidate,
+        run_haproxy(
+            stable_url=stable.url, candidate_url=candidate.url, sticky={"by": "cookie", "name": "uid"}
+        ) as haproxy,
+    ):
+        assert await haproxy.set_weights(30) == state(30)
+        seen: dict[str, set[str]] = {}
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            for i in range(60):
+                user = f"user-{i}"
+                for _ in range(3):
+                    response = await client.post(
+                        haproxy.answer_url, json={"prompt": "p"}, headers={"Cookie": f"theme=dark; uid={user}"}
+                    )
+                    seen.setdefault(user, set()).add(response.json()["version"])
+    assert all(len(got) == 1 for got in seen.values()), {u: v for u, v in seen.items() if len(v) > 1}
+    on_candidate = sum(1 for got in seen.values() if got == {"v2"})
+    assert 5 <= on_candidate <= 35, f"about 30% of 60 users by their uid cookie: {on_candidate}"
+
+
 async def test_a_restart_comes_back_with_the_rollouts_weights(haproxy: HaproxyProcess) -> None:
     await haproxy.set_weights(30)
     dump = haproxy.state_file.read_text()
