@@ -200,7 +200,7 @@ class HaproxyTrafficRouter:
         text = data.decode(errors="replace")
         if "Permission denied" in text or text.startswith("Unknown command"):
             raise ProviderRejected(
-                f"haproxy: {self._socket} refused {line.split(' ', 2)[0:2]!r} (the socket needs level admin): "
+                f"haproxy: {self._socket} refused {line.split(';')[0]!r} (the socket needs level admin): "
                 f"{text.strip()[:200]!r}"
             )
         return text

@@ -170,6 +170,15 @@ async def test_unknown_backend_or_server_is_rejected_with_haproxys_answer(haprox
     assert await haproxy.router().read() == state(0), "nothing moved"
 
 
+async def test_a_socket_below_level_admin_is_rejected_naming_the_level(haproxy: HaproxyProcess) -> None:
+    conf = haproxy.conf_path.read_text()
+    haproxy.conf_path.write_text(conf.replace("level admin", "level operator"))
+    await haproxy.restart()
+    with pytest.raises(ProviderRejected, match="needs level admin"):
+        await haproxy.router().apply(state(10))
+    assert await haproxy.router().read() == state(0), "get weight works at level operator; nothing moved"
+
+
 async def test_haproxy_down_is_unavailable_and_retried_later(haproxy: HaproxyProcess) -> None:
     await haproxy.set_weights(20)
     await haproxy.stop()
