@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from activities.errors import ProviderUnavailable
+from activities.errors import ProviderRejected, ProviderUnavailable
 
 LOCK_TIMEOUT_S = 20.0
 _POLL_S = 0.02
@@ -23,14 +23,20 @@ _POLL_S = 0.02
 
 @contextlib.asynccontextmanager
 async def file_lock(path: Path, *, who: str) -> AsyncIterator[None]:
-    """An exclusive lock on ``<path>.lock`` for the block; ``ProviderUnavailable`` (retried) if it stays taken.
+    """An exclusive lock on ``<path>.lock`` for the block, so two attempts never interleave their steps.
+
+    It raises ``ProviderUnavailable`` (retried) when the lock stays taken, and ``ProviderRejected`` when the lock
+    file cannot be created at all (a missing folder, no permission: retrying would not help).
 
     Args:
         path: the file the lock protects; the lock file sits beside it.
         who: the router's name, first in the error message (``nginx``, ``haproxy``).
     """
     lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # a missing folder or no permission: the target's settings, not a passing fault
+        raise ProviderRejected(f"{who}: cannot open the lock file {lock_path}: {exc}") from exc
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LOCK_TIMEOUT_S

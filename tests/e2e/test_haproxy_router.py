@@ -170,6 +170,14 @@ async def test_unknown_backend_or_server_is_rejected_with_haproxys_answer(haprox
     assert await haproxy.router().read() == state(0), "nothing moved"
 
 
+async def test_a_state_file_in_a_missing_folder_is_rejected_before_any_move(
+    haproxy: HaproxyProcess, tmp_path: Path
+) -> None:
+    with pytest.raises(ProviderRejected, match="cannot open the lock file"):
+        await haproxy.router(state_file=str(tmp_path / "missing" / "rollout.state")).apply(state(10))
+    assert await haproxy.router().read() == state(0), "nothing moved"
+
+
 async def test_a_socket_below_level_admin_is_rejected_naming_the_level(haproxy: HaproxyProcess) -> None:
     conf = haproxy.conf_path.read_text()
     haproxy.conf_path.write_text(conf.replace("level admin", "level operator"))
