@@ -8,9 +8,11 @@ from activities.metrics.base import MetricsProvider
 from activities.metrics.http_json import HttpJsonMetricsProvider
 from activities.metrics.prometheus import PrometheusMetricsProvider
 from activities.routers.base import TrafficRouter
+from activities.routers.haproxy import HaproxyTrafficRouter
 from activities.routers.http import HttpTrafficRouter
 from activities.routers.nginx import NginxTrafficRouter
 from models.spec import (
+    HaproxyRouter,
     HttpJsonMetrics,
     HttpRouter,
     MetricsSpec,
@@ -30,6 +32,8 @@ def router_for(spec: RouterSpec, http: httpx.AsyncClient) -> TrafficRouter:
             return HttpTrafficRouter(spec, http)
         case NginxRouter():
             return NginxTrafficRouter(spec, http)
+        case HaproxyRouter():
+            return HaproxyTrafficRouter(spec, http)
     raise TypeError(f"no router for kind {spec.kind!r}")  # unreachable while the spec union is exhaustive
 
 

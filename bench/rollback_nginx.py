@@ -7,6 +7,7 @@ first probe after which every probe saw stable (so a straggling candidate answer
 
 * ``nginx``: probes are real requests through nginx (8 concurrent loops, fast model servers so a probe takes
   about a millisecond): the rollback is complete when nginx routes every new request to stable.
+* ``haproxy``: the same probes through a real HAProxy whose weights move over its admin socket (no reload).
 * ``http``: the simulator's router (``simulator.testing.run_simulator``); probes are ``GET`` of the route, the
   figure the same workflow reaches when the router is a bare HTTP API.
 
@@ -23,7 +24,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from temporalio.client import Client
@@ -40,6 +41,9 @@ from workers.settings import Settings
 
 _PROBES = 8
 _TAIL_S = 0.3  # keep probing this long after the workflow finished, to catch straggling candidate answers
+
+_STAND_ROUTERS: dict[str, Literal["nginx", "haproxy"]] = {"nginx": "nginx", "haproxy": "haproxy"}
+"""Routers measured on the real stand (probes are requests through them); ``http`` is the simulator's router."""
 
 Probe = Callable[[httpx.AsyncClient], Awaitable[bool]]
 """One observation: True when it saw the candidate."""
@@ -110,9 +114,9 @@ async def _one_rollback(client: Client, task_queue: str, spec: dict[str, Any], p
     return since - aborted, rollback.duration_seconds
 
 
-def _nginx_probe(stand: Stand) -> Probe:
+def _stand_probe(stand: Stand) -> Probe:
     async def probe(http: httpx.AsyncClient) -> bool:
-        response = await http.post(stand.nginx.answer_url, json={"prompt": "bench"})
+        response = await http.post(stand.answer_url, json={"prompt": "bench"})
         return bool(response.json()["version"] == stand.candidate.version)
 
     return probe
@@ -130,13 +134,14 @@ async def _run_router(kind: str, client: Client, rollouts: int) -> list[tuple[fl
     figures: list[tuple[float, float]] = []
     fast = {"latency_p50_ms": 0.5, "latency_p95_ms": 1.0, "error_rate": 0.0}
     policy = RUN_ROOT / "bench" / f"policy-{kind}.json"
-    if kind == "nginx":
-        async with run_stand(stable=fast, candidate=fast) as stand:
+    front = _STAND_ROUTERS.get(kind)
+    if front is not None:
+        async with run_stand(stable=fast, candidate=fast, router=front) as stand:
             write_lab_policy(policy, {"bench": stand.target()})
             async with rollout_worker(client, task_queue, policy_path=policy):
                 for _ in range(rollouts):
                     spec = _spec(f"bench-{uuid.uuid4().hex[:8]}")
-                    figures.append(await _one_rollback(client, task_queue, spec, _nginx_probe(stand)))
+                    figures.append(await _one_rollback(client, task_queue, spec, _stand_probe(stand)))
     else:
         async with run_simulator() as sim:
             write_lab_policy(policy, {"bench": sim.target()})
@@ -179,6 +184,6 @@ async def main(rollouts: int, routers: list[str]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.rollback_nginx", description=__doc__)
     parser.add_argument("--rollouts", type=int, default=30)
-    parser.add_argument("--routers", nargs="+", default=["nginx", "http"], choices=["nginx", "http"])
+    parser.add_argument("--routers", nargs="+", default=["nginx", "http"], choices=["nginx", "haproxy", "http"])
     args = parser.parse_args()
     asyncio.run(main(args.rollouts, args.routers))

@@ -220,7 +220,68 @@ class NginxRouter(_Model):
         return self
 
 
-RouterSpec = Annotated[HttpRouter | NginxRouter, Field(discriminator="kind")]
+_HAPROXY_NAME = r"^[A-Za-z0-9_.:-]{1,63}$"
+"""A HAProxy backend or server name: the characters HAProxy allows. No space, ``;`` or newline can reach the admin
+socket, where ``;`` separates commands and a newline ends them."""
+_STICKY_NAME = r"^[A-Za-z0-9_-]{1,63}$"
+"""A header or cookie name: letters, digits, ``-`` and ``_`` (a subset of HTTP's tokens that HAProxy's
+configuration takes as written, with no quoting or variable expansion)."""
+
+
+class HaproxySticky(_Model):
+    """What keeps a user on one version: the key HAProxy hashes onto its consistent-hash ring.
+
+    With ``hash-type consistent``, raising the candidate's weight only adds candidate points to the ring and
+    lowering stable's only removes stable ones, so a user on the candidate stays there as its share grows.
+    """
+
+    by: Literal["header", "cookie"] = Field(
+        default="header", description="Hash a request header (balance hdr(name)) or a cookie (req.cook(name))."
+    )
+    name: str = Field(
+        default="X-User-Id",
+        pattern=_STICKY_NAME,
+        description="The header or cookie that names the user; requests without it are spread by weight.",
+    )
+
+
+class HaproxyRouter(_Model):
+    """HAProxy routing by server weights changed through its Runtime API (the admin socket): no reload.
+
+    One weight change sends ``set weight`` for both servers on the admin socket, reads them back with
+    ``get weight``, then writes ``show servers state`` of the backend to ``state_file``, which the configuration
+    loads at start (``load-server-state-from-file local``), so a restarted HAProxy comes back with these weights.
+    """
+
+    kind: Literal["haproxy"] = Field(description="Provider kind.")
+    socket_path: FilePath = Field(
+        description="HAProxy's admin socket (stats socket ... level admin), a UNIX socket on the worker's host.",
+    )
+    backend: str = Field(
+        default="rollout", pattern=_HAPROXY_NAME, description="The backend holding the stable and candidate servers."
+    )
+    stable_server: str = Field(default="stable", pattern=_HAPROXY_NAME, description="Server name of stable.")
+    candidate_server: str = Field(default="candidate", pattern=_HAPROXY_NAME, description="Server name of candidate.")
+    state_file: FilePath = Field(
+        description="The backend's server state file (server-state-file-name, with load-server-state-from-file "
+        "local): rewritten after every change, so a HAProxy restart comes back with the last weights.",
+    )
+    sticky: HaproxySticky = Field(
+        default_factory=HaproxySticky,
+        description="The header or cookie the backend hashes (hash-type consistent) to keep users on a version.",
+    )
+    command_timeout: Duration = Field(
+        default=timedelta(seconds=5), description="How long one exchange on the admin socket may take."
+    )
+
+    @model_validator(mode="after")
+    def _distinct(self) -> HaproxyRouter:
+        if self.stable_server == self.candidate_server:
+            raise ValueError("stable_server and candidate_server must differ")
+        return self
+
+
+RouterSpec = Annotated[HttpRouter | NginxRouter | HaproxyRouter, Field(discriminator="kind")]
 
 
 class HttpJsonMetrics(_Model):

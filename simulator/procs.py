@@ -5,7 +5,7 @@ nginx, Prometheus and the Temporal dev server (``tests/servers.py``) alike, so e
 deadline, the same error message (with the end of the process's output) and the same clean stop of the whole
 process group.
 
-nginx and Prometheus run as plain child processes of ours (never the system services), with their configuration
+nginx, HAProxy and Prometheus run as plain child processes of ours (never the system services), with their configuration
 and data in a fresh folder under the git-ignored ``.run/`` of the repository, removed when the block ends.
 """
 
@@ -26,7 +26,7 @@ import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RUN_ROOT = REPO_ROOT / ".run"
-_INSTALL_HINT = "run `sudo bash scripts/install_servers.sh` (Debian packages nginx-light and prometheus)"
+_INSTALL_HINT = "run `sudo bash scripts/install_servers.sh` (Debian packages nginx-light, haproxy and prometheus)"
 _TAIL_BYTES = 4096
 
 Ready = Callable[[asyncio.subprocess.Process], Awaitable[bool]]

@@ -1,7 +1,8 @@
 """The real-traffic stand: two model servers, nginx routing between them, Prometheus scraping both.
 
 This is the world of the e2e tests, the nginx benchmark and the demo: every request is real HTTP through a real
-nginx, and the rollout reads a real Prometheus.
+nginx, and the rollout reads a real Prometheus. With ``router="haproxy"`` a real HAProxy runs beside nginx, in
+front of the same two servers, and is the stand's router: its target, its answer URL.
 
 Example::
 
@@ -14,8 +15,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from simulator.haproxy_proc import HaproxyProcess, run_haproxy
 from simulator.nginx_proc import NginxProcess, run_nginx
 from simulator.prometheus_proc import PrometheusProcess, run_prometheus
 from simulator.testing import ModelServer, run_model_server
@@ -29,16 +31,29 @@ class Stand:
     candidate: ModelServer
     nginx: NginxProcess
     prometheus: PrometheusProcess | None
+    haproxy: HaproxyProcess | None = None
+    """Runs (beside nginx) when the stand was started with ``router="haproxy"``, and is then its router."""
+
+    @property
+    def router_kind(self) -> Literal["nginx", "haproxy"]:
+        """Which front the stand's target routes with."""
+        return "nginx" if self.haproxy is None else "haproxy"
+
+    @property
+    def answer_url(self) -> str:
+        """Where users' requests go: through the stand's router (HAProxy when it runs, else nginx)."""
+        return self.nginx.answer_url if self.haproxy is None else self.haproxy.answer_url
 
     def target(self, **replay_sets: str) -> dict[str, Any]:
-        """This stand as an operators' target (docs/security.md): nginx, Prometheus, the two servers' URLs.
+        """This stand as an operators' target (docs/security.md): its router, Prometheus, the two servers' URLs.
 
         What an operator writes into the policy's ``targets``; a spec then names it, never these paths.
         """
         assert self.prometheus is not None
+        router = self.nginx.router_spec() if self.haproxy is None else self.haproxy.router_spec()
         return {
-            "description": "nginx in front of two model servers, judged from Prometheus",
-            "router": self.nginx.router_spec(),
+            "description": f"{self.router_kind} in front of two model servers, judged from Prometheus",
+            "router": router,
             "metrics": self.prometheus.metrics_spec(),
             "url_prefixes": [self.stable.url, self.candidate.url],
             "replay_sets": replay_sets,
@@ -54,6 +69,7 @@ async def run_stand(
     candidate: dict[str, Any] | None = None,
     prometheus: bool = True,
     scrape_interval: str = "1s",
+    router: Literal["nginx", "haproxy"] = "nginx",
 ) -> AsyncIterator[Stand]:
     """Start the stand, ready to serve (nginx answering, every target scraped), and stop it at the end.
 
@@ -64,15 +80,25 @@ async def run_stand(
         candidate: knobs of the candidate server.
         prometheus: also run Prometheus (the router-only benchmark does without).
         scrape_interval: Prometheus' scrape and evaluation interval.
+        router: ``haproxy`` also runs HAProxy and makes it the stand's router (nginx stays the default; it keeps
+            running beside HAProxy so every stand has the same handles).
     """
-    async with (
-        run_model_server(version=stable_version, seed=1, **(stable or {})) as stable_server,
-        run_model_server(version=candidate_version, seed=2, **(candidate or {})) as candidate_server,
-        run_nginx(stable_url=stable_server.url, candidate_url=candidate_server.url) as nginx,
-    ):
-        if not prometheus:
-            yield Stand(stable=stable_server, candidate=candidate_server, nginx=nginx, prometheus=None)
-            return
-        targets = [stable_server.url, candidate_server.url]
-        async with run_prometheus(targets, scrape_interval=scrape_interval) as prom:
-            yield Stand(stable=stable_server, candidate=candidate_server, nginx=nginx, prometheus=prom)
+    async with contextlib.AsyncExitStack() as stack:
+        stable_server = await stack.enter_async_context(
+            run_model_server(version=stable_version, seed=1, **(stable or {}))
+        )
+        candidate_server = await stack.enter_async_context(
+            run_model_server(version=candidate_version, seed=2, **(candidate or {}))
+        )
+        stable_url, candidate_url = stable_server.url, candidate_server.url
+        nginx = await stack.enter_async_context(run_nginx(stable_url=stable_url, candidate_url=candidate_url))
+        haproxy = (
+            await stack.enter_async_context(run_haproxy(stable_url=stable_url, candidate_url=candidate_url))
+            if router == "haproxy"
+            else None
+        )
+        prom = None
+        if prometheus:
+            targets = [stable_server.url, candidate_server.url]
+            prom = await stack.enter_async_context(run_prometheus(targets, scrape_interval=scrape_interval))
+        yield Stand(stable=stable_server, candidate=candidate_server, nginx=nginx, prometheus=prom, haproxy=haproxy)

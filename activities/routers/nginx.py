@@ -16,22 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import signal
-import tempfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 
 from activities.errors import ProviderRejected, ProviderUnavailable, RouterNotConverged
+from activities.routers.files import file_lock, read_bytes, write_atomic
 from activities.routers.nginx_include import IncludeError, Weights, parse, parse_served, render
 from models.activities import RouterState
 from models.spec import NginxRouter
 
 _COMMAND_TIMEOUT_S = 20.0
-_LOCK_TIMEOUT_S = 20.0
 _POLL_S = 0.02
 
 
@@ -51,15 +48,15 @@ class NginxTrafficRouter:
             text, revision = render(self._spec, state)
         except ValueError as exc:
             raise ProviderRejected(f"nginx: {exc}") from None
-        async with _file_lock(self._path):
-            previous = await asyncio.to_thread(_read_bytes, self._path)
+        async with file_lock(self._path, who="nginx"):
+            previous = await asyncio.to_thread(read_bytes, self._path)
             if state.candidate > 0 and previous is not None:
                 await self._refuse_foreign(previous)
             if previous == text.encode() and self._spec.verify_url is not None:
                 served = await self._served_or_none()
                 if served is not None and served.revision == revision:
                     return
-            await asyncio.to_thread(_write_atomic, self._path, text.encode())
+            await asyncio.to_thread(write_atomic, self._path, text.encode())
             problem = await self._test()
             if problem is not None:
                 await asyncio.to_thread(_restore, self._path, previous)
@@ -72,7 +69,7 @@ class NginxTrafficRouter:
         """What nginx serves (``verify_url``), else what the include file nginx loaded holds."""
         if self._spec.verify_url is not None:
             return (await self._served()).state
-        data = await asyncio.to_thread(_read_bytes, self._path)
+        data = await asyncio.to_thread(read_bytes, self._path)
         if data is None:
             raise ProviderRejected(f"nginx: {self._path} does not exist")
         try:
@@ -218,53 +215,9 @@ async def _run(args: list[str]) -> tuple[int, str]:
     return process.returncode, output.decode(errors="replace")
 
 
-@contextlib.asynccontextmanager
-async def _file_lock(path: Path) -> AsyncIterator[None]:
-    """An exclusive lock beside the include, so two attempts (or two workers) never interleave their steps."""
-    lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + _LOCK_TIMEOUT_S
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if loop.time() > deadline:
-                    raise ProviderUnavailable(f"nginx: {lock_path} stayed locked {_LOCK_TIMEOUT_S:g}s") from None
-                await asyncio.sleep(_POLL_S)  # flock offers nothing to await; a short poll keeps the loop free
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-def _read_bytes(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Readers (nginx -t, a reload) see the old file or the new one, never half of one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _restore(path: Path, previous: bytes | None) -> None:
     if previous is None:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
     else:
-        _write_atomic(path, previous)
+        write_atomic(path, previous)

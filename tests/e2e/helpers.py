@@ -34,10 +34,10 @@ def stand_policy(stand: Stand, directory: Path, **replay_sets: str) -> Path:
 
 
 def stand_spec(stand: Stand, service: str, **overrides: Any) -> dict[str, Any]:
-    """A compressed rollout through the stand's nginx, judged from its Prometheus.
+    """A compressed rollout through the stand's router, judged from its Prometheus.
 
     Steps of tens of seconds, analysis every 2 s against a 1 s scrape, and a small minimum sample: with a few
-    hundred requests per second through nginx the sequential judge then decides within a step.
+    hundred requests per second through the router the sequential judge then decides within a step.
     """
     assert stand.prometheus is not None
     spec: dict[str, Any] = {
@@ -62,9 +62,9 @@ def stand_spec(stand: Stand, service: str, **overrides: Any) -> dict[str, Any]:
 
 @contextlib.asynccontextmanager
 async def background_load(stand: Stand, rps: float = 200.0) -> AsyncIterator[asyncio.Task[LoadSummary]]:
-    """Steady user traffic through nginx (1000 users, sticky ids) for the duration of the block."""
+    """Steady user traffic through the stand's router (1000 users, sticky ids) for the duration of the block."""
     stop = asyncio.Event()
-    task = asyncio.create_task(run_load(stand.nginx.answer_url, rps=rps, users=1000, duration=3600, stop=stop))
+    task = asyncio.create_task(run_load(stand.answer_url, rps=rps, users=1000, duration=3600, stop=stop))
     try:
         yield task
     finally:
@@ -73,12 +73,12 @@ async def background_load(stand: Stand, rps: float = 200.0) -> AsyncIterator[asy
 
 
 async def routed_versions(stand: Stand, n: int, user: str | None = None) -> list[str]:
-    """The version that answered each of ``n`` requests sent through nginx."""
+    """The version that answered each of ``n`` requests sent through the stand's router (nginx or HAProxy)."""
     headers = {"X-User-Id": user} if user is not None else {}
     out: list[str] = []
     async with httpx.AsyncClient(timeout=5.0) as client:
         for i in range(n):
-            response = await client.post(stand.nginx.answer_url, json={"prompt": f"after-{i}"}, headers=headers)
+            response = await client.post(stand.answer_url, json={"prompt": f"after-{i}"}, headers=headers)
             out.append(response.json()["version"])
     return out
 
