@@ -221,7 +221,7 @@ def with_(**changes: Any) -> dict[str, Any]:
         ),
         (
             with_(router={"kind": "istio", "url": "http://x"}),
-            "router.kind: unknown provider kind 'istio' (expected one of: 'http', 'nginx')",
+            "router.kind: unknown provider kind 'istio' (expected one of: 'http', 'nginx', 'haproxy')",
         ),
         (with_(router={"url": "http://x"}), 'router.kind: missing (say which provider, e.g. "kind": "http")'),
         (
@@ -343,7 +343,7 @@ def test_many_bad_fields_are_all_listed() -> None:
     )
     problems = problems_of(data)
     expected = [
-        "router.kind: unknown provider kind 'istio' (expected one of: 'http', 'nginx')",
+        "router.kind: unknown provider kind 'istio' (expected one of: 'http', 'nginx', 'haproxy')",
         "metrics.url: 'not a url' is not an http(s) URL with a host",
         "colour: unknown field (check the spelling)",
         "steps[1].weight: weights must strictly increase (10 then 5)",
