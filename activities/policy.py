@@ -14,7 +14,15 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from models.policy import LoadedPolicy, PolicyError, PolicyRequest, resolve
+from models.policy import (
+    LoadedPolicy,
+    PolicyError,
+    PolicyRequest,
+    RouterCheck,
+    RouterVerdict,
+    resolve,
+    router_allowed,
+)
 
 
 class PolicyActivities:
@@ -26,7 +34,7 @@ class PolicyActivities:
 
     def all(self) -> list[object]:
         """Every activity of this class, for the worker."""
-        return [self.load_policy]
+        return [self.load_policy, self.check_router]
 
     def _file_for(self, service: str) -> Path | None:
         assert self._path is not None
@@ -62,3 +70,19 @@ class PolicyActivities:
             return LoadedPolicy(note=f"{path}: no entry for {request.service!r} and no default")
         log.info("policy loaded", source=str(path), sha256=governing.sha256, scope=governing.scope)
         return LoadedPolicy(policy=governing)
+
+    @activity.defn(name="check_router")
+    async def check_router(self, request: RouterCheck) -> RouterVerdict:
+        """Whether the operators' policy, as it is now, defines (or allows) ``request.router`` for the service.
+
+        The lease asks before it acts on the router a lease request carried: a request is anyone's to write.
+        """
+        loaded = await self.load_policy(PolicyRequest(service=request.service))
+        if router_allowed(request.router, request.service, loaded.policy, lab_mode=loaded.lab_mode):
+            return RouterVerdict(allowed=True)
+        where = "no policy and not in lab mode" if loaded.policy is None else f"policy {loaded.policy.scope}"
+        return RouterVerdict(
+            allowed=False,
+            note=f"the lease request's {request.router.kind} router is not one of {request.service}'s targets "
+            f"({where}): not called",
+        )

@@ -33,7 +33,7 @@ from models.criteria import Criteria, RollbackTriggers
 from models.durations import Duration
 from models.notifications import MAX_WEBHOOKS, Webhook
 from models.schema import document_schema
-from models.spec import AnalysisFailurePolicy, InconclusivePolicy
+from models.spec import AnalysisFailurePolicy, InconclusivePolicy, RouterSpec
 from models.targets import MAX_TARGETS, Target, TargetName, for_service
 
 SIGNATURE_NAMESPACE = "durable-rollouts"
@@ -441,6 +441,34 @@ class PolicyRequest(_Model):
     """Input of ``load_policy``: the service whose policy governs the rollout."""
 
     service: str
+
+
+def router_allowed(router: RouterSpec, service: str, governing: GoverningPolicy | None, *, lab_mode: bool) -> bool:
+    """Whether the operators would let ``router`` move ``service``'s traffic.
+
+    Yes for one of the service's targets' routers, or any router where inline targets are allowed (the policy says
+    so, or lab mode without a policy). The lease's watcher asks before it puts stable back on the router a lease
+    request named: anyone who can signal the lease workflow can write that request, so it is not trusted alone.
+    """
+    if governing is None:
+        return lab_mode
+    if governing.policy.allow_inline_targets:
+        return True
+    return any(target.router == router for target in governing.policy.targets.values())
+
+
+class RouterCheck(_Model):
+    """Input of ``check_router``: a router someone asks the worker to move ``service``'s traffic on."""
+
+    service: str
+    router: RouterSpec
+
+
+class RouterVerdict(_Model):
+    """Output of ``check_router``: whether the operators define (or allow) that router, and why not."""
+
+    allowed: bool
+    note: str = ""
 
 
 class LoadedPolicy(_Model):

@@ -23,6 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.lease import WATCH_UNSUPPORTED, LeaseActivities
+    from activities.policy import PolicyActivities
     from models.activities import RouterState, SetWeightsInput
     from models.lease import (
         LEASE_WORKFLOW,
@@ -35,12 +36,16 @@ with workflow.unsafe.imports_passed_through():
         OrphanRollback,
         WatchHolderInput,
     )
+    from models.policy import RouterCheck
     from workflows import search_attributes as sa
     from workflows.rollout import calls
     from workflows.rollout.context import cause
     from workflows.rollout.rollback import shielded
 
 LEASE_WATCHER_PATCH = "lease-watcher"
+LEASE_TRUSTED_ROUTER_PATCH = "lease-trusted-router"
+"""Before putting stable back on the router a lease request carried, ask the worker whether the operators' policy
+defines (or allows) it: an ``acquire`` update is anyone's to send, so its router is a requester's input."""
 """Leases started before this patch never watch: their histories have no ``watch_holder`` activity."""
 
 WATCH_START_TO_CLOSE = timedelta(hours=24)
@@ -155,6 +160,9 @@ class RolloutLease:
         elif request.router is None:
             note = "no router known (the holder started before leases watched): put stable back at 100% by hand"
             self._note("no router known", note, logging.ERROR)
+        elif workflow.patched(LEASE_TRUSTED_ROUTER_PATCH) and (refusal := await self._untrusted(request)):
+            note = f"{refusal}; put stable back at 100% by hand if {ending.holder} had moved traffic"
+            self._note("router refused", note, logging.ERROR)
         else:
             state = await self._route_all_to_stable(request, ending)
         finished = workflow.now()
@@ -185,6 +193,21 @@ class RolloutLease:
         self._holder = self._holder_run_id = self._request = None
         self._released = True
         self._show()
+
+    async def _untrusted(self, request: LeaseRequest) -> str | None:
+        """Why the request's router may not be called (not among the operators' targets), or None when it may."""
+        assert request.router is not None
+        try:
+            verdict = await workflow.execute_activity_method(
+                PolicyActivities.check_router,
+                RouterCheck(service=request.service, router=request.router),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=10),
+                summary="is this router the operators'?",
+            )
+        except ActivityError as exc:
+            return f"the policy could not be read to check the router: {cause(exc)}"
+        return None if verdict.allowed else verdict.note
 
     async def _route_all_to_stable(self, request: LeaseRequest, ending: HolderEnding) -> RouterState:
         """As the rollout's own rollback: retried until the router confirms, even after a non-retryable error."""

@@ -19,6 +19,7 @@ from models.lease import LeaseReport, lease_id
 from simulator.testing import Simulator, run_simulator
 from tests.lease.holders import BrokenRollout, HolderInput, LeaseTestHolder
 from tests.workflows.helpers import (
+    LAB_POLICY,
     compressed_spec,
     rollout_worker,
     start_rollout,
@@ -39,7 +40,7 @@ STABLE = {"stable": 100.0, "candidate": 0.0}
 async def worker_with(client: Client, task_queue: str, workflows: Sequence[type]) -> AsyncIterator[Worker]:
     """The production activities with a chosen set of workflow types."""
     async with (
-        open_activities(client, task_queue) as activities,
+        open_activities(client, task_queue, policy_path=LAB_POLICY) as activities,
         build_worker(client, task_queue=task_queue, workflows=workflows, activities=activities) as worker,
     ):
         yield worker

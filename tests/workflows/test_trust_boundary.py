@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import stat
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
+from models.lease import LEASE_WORKFLOW, LeaseHolder, LeaseReport, LeaseRequest, lease_id
 from models.record import DeploymentRecord
 from simulator.testing import Simulator, run_simulator
 from tests.signing import Person, make_person
@@ -311,3 +313,48 @@ async def test_a_signed_spec_on_a_named_target_with_a_real_quorum_promotes(
     assert [(a.approver, a.verified) for a in record.approvals] == [("bob", True), ("carol", True)]
     assert len({a.key for a in record.approvals}) == 2
     assert calls[-1]["candidate"] == 100.0
+
+
+@pytest.mark.parametrize("router", ["the spec's nginx", "the operators' target"])
+async def test_a_forged_lease_request_cannot_make_the_lease_call_its_router(
+    client: Client, task_queue: str, tmp_path: Path, router: str
+) -> None:
+    """Anyone may send the lease workflow an ``acquire`` update: its router is called only if it is a target's."""
+    marker = tmp_path / "ran"
+    script = tmp_path / "evil-nginx"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    policy = tmp_path / "policy.json"
+    service = unique_service()
+    async with run_simulator(knobs=FAST) as sim, rollout_worker(client, task_queue, policy_path=policy):
+        strict_policy(policy, sim, [])
+        evil = {
+            "kind": "nginx",
+            "config_path": str(tmp_path / "w.conf"),
+            "nginx_conf": str(tmp_path / "n.conf"),
+            "nginx_bin": str(script),
+            "pid_file": str(tmp_path / "nginx.pid"),
+        }
+        chosen = evil if router == "the spec's nginx" else {"kind": "http", "url": sim.routes_url(service)}
+        lease = await client.start_workflow(
+            LEASE_WORKFLOW, service, id=lease_id(service), task_queue=task_queue, result_type=LeaseReport
+        )
+        request = LeaseRequest.model_validate(
+            {
+                "service": service,
+                "holder": f"rollout-{service}-ghost",
+                "holder_run_id": str(uuid.uuid4()),
+                "router": chosen,
+            }
+        )
+        await lease.execute_update("acquire", request, result_type=LeaseHolder)
+        report = await lease.result()
+        calls = await sim.calls(service)
+    orphan = report.orphan_rollback
+    assert orphan is not None and orphan.ended == "vanished"
+    if router == "the spec's nginx":
+        assert not orphan.compensated and "not one of" in orphan.note, orphan
+        assert not marker.exists(), "the forged request's program never ran"
+    else:
+        assert orphan.compensated and orphan.router_verified, orphan
+        assert calls[-1]["stable"] == 100.0
