@@ -18,6 +18,14 @@ STUCK_TASK_ATTEMPTS = 5
 puts stable back. Each attempt replays the same code on the same history, so a fifth failure is not bad luck."""
 
 
+WATCH_QUEUE_SUFFIX = "-lease-watchers"
+
+
+def watch_queue(task_queue: str) -> str:
+    """Where the watchers of the leases on ``task_queue`` run: every worker serves both, each with its own slots."""
+    return task_queue + WATCH_QUEUE_SUFFIX
+
+
 def lease_id(service: str) -> str:
     """The lease's workflow id: Temporal's id uniqueness is what makes the lease exclusive."""
     return f"rollout-lease-{service}"

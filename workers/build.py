@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from types import TracebackType
 from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.lease import LeaseActivities
+from models.lease import watch_queue
 from workers.rollout_metrics import RolloutMetricsInterceptor
 from workers.tuning import WorkerTuning
 
@@ -29,6 +33,47 @@ def sandbox_runner() -> SandboxedWorkflowRunner:
     )
 
 
+class RolloutWorker:
+    """The worker of a task queue and, beside it, the worker of its lease watchers: run together, stopped together.
+
+    Two SDK workers because a slot pool belongs to a worker: each lease keeps one ``watch_holder`` activity open
+    for its holder's whole life, and on the rollouts' own queue a thousand of them would hold the slots that
+    counter reads, router calls and rollbacks need. The watchers' worker serves only ``watch_holder``, on
+    ``watch_queue(task_queue)``, with ``tuning.max_concurrent_watches`` slots; no workflow runs there.
+    """
+
+    def __init__(self, main: Worker, watchers: Worker | None) -> None:
+        self.main = main
+        self.watchers = watchers
+        self._stack: contextlib.AsyncExitStack | None = None
+
+    @property
+    def task_queue(self) -> str:
+        """The rollouts' task queue (the watchers' is derived from it)."""
+        return self.main.task_queue
+
+    async def __aenter__(self) -> RolloutWorker:
+        async with contextlib.AsyncExitStack() as stack:
+            if self.watchers is not None:
+                await stack.enter_async_context(self.watchers)
+            await stack.enter_async_context(self.main)
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        """The rollouts' worker drains first (its activities may still be rolling back), then the watchers'."""
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.__aexit__(kind, error, trace)
+
+
+def _watch_activities(activities: Sequence[Callable[..., Any]]) -> list[Callable[..., Any]]:
+    """The bound ``watch_holder`` among ``activities`` (none: the caller serves no leases)."""
+    return [fn for fn in activities if getattr(fn, "__func__", None) is LeaseActivities.watch_holder]
+
+
 def build_worker(
     client: Client,
     *,
@@ -38,7 +83,7 @@ def build_worker(
     graceful_shutdown: timedelta = timedelta(seconds=30),
     identity: str | None = None,
     tuning: WorkerTuning | None = None,
-) -> Worker:
+) -> RolloutWorker:
     """A worker for ``task_queue``; activities still running at shutdown get ``graceful_shutdown`` to finish.
 
     ``tuning`` sets the workflow cache and the concurrency limits (ADR 16); the SDK's defaults apply to any limit
@@ -48,7 +93,7 @@ def build_worker(
     limits: dict[str, Any] = {}
     if tuning.max_concurrent_workflow_tasks is not None:
         limits["max_concurrent_workflow_tasks"] = tuning.max_concurrent_workflow_tasks
-    return Worker(
+    main = Worker(
         client,
         task_queue=task_queue,
         workflows=workflows,
@@ -61,3 +106,17 @@ def build_worker(
         max_concurrent_activities=tuning.max_concurrent_activities,
         **limits,
     )
+    watch = _watch_activities(activities)
+    watchers = (
+        Worker(
+            client,
+            task_queue=watch_queue(task_queue),
+            activities=watch,
+            graceful_shutdown_timeout=graceful_shutdown,
+            identity=identity,
+            max_concurrent_activities=tuning.max_concurrent_watches,
+        )
+        if watch
+        else None
+    )
+    return RolloutWorker(main, watchers)

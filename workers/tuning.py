@@ -13,15 +13,41 @@ from pathlib import Path
 
 from workers.settings import SettingsError
 
-DEFAULT_MAX_CACHED_WORKFLOWS = 4000
-"""Room for 2,000 rollouts: each rollout also runs a lease workflow, so the SDK's default of 1,000 runs out at
-~500 rollouts, after which every analysis replays its whole history (ADR 16)."""
+DEFAULT_ROLLOUTS = 2000
+"""How many rollouts a worker is sized for unless ``WORKER_ROLLOUTS`` says otherwise: the cache, the watchers'
+slots and the work slots below all follow from it (``WorkerTuning.for_rollouts``)."""
 
-DEFAULT_MAX_CONCURRENT_ACTIVITIES = 2500
-"""Every rollout's lease keeps one long ``watch_holder`` activity open for the whole rollout. At the SDK's default
-of 100 slots, 100 rollouts on one worker fill every slot with watchers and no analysis, router call or rollback
-can run (measured: aborts unanswered for minutes, ADR 16). The watchers are async and mostly asleep, so slots are
-cheap: room for the 2,000 rollouts the cache holds, and 500 more for the work that must not wait."""
+
+def cache_for(rollouts: int) -> int:
+    """Two workflows per rollout: the rollout and its lease.
+
+    Past the cache every analysis would replay its whole history (measured, ADR 16).
+    """
+    return 2 * rollouts
+
+
+def watches_for(rollouts: int) -> int:
+    """One watcher per lease, plus room for the leases that are changing hands.
+
+    Each watcher holds its slot for its holder's whole life; the watchers' own worker
+    (``workers.build.RolloutWorker``) has this many slots.
+    """
+    return rollouts + max(50, rollouts // 10)
+
+
+def activities_for(rollouts: int) -> int:
+    """Slots for counter reads, router calls, rollbacks and notifications: short and async.
+
+    After a restart every
+    rollout may roll back at once, so a quarter of the rollouts at least, never under the SDK's 100; leases
+    started before the ``lease-watch-queue`` patch still watch here, until they end.
+    """
+    return max(100, rollouts // 4)
+
+
+DEFAULT_MAX_CACHED_WORKFLOWS = cache_for(DEFAULT_ROLLOUTS)
+DEFAULT_MAX_CONCURRENT_ACTIVITIES = activities_for(DEFAULT_ROLLOUTS)
+DEFAULT_MAX_CONCURRENT_WATCHES = watches_for(DEFAULT_ROLLOUTS)
 
 
 @dataclass(frozen=True)
@@ -32,6 +58,7 @@ class WorkerTuning:
     max_cached_workflows: int = DEFAULT_MAX_CACHED_WORKFLOWS
     max_concurrent_workflow_tasks: int | None = None
     max_concurrent_activities: int = DEFAULT_MAX_CONCURRENT_ACTIVITIES
+    max_concurrent_watches: int = DEFAULT_MAX_CONCURRENT_WATCHES
     ready_file: Path | None = None
     """Exists while the worker polls (a readiness probe checks it); removed when a drain starts."""
 
@@ -59,15 +86,18 @@ class WorkerTuning:
             host, sep, port = bind.rpartition(":")
             if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
                 problems.append(f"WORKER_METRICS_BIND={bind!r}: expected HOST:PORT, e.g. 0.0.0.0:9464")
-        cached = count("WORKER_MAX_CACHED_WORKFLOWS", DEFAULT_MAX_CACHED_WORKFLOWS, 0)
+        rollouts = count("WORKER_ROLLOUTS", DEFAULT_ROLLOUTS, 1) or DEFAULT_ROLLOUTS
+        cached = count("WORKER_MAX_CACHED_WORKFLOWS", cache_for(rollouts), 0)
         workflow_tasks = count("WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", None, 2)
-        activities = count("WORKER_MAX_CONCURRENT_ACTIVITIES", DEFAULT_MAX_CONCURRENT_ACTIVITIES, 1)
+        activities = count("WORKER_MAX_CONCURRENT_ACTIVITIES", activities_for(rollouts), 1)
+        watches = count("WORKER_MAX_CONCURRENT_WATCHES", watches_for(rollouts), 1)
         if problems:
             raise SettingsError("invalid worker tuning: " + "; ".join(problems))
         return cls(
             metrics_bind=bind,
-            max_cached_workflows=cached if cached is not None else DEFAULT_MAX_CACHED_WORKFLOWS,
+            max_cached_workflows=cached if cached is not None else cache_for(rollouts),
             max_concurrent_workflow_tasks=workflow_tasks,
-            max_concurrent_activities=activities if activities is not None else DEFAULT_MAX_CONCURRENT_ACTIVITIES,
+            max_concurrent_activities=activities if activities is not None else activities_for(rollouts),
+            max_concurrent_watches=watches if watches is not None else watches_for(rollouts),
             ready_file=Path(env["WORKER_READY_FILE"]) if env.get("WORKER_READY_FILE") else None,
         )

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         LeaseRequest,
         OrphanRollback,
         WatchHolderInput,
+        watch_queue,
     )
     from models.policy import RouterCheck
     from workflows import search_attributes as sa
@@ -43,10 +44,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.rollout.rollback import shielded
 
 LEASE_WATCHER_PATCH = "lease-watcher"
+"""Leases started before this patch never watch: their histories have no ``watch_holder`` activity."""
 LEASE_TRUSTED_ROUTER_PATCH = "lease-trusted-router"
 """Before putting stable back on the router a lease request carried, ask the worker whether the operators' policy
 defines (or allows) it: an ``acquire`` update is anyone's to send, so its router is a requester's input."""
-"""Leases started before this patch never watch: their histories have no ``watch_holder`` activity."""
+LEASE_WATCH_QUEUE_PATCH = "lease-watch-queue"
+"""The watch runs on its own task queue (``watch_queue``), served by a worker with its own slots (issue 24): a
+watcher holds its slot for the holder's whole life, and on the rollouts' queue 1,000 of them would take the slots
+that counter reads, router calls and rollbacks need. Leases started before this patch watch on the main queue."""
 
 WATCH_START_TO_CLOSE = timedelta(hours=24)
 """An attempt that reaches this simply starts the watch again (retries are unlimited)."""
@@ -106,6 +111,7 @@ class RolloutLease:
 
     async def _watch(self, request: LeaseRequest) -> HolderEnding | None:
         """Run the watcher until the holder ends; None if the lease was released or changed hands first."""
+        queue = watch_queue(workflow.info().task_queue) if workflow.patched(LEASE_WATCH_QUEUE_PATCH) else None
         watch = workflow.start_activity_method(
             LeaseActivities.watch_holder,
             WatchHolderInput(
@@ -118,6 +124,7 @@ class RolloutLease:
             heartbeat_timeout=WATCH_HEARTBEAT,
             retry_policy=WATCH_RETRY,
             summary=f"watch {request.holder}",
+            task_queue=queue,
         )
         await workflow.wait_condition(lambda: watch.done() or self._released or self._holder != request.holder)
         if not watch.done():

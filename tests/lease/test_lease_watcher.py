@@ -13,7 +13,6 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.worker import Worker
 
 from models.lease import LeaseReport, lease_id
 from simulator.testing import Simulator, run_simulator
@@ -27,7 +26,7 @@ from tests.workflows.helpers import (
     wait_for_status,
     wait_until,
 )
-from workers.build import build_worker
+from workers.build import RolloutWorker, build_worker
 from workers.registry import open_activities, registered_workflows
 from workflows import search_attributes as sa
 from workflows.lease import LEASE_WATCHER_PATCH, RolloutLease
@@ -37,7 +36,7 @@ STABLE = {"stable": 100.0, "candidate": 0.0}
 
 
 @contextlib.asynccontextmanager
-async def worker_with(client: Client, task_queue: str, workflows: Sequence[type]) -> AsyncIterator[Worker]:
+async def worker_with(client: Client, task_queue: str, workflows: Sequence[type]) -> AsyncIterator[RolloutWorker]:
     """The production activities with a chosen set of workflow types."""
     async with (
         open_activities(client, task_queue, policy_path=LAB_POLICY) as activities,

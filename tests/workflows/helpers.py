@@ -13,10 +13,9 @@ from typing import Any
 from aiohttp import web
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
-from temporalio.worker import Worker
 
 from simulator.testing import Simulator
-from workers.build import build_worker
+from workers.build import RolloutWorker, build_worker
 from workers.registry import open_activities, registered_workflows
 from workflows.rollout.state import RolloutResult, RolloutStatus
 
@@ -74,7 +73,7 @@ tests of orchestration use it; tests/workflows/test_signed_approvals.py runs und
 @contextlib.asynccontextmanager
 async def rollout_worker(
     client: Client, task_queue: str, *, policy_path: Path | None = LAB_POLICY, lab_mode: bool = False
-) -> AsyncIterator[Worker]:
+) -> AsyncIterator[RolloutWorker]:
     """The production worker wiring (workflows, activities, shared HTTP client) on a test task queue."""
     async with open_activities(client, task_queue, policy_path=policy_path, lab_mode=lab_mode) as activities:
         worker = build_worker(client, task_queue=task_queue, workflows=registered_workflows(), activities=activities)

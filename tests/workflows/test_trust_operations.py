@@ -25,7 +25,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Replayer
 
 from activities.policy import PolicyActivities
 from models.policy import LoadedPolicy, PolicyRequest
@@ -40,7 +40,7 @@ from tests.workflows.helpers import (
     wait_for_status,
     wait_until,
 )
-from workers.build import build_worker, sandbox_runner
+from workers.build import RolloutWorker, build_worker, sandbox_runner
 from workers.cli.decisions import Signer, payload_for, signed_payload
 from workers.cli.signing import expiry
 from workers.registry import open_activities, registered_workflows
@@ -159,7 +159,7 @@ async def test_a_pause_past_max_pause_with_hold_alerts_and_holds_for_a_person(
 @contextlib.asynccontextmanager
 async def slow_policy_worker(
     client: Client, task_queue: str, policy: Path, gate: asyncio.Event
-) -> AsyncIterator[Worker]:
+) -> AsyncIterator[RolloutWorker]:
     """The production worker, whose ``load_policy`` (replaced by name) waits for ``gate`` before reading."""
     real = PolicyActivities(policy)
 
