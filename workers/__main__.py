@@ -16,6 +16,7 @@ from workers.settings import Settings, SettingsError
 from workers.telemetry import prometheus_runtime
 from workers.tracing import configure_tracing
 from workers.tuning import WorkerTuning
+from workers.upgrade_check import NamespaceNotReady, check_namespace
 
 log = structlog.get_logger("workers")
 
@@ -26,6 +27,7 @@ async def serve(settings: Settings, tuning: WorkerTuning | None = None) -> None:
     provider = configure_tracing()
     runtime = prometheus_runtime(tuning.metrics_bind) if tuning.metrics_bind else None
     client = await connect(settings, runtime=runtime)
+    await check_namespace(client, settings.namespace)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -63,7 +65,11 @@ async def serve(settings: Settings, tuning: WorkerTuning | None = None) -> None:
 
 
 def main() -> int:
-    """Run the worker; exit code 2 for bad settings (nothing started), 1 when it cannot run, 0 after a drain."""
+    """Run the worker and say how it ended in the exit code.
+
+    2 for bad settings (nothing started), 3 for a namespace that lacks our search attributes (nothing polled),
+    1 when it cannot run, 0 after a drain.
+    """
     try:
         settings = Settings.from_env()
         tuning = WorkerTuning.from_env()
@@ -73,6 +79,10 @@ def main() -> int:
     configure_logging(settings.log_level)
     try:
         asyncio.run(serve(settings, tuning))
+    except NamespaceNotReady as exc:  # refuse before polling: no running rollout's task is touched
+        log.error("worker refused to start", error=str(exc))
+        print(f"workers: {exc}", file=sys.stderr)
+        return 3
     except RuntimeError as exc:  # connection refused and similar: say it plainly
         log.error("worker failed", error=str(exc))
         return 1

@@ -7,6 +7,8 @@ prints the ``--search-attribute`` flags for ``temporal server start-dev``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
 
 SERVICE = SearchAttributeKey.for_keyword("RolloutService")
@@ -25,11 +27,16 @@ _CLI_TYPE = {
 }
 
 
+def cli_type(key: SearchAttributeKey[Any]) -> str:
+    """The type's name as the Temporal CLI spells it (``Keyword``, ``Double``)."""
+    return _CLI_TYPE[key.indexed_value_type]
+
+
 def cli_flags() -> list[str]:
     """``--search-attribute NAME=Type`` pairs for ``temporal server start-dev``."""
     flags: list[str] = []
     for key in ALL:
-        flags += ["--search-attribute", f"{key.name}={_CLI_TYPE[key.indexed_value_type]}"]
+        flags += ["--search-attribute", f"{key.name}={cli_type(key)}"]
     return flags
 
 
