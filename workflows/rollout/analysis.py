@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         ANALYSIS_CADENCE_PATCH,
         DECISION_PATCH,
         JUDGE_WHOLE_ROLLOUT_PATCH,
+        LOCAL_READS_PATCH,
         RolloutRun,
         cause,
     )
@@ -113,6 +114,7 @@ async def read_counters(run: RolloutRun, summary: str) -> CounterPair:
                 candidate_version=spec.candidate.version,
             ),
             summary=summary,
+            local=workflow.patched(LOCAL_READS_PATCH),
         )
     )
 

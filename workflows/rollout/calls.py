@@ -110,9 +110,23 @@ async def route_all_to_stable(request: SetWeightsInput, *, summary: str) -> Rout
     )
 
 
-async def read_counters(request: ReadCountersInput, *, summary: str) -> CounterPair:
-    """Both versions' cumulative counters."""
+async def read_counters(request: ReadCountersInput, *, summary: str, local: bool = False) -> CounterPair:
+    """Both versions' cumulative counters.
+
+    ``local``: as a local activity, run by the worker that runs the workflow task and recorded as one marker
+    (6 events an analysis instead of 11, issue 24). A counter read is a short, idempotent GET whose result the
+    workflow needs at once: the cases for a normal activity (long work, another worker's slots, a heartbeat) do
+    not apply, and a worker that dies mid-read just reads again on the next.
+    """
     o = CALLS["read_counters"]
+    if local:
+        return await workflow.execute_local_activity_method(
+            RolloutActivities.read_counters,
+            request,
+            start_to_close_timeout=o.start_to_close,
+            retry_policy=o.retry,
+            summary=summary,
+        )
     return await workflow.execute_activity_method(
         RolloutActivities.read_counters,
         request,

@@ -49,6 +49,10 @@ TRUST_OPERATIONS_PATCH = "trust-operations"
 before the policy is read wait for it; keys revoked in the policy file are honoured before each decision is acted
 on; the record keeps each signed decision's proof; decisions are bound to the first execution's run id. Checked
 once, in the first run's first task; later runs read ``RolloutState.trust_operations``."""
+LOCAL_READS_PATCH = "local-counter-reads"
+"""Counter reads run as local activities (``calls.read_counters``): one marker in the history where a scheduled,
+started and completed activity and a second workflow task were (issue 24). Decisions are the same either way, so
+each run checks it afresh: a run that continued an older one reads locally from its start."""
 NOTIFY_PATCH = "notifications"
 """Issue 23's aftercare: webhooks from the policy told about phase changes, approval requests, holds, rollbacks
 and recovery (workflows/rollout/notify.py), and, after a rollback, stable watched until it is back at its
