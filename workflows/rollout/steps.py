@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.rollout.context import ANALYSIS_CADENCE_PATCH, DECISION_PATCH, ROUTER_COMPENSATION, RolloutRun
     from workflows.rollout.interrupts import RollbackNeeded
     from workflows.rollout.reconfirm import confirm_final, confirm_override, confirm_quorum
+    from workflows.rollout.windows import await_window
     from workflows.trust import pause_deadline, pause_limit
 
 
@@ -162,6 +163,7 @@ async def shadow(run: RolloutRun) -> None:
 async def start_step(run: RolloutRun, index: int, step: Step) -> None:
     """Set the step's weight (compensation registered first), start its clock, take the counters' baseline."""
     spec, s = run.spec, run.state
+    await await_window(run, f"step {index + 1} ({step.weight:g}%)")
     s.step_index, s.step_applied = index, False
     run.enter(Phase.CANARY, f"step {index + 1}/{len(spec.steps)}: {step.weight:g}% for {format_duration(step.observe)}")
     if ROUTER_COMPENSATION not in s.compensations:
@@ -395,6 +397,7 @@ def end_step(run: RolloutRun, index: int) -> None:
 
 async def promote(run: RolloutRun) -> None:
     """The candidate to 100%: reached only after every step moved on by evidence or override."""
+    await await_window(run, "promotion (100%)")
     run.enter(Phase.PROMOTING, "candidate to 100%")
     await set_weight(run, 100.0, "promote: candidate to 100%")
     run.state.record.outcome = "promoted"
