@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
+from activities.eval_gate import EvalActivities
 from activities.lease import LeaseActivities
 from activities.notify import NotifyActivities
 from activities.policy import PolicyActivities
@@ -40,5 +41,6 @@ async def open_activities(
             *LeaseActivities(client, task_queue).all(),
             *PolicyActivities(policy_path, lab_mode=lab_mode).all(),
             *NotifyActivities(http).all(),
+            *EvalActivities(http).all(),
         ]
         yield activities  # type: ignore[misc]

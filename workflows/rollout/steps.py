@@ -10,10 +10,12 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from models.activities import PreflightInput, SetWeightsInput
     from models.durations import format_duration
+    from models.evals import EvalInput
     from models.phases import Phase
     from models.record import CriterionEvidence, StepReport
     from models.spec import Step
     from workflows.approvals import quorum_reached
+    from workflows.eval_gate import eval_gate
     from workflows.gates import preflight_gate, shadow_gate
     from workflows.rollout import calls
     from workflows.rollout.analysis import check_testability, take_baseline
@@ -31,6 +33,8 @@ async def forward(run: RolloutRun) -> None:
     if not s.gates_done:
         if spec.preflight is not None:
             await preflight(run)
+        if spec.eval is not None:
+            await eval_suite(run)
         if spec.shadow is not None:
             await shadow(run)
         s.gates_done = True
@@ -139,6 +143,34 @@ async def preflight(run: RolloutRun) -> None:
     run.note("preflight " + ("passed" if gate.passed else "failed"), gate.summary)
     if not gate.passed:
         raise RollbackNeeded("preflight", f"preflight eval gate failed: {gate.summary}")
+
+
+async def eval_suite(run: RolloutRun) -> None:
+    """The operators' eval suite on both versions, held to its locked baseline, before any traffic moves."""
+    spec, s = run.spec, run.state
+    assert spec.eval is not None and spec.stable.endpoint and spec.candidate.endpoint
+    assert s.target is not None  # validate_spec and choose_target: the eval gate needs a named target's suite
+    suite = s.target.target.eval_suites[spec.eval.suite]
+    run.enter(Phase.PREFLIGHT, f"eval suite {spec.eval.suite}")
+    result = await run.interruptible(
+        calls.run_eval(
+            EvalInput(
+                suite_name=spec.eval.suite,
+                suite=suite,
+                stable_endpoint=spec.stable.endpoint,
+                candidate_endpoint=spec.candidate.endpoint,
+                concurrency=spec.eval.concurrency,
+                request_timeout_seconds=spec.eval.request_timeout.total_seconds(),
+            ),
+            summary=f"eval: suite {spec.eval.suite} on both versions",
+        ),
+        failure_cause="preflight",
+    )
+    gate = eval_gate(result, suite)
+    s.record.gates.append(gate)
+    run.note("eval " + ("passed" if gate.passed else "failed"), gate.summary)
+    if not gate.passed:
+        raise RollbackNeeded("preflight", f"eval gate failed: {gate.summary}")
 
 
 async def shadow(run: RolloutRun) -> None:
