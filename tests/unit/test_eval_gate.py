@@ -14,6 +14,7 @@ from activities.errors import ProviderRejected
 from activities.eval_gate import EvalCase, EvalRunner, grade_locally, load_suite, resumed_verdicts
 from models.evals import ArmScore, CaseVerdict, EvalInput, EvalResult, EvalSuite, heartbeat_details
 from simulator import eval_suite
+from simulator.answers import baseline_answer
 from workflows.eval_gate import eval_gate
 
 STABLE, CANDIDATE, GRADER = "http://stable.test/v1/answer", "http://candidate.test/v1/answer", "http://grader.test/g"
@@ -103,7 +104,7 @@ class Endpoints:
         if str(request.url) == STABLE and key not in self.flaked:
             self.flaked.add(key)
             return httpx.Response(503, json={"error": "busy"})
-        expected = eval_suite.baseline_answer(body)
+        expected = baseline_answer(body)
         right = str(request.url) == STABLE or body["question"] not in self.wrong
         return httpx.Response(200, json={"answer": expected if right else "nonsense"})
 
