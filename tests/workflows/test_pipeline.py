@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
 from models.pipeline import PipelineRecord, PipelineResult, pipeline_id
@@ -48,7 +48,7 @@ def policy(tmp_path: Path, sim: Simulator) -> Path:
     return write_lab_policy(tmp_path / "policy.json", {"staging": sim.eval_target(), "canary": sim.target()})
 
 
-async def start(client: Client, spec: dict[str, Any], task_queue: str) -> Any:
+async def start(client: Client, spec: dict[str, Any], task_queue: str) -> WorkflowHandle[Any, PipelineResult]:
     return await client.start_workflow(
         "Pipeline", spec, id=pipeline_id(spec["service"]), task_queue=task_queue, result_type=PipelineResult
     )
@@ -62,7 +62,7 @@ async def test_two_stages_promote_end_to_end_with_a_signed_promotion_between(
         handle = await start(client, pipeline_spec(sim, service), task_queue)
 
         async def canary_waits() -> bool:
-            record = await handle.query("status", result_type=PipelineRecord)
+            record: PipelineRecord = await handle.query("status", result_type=PipelineRecord)
             return record.stages[1].state == "awaiting_promotion"
 
         await wait_until(canary_waits, what="the canary's promotion", timeout=120)
