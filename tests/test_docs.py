@@ -6,8 +6,8 @@ import json
 import re
 from pathlib import Path
 
-from models.schema import spec_schema
 from models.pipeline import validate_pipeline
+from models.schema import spec_schema
 from models.validation import validate_spec
 
 ROOT = Path(__file__).resolve().parent.parent
