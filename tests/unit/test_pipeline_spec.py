@@ -28,7 +28,7 @@ def refused(document: Any) -> str:
 
 
 def changed(**stage1: Any) -> dict[str, Any]:
-    document = copy.deepcopy(EXAMPLE)
+    document: dict[str, Any] = copy.deepcopy(EXAMPLE)
     document["stages"][1].update(stage1)
     return document
 
