@@ -35,6 +35,7 @@ from models.notifications import MAX_WEBHOOKS, Webhook
 from models.schema import document_schema
 from models.spec import AnalysisFailurePolicy, InconclusivePolicy, RouterSpec
 from models.targets import MAX_TARGETS, Target, TargetName, for_service
+from models.windows import ALL_TARGETS, DeployWindows
 
 SIGNATURE_NAMESPACE = "durable-rollouts"
 """The ``ssh-keygen -Y sign -n`` namespace: a signature made for git or for another tool never counts here."""
@@ -236,6 +237,13 @@ class ServicePolicy(_Model):
         default=None,
         description="Verify stable's recovery after a rollback (docs/rollouts.md); null: no verification, the "
         "rollout ends once the router reads stable back at 100%.",
+    )
+    deploy_windows: dict[Annotated[str, Field(pattern=r"^(?:\*|[a-z0-9][a-z0-9-]{0,62})$")], DeployWindows] = Field(
+        default_factory=dict,
+        max_length=MAX_TARGETS + 1,
+        description=f"When forward moves may start, per target name ({ALL_TARGETS!r}: every target without its own "
+        "entry): weekly windows in a time zone and freezes. A step or promotion outside waits for the next window "
+        "(docs/pipelines.md); rollback and abort never wait. Empty: any time.",
     )
 
 

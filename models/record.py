@@ -244,9 +244,9 @@ class RecoveryReport(_Model):
 
 
 class GateReport(_Model):
-    """Result of the preflight eval gate or of the shadow comparison."""
+    """Result of the preflight eval gate, the eval suite gate or the shadow comparison."""
 
-    name: Literal["preflight", "shadow"]
+    name: Literal["preflight", "shadow", "eval"]
     passed: bool
     summary: str
     details: dict[str, Any] = Field(default_factory=dict)

@@ -415,6 +415,19 @@ class PreflightSpec(_Model):
     )
 
 
+MAX_EVAL_CONCURRENCY = 32
+
+
+class EvalSpec(_Model):
+    """What a spec may ask of the eval gate: which of the target's suites, and how hard to press the endpoints."""
+
+    suite: Annotated[str, Field(pattern=_NAME)] = Field(
+        description="One of the target's eval_suites (the operators keep the file, its grader and its baseline)."
+    )
+    concurrency: int = Field(default=8, ge=1, le=MAX_EVAL_CONCURRENCY, description="Cases in flight at once.")
+    request_timeout: Duration = Field(default=timedelta(seconds=30), description="Timeout of one answer.")
+
+
 class Step(_Model):
     """One canary step: move this share of traffic to the candidate, observe, optionally wait for approval."""
 
@@ -500,6 +513,11 @@ class RolloutSpec(_Model):
     )
     preflight: PreflightSpec | None = Field(default=None, description="Optional eval gate before any traffic.")
     shadow: ShadowSpec | None = Field(default=None, description="Optional shadow comparison before any traffic.")
+    eval: EvalSpec | None = Field(
+        default=None,
+        description="Optional eval suite gate before any traffic: one of the target's eval_suites, run against both "
+        "versions' endpoints and held to its locked baseline score (docs/pipelines.md).",
+    )
     steps: list[Step] = Field(
         default_factory=lambda: list(DEFAULT_STEPS),
         min_length=1,

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.evals import EvalSuite
 from models.limits import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS
 from models.spec import FilePath, MetricsSpec, RouterSpec, Url
 
@@ -61,6 +62,12 @@ class Target(_Model):
         max_length=MAX_REPLAY_SETS,
         description="Recorded request files (JSONL, on the worker's disk) that a spec's shadow comparison names "
         "by key (shadow.replay).",
+    )
+    eval_suites: dict[ReplayName, EvalSuite] = Field(
+        default_factory=dict,
+        max_length=MAX_REPLAY_SETS,
+        description="Eval suites (JSONL cases on the worker's disk, their grader and locked baseline score) that a "
+        "spec's eval gate names by key (eval.suite); docs/pipelines.md.",
     )
 
 

@@ -412,6 +412,12 @@ def _relation_problems(fields: Mapping[str, Any]) -> list[str]:
         for side, ref in (("stable", stable), ("candidate", candidate)):
             if ref is not None and ref.endpoint is None:
                 problems.append(f"{side}.endpoint: missing, but shadow comparison needs it")
+    if fields.get("eval") is not None:
+        for side, ref in (("stable", stable), ("candidate", candidate)):
+            if ref is not None and ref.endpoint is None:
+                problems.append(f"{side}.endpoint: missing, but the eval gate needs it")
+        if fields.get("target") is None and "target" in fields:
+            problems.append("eval.suite: the eval gate runs one of a named target's eval_suites; name a target")
     return problems
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from simulator.eval_suite import grade
 from simulator.knobs import validation_message
 from simulator.serving import error_response, model_response, read_json_object
 from simulator.world import UnknownVersionError, World
@@ -73,10 +74,15 @@ class ControlApp:
             web.get("/faults", self._faults),
             web.put("/faults", self._set_faults),
             web.post("/clock/advance", self._advance),
+            web.post("/grade", self._grade),
         ]
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
+
+    async def _grade(self, request: web.Request) -> web.Response:
+        """The stand-ins' eval grader (``simulator.eval_suite.grade``)."""
+        return web.json_response(grade(await read_json_object(request)))
 
     async def _router_faults(self) -> web.Response | None:
         """The injected router delay, then the router outage's answer if it is down."""

@@ -38,6 +38,7 @@ from pydantic import ValidationError
 
 from simulator.answers import answer, quality
 from simulator.buckets import LATENCY_BOUNDS_MS, lognormal_params
+from simulator.eval_suite import grade
 from simulator.knobs import VersionKnobs, validation_message
 from simulator.serving import error_response, json_app, model_response, read_json, read_json_object, serving
 from simulator.traffic import VersionCounters
@@ -69,6 +70,7 @@ class ModelServerApp(Collector):
             web.get("/knobs", self._knobs),
             web.put("/knobs", self._set_knobs),
             web.get("/healthz", self._healthz),
+            web.post("/grade", self._grade),
         ]
 
     async def _metrics(self, _request: web.Request) -> web.Response:
@@ -86,6 +88,10 @@ class ModelServerApp(Collector):
         except ValidationError as exc:
             raise web.HTTPBadRequest(text=validation_message(exc)) from exc
         return web.json_response(self.knobs.model_dump())
+
+    async def _grade(self, request: web.Request) -> web.Response:
+        """The stand-ins' eval grader (``simulator.eval_suite.grade``), for the demo's eval suite."""
+        return web.json_response(grade(await read_json_object(request)))
 
     async def _healthz(self, _request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "version": self.version})

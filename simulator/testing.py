@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from models.counters import Counters
+from simulator.eval_suite import suite_entry
 from simulator.procs import REPO_ROOT, running
 
 _READY_TIMEOUT_S = 15.0
@@ -106,6 +107,10 @@ class Simulator:
             "metrics": {"kind": "http-json", "url": self.metrics_url("{service}")},
             "url_prefixes": [self.stable_url, self.candidate_url],
         }
+
+    def eval_target(self) -> dict[str, Any]:
+        """``target()`` with the shipped eval suite, graded by the control port's ``/grade``."""
+        return {**self.target(), "eval_suites": suite_entry(f"{self.control_url}/grade")}
 
     async def set_knobs(self, version: str, **knobs: Any) -> dict[str, Any]:
         """Partially update a version's knobs (``"stable"`` / ``"candidate"`` work as version names)."""

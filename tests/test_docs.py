@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+from models.pipeline import validate_pipeline
 from models.schema import spec_schema
 from models.validation import validate_spec
 
@@ -21,7 +22,17 @@ def test_every_example_spec_validates() -> None:
     examples = sorted((ROOT / "docs" / "examples").glob("*.json"))
     assert examples
     for path in examples:
-        validate_spec(json.loads(path.read_text()))
+        if path.name.endswith(".pipeline.json"):
+            validate_pipeline(json.loads(path.read_text()))  # every stage's rollout spec is validated too
+        else:
+            validate_spec(json.loads(path.read_text()))
+
+
+def test_pipelines_guide_quotes_the_example_pipeline() -> None:
+    guide = (ROOT / "docs" / "pipelines.md").read_text()
+    example = (ROOT / "docs" / "examples" / "support-assistant.pipeline.json").read_text()
+    quoted = re.search(r"```json\n(.*?)```", guide, re.DOTALL)
+    assert quoted is not None and json.loads(quoted.group(1)) == json.loads(example)
 
 
 def test_ui_tour_images_exist_and_are_small_pngs() -> None:

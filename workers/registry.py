@@ -10,11 +10,14 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
+from activities.eval_gate import EvalActivities
 from activities.lease import LeaseActivities
 from activities.notify import NotifyActivities
+from activities.pipeline import PipelineActivities
 from activities.policy import PolicyActivities
 from activities.rollout import RolloutActivities
 from workflows.lease import RolloutLease
+from workflows.pipeline import PipelineWorkflow
 from workflows.rollout import RolloutWorkflow
 
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -22,7 +25,7 @@ HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 def registered_workflows() -> Sequence[type]:
     """Every workflow type served on the rollouts task queue."""
-    return [RolloutWorkflow, RolloutLease]
+    return [RolloutWorkflow, RolloutLease, PipelineWorkflow]
 
 
 @contextlib.asynccontextmanager
@@ -40,5 +43,7 @@ async def open_activities(
             *LeaseActivities(client, task_queue).all(),
             *PolicyActivities(policy_path, lab_mode=lab_mode).all(),
             *NotifyActivities(http).all(),
+            *EvalActivities(http).all(),
+            *PipelineActivities(client).all(),
         ]
         yield activities  # type: ignore[misc]

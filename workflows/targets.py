@@ -61,6 +61,11 @@ def _addresses(spec: RolloutSpec, target: Target, name: str) -> list[str]:
                 f"shadow.replay: {spec.shadow.replay!r} is not a replay set of target {name!r} "
                 f"({', '.join(sorted(target.replay_sets)) or 'none'})"
             )
+    if spec.eval is not None and spec.eval.suite not in target.eval_suites:
+        problems.append(
+            f"eval.suite: {spec.eval.suite!r} is not an eval suite of target {name!r} "
+            f"({', '.join(sorted(target.eval_suites)) or 'none'})"
+        )
     return problems
 
 

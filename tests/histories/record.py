@@ -12,6 +12,7 @@ import asyncio
 import os
 import sys
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from simulator.policies import write_lab_policy
@@ -30,6 +31,8 @@ from workers.client import connect
 from workers.settings import Settings
 
 HERE = Path(__file__).resolve().parent
+FROZEN = "frozen"
+"""The recorder's target with the eval suite and a freeze (issue 22)."""
 REPLAY = HERE.parents[1] / "docs" / "examples" / "support-requests.jsonl"
 SECRET_ENV = "ROLLOUTS_RECORD_WEBHOOK_SECRET"
 
@@ -47,9 +50,13 @@ async def record(label: str) -> None:
             # histories hold deliveries and the watch after the abort's rollback.
             os.environ.setdefault(SECRET_ENV, "recorder-secret")
             target = {**sim.target(), "replay_sets": {"support": str(REPLAY)}}
+            # Since issue 22, a second target with the eval suite and a freeze that lasts beyond the recording.
+            now = datetime.now(UTC)
+            freeze = {"start": (now - timedelta(hours=1)).isoformat(), "end": (now + timedelta(days=7)).isoformat()}
             policy = write_lab_policy(
                 Path(data) / "policy.json",
-                {SIM_TARGET: target},
+                {SIM_TARGET: target, FROZEN: sim.eval_target()},
+                deploy_windows={FROZEN: {"freezes": [{**freeze, "reason": "recorded freeze"}]}},
                 notifications=[
                     {"url": f"{hook_url}/json", "format": "json", "secret_env": SECRET_ENV},
                     {"url": f"{hook_url}/slack", "format": "slack"},
@@ -97,6 +104,27 @@ async def record(label: str) -> None:
                 await wait_until(observing, what="step 1")
                 await handle.signal("pause", {"by": "sre-oncall"})
                 await handle.signal("abort", {"by": "sre-oncall", "reason": "p95 spike"})
+                await handle.result()
+                (HERE / f"{label}--{handle.id}.json").write_text((await handle.fetch_history()).to_json())
+
+                # 3. The eval gate, then a step and the promotion inside a freeze, each moved on by an override.
+                spec = targeted_spec(
+                    sim,
+                    "recorded-windows",
+                    target=FROZEN,
+                    eval={"suite": "support", "concurrency": 4},
+                    steps=[{"weight": 10, "observe": "2s"}],
+                    approvals={"approvers": ["release-manager"]},
+                )
+                handle = await start_rollout(client, spec, "record")
+                for weight in (0, 10):
+
+                    async def waiting(weight: float = weight) -> bool:
+                        now = await status(handle)
+                        return now.waiting_for_window is not None and now.weight == weight
+
+                    await wait_until(waiting, what=f"the window wait at {weight}%")
+                    await handle.execute_update("promote", {"approver": "release-manager", "reason": "fix"})
                 await handle.result()
                 (HERE / f"{label}--{handle.id}.json").write_text((await handle.fetch_history()).to_json())
 

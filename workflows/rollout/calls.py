@@ -13,6 +13,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.eval_gate import EvalActivities
     from activities.lease import LeaseActivities
     from activities.notify import NotifyActivities
     from activities.rollout import RolloutActivities
@@ -26,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         ShadowInput,
         ShadowResult,
     )
+    from models.evals import EvalInput, EvalResult
     from models.lease import LeaseHolder, LeaseRequest
     from models.notifications import NotifyInput, NotifyResult
 
@@ -56,6 +58,7 @@ CALLS: dict[str, CallOptions] = {
     "read_counters": CallOptions(30 * _SECOND, METRICS_RETRY),
     "run_preflight": CallOptions(timedelta(minutes=2), GATE_RETRY),
     "run_shadow": CallOptions(timedelta(minutes=30), GATE_RETRY, heartbeat=timedelta(minutes=1)),
+    "run_eval": CallOptions(timedelta(hours=2), GATE_RETRY, heartbeat=timedelta(seconds=30)),
     "acquire_lease": CallOptions(30 * _SECOND, GATE_RETRY),
     "release_lease": CallOptions(30 * _SECOND, ROLLBACK_ROUTER_RETRY),
 }
@@ -153,6 +156,19 @@ async def run_shadow(request: ShadowInput, *, summary: str) -> ShadowResult:
     o = CALLS["run_shadow"]
     return await workflow.execute_activity_method(
         RolloutActivities.run_shadow,
+        request,
+        start_to_close_timeout=o.start_to_close,
+        heartbeat_timeout=o.heartbeat,
+        retry_policy=o.retry,
+        summary=summary,
+    )
+
+
+async def run_eval(request: EvalInput, *, summary: str) -> EvalResult:
+    """The eval suite on both versions; it heartbeats each graded case, so a new attempt resumes after them."""
+    o = CALLS["run_eval"]
+    return await workflow.execute_activity_method(
+        EvalActivities.run_eval,
         request,
         start_to_close_timeout=o.start_to_close,
         heartbeat_timeout=o.heartbeat,

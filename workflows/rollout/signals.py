@@ -93,6 +93,8 @@ def apply(run: RolloutRun, accepted: Accepted) -> str:
             run.interrupts.abort = RollbackNeeded("abort", f"aborted by {by}: {reason}", by=by)
             run.note("abort", f"{by}{_proof(accepted)}: {reason}")
             return "rollback requested"
+        case Promote(approver=approver, reason=reason) if s.window_wait is not None:
+            return _window_override(run, accepted, approver, reason)
         case Promote(approver=approver, reason=reason):
             report = s.record.steps[-1]
             s.record.overrides.append(
@@ -127,6 +129,26 @@ def apply(run: RolloutRun, accepted: Accepted) -> str:
             run.upsert()
             return f"resumed by {by}"
     raise AssertionError(f"unhandled signal {accepted.signal!r}")
+
+
+def _window_override(run: RolloutRun, accepted: Accepted, approver: str, reason: str) -> str:
+    """A signed promote while a forward move waits for its deploy window: it moves on now, recorded."""
+    s = run.state
+    s.record.overrides.append(
+        OverrideEntry(
+            step=s.step_index,
+            approver=approver,
+            reason=reason,
+            at=workflow.now(),
+            evidence=[f"deploy window: {s.window_wait}"],
+            verified=accepted.verified,
+            key=accepted.fingerprint,
+            proof=keep_proof(s.record, accepted.proof),
+        )
+    )
+    s.window_override, s.awaiting_decision = True, False
+    run.note("override", f"{approver}{_proof(accepted)} moves on outside the deploy window: {reason}")
+    return f"moved on outside the deploy window by {approver}"
 
 
 def keep_operation(run: RolloutRun, accepted: Accepted) -> None:

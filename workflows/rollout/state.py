@@ -94,6 +94,13 @@ class RolloutState(BaseModel):
     recovery_baseline: Counters | None = Field(
         default=None, description="Stable's cumulative counters read at the rollout's first step: its baseline."
     )
+    window_wait: str | None = Field(
+        default=None, description="A forward move waits for a deploy window: the line status shows (deploy-windows)."
+    )
+    window_opens_at: datetime | None = Field(default=None, description="When the awaited deploy window opens.")
+    window_override: bool = Field(
+        default=False, description="A signed promote moved the waiting forward move on outside its window."
+    )
     record: DeploymentRecord
 
 
@@ -149,6 +156,9 @@ class RolloutStatus(BaseModel):
     rollback: RollbackReport | None
     criteria_sha256: str
     outcome: Outcome = "running"
+    waiting_for_window: str | None = Field(
+        default=None, description="Why the next forward move waits, and when its deploy window opens."
+    )
 
 
 def state_digest(state: RolloutState) -> str:

@@ -10,10 +10,12 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from models.activities import PreflightInput, SetWeightsInput
     from models.durations import format_duration
+    from models.evals import EvalInput
     from models.phases import Phase
     from models.record import CriterionEvidence, StepReport
     from models.spec import Step
     from workflows.approvals import quorum_reached
+    from workflows.eval_gate import eval_gate
     from workflows.gates import preflight_gate, shadow_gate
     from workflows.rollout import calls
     from workflows.rollout.analysis import check_testability, take_baseline
@@ -21,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.rollout.context import ANALYSIS_CADENCE_PATCH, DECISION_PATCH, ROUTER_COMPENSATION, RolloutRun
     from workflows.rollout.interrupts import RollbackNeeded
     from workflows.rollout.reconfirm import confirm_final, confirm_override, confirm_quorum
+    from workflows.rollout.windows import await_window
     from workflows.trust import pause_deadline, pause_limit
 
 
@@ -30,6 +33,8 @@ async def forward(run: RolloutRun) -> None:
     if not s.gates_done:
         if spec.preflight is not None:
             await preflight(run)
+        if spec.eval is not None:
+            await eval_suite(run)
         if spec.shadow is not None:
             await shadow(run)
         s.gates_done = True
@@ -140,6 +145,34 @@ async def preflight(run: RolloutRun) -> None:
         raise RollbackNeeded("preflight", f"preflight eval gate failed: {gate.summary}")
 
 
+async def eval_suite(run: RolloutRun) -> None:
+    """The operators' eval suite on both versions, held to its locked baseline, before any traffic moves."""
+    spec, s = run.spec, run.state
+    assert spec.eval is not None and spec.stable.endpoint and spec.candidate.endpoint
+    assert s.target is not None  # validate_spec and choose_target: the eval gate needs a named target's suite
+    suite = s.target.target.eval_suites[spec.eval.suite]
+    run.enter(Phase.PREFLIGHT, f"eval suite {spec.eval.suite}")
+    result = await run.interruptible(
+        calls.run_eval(
+            EvalInput(
+                suite_name=spec.eval.suite,
+                suite=suite,
+                stable_endpoint=spec.stable.endpoint,
+                candidate_endpoint=spec.candidate.endpoint,
+                concurrency=spec.eval.concurrency,
+                request_timeout_seconds=spec.eval.request_timeout.total_seconds(),
+            ),
+            summary=f"eval: suite {spec.eval.suite} on both versions",
+        ),
+        failure_cause="preflight",
+    )
+    gate = eval_gate(result, suite)
+    s.record.gates.append(gate)
+    run.note("eval " + ("passed" if gate.passed else "failed"), gate.summary)
+    if not gate.passed:
+        raise RollbackNeeded("preflight", f"eval gate failed: {gate.summary}")
+
+
 async def shadow(run: RolloutRun) -> None:
     """The shadow comparison, before any traffic moves: both versions answer, only stable is served."""
     spec = run.spec
@@ -162,6 +195,7 @@ async def shadow(run: RolloutRun) -> None:
 async def start_step(run: RolloutRun, index: int, step: Step) -> None:
     """Set the step's weight (compensation registered first), start its clock, take the counters' baseline."""
     spec, s = run.spec, run.state
+    await await_window(run, f"step {index + 1} ({step.weight:g}%)")
     s.step_index, s.step_applied = index, False
     run.enter(Phase.CANARY, f"step {index + 1}/{len(spec.steps)}: {step.weight:g}% for {format_duration(step.observe)}")
     if ROUTER_COMPENSATION not in s.compensations:
@@ -395,6 +429,7 @@ def end_step(run: RolloutRun, index: int) -> None:
 
 async def promote(run: RolloutRun) -> None:
     """The candidate to 100%: reached only after every step moved on by evidence or override."""
+    await await_window(run, "promotion (100%)")
     run.enter(Phase.PROMOTING, "candidate to 100%")
     await set_weight(run, 100.0, "promote: candidate to 100%")
     run.state.record.outcome = "promoted"

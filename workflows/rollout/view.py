@@ -156,6 +156,8 @@ def details(spec: RolloutSpec, s: RolloutState, now: datetime) -> str:
             f"**Held for a decision** until {at_utc(deadline)}, then it rolls back: an approver may promote with "
             "a reason (`--name promote`), anyone may abort.",
         ]
+    if s.window_wait:
+        lines += ["", f"**Deploy window:** {s.window_wait}; abort rolls back at once, an overrider may promote."]
     if s.paused_by:
         lines += ["", f"**Paused** by {s.paused_by}: the step clock is stopped; analyses go on (`--name resume`)."]
     if record.rollback:
@@ -277,6 +279,7 @@ def status(spec: RolloutSpec, s: RolloutState, now: datetime) -> RolloutStatus:
         rollback=s.record.rollback,
         criteria_sha256=s.record.criteria_sha256,
         outcome=s.record.outcome,
+        waiting_for_window=s.window_wait,
     )
 
 
