@@ -30,6 +30,7 @@ from sshsig import PublicKey
 from sshsig.allowed_signers import AllowedSigner
 
 from models.criteria import Criteria, RollbackTriggers
+from models.drill import DrillPolicy
 from models.durations import Duration
 from models.notifications import MAX_WEBHOOKS, Webhook
 from models.schema import document_schema
@@ -236,6 +237,12 @@ class ServicePolicy(_Model):
         default=None,
         description="Verify stable's recovery after a rollback (docs/rollouts.md); null: no verification, the "
         "rollout ends once the router reads stable back at 100%.",
+    )
+    drill: DrillPolicy | None = Field(
+        default=None,
+        description="How rollback drills of the service run (docs/drills.md): the target drilled by default, the "
+        "time to verified stable it must meet, the weight moved. Null: drills run with the defaults and must "
+        "name their target.",
     )
 
 

@@ -10,10 +10,12 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
+from activities.drill import DrillActivities
 from activities.lease import LeaseActivities
 from activities.notify import NotifyActivities
 from activities.policy import PolicyActivities
 from activities.rollout import RolloutActivities
+from workflows.drill import RollbackDrill
 from workflows.lease import RolloutLease
 from workflows.rollout import RolloutWorkflow
 
@@ -22,7 +24,7 @@ HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 def registered_workflows() -> Sequence[type]:
     """Every workflow type served on the rollouts task queue."""
-    return [RolloutWorkflow, RolloutLease]
+    return [RolloutWorkflow, RolloutLease, RollbackDrill]
 
 
 @contextlib.asynccontextmanager
@@ -40,5 +42,6 @@ async def open_activities(
             *LeaseActivities(client, task_queue).all(),
             *PolicyActivities(policy_path, lab_mode=lab_mode).all(),
             *NotifyActivities(http).all(),
+            *DrillActivities(http).all(),
         ]
         yield activities  # type: ignore[misc]

@@ -18,7 +18,12 @@ OUTCOME = SearchAttributeKey.for_keyword("RolloutOutcome")
 rollback: a person must act), cancelled, failed, lease_conflict or invalid_spec: a rolled-back rollout closes as
 Completed (ADR 15), so the list shows how it ended in this column."""
 
-ALL = (SERVICE, CANDIDATE_VERSION, PHASE, WEIGHT, OUTCOME)
+DRILL_OUTCOME = SearchAttributeKey.for_keyword("DrillOutcome")
+"""A ``RollbackDrill``'s outcome: running, passed, slow, failed, refused or invalid (docs/drills.md)."""
+DRILL_SECONDS = SearchAttributeKey.for_float("DrillSecondsToStable")
+"""A drill's time from the rollback call to verified stable, in seconds: sortable in the list."""
+
+ALL = (SERVICE, CANDIDATE_VERSION, PHASE, WEIGHT, OUTCOME, DRILL_OUTCOME, DRILL_SECONDS)
 
 _CLI_TYPE = {
     SearchAttributeIndexedValueType.KEYWORD: "Keyword",
