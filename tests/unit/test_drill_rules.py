@@ -136,3 +136,23 @@ def test_the_schedule_starts_a_drill_and_never_stacks_them() -> None:
         drill_schedule(DrillInput(service="checkout"), timedelta(seconds=30), "rollouts")
     with pytest.raises(ValueError, match="service"):
         drill_input("Checkout!", None)
+
+
+def test_a_drill_event_reads_as_a_drill_in_chat() -> None:
+    from activities.webhooks import text_of
+    from models.notifications import NotificationEvent
+
+    event = NotificationEvent(
+        kind="drill",
+        rollout_id="rollback-drill-checkout-1",
+        sequence=1,
+        service="checkout",
+        stable_version="",
+        candidate_version="",
+        phase="slow",
+        at=datetime(2026, 12, 4, tzinfo=UTC),
+        title="drill slow on prod",
+    )
+    text = text_of(event)
+    assert text.startswith("*checkout* rollback drill: drill slow on prod")
+    assert "drill `rollback-drill-checkout-1`" in text and "->" not in text
