@@ -551,7 +551,7 @@ class RolloutSpec(_Model):
         return sum((step.observe for step in self.steps), timedelta())
 
 
-FINGERPRINT_LATER_FIELDS: dict[str, frozenset[str]] = {"criteria": frozenset({"error_rate_margin"})}
+FINGERPRINT_LATER_FIELDS: dict[str, frozenset[str]] = {"criteria": frozenset({"error_rate_margin", "input_drift"})}
 """Fields added to criteria or triggers after rollouts were already running. While at their default they are left
 out of the fingerprint, so a rollout started before a field existed keeps the fingerprint its approvals were
 signed over (they must still verify when its history replays on newer code). Set to any other value, they count."""

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.activities import CounterPair
 from models.counters import Counters
 from models.phases import Phase
 from models.policy import GoverningPolicy
@@ -94,6 +95,14 @@ class RolloutState(BaseModel):
     recovery_baseline: Counters | None = Field(
         default=None, description="Stable's cumulative counters read at the rollout's first step: its baseline."
     )
+    input_baseline: CounterPair | None = Field(
+        default=None,
+        description="Both versions' counters at the rollout's first analysis with the input_drift criterion: the "
+        "start of the window the input distributions are compared over.",
+        exclude_if=lambda value: value is None,  # absent from the JSON (and the carried digest) of older rollouts
+    )
+    input_drift_noted: str = Field(default="", exclude_if=lambda value: not value)
+    """The features that moved, as last noted in the timeline: a note is added only when they change."""
     record: DeploymentRecord
 
 
