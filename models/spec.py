@@ -329,6 +329,13 @@ class PromQueries(_Model):
     quality_count: PromQL | None = Field(
         default='sum(model_quality_count{version="$version"})', description="Responses with a quality score."
     )
+    input_features: PromQL | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,  # absent from older specs' JSON, records and digests
+        description="Requests per input feature and value, one series each with feature and value labels, for the "
+        'input_drift criterion; e.g. sum by (feature, value) (model_input_requests_total{version="$version"}). '
+        "Null: not read.",
+    )
 
 
 class PrometheusMetrics(_Model):
