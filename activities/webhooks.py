@@ -32,14 +32,18 @@ EVENT_HEADER = "X-Rollouts-Event"
 
 def text_of(event: NotificationEvent) -> str:
     """The event as a chat message: service and versions, what happened, what to do, which rollout."""
-    lines = [f"*{event.service}* {event.stable_version} -> {event.candidate_version}: {event.title}"]
+    if event.kind == "drill":
+        lines = [f"*{event.service}* rollback drill: {event.title}"]
+    else:
+        lines = [f"*{event.service}* {event.stable_version} -> {event.candidate_version}: {event.title}"]
     if event.detail:
         lines.append(event.detail)
     command = event.data.get("command")
     if event.kind == "approval_requested" and command:
         deadline = event.data.get("deadline") or "no deadline"
         lines.append(f"Approve before {deadline}: `{command}`")
-    lines.append(f"rollout `{event.rollout_id}` (event {event.sequence})")
+    what = "drill" if event.kind == "drill" else "rollout"
+    lines.append(f"{what} `{event.rollout_id}` (event {event.sequence})")
     return "\n".join(lines)
 
 

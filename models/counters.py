@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
 
 
 def _parse_bound(value: object) -> object:
@@ -23,6 +23,15 @@ def _parse_bound(value: object) -> object:
 def _dump_bound(value: float) -> float | str:
     """Write infinity back as ``"+Inf"``: JSON has no infinity, and pydantic would otherwise emit ``null``."""
     return "+Inf" if math.isinf(value) else value
+
+
+MAX_INPUT_FEATURES = 8
+"""Input features per version: a few chosen ones (prompt length, language, tool use), not a feature store."""
+MAX_FEATURE_VALUES = 32
+"""Values (histogram bins) per feature: buckets and categories a person can read in a report."""
+
+InputName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,63}$")]
+"""A feature's or a value's name as the metrics label it: ``prompt_length``, ``language``, ``ja``."""
 
 
 BucketBound = Annotated[float, BeforeValidator(_parse_bound), PlainSerializer(_dump_bound)]
@@ -44,3 +53,21 @@ class Counters(BaseModel):
     quality_sum: float = Field(default=0.0, description="Sum of per-response quality scores in [0, 1].")
     quality_sum_squares: float = Field(default=0.0, description="Sum of squared quality scores.")
     quality_count: int = Field(default=0, ge=0, description="Number of responses that carried a quality score.")
+    inputs: dict[InputName, dict[InputName, Annotated[int, Field(ge=0)]]] = Field(
+        default_factory=dict,
+        max_length=MAX_INPUT_FEATURES,
+        # Left out of the JSON while empty: counters (and the states and digests that hold them) written before
+        # the field existed serialize exactly as they did.
+        exclude_if=lambda value: not value,
+        description="Cumulative requests per input feature and value (prompt_length: short/medium/long, language, "
+        "tool_use...): what this version's users sent. Empty where the server exports none; read only by the "
+        "optional input_drift criterion.",
+    )
+
+    @field_validator("inputs")
+    @classmethod
+    def _few_values(cls, value: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+        for feature, bins in value.items():
+            if len(bins) > MAX_FEATURE_VALUES:
+                raise ValueError(f"inputs.{feature}: more than {MAX_FEATURE_VALUES} values")
+        return value

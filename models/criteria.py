@@ -6,6 +6,8 @@ and within a range a person could mean.
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.limits import MAX_ERROR_RATE_MARGIN
@@ -55,6 +57,47 @@ class Criteria(BaseModel):
         lt=1,
         description="Budget for rolling back a candidate that meets every criterion, over the whole rollout, "
         "however often it is analysed (used by the sequential judge).",
+    )
+    input_drift: InputDrift | None = Field(
+        default=None,
+        # Absent from the JSON while unset: a record (and the carried state holding it) written before the field
+        # existed keeps its digest (tests/unit/test_carried_state_compat.py).
+        exclude_if=lambda value: value is None,
+        description="Optional: hold or roll back a canary whose input distribution differs from stable's (null: off).",
+    )
+
+
+MAX_DRIFT_FEATURES = 8
+
+
+class InputDrift(BaseModel):
+    """Compare the candidate's input distribution with stable's (docs/rollouts.md, "Drift on canary inputs").
+
+    A canary that serves other users than stable's proves nothing about stable's users. Per input feature the
+    model servers count (prompt length, language, tool use...), over the rollout's window, the population
+    stability index (or Jensen-Shannon divergence) of the candidate's histogram against stable's must stay within
+    ``limit``, judged once both have ``min_count`` requests.
+    """
+
+    model_config = _STRICT
+
+    limit: float = Field(
+        default=0.2,
+        gt=0,
+        le=10,
+        description="Largest divergence per feature: PSI 0.1 is a small shift, 0.25 a large one; JS lies in [0, 1].",
+    )
+    min_count: int = Field(
+        default=500, ge=1, le=MAX_MIN_REQUESTS, description="Requests each version needs in a feature to judge it."
+    )
+    on_drift: Literal["hold", "rollback"] = Field(
+        default="hold",
+        description='"hold": the step\'s evidence stays inconclusive (extended, then held for a person, as '
+        'on_inconclusive says); "rollback": roll back at once.',
+    )
+    method: Literal["psi", "js"] = Field(default="psi", description="Population stability index, or Jensen-Shannon.")
+    features: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,63}$")]] | None = Field(
+        default=None, max_length=MAX_DRIFT_FEATURES, description="Only these features; null: every one exported."
     )
 
 

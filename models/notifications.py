@@ -17,10 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.limits import MAX_DESCRIPTION_CHARS, MAX_URL_CHARS
 
-EventKind = Literal["phase", "approval_requested", "held", "rollback", "recovery"]
+EventKind = Literal["phase", "approval_requested", "held", "rollback", "recovery", "drill"]
 """What a notification is about: a phase change (one that none of the other kinds covers), a step waiting for
-approvals, a step held on inconclusive evidence, a rollback with its cause, the recovery check's verdict."""
-EVENT_KINDS: tuple[EventKind, ...] = ("phase", "approval_requested", "held", "rollback", "recovery")
+approvals, a step held on inconclusive evidence, a rollback with its cause, the recovery check's verdict, a
+rollback drill that failed or was slower than its target (docs/drills.md)."""
+EVENT_KINDS: tuple[EventKind, ...] = ("phase", "approval_requested", "held", "rollback", "recovery", "drill")
 
 MAX_WEBHOOKS = 5
 """Most webhooks per service: a chat channel, an incident tool, an audit sink; each event is one delivery each."""
@@ -58,7 +59,7 @@ class Webhook(BaseModel):
     events: list[EventKind] = Field(
         default_factory=list,
         max_length=len(EVENT_KINDS),
-        description="Event kinds this receiver wants: phase, approval_requested, held, rollback, recovery. "
+        description="Event kinds this receiver wants: phase, approval_requested, held, rollback, recovery, drill. "
         "Empty: all of them.",
     )
     attempts: int = Field(
@@ -91,11 +92,11 @@ class NotificationEvent(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: EventKind
-    rollout_id: str = Field(description="The workflow id.")
+    rollout_id: str = Field(description="The workflow id (a drill's, for a drill event).")
     sequence: int = Field(ge=1, description="1 for the rollout's first event, then one more for each.")
     service: str
-    stable_version: str
-    candidate_version: str
+    stable_version: str = Field(description="Empty for a drill event: a drill moves no version.")
+    candidate_version: str = Field(description="Empty for a drill event.")
     phase: str = Field(description="The rollout's phase when the event happened.")
     at: datetime
     title: str = Field(max_length=200, description="One line, for a chat message.")

@@ -30,6 +30,7 @@ from sshsig import PublicKey
 from sshsig.allowed_signers import AllowedSigner
 
 from models.criteria import Criteria, RollbackTriggers
+from models.drill import DrillPolicy
 from models.durations import Duration
 from models.notifications import MAX_WEBHOOKS, Webhook
 from models.schema import document_schema
@@ -244,6 +245,12 @@ class ServicePolicy(_Model):
         description=f"When forward moves may start, per target name ({ALL_TARGETS!r}: every target without its own "
         "entry): weekly windows in a time zone and freezes. A step or promotion outside waits for the next window "
         "(docs/pipelines.md); rollback and abort never wait. Empty: any time.",
+    )
+    drill: DrillPolicy | None = Field(
+        default=None,
+        description="How rollback drills of the service run (docs/drills.md): the target drilled by default, the "
+        "time to verified stable it must meet, the weight moved. Null: drills run with the defaults and must "
+        "name their target.",
     )
 
 

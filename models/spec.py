@@ -329,6 +329,13 @@ class PromQueries(_Model):
     quality_count: PromQL | None = Field(
         default='sum(model_quality_count{version="$version"})', description="Responses with a quality score."
     )
+    input_features: PromQL | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,  # absent from older specs' JSON, records and digests
+        description="Requests per input feature and value, one series each with feature and value labels, for the "
+        'input_drift criterion; e.g. sum by (feature, value) (model_input_requests_total{version="$version"}). '
+        "Null: not read.",
+    )
 
 
 class PrometheusMetrics(_Model):
@@ -569,7 +576,7 @@ class RolloutSpec(_Model):
         return sum((step.observe for step in self.steps), timedelta())
 
 
-FINGERPRINT_LATER_FIELDS: dict[str, frozenset[str]] = {"criteria": frozenset({"error_rate_margin"})}
+FINGERPRINT_LATER_FIELDS: dict[str, frozenset[str]] = {"criteria": frozenset({"error_rate_margin", "input_drift"})}
 """Fields added to criteria or triggers after rollouts were already running. While at their default they are left
 out of the fingerprint, so a rollout started before a field existed keeps the fingerprint its approvals were
 signed over (they must still verify when its history replays on newer code). Set to any other value, they count."""

@@ -104,6 +104,12 @@ cat <<MSG
             $rollouts sign-spec $spec --key $keys/ml-engineer --workflow-id rollout-support-assistant-2 --valid-for 30m --output $run_dir/my-spec.json
             $temporal workflow execute --type Rollout --task-queue rollouts \\
               --workflow-id rollout-support-assistant-2 --input-file $run_dir/my-spec.json
+  Rollback drill (docs/drills.md), once the rollout has ended (a drill takes the service's lease, so it refuses
+  beside a rollout, and it refuses on a router not resting on stable, as after a promotion; CANDIDATE=regressed
+  ends on stable). One now, printing the time to verified stable; then one a week, on the UI's Schedules page
+  (http://localhost:8233/namespaces/default/schedules):
+            TEMPORAL_ADDRESS=127.0.0.1:7233 $rollouts drill run support-assistant
+            TEMPORAL_ADDRESS=127.0.0.1:7233 $rollouts drill schedule support-assistant --every 7d --target demo
 
   Waiting for the rollout to finish (Ctrl-C stops everything)...
 MSG

@@ -27,6 +27,13 @@ class VersionKnobs(BaseModel):
     disagreement: float = Field(
         default=0.0, ge=0, le=1, description="Share of answers that differ from stable's (selected by request hash)."
     )
+    input_shift: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Share of this version's requests drawn from a shifted population (longer prompts, mostly "
+        "Japanese; simulator/inputs.py): a canary that sees other users than stable.",
+    )
     serve_delay_ms: float = Field(
         default=1.0, ge=0, le=10_000, description="Real delay of the answer ports; small so shadow replays stay fast."
     )

@@ -39,6 +39,7 @@ from pydantic import ValidationError
 from simulator.answers import answer, quality
 from simulator.buckets import LATENCY_BOUNDS_MS, lognormal_params
 from simulator.eval_suite import grade
+from simulator.inputs import FEATURES, features_of
 from simulator.knobs import VersionKnobs, validation_message
 from simulator.serving import error_response, json_app, model_response, read_json, read_json_object, serving
 from simulator.traffic import VersionCounters
@@ -102,17 +103,18 @@ class ModelServerApp(Collector):
         try:
             body = await read_json(request)
         except web.HTTPBadRequest as exc:
-            self._record(time.monotonic(), 400, None)
+            self._record(time.monotonic(), 400, None, {})
             return error_response(400, exc.text or exc.reason, version=self.version)
         started = time.monotonic()
+        features = features_of(body) if isinstance(body, dict) else {}
         knobs = self.knobs
         mu, sigma = lognormal_params(knobs.latency_p50_ms, knobs.latency_p95_ms)
         await asyncio.sleep(self.rng.lognormvariate(mu, sigma) / 1000)
         if self.rng.random() < knobs.error_rate:
-            self._record(started, 500, None)
+            self._record(started, 500, None, features)
             return error_response(500, "simulated model error", version=self.version)
         score = quality(body, version=self.version, mean=knobs.quality_mean, sd=knobs.quality_sd)
-        self._record(started, 200, score)
+        self._record(started, 200, score, features)
         return web.json_response(
             {
                 "version": self.version,
@@ -121,9 +123,9 @@ class ModelServerApp(Collector):
             },
         )
 
-    def _record(self, started: float, status: int, score: float | None) -> None:
+    def _record(self, started: float, status: int, score: float | None, features: dict[str, str]) -> None:
         elapsed_s = time.monotonic() - started
-        self.counters.add_one(latency_ms=elapsed_s * 1000, error=status >= 500, quality=score)
+        self.counters.add_one(latency_ms=elapsed_s * 1000, error=status >= 500, quality=score, features=features)
         self.by_status[status] = self.by_status.get(status, 0) + 1
         self.duration_sum_s += elapsed_s
 
@@ -157,6 +159,15 @@ class ModelServerApp(Collector):
         )
         squares.add_metric([self.version], self.counters.quality_sum_squares)
         yield squares
+        inputs = CounterMetricFamily(
+            "model_input_requests",
+            "Requests received, by input feature and value (prompt length bucket, language, tool use).",
+            labels=[*labels, "feature", "value"],
+        )
+        for feature, counts in self.counters.inputs.items():
+            for value, count in zip(FEATURES[feature], counts, strict=True):
+                inputs.add_metric([self.version, feature, value], count)
+        yield inputs
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -42,6 +42,10 @@ scrape_configs:
 """
 
 
+INPUT_FEATURES_QUERY = 'sum by (feature, value) (model_input_requests_total{version="$version"})'
+"""Requests per input feature and value, as ``python -m simulator.model_server`` exports them."""
+
+
 @dataclass
 class PrometheusProcess:
     """Handle on a Prometheus of ours: URL, folder, and stop/start for outage tests."""
@@ -56,8 +60,10 @@ class PrometheusProcess:
     """Holds the process that :meth:`start` entered, for :meth:`stop` to leave (the two are separate calls)."""
 
     def metrics_spec(self, **overrides: Any) -> dict[str, Any]:
-        """The ``metrics`` part of a rollout spec for this Prometheus (default queries)."""
-        return {"kind": "prometheus", "url": self.url, **overrides}
+        """The ``metrics`` part of a rollout spec for this Prometheus: default queries, and the input histograms the
+        model servers export (simulator/inputs.py)."""
+        queries = {"input_features": INPUT_FEATURES_QUERY}
+        return {"kind": "prometheus", "url": self.url, "queries": queries, **overrides}
 
     async def start(self) -> None:
         """Start (or restart, on the same port and TSDB) and wait until every target has been scraped."""

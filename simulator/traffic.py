@@ -15,6 +15,7 @@ from functools import lru_cache
 
 from models.counters import Counters
 from simulator.buckets import LATENCY_BOUNDS_MS, bucket_index, bucket_probabilities, lognormal_params
+from simulator.inputs import FEATURES, mix
 from simulator.knobs import VersionKnobs
 from simulator.sampling import binomial, multinomial, poisson, quality_sums
 
@@ -36,6 +37,10 @@ class VersionCounters:
     quality_sum: float = 0.0
     quality_sum_squares: float = 0.0
     quality_count: int = 0
+    inputs: dict[str, list[int]] = field(default_factory=lambda: {f: [0] * len(v) for f, v in FEATURES.items()})
+    input_rng: random.Random = field(default_factory=lambda: random.Random(0))
+    """Input features are drawn from their own generator, so the outcome draws (and every seeded figure that
+    rests on them) are the same as before features were counted."""
 
     def add_batch(self, rng: random.Random, n: int, knobs: VersionKnobs) -> None:
         """Draw and add the outcome of ``n`` requests served under ``knobs``."""
@@ -57,9 +62,18 @@ class VersionCounters:
         self.quality_sum += total
         self.quality_sum_squares += squares
         self.quality_count += ok
+        for feature, probs in mix(knobs.input_shift).items():
+            for index, count in enumerate(multinomial(self.input_rng, n, probs)):
+                self.inputs[feature][index] += count
 
-    def add_one(self, *, latency_ms: float, error: bool, quality: float | None) -> None:
+    def add_one(
+        self, *, latency_ms: float, error: bool, quality: float | None, features: dict[str, str] | None = None
+    ) -> None:
         """Record one real request (used by the model server, which serves requests one by one)."""
+        for feature, value in (features or {}).items():
+            values = FEATURES.get(feature)
+            if values is not None and value in values:
+                self.inputs[feature][values.index(value)] += 1
         self.requests += 1
         self.errors += int(error)
         self.buckets[bucket_index(latency_ms)] += 1
@@ -82,6 +96,7 @@ class VersionCounters:
             quality_sum=self.quality_sum,
             quality_sum_squares=self.quality_sum_squares,
             quality_count=self.quality_count,
+            inputs={f: dict(zip(FEATURES[f], counts, strict=True)) for f, counts in self.inputs.items()},
         )
 
 

@@ -10,12 +10,14 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
+from activities.drill import DrillActivities
 from activities.eval_gate import EvalActivities
 from activities.lease import LeaseActivities
 from activities.notify import NotifyActivities
 from activities.pipeline import PipelineActivities
 from activities.policy import PolicyActivities
 from activities.rollout import RolloutActivities
+from workflows.drill import RollbackDrill
 from workflows.lease import RolloutLease
 from workflows.pipeline import PipelineWorkflow
 from workflows.rollout import RolloutWorkflow
@@ -25,7 +27,7 @@ HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 def registered_workflows() -> Sequence[type]:
     """Every workflow type served on the rollouts task queue."""
-    return [RolloutWorkflow, RolloutLease, PipelineWorkflow]
+    return [RolloutWorkflow, RolloutLease, PipelineWorkflow, RollbackDrill]
 
 
 @contextlib.asynccontextmanager
@@ -45,5 +47,6 @@ async def open_activities(
             *NotifyActivities(http).all(),
             *EvalActivities(http).all(),
             *PipelineActivities(client).all(),
+            *DrillActivities(http).all(),
         ]
         yield activities  # type: ignore[misc]

@@ -16,10 +16,16 @@ CANDIDATE_VERSION = SearchAttributeKey.for_keyword("RolloutCandidateVersion")
 PHASE = SearchAttributeKey.for_keyword("RolloutPhase")
 WEIGHT = SearchAttributeKey.for_float("RolloutCandidateWeight")
 OUTCOME = SearchAttributeKey.for_keyword("RolloutOutcome")
-"""running, promoted, rolled_back, cancelled, failed, lease_conflict or invalid_spec: a rolled-back rollout
-closes as Completed (ADR 15), so the list shows how it ended in this column."""
+"""running, promoted, rolled_back, rolled_back_not_recovered (stable did not come back to its baseline after the
+rollback: a person must act), cancelled, failed, lease_conflict or invalid_spec: a rolled-back rollout closes as
+Completed (ADR 15), so the list shows how it ended in this column."""
 
-ALL = (SERVICE, CANDIDATE_VERSION, PHASE, WEIGHT, OUTCOME)
+DRILL_OUTCOME = SearchAttributeKey.for_keyword("DrillOutcome")
+"""A ``RollbackDrill``'s outcome: running, passed, slow, failed, refused or invalid (docs/drills.md)."""
+DRILL_SECONDS = SearchAttributeKey.for_float("DrillSecondsToStable")
+"""A drill's time from the rollback call to verified stable, in seconds: sortable in the list."""
+
+ALL = (SERVICE, CANDIDATE_VERSION, PHASE, WEIGHT, OUTCOME, DRILL_OUTCOME, DRILL_SECONDS)
 
 _CLI_TYPE = {
     SearchAttributeIndexedValueType.KEYWORD: "Keyword",

@@ -44,6 +44,7 @@ class PrometheusMetricsProvider:
             await self._scalar(q, version, at) if q is not None else 0.0
             for q in (queries.quality_sum, queries.quality_sum_squares, queries.quality_count)
         ]
+        inputs = await self._inputs(queries.input_features, version, at) if queries.input_features else {}
         try:
             return Counters(
                 requests=round(requests),
@@ -52,6 +53,7 @@ class PrometheusMetricsProvider:
                 quality_sum=quality[0],
                 quality_sum_squares=quality[1],
                 quality_count=round(quality[2]),
+                inputs=inputs,
             )
         except ValueError as exc:
             raise ProviderRejected(f"prometheus: counters of {version!r} are unusable: {exc}") from exc
@@ -83,6 +85,23 @@ class PrometheusMetricsProvider:
                 f"prometheus: {template!r} returned {len(result)} series, expected 1 (sum it): {labels}"
             )
         return _value(result[0], template)
+
+    async def _inputs(self, template: str, version: str, at: str) -> dict[str, dict[str, int]]:
+        """Requests per input feature and value; none exported yet is no histogram, not an error (it is optional)."""
+        try:
+            result = await self._query(template, version, at)
+        except ProviderUnavailable as exc:
+            if "no data" in str(exc):
+                return {}
+            raise
+        inputs: dict[str, dict[str, int]] = {}
+        for series in result:
+            labels = series.get("metric") or {}
+            feature, value = labels.get("feature"), labels.get("value")
+            if not isinstance(feature, str) or not isinstance(value, str):
+                raise ProviderRejected(f"prometheus: {template!r} returned a series without feature and value labels")
+            inputs.setdefault(feature, {})[value] = round(_value(series, template))
+        return inputs
 
     async def _buckets(self, template: str, version: str, at: str) -> list[tuple[float, int]]:
         scale = _LE_SCALE[self._spec.queries.latency_unit]

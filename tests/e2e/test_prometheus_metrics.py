@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -11,7 +12,8 @@ import pytest
 from activities.errors import ProviderRejected, ProviderUnavailable
 from activities.metrics.prometheus import PrometheusMetricsProvider
 from models.spec import PrometheusMetrics
-from simulator.prometheus_proc import PrometheusProcess, run_prometheus
+from simulator.inputs import sample_body
+from simulator.prometheus_proc import INPUT_FEATURES_QUERY, PrometheusProcess, run_prometheus
 from simulator.testing import ModelServer, run_model_server
 from tests.workflows.helpers import wait_until
 
@@ -76,3 +78,23 @@ async def test_prometheus_down_is_unavailable_then_recovers(world: World) -> Non
         with pytest.raises(ProviderUnavailable, match="ConnectError"):
             await provider.counters("v2")
     assert (await provider.counters("v2")).requests > 0
+
+
+async def test_input_histograms_are_read_per_feature_and_value(world: World) -> None:
+    """What the server was sent, by prompt length, language and tool use, as Prometheus scraped it."""
+    rng = random.Random(5)
+    async with httpx.AsyncClient() as client:
+        for i in range(60):
+            await client.post(world.server.answer_url, json=sample_body(rng, 1.0, i))
+    truth = await world.server.counters()
+    provider = world.provider(input_features=INPUT_FEATURES_QUERY)
+
+    async def scraped() -> bool:
+        return (await provider.counters("v2")).inputs == truth.inputs
+
+    await wait_until(scraped, timeout=15, what="a scrape with the input histograms")
+    got = (await provider.counters("v2")).inputs
+    assert set(got) == {"prompt_length", "language", "tool_use"}
+    assert sum(got["language"].values()) == truth.requests
+    assert got["language"]["ja"] > 0 and got["prompt_length"]["long"] > 0
+    assert (await world.provider().counters("v2")).inputs == {}, "not read unless the target's metrics ask"

@@ -106,8 +106,11 @@ async def test_counters_json_shape_and_errors() -> None:
             "quality_sum",
             "quality_sum_squares",
             "quality_count",
+            "inputs",
         }
         assert raw["latency_ms_buckets"][-1][0] == "+Inf"
+        assert set(raw["inputs"]) == {"prompt_length", "language", "tool_use"}
+        assert sum(raw["inputs"]["language"].values()) == raw["requests"], "every request has each feature once"
         bounds = [b for b, _ in raw["latency_ms_buckets"][:-1]]
         assert bounds == sorted(bounds)
         assert len(raw["latency_ms_buckets"]) <= 100

@@ -20,6 +20,10 @@ def test_cli_flags_list_every_key_with_its_type() -> None:
         "RolloutCandidateWeight=Double",
         "--search-attribute",
         "RolloutOutcome=Keyword",
+        "--search-attribute",
+        "DrillOutcome=Keyword",
+        "--search-attribute",
+        "DrillSecondsToStable=Double",
     ]
 
 

@@ -10,7 +10,15 @@ import pytest
 
 from models.criteria import Criteria, RollbackTriggers
 from models.phases import Phase
-from models.record import CriterionEvidence, DeploymentRecord, RollbackReport, StepReport, TimelineEntry
+from models.record import (
+    CriterionEvidence,
+    DeploymentRecord,
+    RecoveryReport,
+    RecoveryVerdict,
+    RollbackReport,
+    StepReport,
+    TimelineEntry,
+)
 from models.spec import RolloutSpec, criteria_fingerprint
 from models.validation import validate_spec
 from workflows import search_attributes as sa
@@ -191,6 +199,19 @@ def test_a_lease_refusal_is_its_own_outcome() -> None:
     assert view.outcome_of(s.record) == "failed"
     s.record.timeline.append(TimelineEntry(at=T0, phase="failed", event="refused", detail="held by x"))
     assert view.outcome_of(s.record) == "lease_conflict"
+
+
+@pytest.mark.parametrize(
+    ("verdict", "shown"),
+    [("recovered", "rolled_back"), ("unverified", "rolled_back"), ("not_recovered", "rolled_back_not_recovered")],
+)
+def test_a_stable_that_did_not_recover_is_its_own_outcome(verdict: RecoveryVerdict, shown: str) -> None:
+    spec = example()
+    s = state(spec, phase=Phase.ROLLED_BACK)
+    s.record.outcome = "rolled_back"
+    assert view.outcome_of(s.record) == "rolled_back"
+    s.record.recovery = RecoveryReport(verdict=verdict, watched_seconds=20.0, evidence=["x"])
+    assert view.outcome_of(s.record) == shown
 
 
 @pytest.mark.parametrize(

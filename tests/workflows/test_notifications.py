@@ -34,6 +34,7 @@ from tests.workflows.helpers import (
     wait_until,
     webhook_receiver,
 )
+from workflows import search_attributes as sa
 
 SECRET_ENV = "ROLLOUTS_TEST_WEBHOOK_SECRET"
 SECRET = "test-secret-not-for-production"
@@ -236,6 +237,10 @@ async def test_a_stable_that_stays_bad_records_not_recovered_and_notifies(
             )
             await sim.set_knobs("stable", error_rate=0.3)  # whatever hurt the candidate now hurts stable too
             result = await handle.result()
+            described = await handle.describe()
+
+    # The workflow list's outcome column tells this rollback apart from one after which stable came back.
+    assert described.typed_search_attributes.get(sa.OUTCOME) == "rolled_back_not_recovered"
 
     record = result.record
     assert record.recovery is not None and record.recovery.verdict == "not_recovered", record.recovery

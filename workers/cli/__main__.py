@@ -6,6 +6,8 @@
     rollouts abort   <workflow-id> --reason TEXT [--key KEY] [--as NAME]
     rollouts pause | resume <workflow-id> [--key KEY] [--as NAME]
     rollouts sign-spec <spec.json> --key KEY [--output FILE]
+    rollouts drill schedule <service> --every 7d [--target NAME] [--paused]
+    rollouts drill run <service> [--target NAME]
 
 Connection settings come from the same variables as the worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS and
 API key variables); ``--address`` overrides the address. The principal is ``--as``, else the key's comment
@@ -30,6 +32,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from models.durations import parse_duration
+from workers.cli import drills
 from workers.cli.decisions import (
     Decision,
     NotConfirmed,
@@ -73,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the workflow id the spec may start (default: the spec's workflow_id, else rollout-<service>)",
     )
     sign.add_argument("--valid-for", default="24h", help="how long the spec may start a rollout (default 24h)")
+    drills.add_parser(commands)
     return parser
 
 
@@ -151,12 +155,30 @@ def _sign_spec(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _drill(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if args.address:
+        settings = dataclasses.replace(settings, address=args.address)
+    try:
+        client = await connect(settings)
+    except RuntimeError as exc:
+        print(f"rollouts drill: cannot reach Temporal at {settings.address}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return await drills.main(client, args, settings.task_queue)
+    except RPCError as exc:
+        print(f"rollouts drill: {exc}", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; see the module docstring for the exit codes."""
     args = _parser().parse_args(argv)
     if args.command == "sign-spec":
         return _sign_spec(args)
     try:
+        if args.command == "drill":
+            return asyncio.run(_drill(args))
         return asyncio.run(_decide(args))
     except SettingsError as exc:
         print(f"rollouts: {exc}", file=sys.stderr)

@@ -49,6 +49,8 @@ def demo_policy(keys: dict[str, Path], target: dict[str, object] | None = None) 
                 "max_signature_validity": "1h",
                 "require_approvals": {"before_promotion": True},
                 "targets": {} if target is None else {"demo": target},
+                # Rollback drills (docs/drills.md): the demo stand, stable re-applied and verified within 5s.
+                **({} if target is None else {"drill": {"target": "demo", "target_seconds": 5}}),
             },
         },
     }

@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from models.verdicts import CriterionName
     from workflows.judge import CriterionResult, judge, new_judge_state
     from workflows.judge.testability import untestable_at_start, untestable_in_totals
-    from workflows.rollout import calls
+    from workflows.rollout import calls, input_drift
     from workflows.rollout.bounds import add_analysis
     from workflows.rollout.context import (
         ANALYSIS_CADENCE_PATCH,
@@ -197,6 +197,7 @@ async def analyse(run: RolloutRun, index: int) -> None:
         await analysis_failed(run, index, f"unusable counters: {exc}")
         return
     s.judge_state = verdict.state
+    drifted = input_drift.assess(run, pair)  # criteria.input_drift only: None otherwise
     accepted: frozenset[str] = frozenset()
     if workflow.patched(DECISION_PATCH):
         found = untestable_in_totals(verdict.state.stable, verdict.state.candidate, spec.criteria)
@@ -216,17 +217,21 @@ async def analyse(run: RolloutRun, index: int) -> None:
         evidence=[evidence_line(e) for e in evidence],
         criteria=evidence if deciding else [],
         triggers_breached=breached,
-        warnings=verdict.warnings,
+        warnings=[*verdict.warnings, *input_drift.warning(drifted)],
     )
     add_analysis(s.record, entry)
     report = s.record.steps[-1]
     report.analyses += 1
     report.final = evidence
+    held_by_drift = input_drift.act(run, drifted) if not deciding else False
     if report.evidence != "override":
-        passed = verdict.decision == "pass" or (
-            verdict.decision == "continue"
-            and not breached
-            and all(c.verdict == "pass" or c.name in accepted for c in verdict.criteria)
+        passed = not held_by_drift and (
+            verdict.decision == "pass"
+            or (
+                verdict.decision == "continue"
+                and not breached
+                and all(c.verdict == "pass" or c.name in accepted for c in verdict.criteria)
+            )
         )
         if (passed and report.evidence != "pass") or deciding:
             report.deciding_analysis = entry

@@ -8,7 +8,8 @@ metrics). Every verdict is notified; ``not_recovered`` is the one a person must 
 
 The service's lease is held during the watch: a new rollout moving traffic meanwhile would make the reading
 meaningless. The phase stays ``rolled_back`` (nothing moves any more; signals are refused as meaningless).
-Behind ``NOTIFY_PATCH``, with the notifications.
+Behind ``NOTIFY_PATCH``, with the notifications. Since ``RECOVERY_OUTCOME_PATCH`` a ``not_recovered`` verdict
+also upserts the outcome, so the workflow list's ``RolloutOutcome`` column reads ``rolled_back_not_recovered``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.rollout import calls
     from workflows.rollout.context import RolloutRun, cause
     from workflows.rollout.notify import notify
+
+RECOVERY_OUTCOME_PATCH = "recovery-outcome"
+"""A stable that stays bad after a rollback shows in the list's outcome column, not only in the record: one more
+search-attribute upsert at the verdict (a command older histories do not have)."""
 
 
 async def verify_recovery(run: RolloutRun) -> None:
@@ -112,6 +117,8 @@ def _conclude(run: RolloutRun, verdict: RecoveryVerdict, started: datetime, evid
     )
     s.record.recovery = report
     phrase = recovery_phrase(report)
+    if verdict == "not_recovered" and run.operator_view and workflow.patched(RECOVERY_OUTCOME_PATCH):
+        run.upsert()  # view.outcome_of: rolled_back_not_recovered
     run.note("recovery " + verdict.replace("_", " "), f"stable {phrase}: {evidence[-1]}")
     notify(
         s,

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.activities import CounterPair
 from models.counters import Counters
 from models.phases import Phase
 from models.policy import GoverningPolicy
@@ -94,13 +95,29 @@ class RolloutState(BaseModel):
     recovery_baseline: Counters | None = Field(
         default=None, description="Stable's cumulative counters read at the rollout's first step: its baseline."
     )
+    # Fields added after the carried digest existed stay out of the JSON at their default, so a state an older
+    # release carried keeps its digest (tests/unit/test_carried_state_compat.py).
     window_wait: str | None = Field(
-        default=None, description="A forward move waits for a deploy window: the line status shows (deploy-windows)."
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="A forward move waits for a deploy window: the line status shows (deploy-windows).",
     )
-    window_opens_at: datetime | None = Field(default=None, description="When the awaited deploy window opens.")
+    window_opens_at: datetime | None = Field(
+        default=None, exclude_if=lambda value: value is None, description="When the awaited deploy window opens."
+    )
     window_override: bool = Field(
-        default=False, description="A signed promote moved the waiting forward move on outside its window."
+        default=False,
+        exclude_if=lambda value: not value,
+        description="A signed promote moved the waiting forward move on outside its window.",
     )
+    input_baseline: CounterPair | None = Field(
+        default=None,
+        description="Both versions' counters at the rollout's first analysis with the input_drift criterion: the "
+        "start of the window the input distributions are compared over.",
+        exclude_if=lambda value: value is None,  # absent from the JSON (and the carried digest) of older rollouts
+    )
+    input_drift_noted: str = Field(default="", exclude_if=lambda value: not value)
+    """The features that moved, as last noted in the timeline: a note is added only when they change."""
     record: DeploymentRecord
 
 

@@ -43,9 +43,15 @@ def search_attributes(
 
 
 def outcome_of(record: DeploymentRecord) -> str:
-    """The ``RolloutOutcome`` value: the record's outcome, a lease refusal told apart from other failures."""
+    """The ``RolloutOutcome`` value: the record's outcome, with two endings told apart that need a person.
+
+    A lease refusal apart from other failures; a rollback after which stable did not come back to its baseline
+    apart from one after which it did.
+    """
     if record.outcome == "failed" and any(e.event == "refused" for e in record.timeline):
         return "lease_conflict"
+    if record.outcome == "rolled_back" and record.recovery is not None and record.recovery.verdict == "not_recovered":
+        return "rolled_back_not_recovered"
     return record.outcome
 
 
