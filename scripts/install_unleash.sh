@@ -23,7 +23,6 @@ if ! (cd "$dest" && npm install --silent --no-audit --no-fund --omit=dev "unleas
   echo "install_unleash: 'npm install unleash-server@$UNLEASH_VERSION' failed (is the npm registry reachable?)" >&2
   exit 1
 fi
-cp "$root/scripts/unleash_server.js" "$dest/server.js"
 echo "$UNLEASH_VERSION" >"$dest/VERSION"
 
 # PostgreSQL from Debian, as scripts/install_cluster.sh installs it: only the binaries are used.
