@@ -477,12 +477,6 @@ class Step(_Model):
         "everyone. The target's router must be able to express it (checked at start).",
     )
 
-    @model_validator(mode="after")
-    def _whole_only_in_segments(self) -> Step:
-        if self.weight >= 100 and not self.segments:
-            raise ValueError("weight 100 without segments is the promotion that follows the last step: use < 100")
-        return self
-
 
 class ApprovalPolicy(_Model):
     """Who may approve a step, how many distinct approvers it takes, and what a timeout means."""

@@ -363,6 +363,11 @@ def _relation_problems(fields: Mapping[str, Any]) -> list[str]:
                 f"steps[{index}].weight: weights must strictly increase ({before.weight:g} then {step.weight:g})"
             )
     for index, maybe in enumerate(items):
+        if maybe is not None and maybe.weight >= 100 and not maybe.segments:
+            problems.append(
+                f"steps[{index}].weight: 100 without segments is the promotion that follows the last step; a "
+                "step's share of everyone is below 100"
+            )
         if maybe is not None and maybe.observe <= timedelta():
             problems.append(f"steps[{index}].observe: must be longer than 0 (got {format_duration(maybe.observe)})")
     if any(step.approval for step in steps) and "approvals" in fields and approvals is None:
