@@ -195,8 +195,15 @@ def with_(**changes: Any) -> dict[str, Any]:
             "steps[1].weight: weights must strictly increase (20 then 5)",
         ),
         (with_(steps=[{"weight": 0, "observe": "1h"}]), "steps[0].weight: Input should be greater than 0"),
-        (with_(steps=[{"weight": 100, "observe": "1h"}]), "steps[0].weight: 100 without segments is the promotion that follows the last step; a step's share of everyone is below 100"),
-        (with_(steps=[{"weight": 150, "observe": "1h"}]), "steps[0].weight: Input should be less than or equal to 100 (got 150)"),
+        (
+            with_(steps=[{"weight": 100, "observe": "1h"}]),
+            "steps[0].weight: 100 without segments is the promotion that follows the last step; "
+            "a step's share of everyone is below 100",
+        ),
+        (
+            with_(steps=[{"weight": 150, "observe": "1h"}]),
+            "steps[0].weight: Input should be less than or equal to 100 (got 150)",
+        ),
         (with_(steps=[{"weight": 5, "observe": "0s"}]), "steps[0].observe: must be longer than 0 (got 0s)"),
         (
             with_(steps=[{"weight": 5, "observe": -60}]),
