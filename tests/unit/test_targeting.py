@@ -9,7 +9,7 @@ import pytest
 
 from models.activities import RouterState
 from models.policy import GoverningPolicy, resolve
-from models.segments import HeaderSegment, RegionSegment, describe, same_segments
+from models.segments import HeaderSegment, RegionSegment, Segment, describe, same_segments
 from models.spec import RolloutSpec, Step
 from models.validation import SpecError, validate_spec
 from workflows.targets import choose_target
@@ -139,8 +139,14 @@ def test_an_inline_router_is_checked_too() -> None:
 
 
 def test_same_segments_ignores_order_and_header_case() -> None:
-    a = [HeaderSegment.model_validate({"header": "X-User-Group", "in": ["b", "a"]}), RegionSegment(region=["eu"])]
-    b = [RegionSegment(region=["eu"]), HeaderSegment.model_validate({"header": "x-user-group", "in": ["a", "b"]})]
+    a: list[Segment] = [
+        HeaderSegment.model_validate({"header": "X-User-Group", "in": ["b", "a"]}),
+        RegionSegment(region=["eu"]),
+    ]
+    b: list[Segment] = [
+        RegionSegment(region=["eu"]),
+        HeaderSegment.model_validate({"header": "x-user-group", "in": ["a", "b"]}),
+    ]
     assert same_segments(a, b)
     assert not same_segments(a, a[:1])
     assert RouterState(stable=100, candidate=0).segments == [], "routers without targeting report none"
