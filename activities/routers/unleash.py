@@ -117,13 +117,15 @@ class UnleashTrafficRouter:
         if percent == 0:
             # The kill first: one request takes everyone off the candidate, whatever the strategy says.
             await self._call("POST", f"{self._env}/off", ok=(404,))
-            if await self._flag() is not None:
-                await self._set_strategy(0, [])
+            flag = await self._flag()
+            if flag is not None:
+                await self._set_strategy(flag, 0, [])
             return
         for segment in state.segments:
             self._headers_by_context[context_name(segment)] = header_of(segment)
             await self._call("POST", f"{self._admin}/context", json={"name": context_name(segment)}, ok=(409,))
-        if await self._flag() is None:
+        flag = await self._flag()
+        if flag is None:
             await self._call(
                 "POST",
                 f"{self._admin}/projects/{self._spec.project}/features",
@@ -134,7 +136,8 @@ class UnleashTrafficRouter:
                 },
                 ok=(409,),
             )
-        await self._set_strategy(percent, list(state.segments))
+            flag = await self._flag()
+        await self._set_strategy(flag, percent, list(state.segments))
         await self._call("POST", f"{self._env}/on")
 
     async def read(self) -> RouterState:
@@ -176,7 +179,8 @@ class UnleashTrafficRouter:
             f"unleash: project {self._spec.project} has no environment {self._spec.environment} for the flag"
         )
 
-    async def _set_strategy(self, percent: int, segments: list[Segment]) -> None:
+    async def _set_strategy(self, flag: dict[str, Any] | None, percent: int, segments: list[Segment]) -> None:
+        """Make the rollout's strategy the flag's only one, given the flag as just read (``None``: missing)."""
         body = {
             "name": STRATEGY,
             "title": _OWNED_TITLE,
@@ -188,7 +192,6 @@ class UnleashTrafficRouter:
             "constraints": constraints(segments),
             "disabled": False,
         }
-        flag = await self._flag()
         env = self._environment(flag) if flag is not None else None
         existing = [s for s in (env or {}).get("strategies", []) if isinstance(s, dict)]
         keep = next((s for s in existing if s.get("name") == STRATEGY), None)

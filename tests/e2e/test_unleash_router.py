@@ -26,7 +26,9 @@ from models.spec import UnleashRouter
 from simulator.flag_gateway import FlagGateway, run_flag_gateway
 from simulator.testing import ModelServer, run_model_server, run_simulator
 from simulator.unleash_proc import UnleashProcess, run_unleash
+from tests.servers import DevServer
 from tests.workflows.helpers import rollout_worker, start_rollout, status, unique_service, wait_until
+from tests.workflows.test_signed_approvals import rollouts_cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -162,8 +164,9 @@ async def test_through_the_sdk_gateway_internal_only_then_sticky_then_killed(
         assert set(await answered(gateway, everyone + internal)) == {"v1"}, "killed: everyone on stable"
 
 
-async def test_a_rollout_with_an_internal_step_is_aborted_to_stable_verified(
+async def test_a_rollout_with_an_internal_step_is_killed_to_stable_verified(
     client: Client,
+    temporal_dev: DevServer,
     task_queue: str,
     tmp_path: Path,
     unleash: UnleashProcess,
@@ -221,7 +224,11 @@ async def test_a_rollout_with_an_internal_step_is_aborted_to_stable_verified(
             customers = [{"X-User-Id": f"c{i}", "X-User-Group": "customer"} for i in range(100)]
             assert set(await answered(gateway, customers)) == {"v1"}, "no customer reaches the candidate"
             assert set(await answered(gateway, [inside])) == {"v2"}
-            await handle.execute_update("abort", {"by": "sre-oncall", "reason": "e2e: kill switch"})
+            code, out, err = await rollouts_cli(
+                "kill", service, "--reason", "e2e: kill switch", "--as", "sre-oncall", address=temporal_dev.address
+            )
+            assert code == 0, err
+            assert "everyone on stable: the router confirmed candidate 0%" in out, out
             result = await handle.result()
             await gateway_sees(gateway, lambda: not gateway.exposed(inside), "the gateway sees the rollback")
             assert set(await answered(gateway, [inside, *customers[:20]])) == {"v1"}
