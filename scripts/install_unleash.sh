@@ -12,8 +12,14 @@ if [[ -f "$dest/VERSION" && "$(cat "$dest/VERSION")" == "$UNLEASH_VERSION" && -d
   exit 0
 fi
 if ! command -v npm >/dev/null 2>&1; then
-  echo "install_unleash: npm not found: install Node.js 18-20 (Debian: apt-get install nodejs npm)" >&2
-  exit 1
+  if [[ "$(id -u)" -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "install_unleash: npm not found: install Node.js 18-20 with npm (Debian: apt-get install nodejs npm)" >&2
+    exit 1
+  fi
+  echo "install_unleash: installing Node.js and npm with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 mkdir -p "$dest"
 echo "install_unleash: installing unleash-server@$UNLEASH_VERSION with npm (a minute the first time)"
