@@ -11,7 +11,8 @@ One change (:meth:`UnleashTrafficRouter.apply`):
   candidate, then set the strategy to 0% with no constraints, so that re-enabling the flag by hand exposes no one;
 - otherwise: create the flag and the segments' context fields when missing, set the strategy (update the one
   there, or add it; remove any other), then enable the flag in the environment (never before the strategy: Unleash
-  gives a flag enabled without strategies a default one that is on for everyone).
+  gives a flag enabled without strategies a default one that is on for everyone); 100% for everyone, the
+  promotion, also marks the flag stale (for its removal from the gateway's code), and any other share unmarks it.
 
 :meth:`~UnleashTrafficRouter.read` reads the flag back: disabled, or no strategy, is 0%; one ``flexibleRollout``
 gives its percentage and constraints as segments; anything else (a strategy someone added by hand) is
@@ -120,6 +121,8 @@ class UnleashTrafficRouter:
             flag = await self._flag()
             if flag is not None:
                 await self._set_strategy(flag, 0, [])
+                if flag.get("stale"):  # a promotion undone: the flag is no longer the one to remove
+                    await self._call("PATCH", self._feature, json=[{"op": "replace", "path": "/stale", "value": False}])
             return
         for segment in state.segments:
             self._headers_by_context[context_name(segment)] = header_of(segment)
@@ -139,6 +142,13 @@ class UnleashTrafficRouter:
             flag = await self._flag()
         await self._set_strategy(flag, percent, list(state.segments))
         await self._call("POST", f"{self._env}/on")
+        # Flag hygiene: 100% for everyone is the promotion (a step's share of everyone is below 100), after which
+        # the flag only adds a branch to the gateway's code: marked stale, for its removal. A later rollout on the
+        # same flag clears the mark.
+        promoted = percent == 100 and not state.segments
+        if bool(flag and flag.get("stale")) != promoted:
+            patch = [{"op": "replace", "path": "/stale", "value": promoted}]
+            await self._call("PATCH", self._feature, json=patch)
 
     async def read(self) -> RouterState:
         """The exposure the flag gives now: 0% when off or missing, else its strategy's percentage and segments."""

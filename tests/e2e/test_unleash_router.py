@@ -98,11 +98,16 @@ async def test_steps_set_and_read_back_the_flag_and_zero_turns_it_off(unleash: U
         region = RegionSegment(region=["eu-west", "eu-north"])
         await r.apply(share(10, [INTERNAL, region]))
         assert await r.read() == share(10, [INTERNAL, region])
-        await r.apply(share(0))
-        assert await r.read() == share(0)
         admin = {"Authorization": unleash.admin_token}
         url = f"{unleash.url}/api/admin/projects/default/features/{r._spec.flag}"
+        assert (await http.get(url, headers=admin)).json()["stale"] is False
+        await r.apply(share(100))
+        assert await r.read() == share(100)
+        assert (await http.get(url, headers=admin)).json()["stale"] is True, "promoted: marked for removal"
+        await r.apply(share(0))
+        assert await r.read() == share(0)
         flag = (await http.get(url, headers=admin)).json()
+        assert flag["stale"] is False, "rolled back: not marked for removal, and off"
         env = next(e for e in flag["environments"] if e["name"] == "development")
         assert env["enabled"] is False, "rollback disables the flag"
         assert [s["parameters"]["rollout"] for s in env["strategies"]] == ["0"], "and leaves it at 0% for everyone"
