@@ -11,6 +11,7 @@ from activities.routers.base import TrafficRouter
 from activities.routers.haproxy import HaproxyTrafficRouter
 from activities.routers.http import HttpTrafficRouter
 from activities.routers.nginx import NginxTrafficRouter
+from activities.routers.unleash import UnleashTrafficRouter
 from models.spec import (
     HaproxyRouter,
     HttpJsonMetrics,
@@ -19,6 +20,7 @@ from models.spec import (
     NginxRouter,
     PrometheusMetrics,
     RouterSpec,
+    UnleashRouter,
 )
 
 
@@ -34,6 +36,8 @@ def router_for(spec: RouterSpec, http: httpx.AsyncClient) -> TrafficRouter:
             return NginxTrafficRouter(spec, http)
         case HaproxyRouter():
             return HaproxyTrafficRouter(spec, http)
+        case UnleashRouter():
+            return UnleashTrafficRouter(spec, http)
     raise TypeError(f"no router for kind {spec.kind!r}")  # unreachable while the spec union is exhaustive
 
 

@@ -24,6 +24,7 @@ from models.activities import (
     ShadowInput,
     ShadowResult,
 )
+from models.segments import describe, same_segments
 
 _TOLERANCE = 1e-6
 
@@ -48,7 +49,9 @@ class RolloutActivities:
     @activity.defn(name="set_weights")
     async def set_weights(self, request: SetWeightsInput) -> RouterState:
         """Set the candidate's share, then read it back: the step is done only when the router confirms."""
-        want = RouterState(stable=100.0 - request.candidate_weight, candidate=request.candidate_weight)
+        want = RouterState(
+            stable=100.0 - request.candidate_weight, candidate=request.candidate_weight, segments=request.segments
+        )
         router = router_for(request.router, self._http)
         try:
             await router.apply(want)
@@ -57,6 +60,11 @@ class RolloutActivities:
                 raise RouterNotConverged(
                     f"router reports stable {got.stable:g}% / candidate {got.candidate:g}%, "
                     f"expected {want.stable:g}% / {want.candidate:g}%"
+                )
+            if want.candidate > 0 and not same_segments(got.segments, want.segments):
+                raise RouterNotConverged(
+                    f"router reports the candidate's share within {describe(got.segments) or 'everyone'}, "
+                    f"expected {describe(want.segments) or 'everyone'}"
                 )
         except ProviderError as exc:
             _log().warning("set_weights failed", error=str(exc), candidate_weight=request.candidate_weight)

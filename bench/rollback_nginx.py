@@ -8,6 +8,10 @@ first probe after which every probe saw stable (so a straggling candidate answer
 * ``nginx``: probes are real requests through nginx (8 concurrent loops, fast model servers so a probe takes
   about a millisecond): the rollback is complete when nginx routes every new request to stable.
 * ``haproxy``: the same probes through a real HAProxy whose weights move over its admin socket (no reload).
+* ``unleash``: the flag router on a real Unleash server (PostgreSQL behind it); probes are requests from varied
+  users through the gateway that evaluates the flag with Unleash's Python SDK, which polls the server every
+  second, so the observed figure includes up to a second of the SDK's poll; the record's rollback column is the
+  router's own verified read-back of the disabled flag.
 * ``http``: the simulator's router (``simulator.testing.run_simulator``); probes are ``GET`` of the route, the
   figure the same workflow reaches when the router is a bare HTTP API.
 
@@ -18,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
+import os
 import statistics
 import time
 import uuid
@@ -29,10 +35,12 @@ from typing import Any, Literal
 import httpx
 from temporalio.client import Client
 
+from simulator.flag_gateway import FlagGateway, run_flag_gateway
 from simulator.policies import write_lab_policy
 from simulator.procs import RUN_ROOT, run_folder
 from simulator.stand import Stand, run_stand
-from simulator.testing import Simulator, run_simulator
+from simulator.testing import Simulator, run_model_server, run_simulator
+from simulator.unleash_proc import run_unleash
 from tests.servers import dev_server
 from tests.workflows.helpers import rollout_worker, start_rollout, status, wait_until
 from workers.client import connect
@@ -41,6 +49,7 @@ from workers.settings import Settings
 
 _PROBES = 8
 _TAIL_S = 0.3  # keep probing this long after the workflow finished, to catch straggling candidate answers
+_SDK_TAIL_S = 2.5  # the flag gateway's SDK polls every second: its last candidate answer may come a second later
 
 _STAND_ROUTERS: dict[str, Literal["nginx", "haproxy"]] = {"nginx": "nginx", "haproxy": "haproxy"}
 """Routers measured on the real stand (probes are requests through them); ``http`` is the simulator's router."""
@@ -85,7 +94,9 @@ def _spec(service: str) -> dict[str, Any]:
     }
 
 
-async def _one_rollback(client: Client, task_queue: str, spec: dict[str, Any], probe: Probe) -> tuple[float, float]:
+async def _one_rollback(
+    client: Client, task_queue: str, spec: dict[str, Any], probe: Probe, tail: float = _TAIL_S
+) -> tuple[float, float]:
     """(observed latency, the record's own rollback duration), in seconds."""
     handle = await start_rollout(client, spec, task_queue)
 
@@ -103,7 +114,7 @@ async def _one_rollback(client: Client, task_queue: str, spec: dict[str, Any], p
     aborted = time.monotonic()
     await handle.signal("abort", {"by": "bench", "reason": "rollback latency"})
     result = await handle.result()
-    await asyncio.sleep(_TAIL_S)
+    await asyncio.sleep(tail)
     stop.set()
     await asyncio.gather(*watchers)
     since = out.stable_since(aborted)
@@ -129,12 +140,54 @@ def _http_probe(sim: Simulator, service: str) -> Probe:
     return probe
 
 
+def _gateway_probe(gateway: FlagGateway) -> Probe:
+    users = itertools.cycle(f"user-{i}" for i in range(64))  # at 50%, about half of them on the candidate
+
+    async def probe(http: httpx.AsyncClient) -> bool:
+        response = await http.post(gateway.answer_url, json={"prompt": "bench"}, headers={"X-User-Id": next(users)})
+        return bool(response.json()["version"] == "v2")
+
+    return probe
+
+
+async def _run_unleash(client: Client, task_queue: str, policy: Any, rollouts: int) -> list[tuple[float, float]]:
+    figures: list[tuple[float, float]] = []
+    fast: dict[str, Any] = {"latency_p50_ms": 0.5, "latency_p95_ms": 1.0, "error_rate": 0.0}
+    async with (
+        run_unleash() as unleash,
+        run_simulator() as sim,
+        run_model_server(version="v1", seed=1, **fast) as stable,
+        run_model_server(version="v2", seed=2, **fast) as candidate,
+    ):
+        os.environ[unleash.token_env] = unleash.admin_token
+        target = {"router": unleash.router_spec(flag="{service}-candidate"), "metrics": sim.target()["metrics"]}
+        write_lab_policy(policy, {"bench": target})
+        async with rollout_worker(client, task_queue, policy_path=policy):
+            for _ in range(rollouts):
+                service = f"bench-{uuid.uuid4().hex[:8]}"
+                async with run_flag_gateway(
+                    unleash_url=unleash.url,
+                    client_token=unleash.client_token,
+                    flag=f"{service}-candidate",
+                    stable_url=stable.url,
+                    candidate_url=candidate.url,
+                ) as gateway:
+                    figures.append(
+                        await _one_rollback(
+                            client, task_queue, _spec(service), _gateway_probe(gateway), tail=_SDK_TAIL_S
+                        )
+                    )
+    return figures
+
+
 async def _run_router(kind: str, client: Client, rollouts: int) -> list[tuple[float, float]]:
     task_queue = f"bench-{uuid.uuid4().hex[:8]}"
     figures: list[tuple[float, float]] = []
     fast = {"latency_p50_ms": 0.5, "latency_p95_ms": 1.0, "error_rate": 0.0}
     policy = RUN_ROOT / "bench" / f"policy-{kind}.json"
     front = _STAND_ROUTERS.get(kind)
+    if kind == "unleash":
+        return await _run_unleash(client, task_queue, policy, rollouts)
     if front is not None:
         async with run_stand(stable=fast, candidate=fast, router=front) as stand:
             write_lab_policy(policy, {"bench": stand.target()})
@@ -184,6 +237,8 @@ async def main(rollouts: int, routers: list[str]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.rollback_nginx", description=__doc__)
     parser.add_argument("--rollouts", type=int, default=30)
-    parser.add_argument("--routers", nargs="+", default=["nginx", "http"], choices=["nginx", "haproxy", "http"])
+    parser.add_argument(
+        "--routers", nargs="+", default=["nginx", "http"], choices=["nginx", "haproxy", "http", "unleash"]
+    )
     args = parser.parse_args()
     asyncio.run(main(args.rollouts, args.routers))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.counters import Counters
+from models.segments import Segment
 from models.spec import Comparator, MetricsSpec, PreflightSpec, RouterSpec, ShadowSpec
 
 
@@ -18,6 +19,9 @@ class SetWeightsInput(_Model):
     router: RouterSpec
     service: str
     candidate_weight: float = Field(ge=0, le=100)
+    segments: list[Segment] = Field(
+        default_factory=list, description="Targeting: the candidate's share applies within these segments only."
+    )
 
 
 class RouterState(_Model):
@@ -25,6 +29,13 @@ class RouterState(_Model):
 
     stable: float
     candidate: float
+    segments: list[Segment] = Field(
+        default_factory=list,
+        # Absent while empty: a router state in a record an older release carried keeps its JSON and digest.
+        exclude_if=lambda value: not value,
+        description="The segments the candidate's share applies within, as the router reports them (empty: "
+        "everyone; routers without targeting always report none).",
+    )
 
 
 class ReadCountersInput(_Model):

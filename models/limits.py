@@ -84,3 +84,12 @@ MAX_ERROR_RATE_MARGIN = 0.1
 failing one request in ten more; a larger margin would only switch the error criterion off."""
 MAX_SIGNATURE_CHARS = 4000
 """An armored SSH signature: about 300 characters for ed25519, 1,100 for RSA-4096."""
+
+MAX_SEGMENTS = 8
+"""Segments per step: a few attribute matches ANDed (internal users in one region), not a rules engine."""
+
+MAX_SEGMENT_VALUES = 50
+"""Values one segment matches (user groups, regions, plans): a flag constraint's list, kept short to read."""
+
+MAX_SEGMENT_VALUE_CHARS = 100
+"""One value a segment matches: a group, region or plan name."""

@@ -317,7 +317,8 @@ class DeploymentRecord(_Model):
 def strategy_of(spec: RolloutSpec) -> dict[str, Any]:
     """The strategy as a person would describe it, for the record."""
     return {
-        "steps": [step.model_dump(mode="json") for step in spec.steps],
+        # Segments only where a step has them: the strategy of a rollout without targeting reads as before.
+        "steps": [step.model_dump(mode="json", exclude=None if step.segments else {"segments"}) for step in spec.steps],
         "analysis_interval": format_duration(spec.analysis_interval),
         "total_observation": format_duration(spec.total_observation),
         "preflight": spec.preflight is not None,

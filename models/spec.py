@@ -45,12 +45,14 @@ from models.limits import (
     MAX_PATH_CHARS,
     MAX_PROMQL_CHARS,
     MAX_SCORE,
+    MAX_SEGMENTS,
     MAX_SHADOW_CONCURRENCY,
     MAX_SHADOW_REQUESTS,
     MAX_SIGNATURE_CHARS,
     MAX_STEPS,
     MAX_URL_CHARS,
 )
+from models.segments import Segment
 
 # ---------------------------------------------------------------- bounded field types
 
@@ -281,7 +283,48 @@ class HaproxyRouter(_Model):
         return self
 
 
-RouterSpec = Annotated[HttpRouter | NginxRouter | HaproxyRouter, Field(discriminator="kind")]
+_FLAG_NAME = r"^(?:[A-Za-z0-9._-]|\{service\}){1,100}$"
+"""An Unleash flag name (URL-friendly), with ``{service}`` allowed for a policy's shared target."""
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+
+
+class UnleashRouter(_Model):
+    """A feature flag on an Unleash server, driven through its Admin API: the candidate's exposure is the flag.
+
+    Each step sets the flag's one gradual-rollout strategy (``flexibleRollout``: percentage, sticky on the user
+    id) with a constraint per segment, enables the flag in ``environment`` and reads it back; a rollback or a
+    kill disables the flag there first, then sets 0% with no constraints. Gateways evaluate the flag with an
+    Unleash SDK: the flag on for a user means the candidate. The rollout owns the flag: other strategies on it are
+    removed. Whole percentages only (Unleash's rollout parameter is an integer).
+    """
+
+    kind: Literal["unleash"] = Field(description="Provider kind.")
+    url: Url = Field(description="The Unleash server's base URL, e.g. http://127.0.0.1:4242.")
+    token_env: str = Field(
+        default="UNLEASH_ADMIN_TOKEN",
+        pattern=_ENV_NAME,
+        description="Environment variable of the worker holding an Unleash admin API token (never the token "
+        "itself: the target is recorded in the workflow's history).",
+    )
+    project: str = Field(default="default", pattern=r"^[A-Za-z0-9._-]{1,100}$", description="Unleash project.")
+    environment: str = Field(
+        default="production", pattern=r"^[A-Za-z0-9._-]{1,100}$", description="Unleash environment of the flag."
+    )
+    flag: str = Field(
+        pattern=_FLAG_NAME,
+        description="The flag whose 'on' means the candidate, e.g. {service}-candidate; created when missing.",
+    )
+    stickiness: str = Field(
+        default="userId",
+        pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$",
+        description="Context field the rollout percentage hashes, so a user keeps their version across steps.",
+    )
+    request_timeout: Duration = Field(
+        default=timedelta(seconds=5), description="How long one Admin API request may take."
+    )
+
+
+RouterSpec = Annotated[HttpRouter | NginxRouter | HaproxyRouter | UnleashRouter, Field(discriminator="kind")]
 
 
 class HttpJsonMetrics(_Model):
@@ -438,9 +481,21 @@ class EvalSpec(_Model):
 class Step(_Model):
     """One canary step: move this share of traffic to the candidate, observe, optionally wait for approval."""
 
-    weight: float = Field(gt=0, lt=100, description="Candidate traffic share in percent, in (0, 100).")
+    weight: float = Field(
+        gt=0,
+        le=100,
+        description="Candidate traffic share in percent, in (0, 100); with segments, the share of the segments' "
+        "users, up to 100 (every user of the segments).",
+    )
     observe: Duration = Field(description="How long to observe at this weight (paused time does not count).")
     approval: bool = Field(default=False, description="Wait for the approval quorum after observing.")
+    segments: list[Segment] = Field(
+        default_factory=list,
+        max_length=MAX_SEGMENTS,
+        description='Targeting: only users matching every segment (e.g. {"header": "X-User-Group", "in": '
+        '["internal"]} or {"region": ["eu-west"]}) can get the candidate, weight percent of them. Empty: '
+        "everyone. The target's router must be able to express it (checked at start).",
+    )
 
 
 class ApprovalPolicy(_Model):

@@ -23,6 +23,7 @@ from models.limits import (
     MAX_SPEC_BYTES,
     MAX_STEPS,
 )
+from models.segments import same_segments
 from models.spec import (
     ApprovalPolicy,
     Comparator,
@@ -349,11 +350,24 @@ def _relation_problems(fields: Mapping[str, Any]) -> list[str]:
     approvals: ApprovalPolicy | None = fields.get("approvals")
     for index in range(1, len(items)):
         before, step = items[index - 1], items[index]
-        if before is not None and step is not None and step.weight <= before.weight:
+        if before is None or step is None:
+            continue
+        if before.segments and not step.segments:
+            continue  # from some users to a share of everyone: shares of different populations do not compare
+        if step.segments and not before.segments:
+            problems.append(
+                f"steps[{index}].segments: a step cannot narrow to segments after a step that exposed everyone"
+            )
+        elif same_segments(before.segments, step.segments) and step.weight <= before.weight:
             problems.append(
                 f"steps[{index}].weight: weights must strictly increase ({before.weight:g} then {step.weight:g})"
             )
     for index, maybe in enumerate(items):
+        if maybe is not None and maybe.weight >= 100 and not maybe.segments:
+            problems.append(
+                f"steps[{index}].weight: 100 without segments is the promotion that follows the last step; a "
+                "step's share of everyone is below 100"
+            )
         if maybe is not None and maybe.observe <= timedelta():
             problems.append(f"steps[{index}].observe: must be longer than 0 (got {format_duration(maybe.observe)})")
     if any(step.approval for step in steps) and "approvals" in fields and approvals is None:

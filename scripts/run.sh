@@ -99,6 +99,8 @@ cat <<MSG
   (phase "inconclusive"); an approver may move it on, and the reason lands in the record:
             TEMPORAL_ADDRESS=127.0.0.1:7233 $rollouts promote $workflow_id --key $keys/ml-lead --reason "demo: too little traffic to prove the criteria"
   Abort:    $temporal workflow update execute --workflow-id $workflow_id --name abort --input '{"by": "you", "reason": "demo"}'
+  Kill switch (abort, then wait until the router confirms everyone on stable):
+            TEMPORAL_ADDRESS=127.0.0.1:7233 $rollouts kill ${workflow_id#rollout-} --key $keys/sre-oncall --reason "demo: kill"
   Start your own once this one has ended (one rollout per service; execute waits and prints the outcome or why not).
   A signed spec starts only the workflow id it was signed for, so sign it again for the new id first:
             $rollouts sign-spec $spec --key $keys/ml-engineer --workflow-id rollout-support-assistant-2 --valid-for 30m --output $run_dir/my-spec.json

@@ -12,6 +12,7 @@ from __future__ import annotations
 from models.policy import GoverningPolicy
 from models.spec import RolloutSpec
 from models.targets import ChosenTarget, Target, url_allowed
+from workflows.capabilities import capability_problems
 
 LAB_MODE_HINT = "ROLLOUTS_LAB_MODE=true"
 
@@ -34,7 +35,7 @@ def _named(spec: RolloutSpec, name: str, governing: GoverningPolicy | None) -> C
         known = ", ".join(sorted(targets)) or "none"
         return [f"target: {name!r} is not a target of {spec.service!r} in policy {governing.scope} (targets: {known})"]
     target = targets[name]
-    problems = _addresses(spec, target, name)
+    problems = _addresses(spec, target, name) + capability_problems(spec, target.router, f"target {name!r}")
     if problems:
         return problems
     return ChosenTarget(name=name, origin="policy", target=target)
@@ -72,6 +73,9 @@ def _addresses(spec: RolloutSpec, target: Target, name: str) -> list[str]:
 def _inline(spec: RolloutSpec, governing: GoverningPolicy | None, *, lab_mode: bool) -> ChosenTarget | list[str]:
     assert spec.router is not None and spec.metrics is not None  # validate_spec: a target, or both of these
     target = Target(router=spec.router, metrics=spec.metrics)
+    problems = capability_problems(spec, spec.router, "the spec's router")
+    if problems:
+        return problems
     if governing is None:
         if not lab_mode:
             return [

@@ -19,7 +19,7 @@ class HttpTrafficRouter:
     async def apply(self, state: RouterState) -> None:
         """PUT the weights; the API must treat a repeated PUT as a no-op, since Temporal retries after a lost answer."""
         async with provider_call(f"router PUT {self._url}"):
-            response = await self._http.put(self._url, json=state.model_dump())
+            response = await self._http.put(self._url, json=state.model_dump(exclude={"segments"}))
             response.raise_for_status()
 
     async def read(self) -> RouterState:

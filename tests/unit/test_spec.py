@@ -195,8 +195,15 @@ def with_(**changes: Any) -> dict[str, Any]:
             "steps[1].weight: weights must strictly increase (20 then 5)",
         ),
         (with_(steps=[{"weight": 0, "observe": "1h"}]), "steps[0].weight: Input should be greater than 0"),
-        (with_(steps=[{"weight": 100, "observe": "1h"}]), "steps[0].weight: Input should be less than 100"),
-        (with_(steps=[{"weight": 150, "observe": "1h"}]), "steps[0].weight: Input should be less than 100 (got 150)"),
+        (
+            with_(steps=[{"weight": 100, "observe": "1h"}]),
+            "steps[0].weight: 100 without segments is the promotion that follows the last step; "
+            "a step's share of everyone is below 100",
+        ),
+        (
+            with_(steps=[{"weight": 150, "observe": "1h"}]),
+            "steps[0].weight: Input should be less than or equal to 100 (got 150)",
+        ),
         (with_(steps=[{"weight": 5, "observe": "0s"}]), "steps[0].observe: must be longer than 0 (got 0s)"),
         (
             with_(steps=[{"weight": 5, "observe": -60}]),
@@ -221,7 +228,7 @@ def with_(**changes: Any) -> dict[str, Any]:
         ),
         (
             with_(router={"kind": "istio", "url": "http://x"}),
-            "router.kind: unknown provider kind 'istio' (expected one of: 'http', 'nginx', 'haproxy')",
+            "router.kind: unknown provider kind 'istio' (expected one of: 'http', 'nginx', 'haproxy', 'unleash')",
         ),
         (with_(router={"url": "http://x"}), 'router.kind: missing (say which provider, e.g. "kind": "http")'),
         (
@@ -343,7 +350,7 @@ def test_many_bad_fields_are_all_listed() -> None:
     )
     problems = problems_of(data)
     expected = [
-        "router.kind: unknown provider kind 'istio' (expected one of: 'http', 'nginx', 'haproxy')",
+        "router.kind: unknown provider kind 'istio' (expected one of: 'http', 'nginx', 'haproxy', 'unleash')",
         "metrics.url: 'not a url' is not an http(s) URL with a host",
         "colour: unknown field (check the spelling)",
         "steps[1].weight: weights must strictly increase (10 then 5)",
@@ -396,7 +403,7 @@ def test_out_of_range_weight_does_not_hide_other_step_problems() -> None:
         steps=[{"weight": 10, "observe": "1m"}, {"weight": 5, "observe": "0s"}, {"weight": 150, "observe": "1m"}]
     )
     problems = problems_of(data)
-    assert "steps[2].weight: Input should be less than 100 (got 150)" in problems
+    assert "steps[2].weight: Input should be less than or equal to 100 (got 150)" in problems
     assert "steps[1].weight: weights must strictly increase (10 then 5)" in problems
     assert "steps[1].observe: must be longer than 0 (got 0s)" in problems
 

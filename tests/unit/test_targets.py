@@ -197,6 +197,8 @@ def test_every_router_and_metrics_provider_a_spec_carries_is_refused_without_per
     router_fields = _example(router, "/tmp/canary-file", "http://canary.invalid/r")
     if router_fields["kind"] == "nginx":
         router_fields["verify_url"] = "http://canary.invalid/w"
+    if router_fields["kind"] == "unleash":
+        router_fields["flag"] = "canary-flag"  # a name, not a path; its URL is the canary
     inline = {
         "target": None,
         "router": router_fields,

@@ -5,6 +5,7 @@
     rollouts promote <workflow-id> --key KEY --reason TEXT [--yes]
     rollouts abort   <workflow-id> --reason TEXT [--key KEY] [--as NAME]
     rollouts pause | resume <workflow-id> [--key KEY] [--as NAME]
+    rollouts kill    <service> --reason TEXT [--key KEY] [--as NAME] [--workflow-id ID] [--wait 60s]
     rollouts sign-spec <spec.json> --key KEY [--output FILE]
     rollouts drill schedule <service> --every 7d [--target NAME] [--paused]
     rollouts drill run <service> [--target NAME]
@@ -14,7 +15,9 @@ API key variables); ``--address`` overrides the address. The principal is ``--as
 (``ssh-keygen -C you@example.com``). Before signing a decision (approve, reject, promote) the command prints what
 is signed (rollout, service, versions, step and weight, evidence, text, expiry) on stderr and asks
 ``Sign this approval? [y/N]`` at a terminal; ``--yes`` signs without asking, and without a terminal it is
-required. Exit codes: 0 done, 1 refused or failed, 2 bad arguments (or not confirmed without a terminal).
+required. ``kill`` is the kill switch: the abort of the service's rollout (workflow id ``rollout-<service>`` unless
+``--workflow-id``), then it waits for the rollback and prints what the router verified (everyone on stable).
+Exit codes: 0 done, 1 refused or failed, 2 bad arguments (or not confirmed without a terminal).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from models.durations import parse_duration
@@ -47,6 +50,7 @@ from workers.cli.decisions import (
 from workers.cli.signing import SigningError, expiry, ssh_sign
 from workers.client import connect
 from workers.settings import Settings, SettingsError
+from workflows.rollout.state import RolloutResult
 from workflows.signatures import canonical_spec
 
 DECISIONS: tuple[Decision, ...] = ("approve", "reject", "promote", "abort", "pause", "resume")
@@ -67,6 +71,15 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--address", help="Temporal frontend address (default: TEMPORAL_ADDRESS)")
         if name in NEEDS_KEY:
             sub.add_argument("--yes", action="store_true", help="sign without asking (needed without a terminal)")
+    kill = commands.add_parser("kill", help="kill switch: abort the service's rollout, wait until stable is verified")
+    kill.add_argument("service", help="the service whose candidate to turn off for everyone")
+    kill.add_argument("--workflow-id", help="the rollout's workflow id (default rollout-<service>)")
+    kill.add_argument("--key", type=Path, help="your SSH private key (or .pub)")
+    kill.add_argument("--as", dest="principal", help="your principal in the policy (default: the key's comment)")
+    kill.add_argument("--reason", required=True, help="why, for the record")
+    kill.add_argument("--valid-for", default="15m", help="how long the signature stays good (default 15m)")
+    kill.add_argument("--wait", default="60s", help="how long to wait for the verified rollback (default 60s)")
+    kill.add_argument("--address", help="Temporal frontend address (default: TEMPORAL_ADDRESS)")
     sign = commands.add_parser("sign-spec", help="sign a rollout spec as its requester")
     sign.add_argument("spec", type=Path)
     sign.add_argument("--key", type=Path, required=True)
@@ -88,7 +101,10 @@ def _principal(args: argparse.Namespace) -> str:
 
 
 async def _decide(args: argparse.Namespace) -> int:
-    decision: Decision = args.command
+    killing = args.command == "kill"
+    if killing:
+        args.workflow_id = args.workflow_id or f"rollout-{args.service}"
+    decision: Decision = "abort" if killing else args.command
     settings = Settings.from_env()
     if args.address:
         settings = dataclasses.replace(settings, address=args.address)
@@ -97,7 +113,7 @@ async def _decide(args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         print(f"rollouts {decision}: cannot reach Temporal at {settings.address}: {exc}", file=sys.stderr)
         return 1
-    handle = client.get_workflow_handle(args.workflow_id)
+    handle = client.get_workflow_handle(args.workflow_id, result_type=RolloutResult)
     who = _principal(args)
     signer = None if args.key is None else Signer(who, args.key, parse_duration(args.valid_for))
     try:
@@ -119,6 +135,26 @@ async def _decide(args: argparse.Namespace) -> int:
         print(f"rollouts {decision}: {exc}", file=sys.stderr)
         return 1
     print(answer)
+    return await _verified_on_stable(handle, parse_duration(args.wait).total_seconds()) if killing else 0
+
+
+async def _verified_on_stable(handle: WorkflowHandle[Any, RolloutResult], wait: float) -> int:
+    """The kill switch's proof: the rollback ended with the router confirming everyone on stable."""
+    try:
+        async with asyncio.timeout(wait):
+            result = await handle.result()
+    except TimeoutError:
+        print(f"rollouts kill: no verified rollback within {wait:g}s; see the rollout's status", file=sys.stderr)
+        return 1
+    except (WorkflowFailureError, RPCError) as exc:
+        print(f"rollouts kill: the rollout did not end cleanly: {exc}", file=sys.stderr)
+        return 1
+    rollback = result.record.rollback
+    if rollback is None or not rollback.router_verified:
+        print(f"rollouts kill: ended {result.record.outcome} without a verified rollback", file=sys.stderr)
+        return 1
+    took = "" if rollback.duration_seconds is None else f" in {1000 * rollback.duration_seconds:.0f} ms"
+    print(f"everyone on stable: the router confirmed candidate 0%{took}")
     return 0
 
 

@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from models.evals import EvalInput
     from models.phases import Phase
     from models.record import CriterionEvidence, StepReport
+    from models.segments import Segment, describe
     from models.spec import Step
     from workflows.approvals import quorum_reached
     from workflows.eval_gate import eval_gate
@@ -201,7 +202,11 @@ async def start_step(run: RolloutRun, index: int, step: Step) -> None:
     if ROUTER_COMPENSATION not in s.compensations:
         # Registered before the first weight change: a half-applied change is undone too.
         s.compensations.append(ROUTER_COMPENSATION)
-    await set_weight(run, step.weight, f"canary: set candidate to {step.weight:g}%")
+    if step.segments:
+        within = describe(step.segments)
+        await set_weight(run, step.weight, f"canary: set candidate to {step.weight:g}% of {within}", step.segments)
+    else:
+        await set_weight(run, step.weight, f"canary: set candidate to {step.weight:g}%")
     now = workflow.now()
     s.record.steps.append(
         StepReport(index=index, weight=step.weight, observe_seconds=step.observe.total_seconds(), started_at=now)
@@ -226,15 +231,17 @@ async def start_step(run: RolloutRun, index: int, step: Step) -> None:
         s.next_analysis_at = workflow.now() + spec.analysis_interval
 
 
-async def set_weight(run: RolloutRun, weight: float, summary: str) -> None:
-    """Move traffic and record the weights the router confirmed."""
+async def set_weight(run: RolloutRun, weight: float, summary: str, segments: Sequence[Segment] = ()) -> None:
+    """Move traffic and record the weights (and targeting) the router confirmed."""
     spec, s = run.spec, run.state
     state = await calls.set_weights(
-        SetWeightsInput(router=run.router(), service=spec.service, candidate_weight=weight), summary=summary
+        SetWeightsInput(router=run.router(), service=spec.service, candidate_weight=weight, segments=list(segments)),
+        summary=summary,
     )
     s.weight = state.candidate
     s.record.final_weight = state.candidate
-    run.note("weight set", f"stable {state.stable:g}% / candidate {state.candidate:g}% (verified)")
+    within = f" of {describe(state.segments)}" if state.segments else ""
+    run.note("weight set", f"stable {state.stable:g}% / candidate {state.candidate:g}%{within} (verified)")
     run.upsert()
 
 

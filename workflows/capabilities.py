@@ -1,0 +1,44 @@
+"""What each router kind can express, checked against a spec's steps before any traffic moves. Pure.
+
+A step that a target's router cannot carry out exactly must not start: a router that ignored a step's segments
+would expose everyone where the requester asked for internal users only. So the rollout refuses at start, naming
+the step, rather than failing (or worse, approximating) when it reaches the step hours later. The activities'
+verify-after-write is the second line: a router that reports other segments than asked fails the step.
+"""
+
+from __future__ import annotations
+
+from models.spec import HaproxyRouter, RolloutSpec, RouterSpec, UnleashRouter
+
+SEGMENT_ROUTERS = frozenset({"unleash"})
+"""Router kinds that can target segments (attribute matches) as well as a percentage."""
+
+
+def _resolution(router: RouterSpec) -> tuple[float, str] | None:
+    """The finest share a router expresses exactly, with how it is said; None: any share."""
+    if isinstance(router, UnleashRouter):
+        return 1.0, "whole percentages (Unleash's rollout is an integer)"
+    if isinstance(router, HaproxyRouter):
+        return 0.5, "steps of 0.5% (HAProxy weights 0-200)"
+    return None
+
+
+def capability_problems(spec: RolloutSpec, router: RouterSpec, where: str) -> list[str]:
+    """Each step the router cannot express exactly, as ``steps[i].field: why`` (``where`` names the target)."""
+    problems: list[str] = []
+    resolution = _resolution(router)
+    for i, step in enumerate(spec.steps):
+        if step.segments and router.kind not in SEGMENT_ROUTERS:
+            kinds = ", ".join(sorted(SEGMENT_ROUTERS))
+            problems.append(
+                f"steps[{i}].segments: the {router.kind} router of {where} cannot target segments, only a share of "
+                f"all users; use a target whose router can ({kinds}), or drop the step's segments"
+            )
+        if resolution is not None:
+            unit, said = resolution
+            if abs(step.weight / unit - round(step.weight / unit)) > 1e-9:
+                problems.append(
+                    f"steps[{i}].weight: {step.weight:g}% cannot be set exactly by the {router.kind} router of "
+                    f"{where}, which takes {said}"
+                )
+    return problems
