@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 
 ANALYSIS_READ = "read_counters"
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+"""Since the ``local-counter-reads`` patch a counter read is a local activity: one marker, no scheduled/started
+events. Its ``data`` detail says the activity type and when the worker scheduled it."""
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def local_read_scheduled(event: HistoryEvent) -> datetime | None:
+    """When a local counter read was scheduled, if ``event`` is its marker (naive UTC, as event times are read)."""
+    if event.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+        return None
+    attrs = event.marker_recorded_event_attributes
+    if attrs.marker_name != LOCAL_ACTIVITY_MARKER or "data" not in attrs.details:
+        return None
+    payloads = attrs.details["data"].payloads
+    if not payloads:
+        return None
+    data = json.loads(payloads[0].data)
+    if data.get("activity_type") != ANALYSIS_READ:
+        return None
+    stamp = data.get("original_schedule_time") or {}
+    seconds = stamp.get("seconds", 0) + stamp.get("nanos", 0) / 1e9
+    return datetime.fromtimestamp(seconds, tz=UTC).replace(tzinfo=None)
 
 
 def analysis_lags(history: WorkflowHistory, since: datetime, until: datetime) -> list[float]:
     """Seconds from each analysis timer's due time to the start of the counter read it led to.
+
+    A local read (a marker) starts when the worker scheduled it, in the workflow task that followed the timer.
 
     The due time is the timer's start plus its duration (what the workflow asked for), so the lag holds the
     server's timer queue, the workflow task that reacts to it and the activity's wait for a worker. Only
@@ -40,23 +65,29 @@ def analysis_lags(history: WorkflowHistory, since: datetime, until: datetime) ->
             due = scheduled_due.pop(event.activity_task_started_event_attributes.scheduled_event_id, None)
             if due is not None and since <= due < until:
                 lags.append((event.event_time.ToDatetime() - due).total_seconds())
+        elif (local := local_read_scheduled(event)) is not None:
+            if last_due is not None and since <= last_due < until:
+                lags.append((local - last_due).total_seconds())
+            last_due = None
     return lags
 
 
 def _analysis_starts(history: WorkflowHistory) -> list[datetime]:
-    """When each counter read (one per analysis) started."""
+    """When each counter read (one per analysis) started: activity starts and local reads' markers."""
     scheduled = {
         event.event_id
         for event in history.events
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
         and event.activity_task_scheduled_event_attributes.activity_type.name == ANALYSIS_READ
     }
-    return [
+    remote = [
         event.event_time.ToDatetime()
         for event in history.events
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
         and event.activity_task_started_event_attributes.scheduled_event_id in scheduled
     ]
+    local = [at for event in history.events if (at := local_read_scheduled(event)) is not None]
+    return sorted(remote + local)
 
 
 def analyses_started(history: WorkflowHistory, since: datetime, until: datetime) -> int:

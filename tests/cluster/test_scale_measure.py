@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import json
+from datetime import UTC, datetime, timedelta
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
-from temporalio.api.common.v1 import ActivityType
+from temporalio.api.common.v1 import ActivityType, Payload, Payloads
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import (
     ActivityTaskScheduledEventAttributes,
     ActivityTaskStartedEventAttributes,
     HistoryEvent,
+    MarkerRecordedEventAttributes,
     TimerFiredEventAttributes,
     TimerStartedEventAttributes,
 )
@@ -92,3 +94,33 @@ def test_first_analysis_after_a_restart() -> None:
 def test_percentile_interpolates_between_ranks() -> None:
     assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
     assert percentile([5.0], 0.99) == 5.0
+
+
+def _local_analysis(first_id: int, timer_at: float, wait: float, scheduled_at: float) -> list[HistoryEvent]:
+    """A timer, fired, then a local counter read's marker (the ``local-counter-reads`` patch)."""
+    moment = (T0 + timedelta(seconds=scheduled_at)).replace(tzinfo=UTC).timestamp()
+    data = {
+        "activity_type": "read_counters",
+        "original_schedule_time": {"seconds": int(moment), "nanos": round((moment % 1) * 1e9)},
+    }
+    timer = _analysis(first_id, timer_at, wait, scheduled_at)[:2]
+    marker = HistoryEvent(
+        event_id=first_id + 2,
+        event_time=_at(scheduled_at + 0.01),
+        event_type=EventType.EVENT_TYPE_MARKER_RECORDED,
+        marker_recorded_event_attributes=MarkerRecordedEventAttributes(
+            marker_name="core_local_activity",
+            details={"data": Payloads(payloads=[Payload(data=json.dumps(data).encode())])},
+        ),
+    )
+    return [*timer, marker]
+
+
+def test_local_reads_are_analyses_from_their_markers() -> None:
+    history = WorkflowHistory(
+        workflow_id="w",
+        events=[*_local_analysis(1, timer_at=0, wait=3, scheduled_at=3.25), *_analysis(4, 10, 2, started_at=13.0)],
+    )
+    assert analysis_lags(history, T0, T0 + timedelta(seconds=20)) == [0.25, 1.0]
+    assert analyses_started(history, T0, T0 + timedelta(seconds=20)) == 2
+    assert first_analysis_after(history, T0 + timedelta(seconds=1)) == 2.25
