@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.rollout.bounds import add_analysis
     from workflows.rollout.context import (
         ANALYSIS_CADENCE_PATCH,
+        CONTINUE_AS_NEW_BUDGET_PATCH,
         DECISION_PATCH,
         JUDGE_WHOLE_ROLLOUT_PATCH,
         LOCAL_READS_PATCH,
@@ -40,7 +41,12 @@ MAX_HORIZON_POLLS = 100_000
 """Cap on the detector's restarts (its threshold grows with their log): a year of 5-minute polls."""
 
 CONTINUE_AS_NEW_EVENTS = 4_000
-"""Continue-as-new past this many events, well below Temporal's 10k warning, to keep every run's history small."""
+"""Before the ``continue-as-new-budget`` patch: continue-as-new past this many events, below Temporal's 10k warning."""
+REPLAY_BUDGET_EVENTS = 300
+"""Since the patch: a run continues as new past this many events, so that replaying it (what a restarted worker or
+a cache eviction costs) stays within about 100 ms on this project's 2-core machine. ``python -m bench.replay_cost``
+measures the replay cost per event; with 6 events an analysis (local counter reads) this is ~50 analyses, about
+4 hours at the default 5-minute cadence, and a 48-hour rollout hands its state over about 12 times."""
 
 
 async def watch(
@@ -321,12 +327,20 @@ def evidence_of(results: Sequence[CriterionResult]) -> list[CriterionEvidence]:
 
 
 async def continue_as_new_if_due(run: RolloutRun) -> None:
-    """Hand the state to a fresh run once the history is long, after every handler has finished."""
+    """Hand the state to a fresh run once the history is long, after every handler has finished.
+
+    Under the ``continue-as-new-budget`` patch the threshold is the replay budget and an abort that arrives while
+    deliveries drain is served at once (in this run) instead of after them: with a hand-over every few hours, a
+    dead webhook must not hold up a rollback for its delivery's timeout.
+    """
     info = workflow.info()
-    if not (info.is_continue_as_new_suggested() or info.get_current_history_length() > CONTINUE_AS_NEW_EVENTS):
+    budget = workflow.patched(CONTINUE_AS_NEW_BUDGET_PATCH)
+    limit = REPLAY_BUDGET_EVENTS if budget else CONTINUE_AS_NEW_EVENTS
+    if not (info.is_continue_as_new_suggested() or info.get_current_history_length() > limit):
         return
     await workflow.wait_condition(workflow.all_handlers_finished)
-    await drain(run.state, run.deliveries)  # a delivery in flight would be abandoned, and its count lost
+    aborted = (lambda: run.interrupts.abort is not None) if budget else None
+    await drain(run.state, run.deliveries, unless=aborted)  # a delivery in flight would be abandoned, its count lost
     if run.interrupts.abort is not None:
         return  # a rollback was asked meanwhile: handle it in this run
     run.note("continue-as-new", f"history at {info.get_current_history_length()} events")

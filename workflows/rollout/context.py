@@ -53,6 +53,9 @@ LOCAL_READS_PATCH = "local-counter-reads"
 """Counter reads run as local activities (``calls.read_counters``): one marker in the history where a scheduled,
 started and completed activity and a second workflow task were (issue 24). Decisions are the same either way, so
 each run checks it afresh: a run that continued an older one reads locally from its start."""
+CONTINUE_AS_NEW_BUDGET_PATCH = "continue-as-new-budget"
+"""A run continues as new past ``analysis.REPLAY_BUDGET_EVENTS`` (a replay-time budget) instead of 4,000 events, and
+an abort is served while deliveries drain before the hand-over (issue 24)."""
 NOTIFY_PATCH = "notifications"
 """Issue 23's aftercare: webhooks from the policy told about phase changes, approval requests, holds, rollbacks
 and recovery (workflows/rollout/notify.py), and, after a rollback, stable watched until it is back at its

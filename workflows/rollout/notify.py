@@ -16,6 +16,7 @@ has no say. Behind ``NOTIFY_PATCH``: a rollout started before it sends nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,10 +81,14 @@ def _count(state: RolloutState, deliveries: Deliveries, done: workflow.ActivityH
         state.record.notifications_failed += 1
 
 
-async def drain(state: RolloutState, deliveries: Deliveries) -> None:
-    """Wait for the deliveries in flight (each bounded by its schedule-to-close timeout); none: no wait at all."""
+async def drain(state: RolloutState, deliveries: Deliveries, *, unless: Callable[[], bool] | None = None) -> None:
+    """Wait for the deliveries in flight (each bounded by its schedule-to-close timeout); none: no wait at all.
+
+    ``unless``: stop waiting as soon as it holds (an abort before a continue-as-new), deliveries still in flight.
+    """
     if deliveries.pending:
-        await workflow.wait_condition(lambda: not deliveries.pending)
+        stop = unless or (lambda: False)
+        await workflow.wait_condition(lambda: not deliveries.pending or stop())
 
 
 def on_phase(state: RolloutState, deliveries: Deliveries, phase: Phase, detail: str) -> None:

@@ -1,0 +1,155 @@
+"""Events per analysis and replay time per run: what sets the continue-as-new threshold (issue 24).
+
+    python -m bench.replay_cost [--seconds 240] [--repeats 5]
+
+One rollout on the real dev server and the production worker wiring analyses every second for ``--seconds`` on a
+step that never ends (the simulator's traffic, nothing tuned), then is aborted. Its history is cut at every
+workflow task completion past each quarter and replayed with the SDK's ``Replayer`` (the same sandbox a worker
+uses after a restart or a cache eviction), ``--repeats`` times each; the slope of replay time over events gives
+the cost of one event, and the events a run may hold within the replay budget follow. Events per analysis are
+counted between consecutive counter reads, here (local reads) and in a history recorded before the
+``local-counter-reads`` patch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from bench.scale.measure import ANALYSIS_READ, local_read_scheduled
+from simulator.policies import write_lab_policy
+from simulator.testing import run_simulator
+from tests.servers import dev_server
+from tests.workflows.helpers import rollout_worker, start_rollout, status, targeted_spec, wait_until
+from workers.build import sandbox_runner
+from workers.client import connect
+from workers.settings import Settings
+from workflows.lease import RolloutLease
+from workflows.rollout import RolloutWorkflow
+
+BUDGET_MS = 100.0
+"""What one run's replay may cost on this machine (issue 24): a restarted worker replays every run it picks up."""
+BEFORE = (
+    Path(__file__).resolve().parents[1] / "tests" / "histories" / "v6-deploy-windows--rollout-recorded-promote.json"
+)
+"""A history recorded before the local-counter-reads patch: counter reads are scheduled activities there."""
+
+
+def read_positions(history: WorkflowHistory) -> list[int]:
+    """Indexes of the events that are counter reads (an activity scheduled, or a local read's marker)."""
+    positions = []
+    for index, event in enumerate(history.events):
+        scheduled = (
+            event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+            and event.activity_task_scheduled_event_attributes.activity_type.name == ANALYSIS_READ
+        )
+        if scheduled or local_read_scheduled(event) is not None:
+            positions.append(index)
+    return positions
+
+
+def events_per_analysis(history: WorkflowHistory) -> float:
+    """Median events between consecutive counter reads (an analysis in the steady state)."""
+    positions = read_positions(history)
+    gaps = [b - a for a, b in itertools.pairwise(positions)]
+    return float(statistics.median(gaps)) if gaps else float("nan")
+
+
+def prefix(history: WorkflowHistory, fraction: float) -> WorkflowHistory:
+    """The history up to the first workflow task completion at or past ``fraction`` of its events."""
+    cut = int(len(history.events) * fraction)
+    for index in range(cut, len(history.events)):
+        if history.events[index].event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            return WorkflowHistory(history.workflow_id, list(history.events[: index + 1]))
+    return history
+
+
+async def replay_ms(replayer: Replayer, history: WorkflowHistory, repeats: int) -> float:
+    """Median wall time of replaying ``history`` (it must replay without a nondeterminism error)."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        times.append((time.perf_counter() - started) * 1000)
+        if result.replay_failure is not None:
+            raise RuntimeError(f"replay failed: {result.replay_failure}")
+    return statistics.median(times)
+
+
+def slope(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """Least squares: (ms per event, fixed ms per run)."""
+    xs, ys = [float(x) for x, _ in points], [y for _, y in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    per_event = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else float("nan")
+    return per_event, my - per_event * mx
+
+
+async def record_history(seconds: float) -> WorkflowHistory:
+    """A rollout that analyses every second for ``seconds``, then is aborted: its history."""
+    with tempfile.TemporaryDirectory() as data:
+        async with dev_server(Path(data)) as server, run_simulator(knobs={"rps": 2000}) as sim:
+            client = await connect(Settings(address=server.address))
+            policy = write_lab_policy(Path(data) / "policy.json", {"sim": sim.target()})
+            spec = targeted_spec(sim, "replay-cost", steps=[{"weight": 10, "observe": "2h"}])
+            async with rollout_worker(client, "bench-replay", policy_path=policy):
+                handle = await start_rollout(client, spec, "bench-replay")
+                await asyncio.sleep(seconds)  # the benchmark's duration, not a wait for a condition
+                await handle.signal("abort", {"reason": "benchmark over", "by": "bench"})
+
+                async def closed() -> bool:
+                    return (await handle.describe()).close_time is not None
+
+                await wait_until(closed, what="rollout closed", timeout=120)
+                final = await status(handle)
+                history = await handle.fetch_history()
+    print(f"recorded: {len(history.events)} events, phase {final.phase}")
+    return history
+
+
+async def main(seconds: float, repeats: int, keep: Path | None = None) -> dict[str, Any]:
+    history = await record_history(seconds)
+    if keep is not None:
+        keep.write_text(history.to_json())
+    replayer = Replayer(workflows=[RolloutWorkflow, RolloutLease], workflow_runner=sandbox_runner())
+    points = []
+    for fraction in (0.25, 0.5, 0.75, 1.0):
+        part = prefix(history, fraction)
+        points.append((len(part.events), await replay_ms(replayer, part, repeats)))
+    per_event, fixed = slope(points)
+    before = WorkflowHistory.from_json("rollout-recorded-promote", json.loads(BEFORE.read_text()))
+    now = events_per_analysis(history)
+    budget_events = int((BUDGET_MS - fixed) / per_event) if per_event > 0 else None
+    return {
+        "load_average_1m": os.getloadavg()[0],
+        "events": len(history.events),
+        "analyses": len(read_positions(history)),
+        "events_per_analysis_now": now,
+        "events_per_analysis_before": events_per_analysis(before),
+        "replay_ms_by_events": points,
+        "replay_ms_per_event": per_event,
+        "replay_ms_fixed": fixed,
+        "events_within_budget": budget_events,
+        "analyses_within_budget": int(budget_events / now) if budget_events and now else None,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--seconds", type=float, default=240.0)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--keep", type=Path, default=None, help="write the recorded history here (JSON)")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(main(args.seconds, args.repeats, args.keep)), indent=2))
