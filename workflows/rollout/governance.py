@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from models.policy import GoverningPolicy, PolicyRequest
     from models.record import PolicyRecord, SignedProof
     from models.spec import RolloutSpec
+    from workflows.pipeline.authority import stage_authority
     from workflows.policy import conflicts, requester_fingerprints, verify_spec_signature
     from workflows.rollout.bounds import SPEC_PROOF_MAX_CHARS
     from workflows.rollout.context import TRUST_BOUNDARY_PATCH, RolloutRun, cause
@@ -57,13 +58,23 @@ async def govern(run: RolloutRun) -> None:
             s.target = chosen
     signed_with: str | None = None
     if governing is not None:
-        verdict = verify_spec_signature(
-            run.raw_spec,
-            spec,
-            governing,
-            workflow_id=workflow.info().workflow_id if boundary else None,
-            now=workflow.now() if boundary else None,
-        )
+        if spec.pipeline_stage is not None:  # a Pipeline's stage: signed through its pipeline (new specs only)
+            parent = workflow.info().parent
+            verdict = stage_authority(
+                run.raw_spec,
+                spec,
+                governing,
+                workflow_id=workflow.info().workflow_id,
+                parent_workflow_id=None if parent is None else parent.workflow_id,
+            )
+        else:
+            verdict = verify_spec_signature(
+                run.raw_spec,
+                spec,
+                governing,
+                workflow_id=workflow.info().workflow_id if boundary else None,
+                now=workflow.now() if boundary else None,
+            )
         if isinstance(verdict, Refused):
             problems.append(verdict.reason)
         else:
