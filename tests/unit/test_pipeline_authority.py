@@ -99,7 +99,7 @@ def test_a_stage_is_refused_outside_its_pipeline(people: tuple[Person, Person]) 
 
     # The signed pipeline inside the stage, edited and re-composed: the signature no longer verifies.
     edited = copy.deepcopy(signed(requester))
-    edited["stages"][1]["rollout"]["steps"] = [{"weight": 100, "observe": "1m"}]
+    edited["stages"][1]["rollout"]["steps"] = [{"weight": 90, "observe": "1h"}]
     assert isinstance(authority(stage(edited), governing), Refused)
     # Signed by someone else than the requester: refused as for a rollout spec.
     assert isinstance(authority(stage(signed(mallory)), governing), Refused)
