@@ -10,13 +10,15 @@ from typing import Any
 
 import pytest
 
-from models.pipeline import pipeline_id, stage_spec, validate_pipeline
+from models.pipeline import override_digest, pipeline_id, stage_spec, validate_pipeline
 from models.policy import GoverningPolicy, resolve
 from models.validation import validate_spec
 from tests.signing import Person, make_person
+from workers.cli.__main__ import main as rollouts_main
 from workers.cli.signing import expiry
 from workflows.pipeline.authority import stage_authority, verify_pipeline_spec
-from workflows.signatures import Refused, canonical_spec
+from workflows.pipeline.decisions import OVERRIDE_DECISION, Counted, judge
+from workflows.signatures import Binding, Refused, canonical_spec
 
 EXAMPLE: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parents[2] / "docs" / "examples" / "support-assistant.pipeline.json").read_text()
@@ -107,3 +109,36 @@ def test_a_stage_is_refused_outside_its_pipeline(people: tuple[Person, Person]) 
     unsigned = authority(stage(EXAMPLE), governing)
     assert isinstance(unsigned, Refused) and "must be signed" in unsigned.reason
     assert authority(stage(EXAMPLE), policy(people, allow_unsigned=True)) is None
+
+
+def test_an_override_signed_with_the_cli_verifies_after_the_requester_signs_the_spec(
+    people: tuple[Person, Person], tmp_path: Path
+) -> None:
+    """``rollouts pipeline override`` then ``start --key``: the workflow's check of the override still holds."""
+    requester, _ = people
+    manager = make_person(tmp_path, "ml-lead")
+    governing = policy((requester, manager))
+    path = tmp_path / "pipeline.json"
+    path.write_text(json.dumps(EXAMPLE))
+    argv = ["pipeline", "override", str(path), "--key", str(manager.key), "--reason", "the regression is fixed"]
+    assert rollouts_main(argv) == 0
+    started = signed(requester, json.loads(path.read_text()))  # what `start --key` sends
+    spec = validate_pipeline(started)
+    assert spec.override is not None and spec.override.by == "ml-lead"
+    binding = Binding(
+        workflow_id=PARENT, run_id="-", decision=OVERRIDE_DECISION, step=None, criteria_sha256=override_digest(started)
+    )
+    common: dict[str, Any] = {
+        "decision": OVERRIDE_DECISION,
+        "principal": spec.override.by,
+        "expires": spec.override.expires,
+        "signature": spec.override.signature,
+        "policy": governing,
+        "requested_by": spec.requested_by,
+        "binding": binding,
+        "now": NOW,
+    }
+    verdict = judge(text=spec.override.reason, **common)
+    assert isinstance(verdict, Counted) and verdict.verified
+    assert isinstance(judge(text="another reason", **common), Refused)
+    assert isinstance(verify_pipeline_spec(started, spec, governing, workflow_id=PARENT, now=NOW), str)
