@@ -20,7 +20,7 @@ from simulator.stand import Stand, run_stand
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "docs" / "examples" / "demo-rollout.json"
-PIPELINE_TEMPLATE = ROOT / "docs" / "examples" / "demo-pipeline.json"
+PIPELINE_TEMPLATE = ROOT / "docs" / "examples" / "demo.pipeline.json"
 
 
 DEMO_TARGET = "demo"

@@ -60,13 +60,13 @@ def test_the_demo_policy_requires_the_approval_before_promotion(tmp_path: Path) 
 
 
 def test_the_demo_pipeline_signed_by_its_requester_fits_the_demo_policy(tmp_path: Path) -> None:
-    """``make run`` prints how to start docs/examples/demo-pipeline.json: each stage must fit the demo policy."""
+    """``make run`` prints how to start docs/examples/demo.pipeline.json: each stage must fit the demo policy."""
     target_file = tmp_path / "target.json"
     target_file.write_text(json.dumps(demo_target()))
     assert main([str(tmp_path / "keys"), str(tmp_path / "policy.json"), str(target_file)]) == 0
     policy = resolve((tmp_path / "policy.json").read_bytes(), source="policy.json", service=SERVICE)
     assert policy is not None
-    raw = json.loads((DEMO.parent / "demo-pipeline.json").read_text())
+    raw = json.loads((DEMO.parent / "demo.pipeline.json").read_text())
     now = datetime.now(UTC)
     raw["workflow_id"] = pipeline_id(SERVICE)
     raw["not_after"] = (now + timedelta(minutes=30)).isoformat()

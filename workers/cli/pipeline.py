@@ -48,7 +48,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     override.add_argument("--key", type=Path, required=True)
     override.add_argument("--as", dest="principal", help="your principal (default: the key's comment)")
     override.add_argument("--reason", required=True, help="why this version may go again, for the record")
-    override.add_argument("--valid-for", default="24h", help="how long the override stays good (default 24h)")
+    override.add_argument("--valid-for", default="1h", help="how long the override stays good (default 1h)")
     override.add_argument("--output", type=Path, help="where to write the spec (default: over FILE)")
     promote = subs.add_parser("promote", help="sign the promotion into the stage waiting for one")
     promote.add_argument("service")
