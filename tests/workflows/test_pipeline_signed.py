@@ -105,3 +105,47 @@ async def test_one_signature_carries_every_stage_and_the_promotion_is_signed(
     assert staging_record.policy is not None and staging_record.policy.spec_signed_by == result.record.spec_signed_by
     canary = result.record.stages[1]
     assert canary.promoted_by == "release-manager" and canary.promotion_verified is True
+
+
+async def test_a_candidate_that_failed_starts_again_only_with_a_signed_override(
+    client: Client,
+    task_queue: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    service = unique_service()
+    requester = make_person(tmp_path, "ml-engineer")
+    manager = make_person(tmp_path, "release-manager")
+    host, port = client.service_client.config.target_host.rsplit(":", 1)
+    address = f"{host}:{port}"
+    monkeypatch.setenv("ROLLOUTS_TASK_QUEUE", task_queue)
+    async with run_simulator(knobs=FAST) as sim:
+        policy = strict_policy(tmp_path / "policy.json", sim, [requester, manager])
+        spec_file = tmp_path / "pipeline.json"
+        spec: dict[str, Any] = pipeline_spec(sim, service)
+        spec["stages"] = spec["stages"][:1]  # staging only, with the eval gate
+        spec_file.write_text(json.dumps(spec))
+        start = "pipeline", "start", str(spec_file), "--key", str(requester.key), "--wait", "--address", address
+        async with rollout_worker(client, task_queue, policy_path=policy):
+            await sim.set_knobs("candidate", disagreement=0.5)
+            assert await rollouts(*start) == 1, "the eval gate fails staging"
+            query = f"WorkflowType = 'Rollout' AND RolloutService = '{service}' AND RolloutOutcome = 'rolled_back'"
+
+            async def visible() -> bool:
+                return bool([w async for w in client.list_workflows(query)])
+
+            await wait_until(visible, what="the failed stage in visibility")
+            await sim.set_knobs("candidate", disagreement=0.0)
+            capsys.readouterr()
+            assert await rollouts(*start) == 1
+            assert "needs a signed override" in capsys.readouterr().err
+
+            override = "pipeline", "override", str(spec_file), "--reason", "the prompt is fixed"
+            assert await rollouts(*override, "--key", str(manager.key)) == 0
+            assert await rollouts(*start) == 0
+            result = await client.get_workflow_handle(pipeline_id(service), result_type=PipelineResult).result()
+
+    assert result.outcome == "promoted", result.markdown
+    assert result.record.failed_before == [f"{pipeline_id(service)}--staging"]
+    assert (result.record.override or "").startswith("release-manager (signed SHA256:")
