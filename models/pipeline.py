@@ -15,11 +15,11 @@ import json
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from models.durations import Duration
-from models.limits import MAX_DESCRIPTION_CHARS
-from models.spec import Name, VersionRef
+from models.limits import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_SIGNATURE_CHARS
+from models.spec import Name, VersionRef, _check_instant
 from models.validation import SpecError, validate_spec
 
 MAX_STAGES = 6
@@ -88,6 +88,18 @@ class PipelineSpec(_Model):
     override: Override | None = Field(
         default=None, description="Needed only when this candidate failed a stage before (a signed decision)."
     )
+    signature: Annotated[str, Field(min_length=1, max_length=MAX_SIGNATURE_CHARS)] | None = Field(
+        default=None,
+        description="The requester's SSH signature over the spec's canonical JSON without this field (rollouts "
+        "pipeline start --key makes it). It stands for every stage's rollout, so a policy that wants signed specs "
+        "wants it.",
+    )
+    workflow_id: Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)] | None = Field(
+        default=None, description="The pipeline's workflow id (pipeline-<service>), covered by the signature."
+    )
+    not_after: Annotated[str, Field(max_length=64), AfterValidator(_check_instant)] | None = Field(
+        default=None, description="The instant after which this signed spec may no longer start a pipeline."
+    )
 
 
 class PipelineError(ValueError):
@@ -98,8 +110,12 @@ class PipelineError(ValueError):
         self.problems = problems
 
 
-def stage_spec(spec: PipelineSpec, index: int) -> dict[str, Any]:
-    """Stage ``index``'s Rollout spec: its own fields, with the pipeline's service, requester, versions and target."""
+def stage_spec(spec: PipelineSpec, index: int, raw: dict[str, Any]) -> dict[str, Any]:
+    """Stage ``index``'s Rollout spec: its own fields, with the pipeline's service, requester, versions and target.
+
+    ``raw`` is the pipeline spec as started (with its signature): the stage carries it as its authority, so the
+    child rollout can verify the requester's signature itself (``workflows/pipeline/authority.py``).
+    """
     stage = spec.stages[index]
     return {
         **stage.rollout,
@@ -109,10 +125,21 @@ def stage_spec(spec: PipelineSpec, index: int) -> dict[str, Any]:
         "stable": spec.stable.model_dump(mode="json", exclude_none=True),
         "candidate": spec.candidate.model_dump(mode="json", exclude_none=True),
         "target": stage.target,
+        "pipeline_stage": {"stage": stage.name, "pipeline": raw},
     }
 
 
-_OWNED = ("service", "requested_by", "stable", "candidate", "target", "workflow_id", "signature", "not_after")
+_OWNED = (
+    "service",
+    "requested_by",
+    "stable",
+    "candidate",
+    "target",
+    "workflow_id",
+    "signature",
+    "not_after",
+    "pipeline_stage",
+)
 
 
 def validate_pipeline(raw: object) -> PipelineSpec:
@@ -141,12 +168,22 @@ def validate_pipeline(raw: object) -> PipelineSpec:
             problems.append(f"stages[{index}].rollout.{owned[0]}: set by the pipeline, not by a stage")
             continue
         try:
-            validate_spec(stage_spec(spec, index))
+            validate_spec(stage_spec(spec, index, raw))
         except SpecError as exc:
             problems += [f"stages[{index}].rollout.{p}" for p in exc.problems]
     if problems:
         raise PipelineError(problems)
     return spec
+
+
+OVERRIDE_UNSIGNED = ("override", "signature", "not_after")
+"""What an override's signature does not cover: itself, and what the requester adds when starting the pipeline (the
+requester's signature covers the override in turn)."""
+
+
+def override_digest(raw: dict[str, Any]) -> str:
+    """SHA-256 of the spec an override is signed over: everything but ``OVERRIDE_UNSIGNED``."""
+    return spec_digest({k: v for k, v in raw.items() if k not in OVERRIDE_UNSIGNED})
 
 
 def spec_digest(raw: object) -> str:
@@ -194,7 +231,9 @@ class PipelineRecord(BaseModel):
     requested_by: str
     stable: VersionRef
     candidate: VersionRef
+    first_run_id: str | None = Field(default=None, description="The first run's id: what a promotion binds to.")
     spec_sha256: str
+    spec_signed_by: str | None = Field(default=None, description="The key fingerprint that signed the spec.")
     policy_sha256: str | None = None
     stages: list[StageRecord]
     outcome: PipelineOutcome = "running"

@@ -52,6 +52,7 @@ from models.limits import (
     MAX_STEPS,
     MAX_URL_CHARS,
 )
+from models.pipeline_stage import PipelineStage
 from models.segments import Segment
 
 # ---------------------------------------------------------------- bounded field types
@@ -607,6 +608,11 @@ class RolloutSpec(_Model):
         default=None,
         description="ISO 8601 instant with its offset after which this spec may no longer start a rollout, "
         "covered by the signature. Required on a signed spec.",
+    )
+    pipeline_stage: PipelineStage | None = Field(
+        default=None,
+        description="Set by a Pipeline on each stage's rollout: the signed pipeline spec and the stage's name, which "
+        "stand in for this spec's own signature when its parent is that pipeline (docs/pipelines.md).",
     )
     analysis_failures: AnalysisFailurePolicy = Field(
         default_factory=AnalysisFailurePolicy, description="Policy when metrics cannot be read."

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.evals import EvalSuite
-from models.limits import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS
+from models.limits import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_SCORE
 from models.spec import FilePath, MetricsSpec, RouterSpec, Url
 
 SERVICE_PLACEHOLDER = "{service}"
@@ -68,6 +68,14 @@ class Target(_Model):
         max_length=MAX_REPLAY_SETS,
         description="Eval suites (JSONL cases on the worker's disk, their grader and locked baseline score) that a "
         "spec's eval gate names by key (eval.suite); docs/pipelines.md.",
+    )
+    preflight_baseline: float | None = Field(
+        default=None,
+        ge=-MAX_SCORE,
+        le=MAX_SCORE,
+        exclude_if=lambda value: value is None,  # held in a rollout's state: absent from older carried JSON
+        description="The locked baseline score a spec's preflight gate is held to on this target: a spec's "
+        "preflight.baseline must equal it, and without it a spec may not ask for a preflight gate here.",
     )
 
 

@@ -113,6 +113,16 @@ cat <<MSG
             TEMPORAL_ADDRESS=127.0.0.1:7233 $rollouts drill run support-assistant
             TEMPORAL_ADDRESS=127.0.0.1:7233 $rollouts drill schedule support-assistant --every 7d --target demo
 
+  The demo as a Pipeline (docs/pipelines.md), once the rollout has ended: staging, then production after a signed
+  promotion, each stage a child Rollout on the demo stand (pipeline-support-assistant--staging, --production) whose
+  last step waits for 2 signed approvals as above; the requester's one signature stands for both stages:
+            TEMPORAL_ADDRESS=127.0.0.1:7233 $rollouts pipeline start $run_dir/demo-pipeline.json --key $keys/ml-engineer --valid-for 30m
+            TEMPORAL_ADDRESS=127.0.0.1:7233 $rollouts approve pipeline-support-assistant--staging --key $keys/ml-lead --yes
+            TEMPORAL_ADDRESS=127.0.0.1:7233 $rollouts approve pipeline-support-assistant--staging --key $keys/sre-oncall --yes
+            TEMPORAL_ADDRESS=127.0.0.1:7233 $rollouts pipeline status support-assistant
+            TEMPORAL_ADDRESS=127.0.0.1:7233 $rollouts pipeline promote support-assistant --stage production --key $keys/ml-lead --reason "staging green" --yes
+            (then approve pipeline-support-assistant--production's last step the same way)
+
   Waiting for the rollout to finish (Ctrl-C stops everything)...
 MSG
 

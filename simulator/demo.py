@@ -20,6 +20,7 @@ from simulator.stand import Stand, run_stand
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "docs" / "examples" / "demo-rollout.json"
+PIPELINE_TEMPLATE = ROOT / "docs" / "examples" / "demo.pipeline.json"
 
 
 DEMO_TARGET = "demo"
@@ -48,6 +49,19 @@ def demo_spec(stand: Stand) -> dict[str, Any]:
     return spec
 
 
+def demo_pipeline(stand: Stand) -> dict[str, Any]:
+    """The shipped demo pipeline spec (staging, then production after a signed promotion) on this stand."""
+    spec: dict[str, Any] = json.loads(PIPELINE_TEMPLATE.read_text())
+    spec["stable"]["endpoint"] = f"{stand.stable.url}/v1/answer"
+    spec["candidate"]["endpoint"] = f"{stand.candidate.url}/v1/answer"
+    return spec
+
+
+def pipeline_file(spec_out: Path) -> Path:
+    """Where the demo writes its pipeline spec, beside the rollout's, for ``rollouts pipeline start``."""
+    return spec_out.with_name("demo-pipeline.json")
+
+
 def target_file(spec_out: Path) -> Path:
     """Where the demo writes its target, beside the spec, for ``python -m workers.cli.demo``."""
     return spec_out.with_name(spec_out.stem + "-target.json")
@@ -67,6 +81,7 @@ async def serve(spec_out: Path, *, candidate: str, rps: float) -> None:
     async with run_stand(stable={"error_rate": 0.01}, candidate=candidate_knobs) as stand:
         # The target first: make run puts it into the operators' policy once the spec appears.
         await asyncio.to_thread(write_spec, target_file(spec_out), demo_target(stand))
+        await asyncio.to_thread(write_spec, pipeline_file(spec_out), demo_pipeline(stand))
         await asyncio.to_thread(write_spec, spec_out, demo_spec(stand))
         assert stand.prometheus is not None
         print(

@@ -8,6 +8,7 @@ explicitly allows unsigned decisions (a lab); the requester must sign the spec u
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from models.durations import format_duration
 from models.policy import ANYONE, GoverningPolicy, ServicePolicy
@@ -199,7 +200,7 @@ def verify_spec_signature(
         if governing.policy.allow_unsigned:
             return None
         return Refused(f"signature: the spec must be signed by {spec.requested_by!r} (rollouts sign-spec)")
-    if workflow_id is not None and now is not None and (late := _binding_problem(spec, governing, workflow_id, now)):
+    if workflow_id is not None and now is not None and (late := binding_problem(spec, governing, workflow_id, now)):
         return late
     try:
         message = canonical_spec(raw)
@@ -219,7 +220,20 @@ def requester_fingerprints(spec: RolloutSpec, governing: GoverningPolicy, signed
     return sorted(keys)
 
 
-def _binding_problem(spec: RolloutSpec, governing: GoverningPolicy, workflow_id: str, now: datetime) -> Refused | None:
+class BoundSpec(Protocol):
+    """A signed spec's binding fields: a rollout's or a pipeline's."""
+
+    @property
+    def workflow_id(self) -> str | None:
+        """The workflow id the spec may start."""
+
+    @property
+    def not_after(self) -> str | None:
+        """The instant after which it may no longer start."""
+
+
+def binding_problem(spec: BoundSpec, governing: GoverningPolicy, workflow_id: str, now: datetime) -> Refused | None:
+    """Why a signed spec may not start ``workflow_id`` now: another workflow id, no or a passed ``not_after``."""
     if spec.workflow_id is None:
         return Refused("workflow_id: missing; a signed spec names the workflow id it may start (rollouts sign-spec)")
     if spec.workflow_id != workflow_id:

@@ -92,3 +92,25 @@ def _inline(spec: RolloutSpec, governing: GoverningPolicy | None, *, lab_mode: b
     if spec.shadow is not None and spec.shadow.replay is not None:
         return ["shadow.replay: an inline target has no replay sets; use a named target"]
     return ChosenTarget(name=None, origin="inline-policy", target=target)
+
+
+def preflight_baseline_problem(spec: RolloutSpec, chosen: ChosenTarget) -> str | None:
+    """Why the spec's preflight baseline does not stand: on an operators' target, the target locks it.
+
+    The baseline is what the candidate is held to; a spec that chose it could lower the bar for its own candidate.
+    Inline targets (labs, where the spec is its own operator) keep the spec's value.
+    """
+    if spec.preflight is None or chosen.origin != "policy":
+        return None
+    locked = chosen.target.preflight_baseline
+    if locked is None:
+        return (
+            f"preflight.baseline: target {chosen.name!r} locks no preflight_baseline; the operators set the baseline "
+            "score in the policy's target, so a spec cannot ask for a preflight gate there"
+        )
+    if spec.preflight.baseline != locked:
+        return (
+            f"preflight.baseline: {spec.preflight.baseline:g} differs from the baseline target {chosen.name!r} "
+            f"locks ({locked:g})"
+        )
+    return None

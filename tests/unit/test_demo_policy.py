@@ -6,11 +6,13 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from models.pipeline import pipeline_id, stage_spec, validate_pipeline
 from models.policy import resolve
 from models.targets import ChosenTarget
 from models.validation import validate_spec
 from workers.cli.demo import SERVICE, main
 from workers.cli.signing import ssh_sign
+from workflows.pipeline.authority import stage_authority, verify_pipeline_spec
 from workflows.policy import conflicts, verify_spec_signature
 from workflows.signatures import canonical_spec
 from workflows.targets import choose_target
@@ -55,3 +57,26 @@ def test_the_demo_policy_requires_the_approval_before_promotion(tmp_path: Path) 
     raw["steps"][-1]["approval"] = False
     problems = conflicts(validate_spec(raw), policy)
     assert any(p.startswith("steps[3].approval: policy services.support-assistant") for p in problems), problems
+
+
+def test_the_demo_pipeline_signed_by_its_requester_fits_the_demo_policy(tmp_path: Path) -> None:
+    """``make run`` prints how to start docs/examples/demo.pipeline.json: each stage must fit the demo policy."""
+    target_file = tmp_path / "target.json"
+    target_file.write_text(json.dumps(demo_target()))
+    assert main([str(tmp_path / "keys"), str(tmp_path / "policy.json"), str(target_file)]) == 0
+    policy = resolve((tmp_path / "policy.json").read_bytes(), source="policy.json", service=SERVICE)
+    assert policy is not None
+    raw = json.loads((DEMO.parent / "demo.pipeline.json").read_text())
+    now = datetime.now(UTC)
+    raw["workflow_id"] = pipeline_id(SERVICE)
+    raw["not_after"] = (now + timedelta(minutes=30)).isoformat()
+    raw["signature"] = ssh_sign(canonical_spec(raw), tmp_path / "keys" / raw["requested_by"])
+    pipeline = validate_pipeline(raw)
+    assert isinstance(verify_pipeline_spec(raw, pipeline, policy, workflow_id=pipeline_id(SERVICE), now=now), str)
+    for index, stage in enumerate(pipeline.stages):
+        child = stage_spec(pipeline, index, raw)
+        spec = validate_spec(child)
+        assert conflicts(spec, policy) == [], stage.name
+        assert isinstance(choose_target(spec, policy, lab_mode=False), ChosenTarget)
+        where = {"workflow_id": f"{pipeline_id(SERVICE)}--{stage.name}", "parent_workflow_id": pipeline_id(SERVICE)}
+        assert isinstance(stage_authority(child, spec, policy, **where), str)

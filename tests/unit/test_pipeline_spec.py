@@ -35,7 +35,8 @@ def changed(**stage1: Any) -> dict[str, Any]:
 
 def test_the_example_validates_and_each_stage_gets_the_pipelines_versions() -> None:
     spec = validate_pipeline(EXAMPLE)
-    rollout = stage_spec(spec, 1)
+    rollout = stage_spec(spec, 1, EXAMPLE)
+    assert rollout["pipeline_stage"] == {"stage": spec.stages[1].name, "pipeline": EXAMPLE}
     assert rollout["target"] == "production" and rollout["candidate"]["version"] == "v2"
     assert rollout["service"] == "support-assistant" and rollout["steps"][0]["weight"] == 1
 

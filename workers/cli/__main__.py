@@ -9,6 +9,8 @@
     rollouts sign-spec <spec.json> --key KEY [--output FILE]
     rollouts drill schedule <service> --every 7d [--target NAME] [--paused]
     rollouts drill run <service> [--target NAME]
+    rollouts pipeline start FILE [--key KEY] [--wait] | override FILE --key KEY --reason TEXT
+    rollouts pipeline promote <service> --stage NAME --key KEY [--reason TEXT] [--yes] | status <service>
 
 Connection settings come from the same variables as the worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS and
 API key variables); ``--address`` overrides the address. The principal is ``--as``, else the key's comment
@@ -35,7 +37,7 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpda
 from temporalio.service import RPCError
 
 from models.durations import parse_duration
-from workers.cli import drills
+from workers.cli import drills, pipeline
 from workers.cli.decisions import (
     Decision,
     NotConfirmed,
@@ -90,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sign.add_argument("--valid-for", default="24h", help="how long the spec may start a rollout (default 24h)")
     drills.add_parser(commands)
+    pipeline.add_parser(commands)
     return parser
 
 
@@ -207,6 +210,22 @@ async def _drill(args: argparse.Namespace) -> int:
         return 1
 
 
+async def _pipeline(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if args.address:
+        settings = dataclasses.replace(settings, address=args.address)
+    try:
+        client = await connect(settings)
+    except RuntimeError as exc:
+        print(f"rollouts pipeline: cannot reach Temporal at {settings.address}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        return await pipeline.main(client, args, settings.task_queue, _ask)
+    except (RPCError, SigningError) as exc:
+        print(f"rollouts pipeline: {exc}", file=sys.stderr)
+        return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; see the module docstring for the exit codes."""
     args = _parser().parse_args(argv)
@@ -215,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "drill":
             return asyncio.run(_drill(args))
+        if args.command == "pipeline":
+            return pipeline.override(args) if not pipeline.needs_client(args) else asyncio.run(_pipeline(args))
         return asyncio.run(_decide(args))
     except SettingsError as exc:
         print(f"rollouts: {exc}", file=sys.stderr)

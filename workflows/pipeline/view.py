@@ -36,7 +36,7 @@ def details(record: PipelineRecord) -> str:
         lines += [
             "",
             f"**Waiting for a signed promotion** into {waiting.name}: "
-            f"`rollouts pipeline promote {record.pipeline_id} --key <your key>`",
+            f"`rollouts pipeline promote {record.service} --stage {waiting.name} --key <your key>`",
         ]
     if record.failed_before:
         lines += ["", f"**Failed before:** {', '.join(record.failed_before)}"]

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         PipelineSpec,
         Promote,
         StageRecord,
+        override_digest,
         pipeline_id,
         spec_digest,
         stage_spec,
@@ -36,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from models.policy import GoverningPolicy, PolicyRequest
     from workflows import search_attributes as sa
     from workflows.pipeline import view
+    from workflows.pipeline.authority import verify_pipeline_spec
     from workflows.pipeline.decisions import OVERRIDE_DECISION, PROMOTE_DECISION, Counted, judge
     from workflows.rollout.state import RolloutResult
     from workflows.signatures import Binding, Refused
@@ -53,6 +55,8 @@ class PipelineWorkflow:
         self._spec: PipelineSpec | None = None
         self._record: PipelineRecord | None = None
         self._policy: GoverningPolicy | None = None
+        self._raw: dict[str, Any] = {}
+        """The spec as started, signature included: each stage carries it as its authority."""
         self._awaiting: int | None = None
         """The index of the stage waiting for a signed promotion, if one is."""
 
@@ -70,6 +74,7 @@ class PipelineWorkflow:
         record = self._record = PipelineRecord(
             pipeline_id=info.workflow_id,
             run_id=info.run_id,
+            first_run_id=info.first_execution_run_id,
             service=p.service,
             requested_by=p.requested_by,
             stable=p.stable,
@@ -93,6 +98,14 @@ class PipelineWorkflow:
         )
         self._policy = loaded.policy
         record.policy_sha256 = None if loaded.policy is None else loaded.policy.sha256
+        assert isinstance(spec, dict)  # validate_pipeline checked
+        self._raw = spec
+        if loaded.policy is not None:
+            signed = verify_pipeline_spec(spec, p, loaded.policy, workflow_id=info.workflow_id, now=workflow.now())
+            if isinstance(signed, Refused):
+                self._refuse(signed.reason)
+            assert not isinstance(signed, Refused)
+            record.spec_signed_by = signed
         await self._check_failed_before(spec)
         for index in range(len(p.stages)):
             if not await self._stage(index):
@@ -105,7 +118,7 @@ class PipelineWorkflow:
             outcome=record.outcome, summary=view.summary(record), markdown=view.details(record), record=record
         )
 
-    async def _check_failed_before(self, raw: Any) -> None:
+    async def _check_failed_before(self, raw: dict[str, Any]) -> None:
         """A candidate that rolled back or failed before starts again only with a signed override."""
         p, record = self._require()
         found = await workflow.execute_activity_method(
@@ -125,7 +138,6 @@ class PipelineWorkflow:
                 "override (override.by, override.reason, override.expires, override.signature)"
             )
         assert p.override is not None
-        unsigned = {k: v for k, v in raw.items() if k != "override"}
         verdict = judge(
             decision=OVERRIDE_DECISION,
             principal=p.override.by,
@@ -139,7 +151,7 @@ class PipelineWorkflow:
                 run_id="-",
                 decision=OVERRIDE_DECISION,
                 step=None,
-                criteria_sha256=spec_digest(unsigned),
+                criteria_sha256=override_digest(raw),
             ),
             now=workflow.now(),
         )
@@ -174,7 +186,7 @@ class PipelineWorkflow:
         try:
             handle = await workflow.start_child_workflow(
                 "Rollout",
-                stage_spec(p, index),
+                stage_spec(p, index, self._raw),
                 id=report.rollout_id,
                 result_type=RolloutResult,
                 parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,

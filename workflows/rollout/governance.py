@@ -20,11 +20,14 @@ with workflow.unsafe.imports_passed_through():
     from models.policy import GoverningPolicy, PolicyRequest
     from models.record import PolicyRecord, SignedProof
     from models.spec import RolloutSpec
+    from workflows.pipeline.authority import stage_authority
     from workflows.policy import conflicts, requester_fingerprints, verify_spec_signature
     from workflows.rollout.bounds import SPEC_PROOF_MAX_CHARS
     from workflows.rollout.context import TRUST_BOUNDARY_PATCH, RolloutRun, cause
     from workflows.signatures import Refused, allowed_signer_line, canonical_spec
-    from workflows.targets import choose_target
+    from workflows.targets import choose_target, preflight_baseline_problem
+
+PREFLIGHT_BASELINE_PATCH = "preflight-baseline-locked"
 
 LOAD_POLICY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=5
@@ -55,15 +58,29 @@ async def govern(run: RolloutRun) -> None:
             problems = chosen + problems
         else:
             s.target = chosen
+            # Since preflight-baseline-locked, an operators' target locks the preflight baseline (new rollouts only).
+            if spec.preflight is not None and workflow.patched(PREFLIGHT_BASELINE_PATCH):
+                locked = preflight_baseline_problem(spec, chosen)
+                problems += [] if locked is None else [locked]
     signed_with: str | None = None
     if governing is not None:
-        verdict = verify_spec_signature(
-            run.raw_spec,
-            spec,
-            governing,
-            workflow_id=workflow.info().workflow_id if boundary else None,
-            now=workflow.now() if boundary else None,
-        )
+        if spec.pipeline_stage is not None:  # a Pipeline's stage: signed through its pipeline (new specs only)
+            parent = workflow.info().parent
+            verdict = stage_authority(
+                run.raw_spec,
+                spec,
+                governing,
+                workflow_id=workflow.info().workflow_id,
+                parent_workflow_id=None if parent is None else parent.workflow_id,
+            )
+        else:
+            verdict = verify_spec_signature(
+                run.raw_spec,
+                spec,
+                governing,
+                workflow_id=workflow.info().workflow_id if boundary else None,
+                now=workflow.now() if boundary else None,
+            )
         if isinstance(verdict, Refused):
             problems.append(verdict.reason)
         else:
