@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 
@@ -82,7 +83,11 @@ def main() -> int:
     except NamespaceNotReady as exc:  # refuse before polling: no running rollout's task is touched
         log.error("worker refused to start", error=str(exc))
         print(f"workers: {exc}", file=sys.stderr)
-        return 3
+        # The SDK's runtime threads are still up: a normal interpreter teardown can abort on them
+        # ("PyGILState_Release"), turning a clear refusal into a crash. Nothing is left to flush or close.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(3)
     except RuntimeError as exc:  # connection refused and similar: say it plainly
         log.error("worker failed", error=str(exc))
         return 1
