@@ -49,7 +49,11 @@ def test_steps_shape_normalises_to_one_canary_item_per_step() -> None:
 
 def test_default_steps_normalise_too() -> None:
     spec = validate_spec(base())
-    assert [(item.weight, item.observe) for item in plan_of(spec)] == [(s.weight, s.observe) for s in spec.steps]
+    plan = plan_of(spec)
+    assert all(isinstance(item, CanaryStep) for item in plan)
+    assert [(i.weight, i.observe) for i in plan if isinstance(i, CanaryStep)] == [
+        (s.weight, s.observe) for s in spec.steps
+    ]
 
 
 def test_strategy_normalises_to_its_items_and_its_canaries_are_the_steps() -> None:

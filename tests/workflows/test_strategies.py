@@ -36,7 +36,7 @@ async def test_canary_analysis_pause_watch_promotes_a_healthy_candidate(
     client: Client, task_queue: str, tmp_path: Path
 ) -> None:
     service = unique_service()
-    strategy = [
+    strategy: list[dict[str, Any]] = [
         {"kind": "canary", "weight": 10, "observe": "3s"},
         {"kind": "analysis", "duration": "2s"},
         {"kind": "pause", "duration": "2s"},
@@ -68,7 +68,10 @@ async def test_a_regression_during_the_watch_switches_back_to_stable(
     client: Client, task_queue: str, tmp_path: Path
 ) -> None:
     service = unique_service()
-    strategy = [{"kind": "canary", "weight": 10, "observe": "3s"}, {"kind": "watch", "duration": "10m"}]
+    strategy: list[dict[str, Any]] = [
+        {"kind": "canary", "weight": 10, "observe": "3s"},
+        {"kind": "watch", "duration": "10m"},
+    ]
     async with run_simulator(
         knobs={**FAST, "candidate": {"error_rate": 0.001}, "stable": {"error_rate": 0.001}}
     ) as sim:
@@ -91,7 +94,7 @@ async def test_a_regression_during_the_watch_switches_back_to_stable(
 
 async def test_a_pause_without_a_duration_waits_for_a_promote(client: Client, task_queue: str, tmp_path: Path) -> None:
     service = unique_service()
-    strategy = [
+    strategy: list[dict[str, Any]] = [
         {"kind": "canary", "weight": 10, "observe": "2s"},
         {"kind": "pause"},
         {"kind": "approval"},
