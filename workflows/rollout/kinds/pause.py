@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.rollout.context import RolloutRun
     from workflows.rollout.interrupts import RollbackNeeded
     from workflows.rollout.kinds.held import begin
+    from workflows.rollout.reconfirm import confirm_override
     from workflows.rollout.steps import end_step, watch
 
 
@@ -40,10 +41,14 @@ async def run(run: RolloutRun, index: int, item: PauseStep) -> None:
         end = workflow.now() + (duration - s.clock.observed(workflow.now()))
         return min(end, deadline)
 
-    if not await watch(run, index, done=done, wake_at=wake_at, deadline=deadline, summary=f"pause: until {until}"):
-        raise RollbackNeeded(
-            "inconclusive",
-            f"step {index + 1} paused {format_duration(run.spec.on_inconclusive.hold_max)} without a decision",
-        )
+    while True:
+        if not await watch(run, index, done=done, wake_at=wake_at, deadline=deadline, summary=f"pause: until {until}"):
+            raise RollbackNeeded(
+                "inconclusive",
+                f"step {index + 1} paused {format_duration(run.spec.on_inconclusive.hold_max)} without a decision",
+            )
+        # A promote counts only while its signer's key does: a revocation puts the pause back (as for a held step).
+        if not s.trust_operations or report.evidence != "override" or await confirm_override(run, index):
+            break
     s.awaiting_decision, s.held_since = False, None
     end_step(run, index)
