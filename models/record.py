@@ -169,7 +169,7 @@ class StepReport(_Model):
     weight: float
     observe_seconds: float
     started_at: datetime
-    kind: Literal["canary", "analysis", "pause", "approval", "watch"] = Field(
+    kind: Literal["canary", "analysis", "pause", "approval", "blue_green", "watch"] = Field(
         default="canary",
         exclude_if=lambda value: value == "canary",  # records of rollouts in the steps shape read as before
         description="The strategy item this step was (a steps entry is a canary).",

@@ -87,6 +87,17 @@ class ApprovalStep(_Model):
     kind: Literal["approval"] = Field(description="Step kind.")
 
 
+class BlueGreenStep(_Model):
+    """The candidate runs idle beside stable, checked by the spec's gates on its own endpoint, then one cutover.
+
+    The gates (``preflight``, ``eval``, ``shadow``) are the preview: they run before any user traffic, as always,
+    and a blue-green strategy needs at least one. The cutover moves everyone at once (verified); the ``watch``
+    that must follow judges the candidate at 100% and switches back at once on a failure.
+    """
+
+    kind: Literal["blue_green"] = Field(description="Step kind.")
+
+
 class WatchStep(_Model):
     """After promotion: keep judging the candidate at 100% against stable's pre-rollout baseline.
 
@@ -98,14 +109,21 @@ class WatchStep(_Model):
     duration: _Positive = Field(description="How long to watch the promoted candidate (pauses do not count).")
 
 
-StrategyStep = Annotated[CanaryStep | AnalysisStep | PauseStep | ApprovalStep | WatchStep, Field(discriminator="kind")]
+StrategyStep = Annotated[
+    CanaryStep | AnalysisStep | PauseStep | ApprovalStep | BlueGreenStep | WatchStep, Field(discriminator="kind")
+]
 """One item of a strategy, told apart by its ``kind``."""
 
 Strategy = Annotated[list[StrategyStep], Field(min_length=1, max_length=MAX_STRATEGY_STEPS)]
 
 
 def canary_steps(strategy: Sequence[StrategyStep]) -> list[Step]:
-    """The canary items as plain steps: what the policy floors, router checks and record read as ``steps``."""
+    """The canary items as plain steps: what the policy floors, router checks and record read as ``steps``.
+
+    A blue-green strategy's one exposure is its watch at 100%: that is its step.
+    """
+    if strategy and isinstance(strategy[0], BlueGreenStep) and isinstance(strategy[-1], WatchStep):
+        return [Step(weight=100, observe=strategy[-1].duration)]
     return [
         Step(weight=item.weight, observe=item.observe, approval=item.approval, segments=list(item.segments))
         for item in strategy
@@ -129,13 +147,20 @@ def duration_of(item: StrategyStep) -> timedelta | None:
     return None
 
 
-def strategy_problems(strategy: Sequence[StrategyStep], *, approvals: bool, interval: timedelta | None) -> list[str]:
+def strategy_problems(
+    strategy: Sequence[StrategyStep], *, approvals: bool, interval: timedelta | None, gates: bool = False
+) -> list[str]:
     """Rules between a strategy's items, beyond each item's own; every problem names its item."""
     problems: list[str] = []
+    blue_green = any(isinstance(item, BlueGreenStep) for item in strategy)
+    if blue_green:
+        problems += _blue_green_problems(strategy, gates=gates)
     canaries = canary_positions(strategy)
-    if not canaries:
+    if not canaries and not blue_green:
         problems.append('strategy: needs at least one canary step ({"kind": "canary", "weight": ..., "observe": ...})')
     first = canaries[0] if canaries else len(strategy)
+    if blue_green:
+        first = 0  # its watch follows the cutover, not a canary
     for index, item in enumerate(strategy):
         where = f"strategy[{index}]"
         if isinstance(item, WatchStep) and index != len(strategy) - 1:
@@ -153,4 +178,23 @@ def strategy_problems(strategy: Sequence[StrategyStep], *, approvals: bool, inte
                 f"{where}.{field}: {format_duration(duration)} is shorter than analysis_interval "
                 f"({format_duration(interval)}), so it would never be analysed"
             )
+    return problems
+
+
+def _blue_green_problems(strategy: Sequence[StrategyStep], *, gates: bool) -> list[str]:
+    """A blue-green strategy is exactly ``[blue_green, watch]``, and the spec has a gate to preview with."""
+    problems: list[str] = []
+    if not isinstance(strategy[0], BlueGreenStep):
+        at = next(i for i, item in enumerate(strategy) if isinstance(item, BlueGreenStep))
+        problems.append(f"strategy[{at}].kind: a blue_green can only be the first item, followed by a watch")
+    elif len(strategy) != 2 or not isinstance(strategy[1], WatchStep):
+        problems.append(
+            "strategy: a blue_green strategy is a blue_green then a watch (its cutover is one move to 100%, "
+            'always watched): [{"kind": "blue_green"}, {"kind": "watch", "duration": ...}]'
+        )
+    if not gates:
+        problems.append(
+            "strategy[0].kind: a blue_green previews the idle candidate with the spec's gates: set preflight, "
+            "eval or shadow"
+        )
     return problems

@@ -358,9 +358,14 @@ def _relation_problems(fields: Mapping[str, Any]) -> list[str]:
         return _step_relation_problems(fields)
     positions = canary_positions(strategy)
     problems = strategy_problems(
-        strategy, approvals=fields.get("approvals") is not None, interval=fields.get("analysis_interval")
+        strategy,
+        approvals=fields.get("approvals") is not None,
+        interval=fields.get("analysis_interval"),
+        gates=any(fields.get(gate) is not None for gate in ("preflight", "eval", "shadow")),
     )
-    renamed = [_renamed(p, positions) for p in _step_relation_problems({**fields, "steps": canary_steps(strategy)})]
+    # A blue-green's one step (its watch at 100%) is no canary: the rules about canary steps do not apply to it.
+    canaries = [] if any(item.kind == "blue_green" for item in strategy) else canary_steps(strategy)
+    renamed = [_renamed(p, positions) for p in _step_relation_problems({**fields, "steps": canaries})]
     return problems + [p for p in renamed if p not in problems]
 
 

@@ -111,3 +111,40 @@ def test_steps_and_a_different_strategy_are_refused() -> None:
 def test_an_approval_item_with_approvals_validates() -> None:
     spec = validate_spec(base(strategy=[CANARY, {"kind": "approval"}], approvals={"approvers": ["ml-lead"]}))
     assert [item.kind for item in plan_of(spec)] == ["canary", "approval"]
+
+
+SHADOW = {"replay": "support", "compare": {"kind": "exact"}}
+ENDPOINTS = {
+    "stable": {"version": "v1", "endpoint": "http://127.0.0.1:9101"},
+    "candidate": {"version": "v2", "endpoint": "http://127.0.0.1:9102"},
+}
+
+
+def test_a_blue_green_is_previewed_then_watched_and_its_step_is_the_watch() -> None:
+    strategy = [{"kind": "blue_green"}, {"kind": "watch", "duration": "2h"}]
+    spec = validate_spec(
+        base(strategy=strategy, shadow=SHADOW, target="production", router=None, metrics=None, **ENDPOINTS)
+    )
+    assert [item.kind for item in plan_of(spec)] == ["blue_green", "watch"]
+    assert [(s.weight, s.observe) for s in spec.steps] == [(100, timedelta(hours=2))]
+
+
+@pytest.mark.parametrize(
+    ("strategy", "expected"),
+    [
+        ([{"kind": "blue_green"}], "strategy: a blue_green strategy is a blue_green then a watch"),
+        ([CANARY, {"kind": "blue_green"}, {"kind": "watch", "duration": "1h"}], "strategy[1].kind: a blue_green can"),
+        (
+            [{"kind": "blue_green"}, CANARY, {"kind": "watch", "duration": "1h"}],
+            "strategy: a blue_green strategy is a blue_green then a watch",
+        ),
+    ],
+)
+def test_a_blue_green_strategy_has_one_shape(strategy: list[dict[str, Any]], expected: str) -> None:
+    problems = problems_of(base(strategy=strategy, shadow=SHADOW, target="production", router=None, metrics=None))
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_a_blue_green_needs_a_gate_to_preview_with() -> None:
+    problems = problems_of(base(strategy=[{"kind": "blue_green"}, {"kind": "watch", "duration": "1h"}]))
+    assert any(p.startswith("strategy[0].kind: a blue_green previews the idle candidate") for p in problems)

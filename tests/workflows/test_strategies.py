@@ -24,6 +24,14 @@ from tests.workflows.helpers import (
 )
 
 FAST = {"rps": 200000}
+REPLAY = Path(__file__).resolve().parents[2] / "docs" / "examples" / "support-requests.jsonl"
+BLUE_GREEN = [{"kind": "blue_green"}, {"kind": "watch", "duration": "3s"}]
+SHADOW = {"replay": "support", "max_requests": 20, "compare": {"kind": "json-fields", "fields": ["answer"]}}
+
+
+def previewed_target(sim: Any) -> dict[str, Any]:
+    """The simulator's target with the support requests as a replay set: what a blue-green previews with."""
+    return {**sim.target(), "replay_sets": {"support": str(REPLAY)}}
 
 
 def strategy_spec(sim: Any, service: str, strategy: list[dict[str, Any]], **overrides: Any) -> dict[str, Any]:
@@ -117,3 +125,45 @@ async def test_a_pause_without_a_duration_waits_for_a_promote(client: Client, ta
     assert [s.kind for s in record.steps] == ["canary", "pause", "approval", "canary"]
     assert record.steps[1].evidence == "override" and record.overrides[0].step == 1
     assert record.steps[2].approvals[0].approver == "ml-lead"
+
+
+async def test_blue_green_previews_the_idle_candidate_cuts_over_once_and_promotes(
+    client: Client, task_queue: str, tmp_path: Path
+) -> None:
+    service = unique_service()
+    async with run_simulator(knobs=FAST) as sim:
+        policy = write_lab_policy(tmp_path / "policy.json", {SIM_TARGET: previewed_target(sim)})
+        async with rollout_worker(client, task_queue, policy_path=policy):
+            spec = strategy_spec(sim, service, BLUE_GREEN, shadow=SHADOW)
+            result = await (await start_rollout(client, spec, task_queue)).result()
+            weights = [call["candidate"] for call in await sim.calls(service)]
+
+    record = result.record
+    assert record.outcome == "promoted", result.summary
+    assert [g.name for g in record.gates] == ["shadow"] and record.gates[0].passed
+    assert [(s.kind, s.weight) for s in record.steps] == [("watch", 100)]
+    assert weights == [100], "one cutover, no canary weights"
+    events = [e.event for e in record.timeline]
+    assert events.index("blue-green preview") < events.index("watch started") < events.index("watch passed")
+
+
+async def test_blue_green_switches_back_when_the_candidate_regresses_after_the_cutover(
+    client: Client, task_queue: str, tmp_path: Path
+) -> None:
+    service = unique_service()
+    strategy: list[dict[str, Any]] = [{"kind": "blue_green"}, {"kind": "watch", "duration": "10m"}]
+    async with run_simulator(
+        knobs={**FAST, "candidate": {"error_rate": 0.001}, "stable": {"error_rate": 0.001}}
+    ) as sim:
+        policy = write_lab_policy(tmp_path / "policy.json", {SIM_TARGET: previewed_target(sim)})
+        async with rollout_worker(client, task_queue, policy_path=policy):
+            handle = await start_rollout(client, strategy_spec(sim, service, strategy, shadow=SHADOW), task_queue)
+            await wait_for_status(handle, lambda s: s.weight == 100 and s.step == 2, what="the watch at 100%")
+            await sim.set_knobs("candidate", error_rate=0.2)
+            result = await handle.result()
+            routes = await sim.routes(service)
+
+    record = result.record
+    assert record.outcome == "rolled_back", result.summary
+    assert record.rollback is not None and record.rollback.router_verified is True
+    assert routes["stable"] == 100 and routes["candidate"] == 0

@@ -18,7 +18,7 @@ from models.durations import format_duration
 from models.phases import Phase
 from models.record import CriterionEvidence, DeploymentRecord, recovery_phrase
 from models.spec import RolloutSpec, criteria_fingerprint
-from models.strategy import CanaryStep, StrategyStep, WatchStep, duration_of
+from models.strategy import BlueGreenStep, CanaryStep, StrategyStep, WatchStep, duration_of
 from workflows import search_attributes as sa
 from workflows.rollout.bounds import rejected_total
 from workflows.rollout.plan import plan_of
@@ -255,6 +255,8 @@ def _plan_row(index: int, item: StrategyStep) -> str:
     if isinstance(item, CanaryStep):
         approval = "yes" if item.approval else "-"
         return f"| {index + 1} | {item.weight:g}% | {format_duration(item.observe)} | {approval} |"
+    if isinstance(item, BlueGreenStep):
+        return f"| {index + 1} blue_green | 0% (idle, previewed by the gates) | - | - |"
     duration = duration_of(item)
     held = format_duration(duration) if duration is not None else "until promote"
     return f"| {index + 1} {item.kind} | current | {'-' if item.kind == 'approval' else held} | " + (

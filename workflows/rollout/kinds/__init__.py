@@ -10,13 +10,14 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from models.strategy import StrategyStep
     from workflows.rollout.context import RolloutRun
-    from workflows.rollout.kinds import analysis, approval, canary, pause
+    from workflows.rollout.kinds import analysis, approval, blue_green, canary, pause
 
 _RUNNERS: dict[str, Callable[[RolloutRun, int, Any], Awaitable[None]]] = {
     "canary": canary.run,
     "analysis": analysis.run,
     "pause": pause.run,
     "approval": approval.run,
+    "blue_green": blue_green.run,
 }
 
 

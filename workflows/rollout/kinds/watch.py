@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from models.phases import Phase
     from models.strategy import WatchStep
     from workflows.rollout.analysis import read_counters, start_watch_judge
-    from workflows.rollout.context import RolloutRun, cause
+    from workflows.rollout.context import ROUTER_COMPENSATION, RolloutRun, cause
     from workflows.rollout.kinds.held import at_weight, begin
     from workflows.rollout.steps import end_step, observe, set_weight
     from workflows.rollout.windows import await_window
@@ -30,6 +30,8 @@ async def cut_over(run: RolloutRun, index: int, item: WatchStep) -> None:
         return  # a continued run: the cutover happened in an earlier one
     await await_window(run, "promotion (100%)")
     run.enter(Phase.PROMOTING, f"candidate to 100%, then watched for {format_duration(item.duration)}")
+    if ROUTER_COMPENSATION not in s.compensations:
+        s.compensations.append(ROUTER_COMPENSATION)  # a blue-green's cutover is its first weight change
     await set_weight(run, 100.0, "promote: candidate to 100%")
     begin(run, index, item.kind, item.duration, f"watch at 100% for {format_duration(item.duration)}")
     s.watching = True
