@@ -169,6 +169,11 @@ class StepReport(_Model):
     weight: float
     observe_seconds: float
     started_at: datetime
+    kind: Literal["canary", "analysis", "pause", "approval", "blue_green", "watch"] = Field(
+        default="canary",
+        exclude_if=lambda value: value == "canary",  # records of rollouts in the steps shape read as before
+        description="The strategy item this step was (a steps entry is a canary).",
+    )
     ended_at: datetime | None = None
     observed_seconds: float = 0.0
     analyses: int = 0
@@ -319,6 +324,7 @@ def strategy_of(spec: RolloutSpec) -> dict[str, Any]:
     return {
         # Segments only where a step has them: the strategy of a rollout without targeting reads as before.
         "steps": [step.model_dump(mode="json", exclude=None if step.segments else {"segments"}) for step in spec.steps],
+        **({"strategy": [item.model_dump(mode="json") for item in spec.strategy]} if spec.strategy else {}),
         "analysis_interval": format_duration(spec.analysis_interval),
         "total_observation": format_duration(spec.total_observation),
         "preflight": spec.preflight is not None,

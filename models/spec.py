@@ -45,7 +45,6 @@ from models.limits import (
     MAX_PATH_CHARS,
     MAX_PROMQL_CHARS,
     MAX_SCORE,
-    MAX_SEGMENTS,
     MAX_SHADOW_CONCURRENCY,
     MAX_SHADOW_REQUESTS,
     MAX_SIGNATURE_CHARS,
@@ -53,7 +52,9 @@ from models.limits import (
     MAX_URL_CHARS,
 )
 from models.pipeline_stage import PipelineStage
-from models.segments import Segment
+from models.strategy import Step, Strategy, canary_steps
+
+__all__ = ["Step"]  # Step lives in models.strategy; kept importable from here
 
 # ---------------------------------------------------------------- bounded field types
 
@@ -479,26 +480,6 @@ class EvalSpec(_Model):
     request_timeout: Duration = Field(default=timedelta(seconds=30), description="Timeout of one answer.")
 
 
-class Step(_Model):
-    """One canary step: move this share of traffic to the candidate, observe, optionally wait for approval."""
-
-    weight: float = Field(
-        gt=0,
-        le=100,
-        description="Candidate traffic share in percent, in (0, 100); with segments, the share of the segments' "
-        "users, up to 100 (every user of the segments).",
-    )
-    observe: Duration = Field(description="How long to observe at this weight (paused time does not count).")
-    approval: bool = Field(default=False, description="Wait for the approval quorum after observing.")
-    segments: list[Segment] = Field(
-        default_factory=list,
-        max_length=MAX_SEGMENTS,
-        description='Targeting: only users matching every segment (e.g. {"header": "X-User-Group", "in": '
-        '["internal"]} or {"region": ["eu-west"]}) can get the candidate, weight percent of them. Empty: '
-        "everyone. The target's router must be able to express it (checked at start).",
-    )
-
-
 class ApprovalPolicy(_Model):
     """Who may approve a step, how many distinct approvers it takes, and what a timeout means."""
 
@@ -587,6 +568,14 @@ class RolloutSpec(_Model):
         max_length=MAX_STEPS,
         description="Canary steps in order; 100% follows the last. Default: 1% 4h, 5% 8h, 25% 12h, 50% 24h.",
     )
+    strategy: Strategy | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,  # absent from the JSON of specs in the steps shape
+        description="The rollout's steps as a tagged union, instead of steps: canary (weight, observe), analysis "
+        "(judge at the current weight for a duration), pause (until a signed promote, or a duration), approval "
+        "(the approvals quorum) and, last, watch (judge the promoted candidate against stable's pre-rollout "
+        "baseline, switching back at once on a failure). 100% follows the last canary step. docs/strategies.md.",
+    )
     analysis_interval: Duration = Field(default=timedelta(minutes=5), description="Time between analyses.")
     criteria: Criteria = Field(default_factory=Criteria, description="Success criteria, fixed at start.")
     rollback_triggers: RollbackTriggers = Field(
@@ -630,6 +619,17 @@ class RolloutSpec(_Model):
         "Any other untestable criterion ends the rollout at the first reading that shows it, before traffic moves "
         "when stable's own metrics already show it.",
     )
+
+    @model_validator(mode="after")
+    def _steps_of_strategy(self) -> RolloutSpec:
+        """With a strategy, ``steps`` is its canary items: what floors, router checks and the record read."""
+        if self.strategy is not None:
+            derived = canary_steps(self.strategy)
+            if "steps" in self.model_fields_set and list(self.steps) != derived:
+                raise ValueError("set steps or strategy, not both: a strategy's canary items are its steps")
+            if derived:
+                object.__setattr__(self, "steps", derived)  # frozen model: set once, during validation
+        return self
 
     @property
     def total_observation(self) -> timedelta:

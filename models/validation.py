@@ -35,6 +35,7 @@ from models.spec import (
     Step,
     VersionRef,
 )
+from models.strategy import canary_positions, canary_steps, strategy_problems
 
 
 class SpecError(ValueError):
@@ -75,6 +76,8 @@ def _path(loc: tuple[int | str, ...], last_is_key: bool = False) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
             continue
+        if index >= 2 and loc[index - 2] == "strategy" and isinstance(loc[index - 1], int):
+            continue  # the strategy item's kind, as pydantic names the union member: the index says which item
         if not named and (part in _UNION_MEMBERS or "[" in part or part in _PROVIDER_TAGS or part in _SCALAR_MEMBERS):
             continue  # pydantic's union-member segment: noise to a person
         segment = path_segment(part)
@@ -105,10 +108,13 @@ def _describe(error: Mapping[str, Any]) -> str:
     if kind == "union_tag_invalid":
         ctx = error.get("ctx", {})
         field = str(ctx.get("discriminator", "kind")).strip("'")
+        what = "step kind" if loc and loc[0] == "strategy" else "provider kind"
         return (
-            f"{_path(loc)}.{field}: unknown provider kind {preview(ctx.get('tag'))} "
+            f"{_path(loc)}.{field}: unknown {what} {preview(ctx.get('tag'))} "
             f"(expected one of: {ctx.get('expected_tags')})"
         )
+    if kind == "union_tag_not_found" and loc and loc[0] == "strategy":
+        return f'{_path(loc)}.kind: missing (say which step, e.g. "kind": "canary")'
     if kind == "union_tag_not_found":
         return f'{_path(loc)}.kind: missing (say which provider, e.g. "kind": "http")'
     if kind == "missing":
@@ -343,7 +349,35 @@ def _parse_step(item: object) -> Step | None:
 
 
 def _relation_problems(fields: Mapping[str, Any]) -> list[str]:
-    """Rules that tie fields together; each runs only when the fields it needs are valid."""
+    """Rules that tie fields together; each runs only when the fields it needs are valid.
+
+    With a ``strategy``, the rules about steps run on its canary items and name them ``strategy[i]``.
+    """
+    strategy = fields.get("strategy")
+    if strategy is None:
+        return _step_relation_problems(fields)
+    positions = canary_positions(strategy)
+    problems = strategy_problems(
+        strategy,
+        approvals=fields.get("approvals") is not None,
+        interval=fields.get("analysis_interval"),
+        gates=any(fields.get(gate) is not None for gate in ("preflight", "eval", "shadow")),
+    )
+    # A blue-green's one step (its watch at 100%) is no canary: the rules about canary steps do not apply to it.
+    canaries = [] if any(item.kind == "blue_green" for item in strategy) else canary_steps(strategy)
+    renamed = [_renamed(p, positions) for p in _step_relation_problems({**fields, "steps": canaries})]
+    return problems + [p for p in renamed if p not in problems]
+
+
+def _renamed(problem: str, positions: Sequence[int]) -> str:
+    """``steps[i].x: ...`` as ``strategy[j].x: ...``, j being where the i-th canary item sits."""
+    if not problem.startswith("steps["):
+        return problem
+    index, _, rest = problem[len("steps[") :].partition("]")
+    return f"strategy[{positions[int(index)]}]{rest}" if index.isdigit() and int(index) < len(positions) else problem
+
+
+def _step_relation_problems(fields: Mapping[str, Any]) -> list[str]:
     problems: list[str] = []
     items: list[Step | None] = fields.get("steps") or fields.get("_step_items") or []
     steps = [step for step in items if step is not None]

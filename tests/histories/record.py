@@ -128,6 +128,46 @@ async def record(label: str) -> None:
                 await handle.result()
                 (HERE / f"{label}--{handle.id}.json").write_text((await handle.fetch_history()).to_json())
 
+                # 4. Since issue 20, a strategy: canary, analysis, a pause ended by a promote, canary, watch.
+                spec = targeted_spec(
+                    sim,
+                    "recorded-strategy",
+                    strategy=[
+                        {"kind": "canary", "weight": 10, "observe": "2s"},
+                        {"kind": "analysis", "duration": "2s"},
+                        {"kind": "pause"},
+                        {"kind": "canary", "weight": 50, "observe": "2s"},
+                        {"kind": "watch", "duration": "2s"},
+                    ],
+                    approvals={"approvers": ["release-manager"]},
+                )
+                del spec["steps"]
+                handle = await start_rollout(client, spec, "record")
+
+                async def pausing() -> bool:
+                    return (await status(handle)).step == 3
+
+                await wait_until(pausing, what="the pause")
+                await handle.execute_update("promote", {"approver": "release-manager", "reason": "dashboards fine"})
+                await handle.result()
+                (HERE / f"{label}--{handle.id}.json").write_text((await handle.fetch_history()).to_json())
+
+                # 5. A blue-green: the idle candidate previewed by the shadow comparison, one cutover, a watch.
+                spec = targeted_spec(
+                    sim,
+                    "recorded-blue-green",
+                    shadow={
+                        "replay": "support",
+                        "max_requests": 20,
+                        "compare": {"kind": "json-fields", "fields": ["answer"]},
+                    },
+                    strategy=[{"kind": "blue_green"}, {"kind": "watch", "duration": "2s"}],
+                )
+                del spec["steps"]
+                handle = await start_rollout(client, spec, "record")
+                await handle.result()
+                (HERE / f"{label}--{handle.id}.json").write_text((await handle.fetch_history()).to_json())
+
 
 if __name__ == "__main__":
     asyncio.run(record(sys.argv[1] if len(sys.argv) > 1 else "v1"))

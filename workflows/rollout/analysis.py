@@ -14,6 +14,7 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from models.activities import CounterPair, ReadCountersInput
+    from models.counters import Counters
     from models.record import AnalysisEntry, CriterionEvidence, evidence_line
     from models.spec import RolloutSpec
     from models.verdicts import CriterionName
@@ -174,6 +175,27 @@ def start_judge(run: RolloutRun, pair: CounterPair) -> None:
     )
 
 
+def start_watch_judge(run: RolloutRun, pair: CounterPair) -> None:
+    """A watch's judge: stable's counters now are all its evidence; the candidate counts from now.
+
+    Stable's side starts from zero, so every analysis of the watch sees stable's whole recorded behaviour against
+    the candidate's traffic since the cutover. A watch is judged on its own alpha (not the whole rollout's).
+    """
+    s = run.state
+    s.watch_baseline = pair.stable
+    s.judge_state = new_judge_state(zeroed(pair.stable), pair.candidate, method=run.judge_method())
+
+
+def zeroed(counters: Counters) -> Counters:
+    """The same shape of counters (latency bounds, input features) with every count at zero."""
+    return Counters(
+        requests=0,
+        errors=0,
+        latency_ms_buckets=[(bound, 0) for bound, _ in counters.latency_ms_buckets],
+        inputs={feature: dict.fromkeys(values, 0) for feature, values in counters.inputs.items()},
+    )
+
+
 async def analyse(run: RolloutRun, index: int) -> None:
     """One analysis: read, judge, record; a failing criterion or a breached trigger rolls back."""
     spec, s = run.spec, run.state
@@ -183,12 +205,15 @@ async def analyse(run: RolloutRun, index: int) -> None:
     except ActivityError as exc:
         await analysis_failed(run, index, cause(exc))
         return
+    if s.watching and s.watch_baseline is not None:
+        # After promotion stable serves nothing: the candidate is judged against stable's counters at the cutover.
+        pair = CounterPair(stable=s.watch_baseline, candidate=pair.candidate)
     keep_baseline(run, pair)
     if s.consecutive_failures:
         run.note("metrics back", f"after {s.consecutive_failures} failed analyses")
     s.consecutive_failures = 0
     if s.judge_state is None:
-        start_judge(run, pair)
+        (start_watch_judge if s.watching else start_judge)(run, pair)
         run.note("baseline taken", "late: the step's first reading failed")
         return
     try:

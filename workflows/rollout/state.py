@@ -118,6 +118,15 @@ class RolloutState(BaseModel):
     )
     input_drift_noted: str = Field(default="", exclude_if=lambda value: not value)
     """The features that moved, as last noted in the timeline: a note is added only when they change."""
+    watch_baseline: Counters | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="A strategy's watch after promotion: stable's cumulative counters read at the cutover, what the "
+        "promoted candidate is judged against while stable serves nothing.",
+    )
+    watching: bool = Field(
+        default=False, exclude_if=lambda value: not value, description="The promoted candidate is being watched."
+    )
     record: DeploymentRecord
 
 

@@ -1,4 +1,7 @@
-"""The forward path: gates, then each step (set the weight, observe, wait for approval), then promotion."""
+"""The forward path's parts: the gates, a canary step (set the weight, observe, decide, approval), promotion.
+
+The walker (``walk.forward``) runs them in the order the plan says; each strategy item kind has its module.
+"""
 
 from __future__ import annotations
 
@@ -19,41 +22,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.eval_gate import eval_gate
     from workflows.gates import preflight_gate, shadow_gate
     from workflows.rollout import calls
-    from workflows.rollout.analysis import check_testability, take_baseline
+    from workflows.rollout.analysis import take_baseline
     from workflows.rollout.analysis import watch as watch_analyses
     from workflows.rollout.context import ANALYSIS_CADENCE_PATCH, DECISION_PATCH, ROUTER_COMPENSATION, RolloutRun
     from workflows.rollout.interrupts import RollbackNeeded
-    from workflows.rollout.reconfirm import confirm_final, confirm_override, confirm_quorum
+    from workflows.rollout.reconfirm import confirm_override, confirm_quorum
     from workflows.rollout.windows import await_window
     from workflows.trust import pause_deadline, pause_limit
-
-
-async def forward(run: RolloutRun) -> None:
-    """Everything up to the candidate at 100%; resumes where a continued-as-new run left off."""
-    spec, s = run.spec, run.state
-    if not s.gates_done:
-        if spec.preflight is not None:
-            await preflight(run)
-        if spec.eval is not None:
-            await eval_suite(run)
-        if spec.shadow is not None:
-            await shadow(run)
-        s.gates_done = True
-    if s.step_index == 0 and not s.step_applied and not s.record.steps and workflow.patched(DECISION_PATCH):
-        await check_testability(run)
-    for index in range(s.step_index, len(spec.steps)):
-        step = spec.steps[index]
-        if s.step_index != index or not s.step_applied:
-            await start_step(run, index, step)
-        await observe(run, index, step)
-        if workflow.patched(DECISION_PATCH):
-            await decide(run, index, step)
-        if step.approval:
-            await await_approval(run, index)
-        end_step(run, index)
-    if s.trust_operations:
-        await confirm_final(run)
-    await promote(run)
 
 
 async def watch(

@@ -18,8 +18,10 @@ from models.durations import format_duration
 from models.phases import Phase
 from models.record import CriterionEvidence, DeploymentRecord, recovery_phrase
 from models.spec import RolloutSpec, criteria_fingerprint
+from models.strategy import BlueGreenStep, CanaryStep, StrategyStep, WatchStep, duration_of
 from workflows import search_attributes as sa
 from workflows.rollout.bounds import rejected_total
+from workflows.rollout.plan import plan_of
 from workflows.rollout.state import LastAnalysis, RolloutState, RolloutStatus
 
 IN_STEP = frozenset({Phase.CANARY, Phase.AWAITING_APPROVAL, Phase.INCONCLUSIVE})
@@ -128,18 +130,22 @@ def details(spec: RolloutSpec, s: RolloutState, now: datetime) -> str:
             then = "rolls back" if policy.on_timeout == "rollback" else "keeps waiting"
             lines.append(f"- **Approval deadline:** {at_utc(s.approval_deadline)}, then it {then}")
         lines += ["", "Approve with:", "", "```", *approve_commands(record.rollout_id), "```"]
-    in_step = s.phase in IN_STEP and s.step_index < len(spec.steps)
+    plan = plan_of(spec)
+    in_step = s.phase in IN_STEP and s.step_index < len(plan)
     if in_step:
-        step = spec.steps[s.step_index]
+        item = plan[s.step_index]
+        step_observe = duration_of(item) or timedelta()
         observed = s.clock.observed(now)
-        left = max(step.observe - observed, timedelta())
+        left = max(step_observe - observed, timedelta())
         clock = (
-            f"observed {format_duration(_whole(observed))} of {format_duration(step.observe)}, "
+            f"observed {format_duration(_whole(observed))} of {format_duration(step_observe)}, "
             f"{format_duration(_whole(left))} left"
             if left
-            else f"observation done ({format_duration(_whole(observed))}, asked {format_duration(step.observe)})"
+            else f"observation done ({format_duration(_whole(observed))}, asked {format_duration(step_observe)})"
         )
-        items = [f"**Step {s.step_index + 1} of {len(spec.steps)}** at {step.weight:g}%: {clock}"]
+        weight = item.weight if isinstance(item, CanaryStep) else s.weight
+        kind = "" if isinstance(item, CanaryStep) else f" ({item.kind})"
+        items = [f"**Step {s.step_index + 1} of {len(plan)}**{kind} at {weight:g}%: {clock}"]
         if s.next_analysis_at is not None:
             items.append(f"next analysis at {at_utc(s.next_analysis_at)}")
         report = record.steps[-1] if record.steps else None
@@ -202,12 +208,17 @@ def plan(spec: RolloutSpec) -> str:
         "| step | weight | observe | approval |",
         "| --- | --- | --- | --- |",
     ]
-    lines += [
-        f"| {i + 1} | {step.weight:g}% | {format_duration(step.observe)} | {'yes' if step.approval else '-'} |"
-        for i, step in enumerate(spec.steps)
-    ]
+    if spec.strategy is None:
+        lines += [
+            f"| {i + 1} | {step.weight:g}% | {format_duration(step.observe)} | {'yes' if step.approval else '-'} |"
+            for i, step in enumerate(spec.steps)
+        ]
+    else:
+        lines += [_plan_row(i, item) for i, item in enumerate(spec.strategy) if not isinstance(item, WatchStep)]
+    watch = spec.strategy[-1] if spec.strategy and isinstance(spec.strategy[-1], WatchStep) else None
     lines += [
         "| promote | 100% | - | - |",
+        *([f"| watch | 100% | {format_duration(watch.duration)} | - |"] if watch else []),
         "",
         f"gates: preflight {'yes' if spec.preflight else 'no'}, shadow "
         + (f"{spec.shadow.max_requests} requests" if spec.shadow else "no")
@@ -239,15 +250,30 @@ def plan(spec: RolloutSpec) -> str:
     return "\n".join(lines)
 
 
+def _plan_row(index: int, item: StrategyStep) -> str:
+    """A strategy item as a row of the plan's table."""
+    if isinstance(item, CanaryStep):
+        approval = "yes" if item.approval else "-"
+        return f"| {index + 1} | {item.weight:g}% | {format_duration(item.observe)} | {approval} |"
+    if isinstance(item, BlueGreenStep):
+        return f"| {index + 1} blue_green | 0% (idle, previewed by the gates) | - | - |"
+    duration = duration_of(item)
+    held = format_duration(duration) if duration is not None else "until promote"
+    return f"| {index + 1} {item.kind} | current | {'-' if item.kind == 'approval' else held} | " + (
+        "yes |" if item.kind == "approval" else "- |"
+    )
+
+
 def status(spec: RolloutSpec, s: RolloutState, now: datetime) -> RolloutStatus:
     """The ``status`` query: what an operator wants to know at a glance."""
-    in_step = s.phase in IN_STEP and s.step_index < len(spec.steps)
+    plan = plan_of(spec)
+    in_step = s.phase in IN_STEP and s.step_index < len(plan)
     left: str | None = None
     observed: str | None = None
     if in_step:
         seen = s.clock.observed(now)
         observed = format_duration(_whole(seen))
-        left = format_duration(_whole(max(spec.steps[s.step_index].observe - seen, timedelta())))
+        left = format_duration(_whole(max((duration_of(plan[s.step_index]) or timedelta()) - seen, timedelta())))
     last = s.record.analyses[-1] if s.record.analyses else None
     approvers = spec.approvals.approvers if spec.approvals else []
     quorum = spec.approvals.quorum if spec.approvals else 0
@@ -257,7 +283,7 @@ def status(spec: RolloutSpec, s: RolloutState, now: datetime) -> RolloutStatus:
         service=spec.service,
         phase=s.phase,
         step=s.step_index + 1 if in_step else None,
-        steps=len(spec.steps),
+        steps=len(plan),
         weight=s.weight,
         time_left_in_step=left,
         observed_in_step=observed,

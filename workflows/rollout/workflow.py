@@ -44,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.rollout.recovery import verify_recovery
     from workflows.rollout.rollback import roll_back, shielded
     from workflows.rollout.state import RolloutResult, RolloutState, RolloutStatus, carried_refusal
-    from workflows.rollout.steps import forward
+    from workflows.rollout.walk import forward
 
 
 EARLY_SIGNALS_KEPT = 50

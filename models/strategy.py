@@ -1,0 +1,200 @@
+"""Strategies as data: a rollout's steps as a tagged union, each item naming its ``kind``.
+
+A spec either lists ``steps`` (canary weights: the shape every rollout used before strategies) or a ``strategy``
+whose items are canary steps, analyses at the current weight, pauses, approvals and, last, a watch after
+promotion. ``workflows.rollout.plan.plan_of`` turns either shape into the one plan the workflow walks.
+
+Everything is bounded: at most ``MAX_STRATEGY_STEPS`` items, at most one watch, every duration at most 90 days.
+``strategy_problems`` holds the rules between items, each naming the item (``strategy[2].weight``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from models.durations import Duration, format_duration
+from models.limits import MAX_SEGMENTS, MAX_STEPS
+from models.segments import Segment
+
+MAX_STRATEGY_STEPS = 2 * MAX_STEPS
+"""Items in a strategy: room for every canary step a ``steps`` list may have, each followed by another kind."""
+
+
+def _longer_than_zero(value: timedelta) -> timedelta:
+    if value <= timedelta():
+        raise ValueError("must be longer than 0")
+    return value
+
+
+_Positive = Annotated[Duration, AfterValidator(_longer_than_zero)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+class Step(_Model):
+    """One canary step: move this share of traffic to the candidate, observe, optionally wait for approval."""
+
+    weight: float = Field(
+        gt=0,
+        le=100,
+        description="Candidate traffic share in percent, in (0, 100); with segments, the share of the segments' "
+        "users, up to 100 (every user of the segments).",
+    )
+    observe: Duration = Field(description="How long to observe at this weight (paused time does not count).")
+    approval: bool = Field(default=False, description="Wait for the approval quorum after observing.")
+    segments: list[Segment] = Field(
+        default_factory=list,
+        max_length=MAX_SEGMENTS,
+        description='Targeting: only users matching every segment (e.g. {"header": "X-User-Group", "in": '
+        '["internal"]} or {"region": ["eu-west"]}) can get the candidate, weight percent of them. Empty: '
+        "everyone. The target's router must be able to express it (checked at start).",
+    )
+
+
+class CanaryStep(Step):
+    """Move this share of traffic to the candidate and observe it: the item a ``steps`` entry means."""
+
+    kind: Literal["canary"] = Field(description="Step kind.")
+
+
+class AnalysisStep(_Model):
+    """Judge at the current weight for a while longer: more evidence before the next move."""
+
+    kind: Literal["analysis"] = Field(description="Step kind.")
+    duration: _Positive = Field(description="How long to keep judging at the current weight (pauses do not count).")
+
+
+class PauseStep(_Model):
+    """Hold at the current weight, still judged, until a signed ``promote`` or, when set, for a duration."""
+
+    kind: Literal["pause"] = Field(description="Step kind.")
+    duration: _Positive | None = Field(
+        default=None,
+        description="How long the pause lasts; null: until an approver's signed promote (the usual hold limits "
+        "of on_inconclusive.hold_max apply).",
+    )
+
+
+class ApprovalStep(_Model):
+    """Wait for the spec's approval quorum at the current weight (analyses go on); needs ``approvals``."""
+
+    kind: Literal["approval"] = Field(description="Step kind.")
+
+
+class BlueGreenStep(_Model):
+    """The candidate runs idle beside stable, checked by the spec's gates on its own endpoint, then one cutover.
+
+    The gates (``preflight``, ``eval``, ``shadow``) are the preview: they run before any user traffic, as always,
+    and a blue-green strategy needs at least one. The cutover moves everyone at once (verified); the ``watch``
+    that must follow judges the candidate at 100% and switches back at once on a failure.
+    """
+
+    kind: Literal["blue_green"] = Field(description="Step kind.")
+
+
+class WatchStep(_Model):
+    """After promotion: keep judging the candidate at 100% against stable's pre-rollout baseline.
+
+    Stable stays routable; a failed criterion or a trigger switches back to stable at once (the rollback path,
+    verified). Only as the strategy's last item.
+    """
+
+    kind: Literal["watch"] = Field(description="Step kind.")
+    duration: _Positive = Field(description="How long to watch the promoted candidate (pauses do not count).")
+
+
+StrategyStep = Annotated[
+    CanaryStep | AnalysisStep | PauseStep | ApprovalStep | BlueGreenStep | WatchStep, Field(discriminator="kind")
+]
+"""One item of a strategy, told apart by its ``kind``."""
+
+Strategy = Annotated[list[StrategyStep], Field(min_length=1, max_length=MAX_STRATEGY_STEPS)]
+
+
+def canary_steps(strategy: Sequence[StrategyStep]) -> list[Step]:
+    """The canary items as plain steps: what the policy floors, router checks and record read as ``steps``.
+
+    A blue-green strategy's one exposure is its watch at 100%: that is its step.
+    """
+    if strategy and isinstance(strategy[0], BlueGreenStep) and isinstance(strategy[-1], WatchStep):
+        return [Step(weight=100, observe=strategy[-1].duration)]
+    return [
+        Step(weight=item.weight, observe=item.observe, approval=item.approval, segments=list(item.segments))
+        for item in strategy
+        if isinstance(item, CanaryStep)
+    ]
+
+
+def canary_positions(strategy: Sequence[StrategyStep]) -> list[int]:
+    """Where each canary item sits in the strategy, so a rule about ``steps[i]`` can name ``strategy[j]``."""
+    return [index for index, item in enumerate(strategy) if isinstance(item, CanaryStep)]
+
+
+def duration_of(item: StrategyStep) -> timedelta | None:
+    """How long an item observes; None for an item that waits on people only."""
+    if isinstance(item, CanaryStep):
+        return item.observe
+    if isinstance(item, AnalysisStep | WatchStep):
+        return item.duration
+    if isinstance(item, PauseStep):
+        return item.duration
+    return None
+
+
+def strategy_problems(
+    strategy: Sequence[StrategyStep], *, approvals: bool, interval: timedelta | None, gates: bool = False
+) -> list[str]:
+    """Rules between a strategy's items, beyond each item's own; every problem names its item."""
+    problems: list[str] = []
+    blue_green = any(isinstance(item, BlueGreenStep) for item in strategy)
+    if blue_green:
+        problems += _blue_green_problems(strategy, gates=gates)
+    canaries = canary_positions(strategy)
+    if not canaries and not blue_green:
+        problems.append('strategy: needs at least one canary step ({"kind": "canary", "weight": ..., "observe": ...})')
+    first = canaries[0] if canaries else len(strategy)
+    if blue_green:
+        first = 0  # its watch follows the cutover, not a canary
+    for index, item in enumerate(strategy):
+        where = f"strategy[{index}]"
+        if isinstance(item, WatchStep) and index != len(strategy) - 1:
+            problems.append(f"{where}.kind: a watch follows the promotion, so it can only be the last item")
+        if isinstance(item, AnalysisStep | PauseStep | ApprovalStep | WatchStep) and index < first:
+            problems.append(
+                f"{where}.kind: a {item.kind} before the first canary step has no candidate traffic to judge"
+            )
+        if isinstance(item, ApprovalStep) and not approvals:
+            problems.append(f"{where}.kind: an approval step needs the spec's approvals (approvers and a quorum)")
+        duration = duration_of(item)
+        if interval is not None and duration is not None and duration > timedelta() and duration < interval:
+            field = "observe" if isinstance(item, CanaryStep) else "duration"
+            problems.append(
+                f"{where}.{field}: {format_duration(duration)} is shorter than analysis_interval "
+                f"({format_duration(interval)}), so it would never be analysed"
+            )
+    return problems
+
+
+def _blue_green_problems(strategy: Sequence[StrategyStep], *, gates: bool) -> list[str]:
+    """A blue-green strategy is exactly ``[blue_green, watch]``, and the spec has a gate to preview with."""
+    problems: list[str] = []
+    if not isinstance(strategy[0], BlueGreenStep):
+        at = next(i for i, item in enumerate(strategy) if isinstance(item, BlueGreenStep))
+        problems.append(f"strategy[{at}].kind: a blue_green can only be the first item, followed by a watch")
+    elif len(strategy) != 2 or not isinstance(strategy[1], WatchStep):
+        problems.append(
+            "strategy: a blue_green strategy is a blue_green then a watch (its cutover is one move to 100%, "
+            'always watched): [{"kind": "blue_green"}, {"kind": "watch", "duration": ...}]'
+        )
+    if not gates:
+        problems.append(
+            "strategy[0].kind: a blue_green previews the idle candidate with the spec's gates: set preflight, "
+            "eval or shadow"
+        )
+    return problems
