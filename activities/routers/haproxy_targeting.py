@@ -112,14 +112,15 @@ def parse_show_map(text: str) -> frozenset[str] | None:
 
 
 def segments_of(spec: HaproxyRouter, targeting: Targeting, asked: list[Segment] | None = None) -> list[Segment]:
-    """The segments a targeting expresses, in the form ``asked`` used where it names the same header.
+    """The segments a targeting expresses, in the form and order ``asked`` used where it names the same header.
 
     A constrained ``X-Region`` is reported as a region segment unless the request named it as a header.
     """
     maps = map_of(spec)
     forms = {header_of(s).lower(): s for s in asked or []}
+    order = list(forms)
     out: list[Segment] = []
-    for header in sorted(targeting):
+    for header in sorted(targeting, key=lambda h: (order.index(h) if h in order else len(order), h)):
         values = targeting[header]
         if values is None:
             continue
