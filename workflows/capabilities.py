@@ -5,16 +5,17 @@ would expose everyone where the requester asked for internal users only. So the 
 the step, rather than failing (or worse, approximating) when it reaches the step hours later. The activities'
 verify-after-write is the second line: a router that reports other segments than asked fails the step.
 
-HAProxy targets the headers its target lists in ``segment_maps`` (one runtime map each, one segment per header);
-without them it refuses segments with the same words as before it could target, so rollouts recorded then replay.
+nginx targets any header without an underscore (nginx drops such headers unless told otherwise), through maps in
+the include it rewrites. HAProxy targets the headers its target lists in ``segment_maps`` (one runtime map each,
+one segment per header); without them it refuses segments, as http does.
 """
 
 from __future__ import annotations
 
 from models.segments import Segment, header_of
-from models.spec import HaproxyRouter, RolloutSpec, RouterSpec, UnleashRouter
+from models.spec import HaproxyRouter, NginxRouter, RolloutSpec, RouterSpec, UnleashRouter
 
-SEGMENT_ROUTERS = frozenset({"unleash"})
+SEGMENT_ROUTERS = frozenset({"nginx", "unleash"})
 """Router kinds that can target any segments (attribute matches) as well as a percentage."""
 
 
@@ -34,11 +35,19 @@ def capability_problems(spec: RolloutSpec, router: RouterSpec, where: str) -> li
     for i, step in enumerate(spec.steps):
         if step.segments and isinstance(router, HaproxyRouter) and router.segment_maps:
             problems += _haproxy_segments(step.segments, router, f"steps[{i}].segments", where)
+        elif step.segments and isinstance(router, NginxRouter):
+            problems += [
+                f"steps[{i}].segments: the nginx router of {where} cannot match the {header_of(s)} header: nginx "
+                "ignores request headers with an underscore (underscores_in_headers off)"
+                for s in step.segments
+                if "_" in header_of(s)
+            ]
         elif step.segments and router.kind not in SEGMENT_ROUTERS:
             kinds = ", ".join(sorted(SEGMENT_ROUTERS))
             problems.append(
                 f"steps[{i}].segments: the {router.kind} router of {where} cannot target segments, only a share of "
-                f"all users; use a target whose router can ({kinds}), or drop the step's segments"
+                f"all users; use a target whose router can ({kinds}, or haproxy with segment_maps), or drop the "
+                "step's segments"
             )
         if resolution is not None:
             unit, said = resolution

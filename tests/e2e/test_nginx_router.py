@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -121,3 +123,46 @@ async def test_reload_by_nginx_signal_when_no_pid_file(nginx: NginxProcess) -> N
     router = nginx.router(pid_file=None)
     await router.apply(state(5))
     assert await router.read() == state(5)
+
+
+# ---------------------------------------------------------------- targeting: segments as maps in the include
+
+INTERNAL: dict[str, Any] = {"header": "X-User-Group", "in": ["internal"]}
+
+
+async def grouped(nginx: NginxProcess, users: int, **headers: str) -> Counter[str]:
+    """Which version answered one request from each of ``users`` users sending ``headers``."""
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        seen: Counter[str] = Counter()
+        for i in range(users):
+            response = await client.post(
+                nginx.answer_url, json={"prompt": "p"}, headers={"X-User-Id": f"user-{i}", **headers}
+            )
+            seen[response.json()["version"]] += 1
+        return seen
+
+
+def targeted(candidate: float, *segments: dict[str, Any]) -> RouterState:
+    return RouterState.model_validate({"stable": 100 - candidate, "candidate": candidate, "segments": list(segments)})
+
+
+async def test_internal_users_get_the_candidate_share_and_no_one_else(nginx: NginxProcess) -> None:
+    assert await nginx.set_weights(100, [INTERNAL]) == targeted(100, INTERNAL)
+    assert await grouped(nginx, 30, **{"X-User-Group": "internal"}) == {"v2": 30}
+    assert await grouped(nginx, 30, **{"X-User-Group": "Internal"}) == {"v1": 30}, "exact, case-sensitive"
+    assert await grouped(nginx, 30, **{"X-User-Group": "internal-2"}) == {"v1": 30}, "anchored"
+    assert await grouped(nginx, 30) == {"v1": 30}, "no group header: outside the segment"
+
+    both = [INTERNAL, {"region": ["eu-west"]}]
+    assert await nginx.set_weights(50, both) == targeted(50, *both)
+    half = await grouped(nginx, 200, **{"X-User-Group": "internal", "X-Region": "eu-west"})
+    assert 60 < half["v2"] < 140, f"about half of 200 internal users in eu-west: {half}"
+    assert await grouped(nginx, 40, **{"X-User-Group": "internal", "X-Region": "us-east"}) == {"v1": 40}
+
+    assert await nginx.set_weights(10) == state(10), "a step for everyone drops the segments"
+    everyone = await grouped(nginx, 300, **{"X-User-Group": "external"})
+    assert 10 < everyone["v2"] < 60, f"about 10% of users outside the segment now: {everyone}"
+    await nginx.set_weights(100, [INTERNAL])
+    assert await nginx.set_weights(0) == state(0), "rollback: stable for everyone, no segments left"
+    assert "http_x_user_group" not in nginx.weights_path.read_text()
+    assert await grouped(nginx, 30, **{"X-User-Group": "internal"}) == {"v1": 30}

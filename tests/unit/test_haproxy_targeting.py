@@ -160,10 +160,10 @@ def test_a_haproxy_target_refuses_what_its_maps_cannot_express_naming_the_step()
     assert "two segments on the x-user-group header" in check(twice)[0]
 
 
-def test_a_haproxy_target_without_maps_refuses_segments_as_before() -> None:
+def test_a_haproxy_target_without_maps_refuses_segments_naming_who_can() -> None:
     plain = {k: v for k, v in ROUTER.items() if k != "segment_maps"}
     problems = check([{"weight": 50, "observe": "1h", "segments": [INTERNAL]}], plain)
     assert problems == [
         "steps[0].segments: the haproxy router of target 'lb' cannot target segments, only a share of all users; "
-        "use a target whose router can (unleash), or drop the step's segments"
+        "use a target whose router can (nginx, unleash, or haproxy with segment_maps), or drop the step's segments"
     ]
