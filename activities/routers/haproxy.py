@@ -56,6 +56,8 @@ WEIGHT_PER_PERCENT = 2
 FULL_WEIGHT = 100 * WEIGHT_PER_PERCENT
 
 _GET_WEIGHT = re.compile(r"^(?P<current>\d+) \(initial (?P<initial>\d+)\)$")
+_FOREIGN = frozenset({" written by someone else"})
+"""A map's contents when they are not the router's: a value no segment can have (it has a space)."""
 _NEW_VERSION = re.compile(r"New version created: (?P<version>\d+)")
 _MAX_ANSWER_BYTES = 1 << 20  # show servers state of one backend is a few hundred bytes per server
 
@@ -161,28 +163,25 @@ class HaproxyTrafficRouter:
         except TargetingError as exc:
             raise ProviderRejected(f"haproxy: {exc}") from None
         self._asked = list(state.segments)
+        want = _Weights(stable, candidate)
         async with file_lock(self._state_file, who="haproxy"):
-            now_targeting = await self._targeting()
+            if candidate == 0:
+                # Rollback or kill: stable first, on the first exchange, before anything is read. Stable gains
+                # weight before the candidate loses it, whatever the current weights, so both are never 0.
+                await self._set_weights(want, raising_candidate=False)
+            now_targeting = await self._targeting(rewrite_foreign=candidate == 0)
             narrower = intersection(now_targeting, want_targeting)
             await self._set_targeting(now_targeting, narrower)  # first narrow: no one gains the candidate here
             current = await self._get()
-            raising_candidate = candidate > current.candidate
-            order = (
-                [(self._spec.candidate_server, candidate), (self._spec.stable_server, stable)]
-                if raising_candidate
-                else [(self._spec.stable_server, stable), (self._spec.candidate_server, candidate)]
-            )
-            line = "; ".join(f"set weight {self._spec.backend}/{server} {weight}" for server, weight in order)
-            answer = await self._command(line)
-            if answer.strip():
-                raise ProviderRejected(f"haproxy: {line!r} answered {answer.strip()[:300]!r}")
-            got = await self._get()
-            if got != _Weights(stable, candidate):
-                raise RouterNotConverged(
-                    f"haproxy: {self._spec.backend} reports weights {got.stable}/{got.candidate} after setting "
-                    f"{stable}/{candidate} (stable/candidate)"
-                )
-            await self._persist(_Weights(stable, candidate))
+            if current != want:
+                await self._set_weights(want, raising_candidate=candidate > current.candidate)
+                got = await self._get()
+                if got != want:
+                    raise RouterNotConverged(
+                        f"haproxy: {self._spec.backend} reports weights {got.stable}/{got.candidate} after setting "
+                        f"{stable}/{candidate} (stable/candidate)"
+                    )
+            await self._persist(want)
             await self._set_targeting(narrower, want_targeting)  # then widen to the new segments
             got_targeting = await self._targeting()
             if got_targeting != want_targeting:
@@ -190,6 +189,18 @@ class HaproxyTrafficRouter:
                     f"haproxy: the segment maps read back {_said(got_targeting)}, expected {_said(want_targeting)}"
                 )
             await self._persist_maps(got_targeting)
+
+    async def _set_weights(self, want: _Weights, *, raising_candidate: bool) -> None:
+        """Both ``set weight`` commands on one line, the server that gains weight first."""
+        order = (
+            [(self._spec.candidate_server, want.candidate), (self._spec.stable_server, want.stable)]
+            if raising_candidate
+            else [(self._spec.stable_server, want.stable), (self._spec.candidate_server, want.candidate)]
+        )
+        line = "; ".join(f"set weight {self._spec.backend}/{server} {weight}" for server, weight in order)
+        answer = await self._command(line)
+        if answer.strip():
+            raise ProviderRejected(f"haproxy: {line!r} answered {answer.strip()[:300]!r}")
 
     async def read(self) -> RouterState:
         """The shares that HAProxy's current weights give (``get weight``), within the segments its maps hold."""
@@ -202,15 +213,22 @@ class HaproxyTrafficRouter:
 
     # ------------------------------------------------------------------ the segment maps
 
-    async def _targeting(self) -> Targeting:
-        """What each segment map holds now, from ``show map`` (one exchange per map)."""
+    async def _targeting(self, *, rewrite_foreign: bool = False) -> Targeting:
+        """What each segment map holds now, from ``show map`` (one exchange per map).
+
+        A map with entries the router does not write is ``ProviderRejected``, except with ``rewrite_foreign`` (a
+        move to stable, which must always succeed): it is then reported as holding a value no segment can have,
+        so that the move rewrites it.
+        """
         out: Targeting = {}
         for header, (_, path) in self._maps.items():
             answer = await self._command(f"show map {path}")
             try:
                 out[header] = parse_show_map(answer)
             except MapParseError as exc:
-                raise ProviderRejected(f"haproxy: show map {path}: {exc}") from None
+                if not rewrite_foreign:
+                    raise ProviderRejected(f"haproxy: show map {path}: {exc}") from None
+                out[header] = _FOREIGN
         return out
 
     async def _set_targeting(self, now: Targeting, want: Targeting) -> None:

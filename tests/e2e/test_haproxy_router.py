@@ -265,6 +265,8 @@ async def test_segments_the_maps_cannot_express_are_refused_before_anything_move
     with pytest.raises(ProviderRejected, match="entries the router does not write"):
         await haproxy.router().read()
     assert await haproxy.router(segment_maps={}).read() == state(0), "nothing moved"
+    assert await haproxy.set_weights(0) == state(0), "a move to stable rewrites a map it did not write"
+    assert "intruder" not in await admin(haproxy, f"show map {haproxy.folder / 'user-group.map'}")
 
 
 # ---------------------------------------------------------------- rollouts through the Rollout workflow
@@ -364,5 +366,8 @@ async def test_an_internal_users_step_exposes_no_one_else_and_abort_clears_it(
     record = result.record
     assert record.outcome == "rolled_back", result.markdown
     assert record.rollback is not None and record.rollback.router_verified is True
+    assert [s.model_dump(mode="json") for s in record.steps[0].segments] == [INTERNAL], "the record names them"
+    assert "100% of X-User-Group in internal" in result.markdown
+    assert record.flag is None, "no feature flag on HAProxy"
     assert final == state(0) and "match" not in group_map, "the abort cleared the segment map"
     assert after == {"v1": 40}, "internal users are back on stable"
