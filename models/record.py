@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.criteria import Criteria, RollbackTriggers
 from models.durations import format_duration
 from models.limits import MAX_SIGNATURE_CHARS
+from models.segments import Segment, describe
 from models.spec import RolloutSpec, VersionRef
 from models.verdicts import AnalysisDecision, JudgeMethod, Verdict
 
@@ -187,6 +188,12 @@ class StepReport(_Model):
     deciding_analysis: AnalysisEntry | None = Field(
         default=None, description="The analysis that decided the step: the first to pass, or the one that failed."
     )
+    segments: list[Segment] = Field(
+        default_factory=list,
+        # Absent while empty: a record an older release carried keeps its JSON and digest.
+        exclude_if=lambda value: not value,
+        description="The segments the candidate's share applied within, as the router confirmed (empty: everyone).",
+    )
 
 
 class OverrideEntry(_Model):
@@ -299,6 +306,12 @@ class DeploymentRecord(_Model):
     policy: PolicyRecord | None = Field(
         default=None, description="The policy that governed the rollout; None: it predates service policies."
     )
+    flag: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,  # absent unless set: older records keep their JSON and digest
+        description="The feature flag the rollout drove (router unleash), by name; its changes are the timeline's "
+        "'weight set' entries. None: a router without a flag.",
+    )
     first_run_id: str | None = Field(
         default=None,
         description="The first execution's run id, which signed decisions are bound to (a reset keeps it); None: "
@@ -360,6 +373,8 @@ def render_markdown(record: DeploymentRecord) -> str:
         f"{record.finished_at.isoformat() if record.finished_at else '-'}",
         f"- **Criteria sha256:** `{record.criteria_sha256}` (judge: {record.judge})",
     ]
+    if record.flag:
+        lines.append(f"- **Feature flag:** `{record.flag}` (the candidate's exposure; every change is in the timeline)")
     if record.description:
         lines.append(f"- **Why:** {record.description}")
     lines += ["", "## Candidate manifest", ""]
@@ -413,7 +428,8 @@ def render_markdown(record: DeploymentRecord) -> str:
                 return "-" if e is None else f"{e.verdict} ({_fmt(e.observed, 3)} vs {e.limit:g})"
 
             lines.append(
-                f"| {s.index + 1} | {s.weight:g}% | {format_duration_seconds(s.observed_seconds)} | {s.analyses} | "
+                f"| {s.index + 1} | {s.weight:g}%{f' of {describe(s.segments)}' if s.segments else ''} | "
+                f"{format_duration_seconds(s.observed_seconds)} | {s.analyses} | "
                 f"{s.candidate_requests} | {cell('error_rate')} | {cell('latency_p95')} | {cell('quality')} |"
             )
     if record.policy is not None:

@@ -232,6 +232,13 @@ _STICKY_NAME = r"^[A-Za-z0-9_-]{1,63}$"
 configuration takes as written, with no quoting or variable expansion)."""
 
 
+_HaproxyHeader = Annotated[str, Field(pattern=_STICKY_NAME)]
+_HaproxyMapPath = Annotated[
+    str, Field(min_length=1, max_length=MAX_PATH_CHARS, pattern=r"^/[A-Za-z0-9_./-]+$"), AfterValidator(_check_path)
+]
+"""A runtime map file: an absolute path with no space or ``;``, as it is sent on the admin socket."""
+
+
 class HaproxySticky(_Model):
     """What keeps a user on one version: the key HAProxy hashes onto its consistent-hash ring.
 
@@ -277,11 +284,24 @@ class HaproxyRouter(_Model):
     command_timeout: Duration = Field(
         default=timedelta(seconds=5), description="How long one exchange on the admin socket may take."
     )
+    segment_maps: dict[_HaproxyHeader, _HaproxyMapPath] = Field(
+        default_factory=dict,
+        max_length=MAX_SEGMENTS,
+        # Absent while empty: a target carried in an older rollout's state keeps its JSON and digest.
+        exclude_if=lambda value: not value,
+        description="Targeting: the request headers a step's segments may match (X-Region for a region), each "
+        "with the runtime map file its frontend ACLs read (see docs/haproxy.md). Empty: shares of all users only.",
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> HaproxyRouter:
         if self.stable_server == self.candidate_server:
             raise ValueError("stable_server and candidate_server must differ")
+        headers = [header.lower() for header in self.segment_maps]
+        if len(set(headers)) != len(headers):
+            raise ValueError("segment_maps names a header twice (header names are case-insensitive)")
+        if len(set(self.segment_maps.values())) != len(self.segment_maps):
+            raise ValueError("segment_maps gives two headers the same map file")
         return self
 
 

@@ -116,10 +116,14 @@ class NginxProcess:
         """The production router, pointed at this nginx."""
         return NginxTrafficRouter(NginxRouter.model_validate(self.router_spec(**overrides)))
 
-    async def set_weights(self, candidate: float) -> RouterState:
-        """Move weights as the workflow's activity would: apply, then read back."""
+    async def set_weights(self, candidate: float, segments: list[dict[str, Any]] | None = None) -> RouterState:
+        """Move weights (within ``segments``, e.g. ``[{"header": "X-User-Group", "in": ["internal"]}]``) as the
+        workflow's activity would: apply, then read back."""
         router = self.router()
-        await router.apply(RouterState(stable=100.0 - candidate, candidate=candidate))
+        want = RouterState.model_validate(
+            {"stable": 100.0 - candidate, "candidate": candidate, "segments": segments or []}
+        )
+        await router.apply(want)
         return await router.read()
 
 

@@ -4,14 +4,19 @@ A step that a target's router cannot carry out exactly must not start: a router 
 would expose everyone where the requester asked for internal users only. So the rollout refuses at start, naming
 the step, rather than failing (or worse, approximating) when it reaches the step hours later. The activities'
 verify-after-write is the second line: a router that reports other segments than asked fails the step.
+
+nginx targets any header without an underscore (nginx drops such headers unless told otherwise), through maps in
+the include it rewrites. HAProxy targets the headers its target lists in ``segment_maps`` (one runtime map each,
+one segment per header); without them it refuses segments, as http does.
 """
 
 from __future__ import annotations
 
-from models.spec import HaproxyRouter, RolloutSpec, RouterSpec, UnleashRouter
+from models.segments import Segment, header_of
+from models.spec import HaproxyRouter, NginxRouter, RolloutSpec, RouterSpec, UnleashRouter
 
-SEGMENT_ROUTERS = frozenset({"unleash"})
-"""Router kinds that can target segments (attribute matches) as well as a percentage."""
+SEGMENT_ROUTERS = frozenset({"nginx", "unleash"})
+"""Router kinds that can target any segments (attribute matches) as well as a percentage."""
 
 
 def _resolution(router: RouterSpec) -> tuple[float, str] | None:
@@ -28,11 +33,21 @@ def capability_problems(spec: RolloutSpec, router: RouterSpec, where: str) -> li
     problems: list[str] = []
     resolution = _resolution(router)
     for i, step in enumerate(spec.steps):
-        if step.segments and router.kind not in SEGMENT_ROUTERS:
+        if step.segments and isinstance(router, HaproxyRouter) and router.segment_maps:
+            problems += _haproxy_segments(step.segments, router, f"steps[{i}].segments", where)
+        elif step.segments and isinstance(router, NginxRouter):
+            problems += [
+                f"steps[{i}].segments: the nginx router of {where} cannot match the {header_of(s)} header: nginx "
+                "ignores request headers with an underscore (underscores_in_headers off)"
+                for s in step.segments
+                if "_" in header_of(s)
+            ]
+        elif step.segments and router.kind not in SEGMENT_ROUTERS:
             kinds = ", ".join(sorted(SEGMENT_ROUTERS))
             problems.append(
                 f"steps[{i}].segments: the {router.kind} router of {where} cannot target segments, only a share of "
-                f"all users; use a target whose router can ({kinds}), or drop the step's segments"
+                f"all users; use a target whose router can ({kinds}, or haproxy with segment_maps), or drop the "
+                "step's segments"
             )
         if resolution is not None:
             unit, said = resolution
@@ -41,4 +56,26 @@ def capability_problems(spec: RolloutSpec, router: RouterSpec, where: str) -> li
                     f"steps[{i}].weight: {step.weight:g}% cannot be set exactly by the {router.kind} router of "
                     f"{where}, which takes {said}"
                 )
+    return problems
+
+
+def _haproxy_segments(segments: list[Segment], router: HaproxyRouter, field: str, where: str) -> list[str]:
+    """What a HAProxy with runtime maps for some headers cannot express of one step's segments."""
+    targetable = {header.lower() for header in router.segment_maps}
+    listed = ", ".join(sorted(router.segment_maps))
+    problems: list[str] = []
+    seen: set[str] = set()
+    for segment in segments:
+        header = header_of(segment)
+        if header.lower() not in targetable:
+            problems.append(
+                f"{field}: the haproxy router of {where} cannot match the {header} header (it targets {listed}); "
+                "use a target that can, or drop that segment"
+            )
+        elif header.lower() in seen:
+            problems.append(
+                f"{field}: two segments on the {header} header; the haproxy router of {where} takes one per "
+                "header (put the values in one segment)"
+            )
+        seen.add(header.lower())
     return problems

@@ -14,6 +14,11 @@ exactly and reads back exactly; finer shares are refused (``ProviderRejected``),
 Stable at 100% is candidate weight 0: with ``hash-type consistent`` a server of weight 0 has no place on the
 hash ring and, without a stick table, no persistence can still send a user to it, so no drain state is needed.
 
+With ``segment_maps`` set, a step's segments are runtime maps the frontend's ACLs read (``haproxy_targeting``):
+users outside them go to a stable-only backend, the rest to this backend at the step's share. Maps change with
+``prepare map`` / ``add map @version`` / ``commit map`` (each map switches atomically), are read back with
+``show map`` and written to their files, which HAProxy loads at start, as the state file keeps the weights.
+
 The admin socket speaks one line per exchange: a command (or several, separated by ``;``), then HAProxy answers
 and closes the connection. A missing or refusing socket (HAProxy restarting) is ``ProviderUnavailable``; an
 answer that is an error (no such backend or server, permission denied) is ``ProviderRejected``.
@@ -29,8 +34,21 @@ from pathlib import Path
 import httpx
 
 from activities.errors import ProviderRejected, ProviderUnavailable, RouterNotConverged
-from activities.routers.files import file_lock, write_atomic
+from activities.routers.files import file_lock, read_bytes, write_atomic
+from activities.routers.haproxy_targeting import (
+    MapParseError,
+    Targeting,
+    TargetingError,
+    entries,
+    intersection,
+    map_file_text,
+    map_of,
+    parse_show_map,
+    segments_of,
+    targeting_of,
+)
 from models.activities import RouterState
+from models.segments import Segment
 from models.spec import HaproxyRouter
 
 WEIGHT_PER_PERCENT = 2
@@ -38,6 +56,9 @@ WEIGHT_PER_PERCENT = 2
 FULL_WEIGHT = 100 * WEIGHT_PER_PERCENT
 
 _GET_WEIGHT = re.compile(r"^(?P<current>\d+) \(initial (?P<initial>\d+)\)$")
+_FOREIGN = frozenset({" written by someone else"})
+"""A map's contents when they are not the router's: a value no segment can have (it has a space)."""
+_NEW_VERSION = re.compile(r"New version created: (?P<version>\d+)")
 _MAX_ANSWER_BYTES = 1 << 20  # show servers state of one backend is a few hundred bytes per server
 
 
@@ -127,6 +148,9 @@ class HaproxyTrafficRouter:
         self._socket = spec.socket_path
         self._state_file = Path(spec.state_file)
         self._timeout = spec.command_timeout.total_seconds()
+        self._maps = map_of(spec)
+        self._asked: list[Segment] = []
+        """The segments last applied, so :meth:`read` reports them in the form they were asked (region/header)."""
 
     async def apply(self, state: RouterState) -> None:
         """Set both weights, verify them, persist the backend's state; the same call twice leaves the same state."""
@@ -134,30 +158,108 @@ class HaproxyTrafficRouter:
             stable, candidate = weights(state)
         except ValueError as exc:
             raise ProviderRejected(f"haproxy: {exc}") from None
+        try:
+            want_targeting = targeting_of(self._spec, list(state.segments))
+        except TargetingError as exc:
+            raise ProviderRejected(f"haproxy: {exc}") from None
+        self._asked = list(state.segments)
+        want = _Weights(stable, candidate)
         async with file_lock(self._state_file, who="haproxy"):
+            if candidate == 0:
+                # Rollback or kill: stable first, on the first exchange, before anything is read. Stable gains
+                # weight before the candidate loses it, whatever the current weights, so both are never 0.
+                await self._set_weights(want, raising_candidate=False)
+            now_targeting = await self._targeting(rewrite_foreign=candidate == 0)
+            narrower = intersection(now_targeting, want_targeting)
+            await self._set_targeting(now_targeting, narrower)  # first narrow: no one gains the candidate here
             current = await self._get()
-            raising_candidate = candidate > current.candidate
-            order = (
-                [(self._spec.candidate_server, candidate), (self._spec.stable_server, stable)]
-                if raising_candidate
-                else [(self._spec.stable_server, stable), (self._spec.candidate_server, candidate)]
-            )
-            line = "; ".join(f"set weight {self._spec.backend}/{server} {weight}" for server, weight in order)
-            answer = await self._command(line)
-            if answer.strip():
-                raise ProviderRejected(f"haproxy: {line!r} answered {answer.strip()[:300]!r}")
-            got = await self._get()
-            if got != _Weights(stable, candidate):
+            if current != want:
+                await self._set_weights(want, raising_candidate=candidate > current.candidate)
+                got = await self._get()
+                if got != want:
+                    raise RouterNotConverged(
+                        f"haproxy: {self._spec.backend} reports weights {got.stable}/{got.candidate} after setting "
+                        f"{stable}/{candidate} (stable/candidate)"
+                    )
+            await self._persist(want)
+            await self._set_targeting(narrower, want_targeting)  # then widen to the new segments
+            got_targeting = await self._targeting()
+            if got_targeting != want_targeting:
                 raise RouterNotConverged(
-                    f"haproxy: {self._spec.backend} reports weights {got.stable}/{got.candidate} after setting "
-                    f"{stable}/{candidate} (stable/candidate)"
+                    f"haproxy: the segment maps read back {_said(got_targeting)}, expected {_said(want_targeting)}"
                 )
-            await self._persist(_Weights(stable, candidate))
+            await self._persist_maps(got_targeting)
+
+    async def _set_weights(self, want: _Weights, *, raising_candidate: bool) -> None:
+        """Both ``set weight`` commands on one line, the server that gains weight first."""
+        order = (
+            [(self._spec.candidate_server, want.candidate), (self._spec.stable_server, want.stable)]
+            if raising_candidate
+            else [(self._spec.stable_server, want.stable), (self._spec.candidate_server, want.candidate)]
+        )
+        line = "; ".join(f"set weight {self._spec.backend}/{server} {weight}" for server, weight in order)
+        answer = await self._command(line)
+        if answer.strip():
+            raise ProviderRejected(f"haproxy: {line!r} answered {answer.strip()[:300]!r}")
 
     async def read(self) -> RouterState:
-        """The shares that HAProxy's current weights give, as ``get weight`` reports them."""
+        """The shares that HAProxy's current weights give (``get weight``), within the segments its maps hold."""
         got = await self._get()
-        return shares(got.stable, got.candidate)
+        state = shares(got.stable, got.candidate)
+        if not self._maps:
+            return state
+        segments = segments_of(self._spec, await self._targeting(), self._asked)
+        return state.model_copy(update={"segments": segments})
+
+    # ------------------------------------------------------------------ the segment maps
+
+    async def _targeting(self, *, rewrite_foreign: bool = False) -> Targeting:
+        """What each segment map holds now, from ``show map`` (one exchange per map).
+
+        A map with entries the router does not write is ``ProviderRejected``, except with ``rewrite_foreign`` (a
+        move to stable, which must always succeed): it is then reported as holding a value no segment can have,
+        so that the move rewrites it.
+        """
+        out: Targeting = {}
+        for header, (_, path) in self._maps.items():
+            answer = await self._command(f"show map {path}")
+            try:
+                out[header] = parse_show_map(answer)
+            except MapParseError as exc:
+                if not rewrite_foreign:
+                    raise ProviderRejected(f"haproxy: show map {path}: {exc}") from None
+                out[header] = _FOREIGN
+        return out
+
+    async def _set_targeting(self, now: Targeting, want: Targeting) -> None:
+        """Switch each map that differs to its new entries, atomically per map (prepare, add, commit)."""
+        for header, (name, path) in self._maps.items():
+            if now.get(header) == want.get(header):
+                continue
+            answer = await self._command(f"prepare map {path}")
+            found = _NEW_VERSION.search(answer)
+            if found is None:
+                raise ProviderRejected(f"haproxy: prepare map {path} answered {answer.strip()[:200]!r}")
+            version = found["version"]
+            adds = [f"add map @{version} {path} {key} {value}" for key, value in entries(want.get(header))]
+            line = "; ".join([*adds, f"commit map @{version} {path}"])
+            answer = await self._command(line)
+            if answer.strip():
+                raise ProviderRejected(f"haproxy: changing the {name} map answered {answer.strip()[:300]!r}")
+            await self._write_map(name, path, want.get(header))
+
+    async def _persist_maps(self, targeting: Targeting) -> None:
+        """Write every map file whose text differs from what the runtime maps hold (a retry after a crash)."""
+        for header, (name, path) in self._maps.items():
+            await self._write_map(name, path, targeting.get(header))
+
+    async def _write_map(self, name: str, path: str, values: frozenset[str] | None) -> None:
+        text = map_file_text(name, values).encode()
+        try:
+            if await asyncio.to_thread(read_bytes, Path(path)) != text:
+                await asyncio.to_thread(write_atomic, Path(path), text)
+        except OSError as exc:
+            raise ProviderRejected(f"haproxy: cannot write the map file {path}: {exc}") from exc
 
     # ------------------------------------------------------------------ the admin socket
 
@@ -222,3 +324,10 @@ class HaproxyTrafficRouter:
             await asyncio.to_thread(write_atomic, self._state_file, dump.encode())
         except OSError as exc:
             raise ProviderRejected(f"haproxy: cannot write the state file {self._state_file}: {exc}") from exc
+
+
+def _said(targeting: Targeting) -> str:
+    constrained = {header: sorted(values) for header, values in targeting.items() if values is not None}
+    return " and ".join(f"{header} in {','.join(values) or '(nothing)'}" for header, values in constrained.items()) or (
+        "no segments"
+    )

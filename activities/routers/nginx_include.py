@@ -4,6 +4,11 @@ The file carries its own revision (a hash of its body) in a header line, so the 
 apart without any state of its own: a file it wrote (and which weights it holds), a file edited by an outside
 hand (the hash no longer matches), and no file at all. The same revision is served by nginx through
 ``$<variable>_weights``, which is how a reload is seen to have taken effect.
+
+A step's segments become one ``map $http_<header>`` per segment (``1`` for a matching value, exact and
+case-sensitive through an anchored regex, as the other routers match) and a last map that hands out the
+``split_clients`` choice only when every segment matched, stable otherwise. The served weights line then ends with
+``segments=<header>=<v>,<v>+region=<v>``; a file without segments is byte for byte what it was before targeting.
 """
 
 from __future__ import annotations
@@ -13,11 +18,15 @@ import re
 from dataclasses import dataclass
 
 from models.activities import RouterState
+from models.segments import HeaderSegment, RegionSegment, Segment, header_of, values_of
 from models.spec import NginxRouter
 
 _HEADER = "# durable-rollouts weights; the rollout owns this file and rewrites it whole (do not edit)."
 _REVISION = re.compile(r"^# revision: (?P<rev>[0-9a-f]{16})\n", re.MULTILINE)
-_WEIGHTS = re.compile(r"stable=(?P<stable>[0-9.]+) candidate=(?P<candidate>[0-9.]+) revision=(?P<rev>[0-9a-f]{16})")
+_WEIGHTS = re.compile(
+    r"stable=(?P<stable>[0-9.]+) candidate=(?P<candidate>[0-9.]+) revision=(?P<rev>[0-9a-f]{16})"
+    r"(?: segments=(?P<segments>[A-Za-z0-9_.:@/,=+-]+))?"
+)
 
 
 class IncludeError(ValueError):
@@ -44,8 +53,56 @@ def _pct(value: int) -> str:
     return f"{value // 100}.{value % 100:02d}"
 
 
-def _body(spec: NginxRouter, candidate: int) -> str:
+def header_variable(header: str) -> str:
+    """The nginx variable of a request header: ``X-User-Group`` is ``$http_x_user_group``."""
+    return "$http_" + header.lower().replace("-", "_")
+
+
+def _regex(value: str) -> str:
+    """An anchored, case-sensitive regex matching exactly ``value`` (segment values need no other escape)."""
+    return "~^" + value.replace(".", "\\.") + "$"
+
+
+def _targeting(spec: NginxRouter, segments: list[Segment]) -> str:
+    """The maps that hand the split's choice to users in every segment, stable to everyone else."""
+    var = spec.variable
+    out = []
+    for i, segment in enumerate(segments):
+        lines = "".join(f"    {_regex(value)} 1;\n" for value in values_of(segment))
+        out.append(f"map {header_variable(header_of(segment))} ${var}_in_{i} {{\n{lines}    default 0;\n}}\n")
+    both = "".join(f"${var}_in_{i}" for i in range(len(segments)))
+    out.append(
+        f'map "{both}" ${var} {{\n    "{"1" * len(segments)}" ${var}_split;\n    default {spec.stable_upstream};\n}}\n'
+    )
+    return "".join(out)
+
+
+def served_segments(segments: list[Segment]) -> str:
+    """Segments as the served weights line names them: ``X-User-Group=internal,beta+region=eu-west``."""
+    return "+".join(
+        f"{'region' if isinstance(s, RegionSegment) else s.header}={','.join(values_of(s))}" for s in segments
+    )
+
+
+def parse_segments(text: str) -> list[Segment]:
+    """The segments of a served weights line's ``segments=`` part (see :func:`served_segments`)."""
+    out: list[Segment] = []
+    for part in text.split("+"):
+        name, _, values = part.partition("=")
+        listed = values.split(",")
+        try:
+            if name == "region":
+                out.append(RegionSegment(region=listed))
+            else:
+                out.append(HeaderSegment.model_validate({"header": name, "in": listed}))
+        except ValueError as exc:
+            raise IncludeError(f"segments {part[:120]!r}: {exc}") from None
+    return out
+
+
+def _body(spec: NginxRouter, candidate: int, segments: list[Segment] | None = None) -> str:
     var, stable_up, candidate_up = spec.variable, spec.stable_upstream, spec.candidate_upstream
+    split = f"{var}_split" if segments else var
     if candidate == 0:
         buckets = f"    * {stable_up};"
     elif candidate == 10_000:
@@ -58,17 +115,20 @@ def _body(spec: NginxRouter, candidate: int) -> str:
         '    "" $request_id;\n'
         "    default $http_x_user_id;\n"
         "}\n"
-        f"split_clients ${var}_key ${var} {{\n{buckets}\n}}\n"
-    )
+        f"split_clients ${var}_key ${split} {{\n{buckets}\n}}\n"
+    ) + (_targeting(spec, segments) if segments else "")
 
 
 def render(spec: NginxRouter, state: RouterState) -> tuple[str, str]:
     """The include file for ``state`` and its revision (the same weights always give the same file)."""
     candidate = hundredths(state.candidate)
-    body = _body(spec, candidate)
+    segments = list(state.segments) if candidate else []  # at 0% no one sees the candidate: nothing to target
+    body = _body(spec, candidate, segments)
     revision = hashlib.sha256(body.encode()).hexdigest()[:16]
     stable = 10_000 - candidate
     served = f"stable={_pct(stable)} candidate={_pct(candidate)} revision={revision}"
+    if segments:
+        served += f" segments={served_segments(segments)}"
     tail = f'map $http_x_user_id ${spec.variable}_weights {{\n    default "{served}";\n}}\n'
     return f"{_HEADER}\n# revision: {revision}\n{body}{tail}", revision
 
@@ -81,7 +141,7 @@ def parse(spec: NginxRouter, text: str) -> Weights:
     weights = _WEIGHTS.search(text)
     if weights is None:
         raise IncludeError("it has no weights line")
-    state = RouterState(stable=float(weights["stable"]), candidate=float(weights["candidate"]))
+    state = _state(weights)
     try:
         expected, revision = render(spec, state)
     except ValueError as exc:
@@ -96,6 +156,9 @@ def parse_served(text: str) -> Weights:
     found = _WEIGHTS.search(text)
     if found is None:
         raise IncludeError(f"no weights in {text[:120]!r}")
-    return Weights(
-        state=RouterState(stable=float(found["stable"]), candidate=float(found["candidate"])), revision=found["rev"]
-    )
+    return Weights(state=_state(found), revision=found["rev"])
+
+
+def _state(found: re.Match[str]) -> RouterState:
+    segments = parse_segments(found["segments"]) if found["segments"] else []
+    return RouterState(stable=float(found["stable"]), candidate=float(found["candidate"]), segments=segments)

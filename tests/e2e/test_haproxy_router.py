@@ -197,6 +197,78 @@ async def test_haproxy_down_is_unavailable_and_retried_later(haproxy: HaproxyPro
     assert await haproxy.set_weights(40) == state(40), "the retry succeeds once HAProxy is back"
 
 
+# ---------------------------------------------------------------- targeting: segments as runtime maps
+
+INTERNAL: dict[str, Any] = {"header": "X-User-Group", "in": ["internal"]}
+
+
+async def grouped(url: str, users: int, **headers: str) -> Counter[str]:
+    """Which version answered one request from each of ``users`` users sending ``headers``."""
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        seen: Counter[str] = Counter()
+        for i in range(users):
+            response = await client.post(url, json={"prompt": "p"}, headers={"X-User-Id": f"user-{i}", **headers})
+            seen[response.json()["version"]] += 1
+        return seen
+
+
+def targeted(candidate: float, *segments: dict[str, Any]) -> RouterState:
+    return RouterState.model_validate({"stable": 100 - candidate, "candidate": candidate, "segments": list(segments)})
+
+
+async def test_internal_users_get_the_candidate_share_and_no_one_else(haproxy: HaproxyProcess) -> None:
+    pid = haproxy.pid
+    assert await haproxy.set_weights(100, [INTERNAL]) == targeted(100, INTERNAL)
+    assert await grouped(haproxy.answer_url, 40, **{"X-User-Group": "internal"}) == {"v2": 40}
+    assert await grouped(haproxy.answer_url, 40, **{"X-User-Group": "external"}) == {"v1": 40}
+    assert await grouped(haproxy.answer_url, 40) == {"v1": 40}, "no group header: outside the segment"
+    assert await grouped(haproxy.answer_url, 20, **{"X-User-Group": ".targeted"}) == {"v1": 20}, "not the marker"
+    assert "internal match" in (haproxy.folder / "user-group.map").read_text()
+
+    assert await haproxy.set_weights(50, [INTERNAL]) == targeted(50, INTERNAL)
+    half = await grouped(haproxy.answer_url, 200, **{"X-User-Group": "internal"})
+    assert 60 < half["v2"] < 140, f"about half of 200 internal users: {half}"
+    assert await grouped(haproxy.answer_url, 60, **{"X-User-Group": "external"}) == {"v1": 60}
+
+    both = [INTERNAL, {"region": ["eu-west"]}]
+    assert await haproxy.set_weights(100, both) == targeted(100, *both)
+    assert await grouped(haproxy.answer_url, 20, **{"X-User-Group": "internal", "X-Region": "eu-west"}) == {"v2": 20}
+    assert await grouped(haproxy.answer_url, 20, **{"X-User-Group": "internal", "X-Region": "us-east"}) == {"v1": 20}
+    assert haproxy.pid == pid, "segments changed without a reload"
+
+
+async def test_a_restart_comes_back_with_the_segments_and_rollback_clears_them(haproxy: HaproxyProcess) -> None:
+    await haproxy.set_weights(100, [{"region": ["eu-west"]}])
+    await haproxy.restart()
+    assert await haproxy.router().read() == targeted(100, {"region": ["eu-west"]}), "the map files, read at start"
+    assert await grouped(haproxy.answer_url, 20, **{"X-Region": "eu-west"}) == {"v2": 20}
+    assert await grouped(haproxy.answer_url, 20, **{"X-Region": "us-east"}) == {"v1": 20}
+
+    widened = await haproxy.set_weights(10)
+    assert widened == state(10), "a step for everyone clears the segments"
+    everyone = await grouped(haproxy.answer_url, 300, **{"X-Region": "us-east"})
+    assert 10 < everyone["v2"] < 60, f"about 10% of users outside eu-west now: {everyone}"
+
+    await haproxy.set_weights(100, [INTERNAL])
+    assert await haproxy.set_weights(0) == state(0), "rollback: stable everywhere, no segments left"
+    for name in ("user-group.map", "region.map"):
+        assert "match" not in (haproxy.folder / name).read_text(), name
+    await haproxy.restart()
+    assert await haproxy.router().read() == state(0)
+    assert await grouped(haproxy.answer_url, 30, **{"X-User-Group": "internal"}) == {"v1": 30}
+
+
+async def test_segments_the_maps_cannot_express_are_refused_before_anything_moves(haproxy: HaproxyProcess) -> None:
+    with pytest.raises(ProviderRejected, match="no runtime map for the X-Plan header"):
+        await haproxy.router().apply(targeted(50, {"header": "X-Plan", "in": ["pro"]}))
+    await admin(haproxy, f"add map {haproxy.folder / 'user-group.map'} intruder yes")
+    with pytest.raises(ProviderRejected, match="entries the router does not write"):
+        await haproxy.router().read()
+    assert await haproxy.router(segment_maps={}).read() == state(0), "nothing moved"
+    assert await haproxy.set_weights(0) == state(0), "a move to stable rewrites a map it did not write"
+    assert "intruder" not in await admin(haproxy, f"show map {haproxy.folder / 'user-group.map'}")
+
+
 # ---------------------------------------------------------------- rollouts through the Rollout workflow
 
 
@@ -261,3 +333,41 @@ async def test_aborted_rollout_survives_a_restart_mid_step_and_ends_on_stable_ve
     assert final == state(0)
     assert persisted == (200, 0), "a restart after the abort would keep stable at 100%"
     assert set(after) == {"v1"}, "200 requests after the abort all answered by stable"
+
+
+async def test_an_internal_users_step_exposes_no_one_else_and_abort_clears_it(
+    client: Client, task_queue: str, tmp_path: Path
+) -> None:
+    service = unique_service()
+    async with (
+        run_stand(router="haproxy", stable=HEALTHY, candidate=HEALTHY) as stand,
+        rollout_worker(client, task_queue, policy_path=stand_policy(stand, tmp_path)),
+    ):
+        assert stand.haproxy is not None
+        never_decides = {"min_requests": 1_000_000}  # routing is under test here, not the judge
+        steps = [{"weight": 100, "observe": "1h", "segments": [INTERNAL]}, {"weight": 10, "observe": "1h"}]
+        spec = stand_spec(stand, service, steps=steps, criteria=never_decides)
+        handle = await start_rollout(client, spec, task_queue)
+
+        async def at_internal() -> bool:
+            return (await status(handle)).weight == 100
+
+        await wait_until(at_internal, what="step 1: every internal user")
+        internal = await grouped(stand.answer_url, 40, **{"X-User-Group": "internal"})
+        others = await grouped(stand.answer_url, 80, **{"X-User-Group": "external"})
+        anonymous = await grouped(stand.answer_url, 40)
+        await handle.execute_update("abort", {"by": "sre-oncall", "reason": "e2e: kill switch"})
+        result = await handle.result()
+        after = await grouped(stand.answer_url, 40, **{"X-User-Group": "internal"})
+        final = await stand.haproxy.router().read()
+        group_map = (stand.haproxy.folder / "user-group.map").read_text()
+    assert internal == {"v2": 40}, "every internal user on the candidate"
+    assert others == {"v1": 80} and anonymous == {"v1": 40}, "no one outside the segment reached it"
+    record = result.record
+    assert record.outcome == "rolled_back", result.markdown
+    assert record.rollback is not None and record.rollback.router_verified is True
+    assert [s.model_dump(mode="json") for s in record.steps[0].segments] == [INTERNAL], "the record names them"
+    assert "100% of X-User-Group in internal" in result.markdown
+    assert record.flag is None, "no feature flag on HAProxy"
+    assert final == state(0) and "match" not in group_map, "the abort cleared the segment map"
+    assert after == {"v1": 40}, "internal users are back on stable"

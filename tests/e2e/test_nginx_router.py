@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import Client
 
 from activities.errors import ProviderRejected
 from activities.routers.nginx import _children
 from models.activities import RouterState
 from simulator.nginx_proc import NginxProcess, run_nginx
+from simulator.stand import run_stand
 from simulator.testing import run_model_server
+from tests.e2e.helpers import stand_policy, stand_spec
+from tests.workflows.helpers import rollout_worker, start_rollout, status, unique_service, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -121,3 +128,76 @@ async def test_reload_by_nginx_signal_when_no_pid_file(nginx: NginxProcess) -> N
     router = nginx.router(pid_file=None)
     await router.apply(state(5))
     assert await router.read() == state(5)
+
+
+# ---------------------------------------------------------------- targeting: segments as maps in the include
+
+INTERNAL: dict[str, Any] = {"header": "X-User-Group", "in": ["internal"]}
+
+
+async def grouped(nginx: NginxProcess, users: int, **headers: str) -> Counter[str]:
+    """Which version answered one request from each of ``users`` users sending ``headers``."""
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        seen: Counter[str] = Counter()
+        for i in range(users):
+            response = await client.post(
+                nginx.answer_url, json={"prompt": "p"}, headers={"X-User-Id": f"user-{i}", **headers}
+            )
+            seen[response.json()["version"]] += 1
+        return seen
+
+
+def targeted(candidate: float, *segments: dict[str, Any]) -> RouterState:
+    return RouterState.model_validate({"stable": 100 - candidate, "candidate": candidate, "segments": list(segments)})
+
+
+async def test_internal_users_get_the_candidate_share_and_no_one_else(nginx: NginxProcess) -> None:
+    assert await nginx.set_weights(100, [INTERNAL]) == targeted(100, INTERNAL)
+    assert await grouped(nginx, 30, **{"X-User-Group": "internal"}) == {"v2": 30}
+    assert await grouped(nginx, 30, **{"X-User-Group": "Internal"}) == {"v1": 30}, "exact, case-sensitive"
+    assert await grouped(nginx, 30, **{"X-User-Group": "internal-2"}) == {"v1": 30}, "anchored"
+    assert await grouped(nginx, 30) == {"v1": 30}, "no group header: outside the segment"
+
+    both = [INTERNAL, {"region": ["eu-west"]}]
+    assert await nginx.set_weights(50, both) == targeted(50, *both)
+    half = await grouped(nginx, 200, **{"X-User-Group": "internal", "X-Region": "eu-west"})
+    assert 60 < half["v2"] < 140, f"about half of 200 internal users in eu-west: {half}"
+    assert await grouped(nginx, 40, **{"X-User-Group": "internal", "X-Region": "us-east"}) == {"v1": 40}
+
+    assert await nginx.set_weights(10) == state(10), "a step for everyone drops the segments"
+    everyone = await grouped(nginx, 300, **{"X-User-Group": "external"})
+    assert 10 < everyone["v2"] < 60, f"about 10% of users outside the segment now: {everyone}"
+    await nginx.set_weights(100, [INTERNAL])
+    assert await nginx.set_weights(0) == state(0), "rollback: stable for everyone, no segments left"
+    assert "http_x_user_group" not in nginx.weights_path.read_text()
+    assert await grouped(nginx, 30, **{"X-User-Group": "internal"}) == {"v1": 30}
+
+
+async def test_a_rollout_with_an_internal_step_on_nginx_exposes_no_one_else_and_abort_clears_it(
+    client: Client, task_queue: str, tmp_path: Path
+) -> None:
+    service = unique_service()
+    healthy = {"error_rate": 0.0, "latency_p50_ms": 1.0, "latency_p95_ms": 2.0}
+    async with (
+        run_stand(stable=healthy, candidate=healthy) as stand,
+        rollout_worker(client, task_queue, policy_path=stand_policy(stand, tmp_path)),
+    ):
+        never_decides = {"min_requests": 1_000_000}  # routing is under test here, not the judge
+        steps = [{"weight": 100, "observe": "1h", "segments": [INTERNAL]}, {"weight": 10, "observe": "1h"}]
+        spec = stand_spec(stand, service, steps=steps, criteria=never_decides)
+        handle = await start_rollout(client, spec, task_queue)
+
+        async def at_internal() -> bool:
+            return (await status(handle)).weight == 100
+
+        await wait_until(at_internal, what="step 1: every internal user")
+        internal = await grouped(stand.nginx, 30, **{"X-User-Group": "internal"})
+        others = await grouped(stand.nginx, 60, **{"X-User-Group": "external"})
+        await handle.execute_update("abort", {"by": "sre-oncall", "reason": "e2e: kill switch"})
+        result = await handle.result()
+        after = await grouped(stand.nginx, 30, **{"X-User-Group": "internal"})
+    assert internal == {"v2": 30} and others == {"v1": 60}, (internal, others)
+    assert result.record.outcome == "rolled_back" and result.record.rollback is not None
+    assert result.record.rollback.router_verified is True
+    assert "100% of X-User-Group in internal" in result.markdown
+    assert after == {"v1": 30}

@@ -240,5 +240,7 @@ async def test_a_rollout_with_an_internal_step_is_killed_to_stable_verified(
     record = result.record
     assert record.outcome == "rolled_back", result.markdown
     assert record.rollback is not None and record.rollback.router_verified is True
+    assert record.flag == flag and f"**Feature flag:** `{flag}`" in result.markdown, "the record names the flag"
+    assert "100% of X-User-Group in internal" in result.markdown, "and the segments of each step"
     async with httpx.AsyncClient() as http:
         assert await (await router(unleash, flag, http)).read() == share(0), "the flag is off"

@@ -255,3 +255,23 @@ def test_strategy_of_the_example() -> None:
     assert strategy["approvals"]["quorum"] == 2
     assert strategy["shadow"]["compare"] == {"kind": "json-fields", "fields": ["answer"]}
     json.dumps(strategy)
+
+
+def test_the_record_names_each_steps_segments_and_the_flag() -> None:
+    internal = {"header": "X-User-Group", "in": ["internal"]}
+    steps = [
+        StepReport.model_validate(
+            {"index": 0, "weight": 100, "observe_seconds": 60, "started_at": T0, "segments": [internal]}
+        ),
+        StepReport(index=1, weight=10, observe_seconds=60, started_at=at(2)),
+    ]
+    record = base_record(steps=steps, flag="support-assistant-candidate")
+    text = render_markdown(record)
+    assert "| 1 | 100% of X-User-Group in internal |" in text
+    assert "| 2 | 10% |" in text
+    assert "**Feature flag:** `support-assistant-candidate`" in text
+    dumped = record.model_dump(mode="json")
+    assert dumped["flag"] == "support-assistant-candidate"
+    assert dumped["steps"][0]["segments"] == [internal] and "segments" not in dumped["steps"][1]
+    plain = base_record(steps=steps[1:]).model_dump(mode="json")
+    assert "flag" not in plain, "absent while unset: older records keep their JSON"

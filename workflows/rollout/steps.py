@@ -17,7 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from models.phases import Phase
     from models.record import CriterionEvidence, StepReport
     from models.segments import Segment, describe
-    from models.spec import Step
+    from models.spec import Step, UnleashRouter
     from workflows.approvals import quorum_reached
     from workflows.eval_gate import eval_gate
     from workflows.gates import preflight_gate, shadow_gate
@@ -184,7 +184,13 @@ async def start_step(run: RolloutRun, index: int, step: Step) -> None:
         await set_weight(run, step.weight, f"canary: set candidate to {step.weight:g}%")
     now = workflow.now()
     s.record.steps.append(
-        StepReport(index=index, weight=step.weight, observe_seconds=step.observe.total_seconds(), started_at=now)
+        StepReport(
+            index=index,
+            weight=step.weight,
+            observe_seconds=step.observe.total_seconds(),
+            started_at=now,
+            segments=list(step.segments),  # what set_weight's activity verified the router holds
+        )
     )
     s.clock.observed_before, s.clock.running_since = 0.0, None
     if s.paused_by is None:
@@ -215,6 +221,9 @@ async def set_weight(run: RolloutRun, weight: float, summary: str, segments: Seq
     )
     s.weight = state.candidate
     s.record.final_weight = state.candidate
+    router = run.router()
+    if isinstance(router, UnleashRouter):
+        s.record.flag = router.flag
     within = f" of {describe(state.segments)}" if state.segments else ""
     run.note("weight set", f"stable {state.stable:g}% / candidate {state.candidate:g}%{within} (verified)")
     run.upsert()
