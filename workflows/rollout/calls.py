@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from activities.eval_gate import EvalActivities
@@ -123,13 +124,27 @@ async def read_counters(request: ReadCountersInput, *, summary: str, local: bool
     """
     o = CALLS["read_counters"]
     if local:
-        return await workflow.execute_local_activity_method(
-            RolloutActivities.read_counters,
-            request,
-            start_to_close_timeout=o.start_to_close,
-            retry_policy=o.retry,
-            summary=summary,
-        )
+        try:
+            return await workflow.execute_local_activity_method(
+                RolloutActivities.read_counters,
+                request,
+                start_to_close_timeout=o.start_to_close,
+                retry_policy=o.retry,
+                summary=summary,
+            )
+        except (ApplicationError, TimeoutError) as exc:
+            # A local activity's last failure reaches the workflow bare, not wrapped in an ActivityError as a normal
+            # activity's is. Unwrapped it would fail the whole rollout; wrapped, the callers count an analysis
+            # error, as they do for a normal read (an outage of the metrics is a recorded error, never a failure).
+            raise ActivityError(
+                f"read_counters failed: {exc}",
+                scheduled_event_id=0,
+                started_event_id=0,
+                identity="",
+                activity_type="read_counters",
+                activity_id="",
+                retry_state=None,
+            ) from exc
     return await workflow.execute_activity_method(
         RolloutActivities.read_counters,
         request,
