@@ -1,6 +1,7 @@
 """Issue 22's Pipeline on the dev server: staging (with the real eval gate), canary and production, each stage a
-child Rollout on the simulator; a signed promotion before production (and, in the two-stage case, before the canary); a failing staging stage stops the pipeline before the
-canary; a candidate that failed before is refused without an override."""
+child Rollout on the simulator; a signed promotion before production (in the two-stage case, before the canary); a
+failing staging stage stops the pipeline before the canary; a candidate that failed before is refused without
+an override."""
 
 from __future__ import annotations
 
