@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import Client, WorkflowHandle
 
 from simulator.eval_suite import cases, grade, suite_entry
@@ -82,14 +81,6 @@ async def eval_heartbeat(client: Client, handle: WorkflowHandle[Any, Any]) -> di
             details = await client.data_converter.decode(pending.heartbeat_details.payloads)
             found: dict[str, Any] = details[0]
             return found
-    return None
-
-
-async def eval_attempt(handle: WorkflowHandle[Any, Any]) -> tuple[int, PendingActivityState.ValueType] | None:
-    description = await handle.describe()
-    for pending in description.raw_description.pending_activities:
-        if pending.activity_type.name == "run_eval":
-            return pending.attempt, pending.state
     return None
 
 
