@@ -17,11 +17,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from simulator.policies import write_lab_policy
 from simulator.testing import Simulator, run_simulator
-from tests.workflows.helpers import SIM_TARGET, rollout_worker, start_rollout, status, targeted_spec
+from tests.workflows.helpers import SIM_TARGET, rollout_worker, run_histories, start_rollout, status, targeted_spec
+from workers.build import sandbox_runner
+from workers.registry import registered_workflows
 from workflows.rollout.state import RolloutStatus
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -38,9 +42,12 @@ def policy(path: Path, sim: Simulator) -> Path:
 
 
 def spec_of(sim: Simulator) -> dict[str, Any]:
-    """Step one from Thursday 16:00 to Friday noon; step two (and the promotion) after the weekend."""
+    """Step one from Thursday 16:00 to Friday noon; step two (and the promotion) after the weekend.
+
+    Hourly analyses go on during the weekend's wait, so the rollout passes its history budget (about 50 analyses)
+    and continues as new while it waits: the hand-over mid-wait is part of what this test proves."""
     steps = [{"weight": 10, "observe": "20h"}, {"weight": 50, "observe": "2h"}]
-    return targeted_spec(sim, f"ts-{uuid.uuid4().hex[:8]}", steps=steps, analysis_interval="2h")
+    return targeted_spec(sim, f"ts-{uuid.uuid4().hex[:8]}", steps=steps, analysis_interval="1h")
 
 
 def next_local(now: datetime, weekday: int, at: time) -> datetime:
@@ -88,6 +95,7 @@ async def test_a_step_falling_on_a_friday_waits_and_moves_on_monday(
         assert f"opens at {monday.astimezone(ZoneInfo('UTC')):%Y-%m-%d %H:%M} UTC" in (waiting.waiting_for_window or "")
         result = await handle.result()  # the rest of the weekend, skipped
         routes = await sim.routes(spec["service"])
+        runs = await run_histories(env.client, handle)
 
     record = result.record
     assert record.outcome == "promoted", result.markdown
@@ -98,6 +106,14 @@ async def test_a_step_falling_on_a_friday_waits_and_moves_on_monday(
     assert routes == {"stable": 0.0, "candidate": 100.0}
     notes = [e.detail for e in record.timeline if e.event == "deploy window"]
     assert any("waiting for the window that opens at" in n for n in notes), notes
+    handovers = [e.at for e in record.timeline if e.event == "continue-as-new"]
+    assert any(first.started_at + timedelta(hours=20) < at < monday for at in handovers), handovers
+    assert len(runs) == record.continued_as_new + 1
+    replayer = Replayer(
+        workflows=registered_workflows(), data_converter=pydantic_data_converter, workflow_runner=sandbox_runner()
+    )
+    for run in runs:  # every run, the hand-overs mid-wait included, replays on today's code
+        await replayer.replay_workflow(run, raise_on_replay_failure=True)
 
 
 @pytest.mark.timeskipping
