@@ -17,6 +17,12 @@ from models.lease import watch_queue
 from workers.rollout_metrics import RolloutMetricsInterceptor
 from workers.tuning import WorkerTuning
 
+HEARTBEAT_FLUSH = timedelta(seconds=1)
+"""Longest a heartbeat's details wait in the worker before they reach the server. The SDK's default is 80% of the
+heartbeat timeout (24 s for the eval gate's 30 s): a worker killed mid-suite lost that much graded work, which
+the next attempt ran again. Heartbeats carry progress (eval verdicts, shadow counts), so they go out each second.
+"""
+
 
 def sandbox_runner() -> SandboxedWorkflowRunner:
     """The workflow sandbox, with our pure modules and pydantic passed through.
@@ -104,6 +110,7 @@ def build_worker(
         interceptors=[RolloutMetricsInterceptor()],
         max_cached_workflows=tuning.max_cached_workflows,
         max_concurrent_activities=tuning.max_concurrent_activities,
+        max_heartbeat_throttle_interval=HEARTBEAT_FLUSH,
         **limits,
     )
     watch = _watch_activities(activities)

@@ -1,6 +1,7 @@
-"""Issue 22's Pipeline on the dev server: staging (with the real eval gate) then canary, each stage a child
-Rollout on the simulator; a signed promotion between them; a failing staging stage stops the pipeline before the
-canary; a candidate that failed before is refused without an override."""
+"""Issue 22's Pipeline on the dev server: staging (with the real eval gate), canary and production, each stage a
+child Rollout on the simulator; a signed promotion before production (in the two-stage case, before the canary); a
+failing staging stage stops the pipeline before the canary; a candidate that failed before is refused without
+an override."""
 
 from __future__ import annotations
 
@@ -44,8 +45,24 @@ def pipeline_spec(sim: Simulator, service: str) -> dict[str, Any]:
     }
 
 
+def three_stage_spec(sim: Simulator, service: str) -> dict[str, Any]:
+    """Staging with the eval gate, a canary that follows on its own, production behind a signed promotion."""
+    spec = pipeline_spec(sim, service)
+    spec["stages"][1]["promotion"] = "auto"
+    spec["stages"].append(
+        {
+            "name": "production",
+            "target": "production",
+            "promotion": "signed",
+            "rollout": {"steps": [{"weight": 25, "observe": "2s"}], **STEPS},
+        }
+    )
+    return spec
+
+
 def policy(tmp_path: Path, sim: Simulator) -> Path:
-    return write_lab_policy(tmp_path / "policy.json", {"staging": sim.eval_target(), "canary": sim.target()})
+    targets = {"staging": sim.eval_target(), "canary": sim.target(), "production": sim.target()}
+    return write_lab_policy(tmp_path / "policy.json", targets)
 
 
 async def start(client: Client, spec: dict[str, Any], task_queue: str) -> WorkflowHandle[Any, PipelineResult]:
@@ -85,6 +102,43 @@ async def test_two_stages_promote_end_to_end_with_a_signed_promotion_between(
     canary = result.record.stages[1]
     assert canary.promoted_by == "release-manager" and canary.promotion_verified is False
     assert any(g.name == "eval" and g.passed for g in staging.gates), "staging ran the eval gate for real"
+
+
+async def test_three_stages_run_from_staging_through_the_canary_to_production(
+    client: Client, task_queue: str, tmp_path: Path
+) -> None:
+    service = unique_service()
+    async with run_simulator(knobs=FAST) as sim, rollout_worker(client, task_queue, policy_path=policy(tmp_path, sim)):
+        handle = await start(client, three_stage_spec(sim, service), task_queue)
+
+        async def production_waits() -> bool:
+            record: PipelineRecord = await handle.query("status", result_type=PipelineRecord)
+            return record.stages[2].state == "awaiting_promotion"
+
+        await wait_until(production_waits, what="production's promotion", timeout=180)
+        details = await current_details(handle)
+        assert "| 1 | staging | staging |" in details and "| 2 | canary | canary |" in details
+        assert "| 3 | production | production |" in details and "**awaiting_promotion**" in details
+        answer = await handle.execute_update("promote", {"approver": "release-manager"}, result_type=str)
+        assert answer == "stage production promoted by release-manager"
+        result: PipelineResult = await handle.result()
+        staging = await client.get_workflow_handle(result.record.stages[0].rollout_id or "").query(
+            "record", result_type=DeploymentRecord
+        )
+        routes = await sim.routes(service)
+
+    assert result.outcome == "promoted", result.markdown
+    assert [s.name for s in result.record.stages] == ["staging", "canary", "production"]
+    assert [s.state for s in result.record.stages] == ["promoted", "promoted", "promoted"]
+    assert [s.rollout_id for s in result.record.stages] == [
+        f"pipeline-{service}--staging",
+        f"pipeline-{service}--canary",
+        f"pipeline-{service}--production",
+    ]
+    assert result.record.stages[1].promoted_by is None, "the canary followed staging on its own"
+    assert result.record.stages[2].promoted_by == "release-manager"
+    assert any(g.name == "eval" and g.passed for g in staging.gates), "staging ran the eval gate for real"
+    assert routes == {"stable": 0.0, "candidate": 100.0}
 
 
 async def test_a_failing_staging_stage_stops_before_the_canary(client: Client, task_queue: str, tmp_path: Path) -> None:

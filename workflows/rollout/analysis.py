@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.rollout.bounds import add_analysis
     from workflows.rollout.context import (
         ANALYSIS_CADENCE_PATCH,
+        CARRY_AS_DIGESTED_PATCH,
         CONTINUE_AS_NEW_BUDGET_PATCH,
         DECISION_PATCH,
         JUDGE_WHOLE_ROLLOUT_PATCH,
@@ -372,4 +373,7 @@ async def continue_as_new_if_due(run: RolloutRun) -> None:
     if run.state.target is not None:  # under the trust-boundary rules: the next run checks what it is handed
         run.state.carried_digest = None
         run.state.carried_digest = state_digest(run.state)
-    workflow.continue_as_new(args=[run.raw_spec, run.state])
+    # The arguments are serialised only once the workflow has unwound, after every ``finally`` on the way out:
+    # hand over the state exactly as digested, not as those blocks leave it.
+    carried = run.state.model_copy(deep=True) if workflow.patched(CARRY_AS_DIGESTED_PATCH) else run.state
+    workflow.continue_as_new(args=[run.raw_spec, carried])

@@ -56,6 +56,10 @@ each run checks it afresh: a run that continued an older one reads locally from 
 CONTINUE_AS_NEW_BUDGET_PATCH = "continue-as-new-budget"
 """A run continues as new past ``analysis.REPLAY_BUDGET_EVENTS`` (a replay-time budget) instead of 4,000 events, and
 an abort is served while deliveries drain before the hand-over (issue 24)."""
+CARRY_AS_DIGESTED_PATCH = "carry-state-as-digested"
+"""Continue-as-new hands over a copy of the state taken when its digest was written: a ``finally`` that runs while
+the hand-over unwinds (a deploy-window wait resetting ``awaiting_decision``) can no longer change what is carried
+after the digest was computed, which made the next run refuse the state (issue 22, a weekend's window wait)."""
 NOTIFY_PATCH = "notifications"
 """Issue 23's aftercare: webhooks from the policy told about phase changes, approval requests, holds, rollbacks
 and recovery (workflows/rollout/notify.py), and, after a rollback, stable watched until it is back at its
