@@ -32,6 +32,7 @@ RollbackCause = Literal[
     "untestable",
     "max_pause",
     "revoked",
+    "ab_test",
 ]
 StepEvidence = Literal["pass", "inconclusive", "none", "override"]
 """How a step's evidence stands: every criterion passes, not yet, no successful analysis yet, or a person's
@@ -163,6 +164,32 @@ class AnalysisEntry(_Model):
     warnings: list[str] = Field(default_factory=list)
 
 
+ABWinner = Literal["candidate", "stable", "no_difference"]
+"""An A/B test's outcome: the candidate won, stable won, or the duration ended without a winner."""
+
+
+class ABResult(_Model):
+    """What an A/B test established on its primary metric, and how it ended.
+
+    ``difference`` and its interval are candidate - stable (for an error rate a negative difference is better);
+    the interval is anytime-valid at ``alpha``, so it holds at whatever analysis the test stopped.
+    """
+
+    metric: Literal["quality", "error_rate"]
+    winner: ABWinner
+    decided_by: Literal["evidence", "duration", "person"] = Field(
+        description="The interval (a winner), the duration's end (no winner), or a person's signed promote."
+    )
+    stable: float | None = Field(default=None, description="Stable's estimate on the primary metric.")
+    candidate: float | None = Field(default=None, description="Candidate's estimate on the primary metric.")
+    difference: float | None = Field(default=None, description="Candidate - stable.")
+    lower: float | None = Field(default=None, description="Lower anytime-valid bound on the difference.")
+    upper: float | None = Field(default=None, description="Upper anytime-valid bound on the difference.")
+    alpha: float
+    samples: tuple[int, int] = Field(default=(0, 0), description="(stable, candidate) observations used.")
+    summary: str = ""
+
+
 class StepReport(_Model):
     """One canary step's summary: what it observed, how its evidence ended, who approved it."""
 
@@ -170,7 +197,7 @@ class StepReport(_Model):
     weight: float
     observe_seconds: float
     started_at: datetime
-    kind: Literal["canary", "analysis", "pause", "approval", "blue_green", "watch"] = Field(
+    kind: Literal["canary", "analysis", "pause", "approval", "blue_green", "watch", "ab_test"] = Field(
         default="canary",
         exclude_if=lambda value: value == "canary",  # records of rollouts in the steps shape read as before
         description="The strategy item this step was (a steps entry is a canary).",
@@ -193,6 +220,11 @@ class StepReport(_Model):
         # Absent while empty: a record an older release carried keeps its JSON and digest.
         exclude_if=lambda value: not value,
         description="The segments the candidate's share applied within, as the router confirmed (empty: everyone).",
+    )
+    ab_test: ABResult | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,  # absent unless the step was an A/B test
+        description="An ab_test step's outcome: the winner on the primary metric, with the estimates and interval.",
     )
 
 
@@ -432,6 +464,8 @@ def render_markdown(record: DeploymentRecord) -> str:
                 f"{format_duration_seconds(s.observed_seconds)} | {s.analyses} | "
                 f"{s.candidate_requests} | {cell('error_rate')} | {cell('latency_p95')} | {cell('quality')} |"
             )
+        ab_tests = [f"- A/B test, step {s.index + 1}: {s.ab_test.summary}" for s in record.steps if s.ab_test]
+        lines += ["", *ab_tests] if ab_tests else []
     if record.policy is not None:
         p = record.policy
         lines += ["", "## Policy", ""]

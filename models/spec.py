@@ -594,8 +594,9 @@ class RolloutSpec(_Model):
         exclude_if=lambda value: value is None,  # absent from the JSON of specs in the steps shape
         description="The rollout's steps as a tagged union, instead of steps: canary (weight, observe), analysis "
         "(judge at the current weight for a duration), pause (until a signed promote, or a duration), approval "
-        "(the approvals quorum) and, last, watch (judge the promoted candidate against stable's pre-rollout "
-        "baseline, switching back at once on a failure). 100% follows the last canary step. docs/strategies.md.",
+        "(the approvals quorum), ab_test (a split judged until a winner on a primary metric) and, last, watch "
+        "(judge the promoted candidate against stable's pre-rollout baseline, switching back at once on a failure). "
+        "100% follows the last item before the watch. docs/strategies.md.",
     )
     analysis_interval: Duration = Field(default=timedelta(minutes=5), description="Time between analyses.")
     criteria: Criteria = Field(default_factory=Criteria, description="Success criteria, fixed at start.")

@@ -4,7 +4,8 @@ A spec either lists ``steps`` (canary weights: the shape every rollout used befo
 whose items are canary steps, analyses at the current weight, pauses, approvals and, last, a watch after
 promotion. ``workflows.rollout.plan.plan_of`` turns either shape into the one plan the workflow walks.
 
-Everything is bounded: at most ``MAX_STRATEGY_STEPS`` items, at most one watch, every duration at most 90 days.
+Everything is bounded: at most ``MAX_STRATEGY_STEPS`` items, at most one watch and one A/B test, every duration
+at most 90 days.
 ``strategy_problems`` holds the rules between items, each naming the item (``strategy[2].weight``).
 """
 
@@ -98,6 +99,49 @@ class BlueGreenStep(_Model):
     kind: Literal["blue_green"] = Field(description="Step kind.")
 
 
+class ABTestStep(_Model):
+    """An A/B test with a winner: a sticky split at ``share``, judged until a winner or the duration's end.
+
+    The guard is the judge's as in a canary (a failed criterion or a trigger rolls back at once). The candidate
+    wins when every criterion passes and it is better than stable on ``metric`` with the judge's confidence
+    (an anytime-valid interval on the difference); it then goes on to the next item. Stable wins when the
+    candidate is significantly worse: a rollback recorded as a lost A/B test, not as a failed guard. When the
+    duration ends without a winner, ``on_no_winner`` says what follows.
+    """
+
+    kind: Literal["ab_test"] = Field(description="Step kind.")
+    share: float = Field(
+        default=50,
+        gt=0,
+        lt=100,
+        description="Candidate traffic share in percent, in (0, 100); sticky per user as the router's split is.",
+    )
+    duration: _Positive = Field(description="Longest the test runs (pauses do not count); a winner ends it sooner.")
+    metric: Literal["quality", "error_rate"] = Field(
+        default="quality",
+        description="The primary metric the winner is named on: mean quality (higher is better) or the error "
+        "rate (lower is better; needs the sequential judge's error-margin statistics).",
+    )
+    min_effect: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="The candidate wins only when better by more than this (absolute difference of the metric).",
+    )
+    alpha: float | None = Field(
+        default=None,
+        gt=0,
+        le=0.2,
+        description="Error rate of the winner's interval (two-sided, anytime-valid); null: criteria.alpha.",
+    )
+    on_no_winner: Literal["stable", "hold"] = Field(
+        default="stable",
+        description="At the duration's end without a winner: stable (roll back to stable, recorded as a lost A/B "
+        "test) or hold (an approver's signed promote goes on, an abort rolls back; on_inconclusive.hold_max "
+        "bounds the wait).",
+    )
+
+
 class WatchStep(_Model):
     """After promotion: keep judging the candidate at 100% against stable's pre-rollout baseline.
 
@@ -110,7 +154,8 @@ class WatchStep(_Model):
 
 
 StrategyStep = Annotated[
-    CanaryStep | AnalysisStep | PauseStep | ApprovalStep | BlueGreenStep | WatchStep, Field(discriminator="kind")
+    CanaryStep | AnalysisStep | PauseStep | ApprovalStep | BlueGreenStep | ABTestStep | WatchStep,
+    Field(discriminator="kind"),
 ]
 """One item of a strategy, told apart by its ``kind``."""
 
@@ -140,7 +185,7 @@ def duration_of(item: StrategyStep) -> timedelta | None:
     """How long an item observes; None for an item that waits on people only."""
     if isinstance(item, CanaryStep):
         return item.observe
-    if isinstance(item, AnalysisStep | WatchStep):
+    if isinstance(item, AnalysisStep | WatchStep | ABTestStep):
         return item.duration
     if isinstance(item, PauseStep):
         return item.duration
@@ -161,14 +206,22 @@ def strategy_problems(
     first = canaries[0] if canaries else len(strategy)
     if blue_green:
         first = 0  # its watch follows the cutover, not a canary
+    tests = [index for index, item in enumerate(strategy) if isinstance(item, ABTestStep)]
     for index, item in enumerate(strategy):
         where = f"strategy[{index}]"
         if isinstance(item, WatchStep) and index != len(strategy) - 1:
             problems.append(f"{where}.kind: a watch follows the promotion, so it can only be the last item")
-        if isinstance(item, AnalysisStep | PauseStep | ApprovalStep | WatchStep) and index < first:
+        if isinstance(item, ABTestStep) and index < first:
+            problems.append(
+                f"{where}.kind: an ab_test follows a canary step, so a small share meets the candidate before "
+                f"{item.share:g}% do"
+            )
+        elif isinstance(item, AnalysisStep | PauseStep | ApprovalStep | WatchStep) and index < first:
             problems.append(
                 f"{where}.kind: a {item.kind} before the first canary step has no candidate traffic to judge"
             )
+        if isinstance(item, ABTestStep) and index != tests[0]:
+            problems.append(f"{where}.kind: at most one ab_test per strategy (the record names one winner)")
         if isinstance(item, ApprovalStep) and not approvals:
             problems.append(f"{where}.kind: an approval step needs the spec's approvals (approvers and a quorum)")
         duration = duration_of(item)
