@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.rollout.context import (
         ANALYSIS_CADENCE_PATCH,
         DECISION_PATCH,
+        JUDGE_EVIDENCE_PATCH,
         JUDGE_WHOLE_ROLLOUT_PATCH,
         RolloutRun,
         cause,
@@ -155,6 +156,16 @@ def start_judge(run: RolloutRun, pair: CounterPair) -> None:
     s, method = run.state, run.judge_method()
     keep_baseline(run, pair)
     whole = method == "sequential" and workflow.patched(JUDGE_WHOLE_ROLLOUT_PATCH)
+    robust = False
+    if s.judge_rules is not None:
+        whole, robust = s.judge_rules != "per-step", s.judge_rules == "evidence"
+    elif method == "sequential" and workflow.patched(JUDGE_EVIDENCE_PATCH):
+        if len(s.record.steps) <= 1 and s.judge_carried is None:
+            robust = whole
+        else:
+            # Started under older code: keep the judge its first step had (a carried state means whole-rollout).
+            whole = s.judge_carried is not None
+        s.judge_rules = "evidence" if robust else ("whole-rollout" if whole else "per-step")
     s.judge_state = new_judge_state(
         pair.stable,
         pair.candidate,
@@ -163,6 +174,7 @@ def start_judge(run: RolloutRun, pair: CounterPair) -> None:
         alpha_share=1.0 / len(run.spec.steps) if whole else 1.0,
         horizon_polls=horizon_polls(run.spec) if whole else 0,
         carried=s.judge_carried if whole else None,
+        robust=robust,
     )
 
 
