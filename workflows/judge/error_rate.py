@@ -192,11 +192,11 @@ WOBBLE_CEILING = 0.18
 """Issue 19's judge (``robust``): kappa assumed until the polls show otherwise, for both versions' error rates
 wobbling independently by 30 % per poll (2 x 0.3^2): the ceiling a service is expected to stay under, not a
 typical value, so a wobble up to it is never read as a regression early in the rollout."""
-CEILING_PRIOR_POLLS = 2.0
-"""How many polls the ceiling weighs against the observed ones (10 minutes at the default cadence): enough to
+CEILING_PRIOR_POLLS = 1.0
+"""How many polls the ceiling weighs against the observed ones (5 minutes at the default cadence): enough to
 hold the first polls of a rollout to the ceiling, little enough that binomial traffic earns its speed back
 within half an hour."""
-KAPPA_UCB_Z = 1.0
+KAPPA_UCB_Z = 0.5
 """The dispersion used is an upper confidence bound on kappa (about 84 % one-sided): an estimate that happens
 to come out low must not let the next polls count as binomial."""
 POLL_CAP_NATS = 2.5
@@ -205,8 +205,8 @@ likelihood ratio from above keeps a supermartingale one (E[min(L, c)] <= E[L]), 
 stops a single bursty poll from deciding: the late-onset detector (threshold about 12 nats) needs five."""
 
 
-def robust_dispersion(state: ErrorRateTestState, variance: float) -> float:
-    """Dispersion factor for issue 19's judge: an upper confidence bound on kappa, shrunk toward the ceiling.
+def robust_kappa(state: ErrorRateTestState, variance: float) -> float:
+    """Issue 19's judge: an upper confidence bound on kappa, shrunk toward the ceiling.
 
     Same variance function as ``dispersion``. kappa's estimate is the Pearson excess of earlier polls over their
     binomial variance, with the ceiling worth ``CEILING_PRIOR_POLLS`` polls; its standard error follows from the
@@ -219,8 +219,12 @@ def robust_dispersion(state: ErrorRateTestState, variance: float) -> float:
     weight = prior + state.variance_sum
     estimate = max(0.0, (WOBBLE_CEILING * prior + state.pearson_sum - polls) / weight)
     spread_sum = polls + 2.0 * estimate * state.variance_sum + estimate * estimate * state.variance_square_sum
-    kappa = estimate + KAPPA_UCB_Z * math.sqrt(2.0 * spread_sum) / weight
-    return min(DISPERSION_MAX, 1.0 + kappa * variance)
+    return estimate + KAPPA_UCB_Z * math.sqrt(2.0 * spread_sum) / weight
+
+
+def robust_dispersion(state: ErrorRateTestState, variance: float) -> float:
+    """The dispersion factor 1 + kappa v at ``robust_kappa``'s upper bound."""
+    return min(DISPERSION_MAX, 1.0 + robust_kappa(state, variance) * variance)
 
 
 def _estimated_ratio(requests_sum: tuple[int, int], errors_sum: tuple[int, int]) -> float:
@@ -267,8 +271,15 @@ def update_whole(
     rq = _estimated_ratio(state.requests_sum, state.errors_sum) * split
     share = rq / (1.0 + rq)
     variance = total_errors * share * (1.0 - share)
-    phi = robust_dispersion(state, variance) if robust else dispersion(state, variance)
-    base = math.log(state.limit) + math.log(split)
+    if robust:
+        kappa = robust_kappa(state, variance)
+        phi = min(DISPERSION_MAX, 1.0 + kappa * variance)
+    else:
+        kappa, phi = 0.0, dispersion(state, variance)
+    # Independent wobble of the two rates tilts the split toward the candidate: E[candidate factor / stable
+    # factor] = 1 + d^2 = 1 + kappa / 2 for mean-1 factors of relative sd d. The robust judge compares each poll
+    # with the split the limit gives under that tilt, so a candidate at the limit does not drift into a fail.
+    base = math.log(state.limit) + math.log(split) + math.log1p(0.5 * kappa)
     exp, log1p = math.exp, math.log1p
     poll = []
     for offset in OFFSETS:

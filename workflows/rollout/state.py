@@ -16,6 +16,9 @@ from models.targets import ChosenTarget
 from models.verdicts import AnalysisDecision
 from workflows.judge import JudgeState
 
+JudgeRules = Literal["per-step", "whole-rollout", "evidence"]
+"""The judges a rollout can use: ADR 7's per-step one, ADR 13's whole-rollout one, issue 19's robust one."""
+
 
 class StepClock(BaseModel):
     """Observation time of the current step; a pause stops it, resume starts it again."""
@@ -59,7 +62,7 @@ class RolloutState(BaseModel):
     judge_carried: JudgeState | None = Field(
         default=None, description="The whole-rollout judge's last state of an earlier step, carried to the next."
     )
-    judge_rules: Literal["per-step", "whole-rollout", "evidence"] | None = Field(
+    judge_rules: JudgeRules | None = Field(
         default=None,
         exclude_if=lambda value: value is None,  # absent from older runs' states: their digests still match
         description="The judge this rollout uses, chosen at its first step under the judge-evidence patch and kept "
