@@ -19,6 +19,7 @@ from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverse
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
+    WorkflowFailureError,
     WorkflowHistoryEventAsyncIterator,
     WorkflowHistoryEventFilterType,
     WorkflowUpdateFailedError,
@@ -37,6 +38,9 @@ from models.lease import (
     lease_id,
 )
 
+CLOSING_WAIT = timedelta(seconds=20)
+"""How long one acquire waits for a closing lease to end (inside the activity's 30 s): an orphan rollback on a
+router that answers takes a second or two; the activity's retries wait again, so the whole wait stays bounded."""
 WATCH_UNSUPPORTED = "WatchUnsupported"
 """The failure type of a watch that cannot run here: the lease then waits for the release, unwatched."""
 WATCH_TICK = timedelta(seconds=2)
@@ -63,7 +67,26 @@ class LeaseActivities:
 
     @activity.defn(name="acquire_lease")
     async def acquire_lease(self, request: LeaseRequest) -> LeaseHolder:
-        """Take the service's lease, or fail (non-retryable) naming the rollout that holds it."""
+        """Take the service's lease, or fail (non-retryable) naming the rollout that holds it.
+
+        A lease that is closing (its last holder ended without releasing it, and the lease is putting stable back
+        at 100%) is waited for, up to ``CLOSING_WAIT``, and then a fresh one is taken: a rollout started right
+        after the previous one was terminated (an interrupted ``make run`` started again) runs instead of
+        failing. Longer than that, the activity fails retryably (``LeaseClosing``) and its retries wait again.
+        """
+        try:
+            return await self._acquire_once(request)
+        except ApplicationError as exc:
+            if exc.type != "LeaseClosing":
+                raise
+            closing = self._client.get_workflow_handle(lease_id(request.service))
+            try:
+                await asyncio.wait_for(closing.result(), timeout=CLOSING_WAIT.total_seconds())
+            except (TimeoutError, WorkflowFailureError, RPCError):
+                raise exc from None
+            return await self._acquire_once(request)
+
+    async def _acquire_once(self, request: LeaseRequest) -> LeaseHolder:
         handle = await self._client.start_workflow(
             LEASE_WORKFLOW,
             request.service,

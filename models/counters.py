@@ -3,6 +3,10 @@
 The counters only grow while the serving process lives, like Prometheus counters; a value that goes down means
 the process restarted (a reset). Differences between two readings are taken by the judge, which owns the reset
 handling, so providers stay dumb and idempotent.
+
+A version served by several processes (pods) may report each one's counters in ``series``: the judge then takes
+the increment per series before summing, like Prometheus' ``increase()``, so one pod restarting adds only its own
+counts, never the fleet's lifetime.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ MAX_FEATURE_VALUES = 32
 InputName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,63}$")]
 """A feature's or a value's name as the metrics label it: ``prompt_length``, ``language``, ``ja``."""
 
+MAX_SERIES = 1_000
+"""Most series (pods, instances) one reading may break its counters into: a fleet bigger than a canary needs, small
+enough that a reading stays a few hundred kilobytes in the workflow's history."""
 
 BucketBound = Annotated[float, BeforeValidator(_parse_bound), PlainSerializer(_dump_bound)]
 """Upper bound of a latency bucket in milliseconds; ``"+Inf"`` allowed."""
@@ -70,4 +77,23 @@ class Counters(BaseModel):
         for feature, bins in value.items():
             if len(bins) > MAX_FEATURE_VALUES:
                 raise ValueError(f"inputs.{feature}: more than {MAX_FEATURE_VALUES} values")
+        return value
+
+    series: dict[str, Counters] = Field(
+        default_factory=dict,
+        max_length=MAX_SERIES,
+        exclude_if=lambda value: not value,  # readings without a breakdown serialise exactly as before
+        description="Optional breakdown per series (pod, instance), keyed by its label value, each with its own "
+        "cumulative counters; the fields above are then their sums. Lets the judge handle a restart per series.",
+    )
+
+    @field_validator("series")
+    @classmethod
+    def _flat(cls, value: dict[str, Counters]) -> dict[str, Counters]:
+        """One level only: a series does not break down further."""
+        for name, counters in value.items():
+            if len(name) > 256:
+                raise ValueError(f"series name longer than 256 characters: {name[:40]!r}...")
+            if counters.series:
+                raise ValueError(f"series {name!r} has series of its own (one level only)")
         return value

@@ -374,26 +374,40 @@ class PromQueries(_Model):
     """
 
     requests: PromQL = Field(
-        default='sum(model_requests_total{version="$version"})', description="Requests answered, errors included."
+        default='sum by ($series) (model_requests_total{version="$version"})',
+        description="Requests answered, errors included.",
     )
     errors: PromQL = Field(
-        default='sum(model_requests_total{version="$version",status=~"5.."})', description="Failed requests."
+        default='sum by ($series) (model_requests_total{version="$version",status=~"5.."})',
+        description="Failed requests.",
     )
     latency_buckets: PromQL = Field(
-        default='sum by (le) (model_request_duration_seconds_bucket{version="$version"})',
+        default='sum by (le, $series) (model_request_duration_seconds_bucket{version="$version"})',
         description="Cumulative latency histogram: one series per bucket, with an le label.",
     )
     latency_unit: Literal["seconds", "milliseconds"] = Field(
         default="seconds", description="Unit of the le bounds (converted to milliseconds)."
     )
     quality_sum: PromQL | None = Field(
-        default='sum(model_quality_sum{version="$version"})', description="Sum of quality scores; null: none."
+        default='sum by ($series) (model_quality_sum{version="$version"})',
+        description="Sum of quality scores; null: none.",
     )
     quality_sum_squares: PromQL | None = Field(
-        default='sum(model_quality_sum_squares{version="$version"})', description="Sum of squared quality scores."
+        default='sum by ($series) (model_quality_sum_squares{version="$version"})',
+        description="Sum of squared quality scores.",
     )
     quality_count: PromQL | None = Field(
-        default='sum(model_quality_count{version="$version"})', description="Responses with a quality score."
+        default='sum by ($series) (model_quality_count{version="$version"})',
+        description="Responses with a quality score.",
+    )
+    series_by: str | None = Field(
+        default="instance",
+        pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
+        max_length=MAX_NAME_CHARS,
+        description="Label naming each serving process (instance, pod): ``$series`` in a query is replaced by it, and "
+        "every query answers one series per process, so the judge handles a restart per process (one pod "
+        "restarting adds only its own counts). null: ``$series`` is replaced by nothing and each query must "
+        "answer one series (the whole version's sum).",
     )
     input_features: PromQL | None = Field(
         default=None,

@@ -4,6 +4,10 @@ Every query of one reading is evaluated at the same instant (the ``time`` parame
 buckets describe one moment even if a scrape lands between two queries. A query that returns no series is an
 error, never a zero: a version Prometheus has never seen (a wrong label, a target that is not scraped) must
 surface as an analysis error for the workflow's policy, not pass as a perfect candidate.
+
+With ``queries.series_by`` (default ``instance``) every query is grouped by that label (``$series`` in the
+template) and the reading carries one set of counters per process in ``Counters.series``, their sums on top: the
+judge differences each process on its own, so a pod that restarts adds its new counts, not the fleet's lifetime.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import httpx
 
 from activities.errors import ProviderRejected, ProviderUnavailable
 from activities.http_errors import provider_call
-from models.counters import Counters
+from models.counters import MAX_SERIES, Counters
 from models.spec import PrometheusMetrics
 
 _LE_SCALE = {"seconds": 1000.0, "milliseconds": 1.0}
@@ -37,29 +41,47 @@ class PrometheusMetricsProvider:
         """
         queries = self._spec.queries
         at = f"{time.time():.3f}"
-        requests = await self._scalar(queries.requests, version, at)
-        errors = await self._scalar(queries.errors, version, at)
+        requests = await self._values(queries.requests, version, at)
+        errors = await self._values(queries.errors, version, at)
         buckets = await self._buckets(queries.latency_buckets, version, at)
         quality = [
-            await self._scalar(q, version, at) if q is not None else 0.0
+            await self._values(q, version, at) if q is not None else {}
             for q in (queries.quality_sum, queries.quality_sum_squares, queries.quality_count)
         ]
         inputs = await self._inputs(queries.input_features, version, at) if queries.input_features else {}
         try:
-            return Counters(
-                requests=round(requests),
-                errors=round(errors),
-                latency_ms_buckets=buckets,
-                quality_sum=quality[0],
-                quality_sum_squares=quality[1],
-                quality_count=round(quality[2]),
+            series = {
+                name: Counters(
+                    requests=round(count),
+                    errors=round(errors.get(name, 0.0)),
+                    latency_ms_buckets=buckets.get(name, []),
+                    quality_sum=quality[0].get(name, 0.0),
+                    quality_sum_squares=quality[1].get(name, 0.0),
+                    quality_count=round(quality[2].get(name, 0.0)),
+                )
+                for name, count in sorted(requests.items())
+            }
+            parts = list(series.values())
+            total = Counters(
+                requests=sum(part.requests for part in parts),
+                errors=sum(part.errors for part in parts),
+                latency_ms_buckets=_summed_buckets([part.latency_ms_buckets for part in parts]),
+                quality_sum=math.fsum(part.quality_sum for part in parts),
+                quality_sum_squares=math.fsum(part.quality_sum_squares for part in parts),
+                quality_count=sum(part.quality_count for part in parts),
+                series=series if queries.series_by is not None else {},
                 inputs=inputs,
             )
         except ValueError as exc:
             raise ProviderRejected(f"prometheus: counters of {version!r} are unusable: {exc}") from exc
+        return total
+
+    def _series_of(self, series: dict[str, Any]) -> str:
+        label = self._spec.queries.series_by
+        return str((series.get("metric") or {}).get(label, "")) if label is not None else ""
 
     async def _query(self, template: str, version: str, at: str) -> list[dict[str, Any]]:
-        query = template.replace("$version", version)
+        query = template.replace("$version", version).replace("$series", self._spec.queries.series_by or "")
         what = f"prometheus query {query!r}"
         async with provider_call(what):
             response = await self._http.get(self._url, params={"query": query, "time": at})
@@ -77,14 +99,21 @@ class PrometheusMetricsProvider:
             raise ProviderUnavailable(f"{what}: no data (is version {version!r} scraped?)")
         return result
 
-    async def _scalar(self, template: str, version: str, at: str) -> float:
+    async def _values(self, template: str, version: str, at: str) -> dict[str, float]:
+        """One value per series (per process under ``series_by``; else exactly one, keyed "")."""
         result = await self._query(template, version, at)
-        if len(result) != 1:
-            labels = [series.get("metric") for series in result[:3]]
-            raise ProviderRejected(
-                f"prometheus: {template!r} returned {len(result)} series, expected 1 (sum it): {labels}"
-            )
-        return _value(result[0], template)
+        values: dict[str, float] = {}
+        for series in result:
+            name = self._series_of(series)
+            if name in values or len(result) > MAX_SERIES:
+                labels = [series.get("metric") for series in result[:3]]
+                by = self._spec.queries.series_by
+                expected = f"one per {by}" if by else "1 (sum it)"
+                raise ProviderRejected(
+                    f"prometheus: {template!r} returned {len(result)} series, expected {expected}: {labels}"
+                )
+            values[name] = _value(series, template)
+        return values
 
     async def _inputs(self, template: str, version: str, at: str) -> dict[str, dict[str, int]]:
         """Requests per input feature and value; none exported yet is no histogram, not an error (it is optional)."""
@@ -103,9 +132,9 @@ class PrometheusMetricsProvider:
             inputs.setdefault(feature, {})[value] = round(_value(series, template))
         return inputs
 
-    async def _buckets(self, template: str, version: str, at: str) -> list[tuple[float, int]]:
+    async def _buckets(self, template: str, version: str, at: str) -> dict[str, list[tuple[float, int]]]:
         scale = _LE_SCALE[self._spec.queries.latency_unit]
-        buckets: list[tuple[float, int]] = []
+        buckets: dict[str, list[tuple[float, int]]] = {}
         for series in await self._query(template, version, at):
             le = (series.get("metric") or {}).get("le")
             if le is None:
@@ -114,9 +143,22 @@ class PrometheusMetricsProvider:
                 bound = float(le)
             except ValueError as exc:
                 raise ProviderRejected(f"prometheus: le={le!r} is not a number") from exc
-            buckets.append((bound if math.isinf(bound) else round(bound * scale, 6), round(_value(series, template))))
-        buckets.sort()
+            value = (bound if math.isinf(bound) else round(bound * scale, 6), round(_value(series, template)))
+            buckets.setdefault(self._series_of(series), []).append(value)
+        if len(buckets) > MAX_SERIES:
+            raise ProviderRejected(f"prometheus: {template!r} returned more than {MAX_SERIES} series")
+        for histogram in buckets.values():
+            histogram.sort()
         return buckets
+
+
+def _summed_buckets(histograms: list[list[tuple[float, int]]]) -> list[tuple[float, int]]:
+    """The version's histogram: the series' counts added on the bounds every series with a histogram shares."""
+    present = [dict(histogram) for histogram in histograms if histogram]
+    if not present:
+        return []
+    common = set(present[0]).intersection(*present[1:])
+    return [(bound, sum(histogram[bound] for histogram in present)) for bound in sorted(common)]
 
 
 def _value(series: dict[str, Any], template: str) -> float:

@@ -11,6 +11,9 @@
   ``sequential-criteria``: the same judgements with the hard triggers ignored, to show what each part costs.
 * ``whole-rollout``: ``workflows.judge`` as runs under the ``judge-whole-rollout`` patch call it (ADR 13), hard
   triggers included: evidence on errors carried across steps, a late-onset detector, dispersion-aware.
+* ``evidence``: the whole-rollout judge with issue 19's changes (``robust``, the ``judge-evidence`` patch): an
+  upper confidence bound on the dispersion under a 30 % wobble ceiling, capped evidence per poll, passes
+  earned per step, the hard error trigger and the margin's ratio cap inside the error test's alpha.
 
 The two naive judges are vectorised over every poll of the run (numpy); they see the step's true increments
 as the scrapes deliver them, which is what the workflow's counter handling reconstructs from raw counters.
@@ -28,7 +31,7 @@ from models.counters import Counters
 from models.criteria import Criteria, RollbackTriggers
 from workflows.judge import JudgeMethod, JudgeState, judge, new_judge_state
 
-JUDGES = ("window", "cumulative", "kayenta", "sequential", "sequential-criteria", "whole-rollout")
+JUDGES = ("window", "cumulative", "kayenta", "sequential", "sequential-criteria", "whole-rollout", "evidence")
 CRITERIA = Criteria()
 TRIGGERS = RollbackTriggers()
 WINDOW_ERROR_RATIO = 2.0
@@ -128,8 +131,10 @@ class WorkflowJudge:
     detector may restart at every poll of the 48 h. Without it, every step starts afresh (the per-step judge).
     """
 
-    def __init__(self, method: JudgeMethod, first: tuple[Counters, Counters], *, whole: bool, steps: int) -> None:
-        self.method, self.whole, self.steps = method, whole, max(1, steps)
+    def __init__(
+        self, method: JudgeMethod, first: tuple[Counters, Counters], *, whole: bool, steps: int, robust: bool = False
+    ) -> None:
+        self.method, self.whole, self.steps, self.robust = method, whole, max(1, steps), robust
         self.state = self._new_state(first, None)
         self.rollback: int | None = None
         self.criterion_fail: int | None = None
@@ -145,6 +150,7 @@ class WorkflowJudge:
             alpha_share=1.0 / self.steps if self.whole else 1.0,
             horizon_polls=POLLS if self.whole else 0,
             carried=carried,
+            robust=self.robust,
         )
 
     def new_step(self, reading: tuple[Counters, Counters]) -> None:
@@ -178,9 +184,9 @@ Result = tuple[int | None, int, int | None, bool]
 first minute every criterion passed or was untestable (or None), and whether a criterion said untestable."""
 
 
-def _run_workflow_judge(run: Run, scenario: Scenario, *, whole: bool) -> WorkflowJudge:
+def _run_workflow_judge(run: Run, scenario: Scenario, *, whole: bool, robust: bool = False) -> WorkflowJudge:
     steps = len(scenario.steps) or 1
-    judge_ = WorkflowJudge("sequential", baseline(scenario), whole=whole, steps=steps)
+    judge_ = WorkflowJudge("sequential", baseline(scenario), whole=whole, steps=steps, robust=robust)
     step_polls = POLLS // steps
     previous = baseline(scenario)
     for poll in range(POLLS):
@@ -208,6 +214,9 @@ def run_all(scenario: Scenario, seed: int, judges: tuple[str, ...] = JUDGES) -> 
     if "whole-rollout" in judges:
         whole = _run_workflow_judge(run, scenario, whole=True)
         outcomes["whole-rollout"] = (whole.rollback, whole.passed, whole.untestable)
+    if "evidence" in judges:
+        robust = _run_workflow_judge(run, scenario, whole=True, robust=True)
+        outcomes["evidence"] = (robust.rollback, robust.passed, robust.untestable)
     served = run.candidate_errors()
     onset = int(served[min(scenario.onset_minute, MINUTES)])
     return {

@@ -15,6 +15,7 @@ JUDGE_TITLES = {
     "sequential": "sequential (+ hard triggers, as shipped)",
     "sequential-criteria": "sequential criteria only",
     "whole-rollout": "whole-rollout (ADR 13, + hard triggers)",
+    "evidence": "issue 19's judge (judge-evidence patch, + hard triggers)",
 }
 
 

@@ -39,6 +39,9 @@ class Scenario:
     dispersion: float = 0.0
     """Relative sd of each version's error rate from poll to poll, independently (overdispersion): bursts, a
     noisy pod, a heavy user. 0: errors binomial around the steady rate."""
+    wobble: Literal["gamma", "lognormal"] = "gamma"
+    """The law of the per-poll wobble factors (``dispersion``): gamma, or lognormal (heavier tailed, for cells
+    the judge was not tuned on)."""
     steps: tuple[float, ...] = ()
     """Whole-rollout cells: canary weights of equal-length steps over the 48 h (the judge starts a new step at
     each, carrying what the rollout carries); empty: one step at ``canary``."""
@@ -142,8 +145,62 @@ ISSUE_11: tuple[Scenario, ...] = (
 )
 """Cells of issue 11: overdispersion, whole rollouts, zero errors, coarse buckets."""
 
-SCENARIOS: tuple[Scenario, ...] = (*ORIGINAL, *ISSUE_11)
-"""Every cell: the original 24, then issue 11's."""
+ISSUE_19: tuple[Scenario, ...] = (
+    Scenario(
+        "whole-od0.3",
+        "aa",
+        "A/A, 2% errors, 30% wobble over the 4-step rollout",
+        base_error=0.02,
+        dispersion=0.3,
+        steps=WHOLE_STEPS,
+    ),
+    *(
+        Scenario(
+            f"boundary-errors-1.2x-od0.3-canary{weight:.0%}",
+            "boundary",
+            f"error ratio exactly 1.2, 2% errors, {weight:.0%} canary, 30% wobble",
+            base_error=0.02,
+            canary=weight,
+            error_ratio=1.2,
+            dispersion=0.3,
+        )
+        for weight in (0.05, 0.25)
+    ),
+    *(
+        Scenario(
+            f"odln0.3-canary{weight:.0%}",
+            "aa",
+            f"A/A, 2% errors, {weight:.0%} canary, lognormal 30% wobble per poll and version (not tuned on)",
+            base_error=0.02,
+            canary=weight,
+            dispersion=0.3,
+            wobble="lognormal",
+        )
+        for weight in (0.05, 0.25)
+    ),
+    Scenario(
+        "whole-odln0.3",
+        "aa",
+        "A/A, 2% errors, lognormal 30% wobble over the 4-step rollout (not tuned on)",
+        base_error=0.02,
+        dispersion=0.3,
+        wobble="lognormal",
+        steps=WHOLE_STEPS,
+    ),
+    Scenario(
+        "aa-0.5%-od0.3",
+        "aa",
+        "A/A, 0.5% errors, 5% canary, 30% wobble (few errors per poll: the late-onset detector's weak spot)",
+        base_error=0.005,
+        canary=0.05,
+        dispersion=0.3,
+    ),
+    Scenario("errors-2x-canary25%", "regression", "errors x2 at 1%, 25% canary", error_ratio=2.0, canary=0.25),
+)
+"""Cells of issue 19: 30% wobble over a whole rollout and at the boundary, and wobble the judge was not tuned on."""
+
+SCENARIOS: tuple[Scenario, ...] = (*ORIGINAL, *ISSUE_11, *ISSUE_19)
+"""Every cell: the original 24, then issue 11's, then issue 19's."""
 
 QUICK = ("aa-1%", "boundary-errors-1.2x", "errors-2x", "p95-1.5x", "quality-0.05", "counter-reset")
 """Cells of ``--quick`` smoke runs."""

@@ -309,8 +309,12 @@ def simulate(scenario: Scenario, seed: int) -> Run:
     rate = np.minimum(1.0, base_rate * np.where(regressed, scenario.error_ratio, 1.0))
     if scenario.dispersion > 0.0:
         # Each version's rate wobbles independently from poll to poll: gamma factors of mean 1, sd dispersion.
-        shape = 1.0 / scenario.dispersion**2
-        factors = rng.gamma(shape, 1.0 / shape, size=(2, POLLS))
+        if scenario.wobble == "lognormal":
+            sigma = math.sqrt(math.log1p(scenario.dispersion**2))
+            factors = np.exp(rng.normal(-0.5 * sigma * sigma, sigma, size=(2, POLLS)))
+        else:
+            shape = 1.0 / scenario.dispersion**2
+            factors = rng.gamma(shape, 1.0 / shape, size=(2, POLLS))
         rate = np.minimum(1.0, rate * np.repeat(factors, POLL_MINUTES, axis=1))
     errors = rng.binomial(requests, rate).astype(np.int64)
 

@@ -235,3 +235,37 @@ async def test_holder_past_its_run_timeout_is_rolled_back(client: Client, task_q
 
     orphan = report.orphan_rollback
     assert orphan is not None and orphan.ended == "timed_out" and orphan.router_verified is True
+
+
+async def test_a_rollout_started_right_after_a_terminated_one_runs(client: Client, task_queue: str) -> None:
+    """An interrupted ``make run`` started again: the new rollout waits for the closing lease, then takes it.
+
+    The router answers after 4.5 s (a write and its read-back: 9 s), so the lease's orphan rollback keeps it
+    closing for longer than the acquire activity's retries used to last (three attempts, about 6 s), and well
+    within the wait for a closing lease.
+    """
+    service = unique_service()
+    async with run_simulator(knobs=FAST) as sim, rollout_worker(client, task_queue):
+        spec = compressed_spec(sim, service, steps=[{"weight": 25, "observe": "1h"}])
+        rollout = await start_rollout(client, spec, task_queue)
+        await wait_for_status(rollout, lambda st: st.weight == 25, what="step 1 at 25%")
+        lease = lease_of(client, service)
+        old_lease = client.get_workflow_handle(lease.id, run_id=(await lease.describe()).run_id)
+        await sim.set_faults(router_delay_ms=4500)
+        await rollout.terminate(reason="make run interrupted")
+
+        async def closing() -> bool:
+            report = await old_lease.query("report", result_type=LeaseReport)
+            return any(e.event == "holder ended without releasing" for e in report.timeline)
+
+        await wait_until(closing, what="the lease putting stable back")
+        again = await client.start_workflow(
+            "Rollout",
+            {**spec, "steps": [{"weight": 10, "observe": "1s"}]},
+            id=f"{rollout.id}-again",
+            task_queue=task_queue,
+        )
+        await old_lease.result()
+        await sim.set_faults(router_delay_ms=0)
+        result = await again.result()
+    assert result["outcome"] == "promoted", result["summary"]

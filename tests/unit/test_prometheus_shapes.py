@@ -70,3 +70,38 @@ async def test_quality_queries_may_be_switched_off() -> None:
 async def test_failures_map_onto_the_error_tree(response: httpx.Response, error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         await provider(lambda _query: response).counters("v2")
+
+
+def per_instance(query: str) -> httpx.Response:
+    assert "$series" not in query
+    a, b = {"instance": "pod-a:8000"}, {"instance": "pod-b:8000"}
+    if "bucket" in query:
+        return httpx.Response(
+            200,
+            json=vector(
+                ({**a, "le": "0.05"}, "5"),
+                ({**a, "le": "+Inf"}, "6"),
+                ({**b, "le": "+Inf"}, "4"),
+                ({**b, "le": "0.05"}, "3"),
+            ),
+        )
+    if "5.." in query:
+        return httpx.Response(200, json=vector((b, "1")))  # pod A has no errors: no series at all
+    if "model_requests_total" in query:
+        return httpx.Response(200, json=vector((a, "6"), (b, "4")))
+    return httpx.Response(200, json=vector((a, "1"), (b, "2")))
+
+
+async def test_counters_per_instance_with_their_sums_on_top() -> None:
+    counters = await provider(per_instance).counters("v2")  # default series_by: instance
+    assert sorted(counters.series) == ["pod-a:8000", "pod-b:8000"]
+    assert (counters.requests, counters.errors) == (10, 1)
+    assert counters.series["pod-a:8000"].errors == 0
+    assert counters.series["pod-b:8000"].latency_ms_buckets == [(50.0, 3), (math.inf, 4)]
+    assert counters.latency_ms_buckets == [(50.0, 8), (math.inf, 10)]
+    assert counters.quality_count == 3
+
+
+async def test_without_series_by_every_query_must_answer_one_series() -> None:
+    with pytest.raises(ProviderRejected, match="expected 1"):
+        await provider(per_instance, series_by=None).counters("v2")

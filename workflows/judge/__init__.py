@@ -31,11 +31,14 @@ from workflows.judge.models import (
     CriterionResult,
     Judgement,
     JudgeState,
+    SequentialState,
     TriggerResult,
 )
 from workflows.judge.reason import reason
 from workflows.judge.sequential import new_sequential_state, sequential_criteria
 from workflows.judge.threshold import hard_triggers, p95_pair, threshold_criteria
+from workflows.judge.whole_rollout import ALPHA_SHARES as WHOLE_ALPHA_SHARES
+from workflows.judge.whole_rollout import error_trigger_evidence
 
 __all__ = [
     "CriterionResult",
@@ -59,6 +62,7 @@ def new_judge_state(
     alpha_share: float = 1.0,
     horizon_polls: int = 0,
     carried: JudgeState | None = None,
+    robust: bool = False,
 ) -> JudgeState:
     """Start a canary step: the raw counters read now are the baseline every later increment counts from.
 
@@ -70,6 +74,8 @@ def new_judge_state(
         alpha_share: Share of the latency and quality budgets this step may spend (1 / the number of steps).
         horizon_polls: Polls of the whole rollout at which the late-onset detector may restart.
         carried: The previous step's final state: the whole-rollout judge carries its error-rate test on.
+        robust: Issue 19's judge on top of the whole-rollout one (runs started under ``judge-evidence``): see
+            ``JudgeState.robust``. Ignored without ``whole_rollout``.
 
     Raises:
         ValueError: A reading is inconsistent; the message names the field.
@@ -80,7 +86,11 @@ def new_judge_state(
     validate_counters(candidate, "candidate")
     sequential = new_sequential_state() if method == "sequential" else None
     if sequential is not None and whole_rollout and carried is not None and carried.sequential is not None:
-        sequential = sequential.model_copy(update={"error_rate": carried.sequential.error_rate})
+        test = carried.sequential.error_rate
+        if robust and test is not None:
+            # The fail evidence is carried; the pass is earned again at every step.
+            test = test.model_copy(update={"step_log_likelihood": []})
+        sequential = sequential.model_copy(update={"error_rate": test})
     return JudgeState(
         method=method,
         last_stable=stable,
@@ -89,7 +99,22 @@ def new_judge_state(
         whole_rollout=whole_rollout,
         alpha_share=alpha_share,
         horizon_polls=horizon_polls,
+        robust=robust and whole_rollout and method == "sequential",
     )
+
+
+def _robust_error_trigger(
+    trigger: TriggerResult, sequential: SequentialState | None, criteria: Criteria, triggers: RollbackTriggers
+) -> TriggerResult:
+    """Issue 19's hard error trigger: the carried error test's evidence beyond the trigger ratio (inside alpha)."""
+    if sequential is None or trigger.note.startswith("waiting for data"):
+        return trigger
+    alpha = criteria.alpha * WHOLE_ALPHA_SHARES["error_rate"]
+    breached, _ = error_trigger_evidence(sequential, triggers.error_rate_ratio, alpha)
+    note = trigger.note
+    if not breached and trigger.observed is not None and trigger.observed > trigger.limit:
+        note = "ratio above the trigger, but the dispersion-aware evidence does not establish it yet"
+    return trigger.model_copy(update={"breached": breached, "note": note})
 
 
 def _decision(criteria: list[CriterionResult], triggers: list[TriggerResult]) -> Decision:
@@ -165,6 +190,7 @@ def judge(
             whole_rollout=state.whole_rollout,
             alpha_share=state.alpha_share,
             horizon=state.horizon_polls,
+            robust=state.robust,
         )
     else:
         results, more_warnings = threshold_criteria(stable_totals, candidate_totals, criteria, quantiles)
@@ -172,6 +198,11 @@ def judge(
     trigger_results = hard_triggers(
         stable_totals, candidate_totals, criteria, triggers, quantiles, require_evidence=state.method == "sequential"
     )
+    if state.robust:
+        trigger_results = [
+            _robust_error_trigger(t, sequential, criteria, triggers) if t.name == "error_rate" else t
+            for t in trigger_results
+        ]
     decision = _decision(results, trigger_results)
     next_state = state.model_copy(
         update={

@@ -5,6 +5,9 @@ method sees the same data. The rules, all chosen to be conservative:
 
 * A reading with any counter lower than the previous one means the serving process restarted: like
   Prometheus ``increase()``, the new reading counts from zero, so the whole reading is the increment.
+* Readings broken down per series (``Counters.series``: pods, instances) are differenced series by series and
+  then summed, so one pod restarting adds only its own new counts; a series seen for the first time (a new pod)
+  counts from zero, one that disappeared adds nothing.
 * A reading identical to the previous one (a missed scrape) is a zero increment: no new data.
 * When the bucket layout changes without a restart, the latency increment of that poll cannot be computed and
   is dropped; the accumulated histogram keeps only the bounds common to every layout seen, so a layout
@@ -74,6 +77,8 @@ def validate_counters(counters: Counters, arm: str) -> None:
     buckets = counters.latency_ms_buckets
     if buckets and not _buckets_look_valid(buckets):
         _raise_bucket_error(buckets, arm)
+    for name, series in counters.series.items():
+        validate_counters(series, f"{arm}.series[{name!r}]")
 
 
 def _buckets_look_valid(buckets: list[tuple[float, int]]) -> bool:
@@ -146,8 +151,43 @@ def _went_down(
     return old_bounds == new_bounds and any(map(operator.lt, new_counts, old_counts))
 
 
+_EMPTY = Counters(requests=0, errors=0)
+
+
+def _sum_increments(parts: list[Increment]) -> Increment:
+    """The increments of several series as one; latency only when every series has the same layout."""
+    layouts = {part.latency_bounds for part in parts if part.latency_bounds != () or part.latency_total}
+    latency_bounds: tuple[float, ...] | None
+    latency_counts: tuple[int, ...]
+    if not layouts:
+        latency_bounds, latency_counts, latency_total = (), (), 0
+    elif len(layouts) == 1 and None not in layouts:
+        latency_bounds = next(iter(layouts))
+        with_histogram = [part for part in parts if part.latency_bounds == latency_bounds]
+        latency_counts = tuple(map(sum, zip(*(part.latency_counts for part in with_histogram), strict=True)))
+        latency_total = sum(part.latency_total for part in with_histogram)
+    else:
+        latency_bounds, latency_counts, latency_total = None, (), 0
+    return Increment(
+        requests=sum(part.requests for part in parts),
+        errors=sum(part.errors for part in parts),
+        latency_bounds=latency_bounds,
+        latency_counts=latency_counts,
+        latency_total=latency_total,
+        quality_sum=math.fsum(part.quality_sum for part in parts),
+        quality_sum_squares=math.fsum(part.quality_sum_squares for part in parts),
+        quality_count=sum(part.quality_count for part in parts),
+        reset=any(part.reset for part in parts),
+        layout_changed=latency_bounds is None or any(part.layout_changed for part in parts),
+    )
+
+
 def increment(previous: Counters, current: Counters) -> Increment:
     """The traffic served between two raw readings of one version (both already validated)."""
+    if previous.series and current.series:
+        return _sum_increments(
+            [increment(previous.series.get(name, _EMPTY), now) for name, now in sorted(current.series.items())]
+        )
     new_bounds, new_counts = _histogram(current)
     old_bounds, old_counts = _histogram(previous)
     if _went_down(previous, current, old_bounds, old_counts, new_bounds, new_counts):

@@ -19,6 +19,15 @@ _MODEL_CONFIG = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="consta
 """Frozen and JSON-exact; ``constants`` keeps an infinite bucket bound or ratio readable after a round trip."""
 
 
+def _empty(value: object) -> bool:
+    """Leave issue 19's fields out of the JSON at their defaults.
+
+    A state written by a run before them then serialises byte for byte as before, so the digest a run writes
+    before continue-as-new still matches.
+    """
+    return not value
+
+
 class CriterionResult(BaseModel):
     """The verdict on one pre-registered criterion, with the evidence a human needs to trust it."""
 
@@ -107,6 +116,17 @@ class ErrorRateTestState(BaseModel):
     variance_sum: float = Field(default=0.0, description="Sum of the polls' binomial variances E p (1 - p).")
     requests_sum: tuple[int, int] = Field(default=(0, 0), description="(stable, candidate) requests of those polls.")
     errors_sum: tuple[int, int] = Field(default=(0, 0), description="(stable, candidate) errors of those polls.")
+    step_log_likelihood: list[float] = Field(
+        default_factory=list,
+        exclude_if=_empty,
+        description="Issue 19's judge: this step's own log-likelihood ratios (the pass needs evidence from the "
+        "step and weight it is for; empty at a step's start).",
+    )
+    variance_square_sum: float = Field(
+        default=0.0,
+        exclude_if=_empty,
+        description="Sum of the polls' squared binomial variances (issue 19's judge: kappa's spread).",
+    )
 
 
 class ErrorMarginState(BaseModel):
@@ -173,6 +193,13 @@ class JudgeState(BaseModel):
     )
     horizon_polls: int = Field(
         default=0, ge=0, description="Polls at which the late-onset detector may restart (its alpha is split)."
+    )
+    robust: bool = Field(
+        default=False,
+        exclude_if=_empty,
+        description="Issue 19's judge (``judge-evidence`` patch, with ``whole_rollout``): dispersion from an upper "
+        "confidence bound under a 30 % wobble ceiling, evidence per poll capped, the pass earned by the step's "
+        "own evidence, the hard error trigger and the margin's ratio cap inside the error test's alpha.",
     )
 
 

@@ -233,6 +233,7 @@ def sequential_criteria(
     whole_rollout: bool = False,
     alpha_share: float = 1.0,
     horizon: int = 0,
+    robust: bool = False,
 ) -> tuple[list[CriterionResult], list[str], SequentialState]:
     """Update every test with one poll and judge the three criteria.
 
@@ -249,6 +250,7 @@ def sequential_criteria(
         whole_rollout: The whole-rollout judge (``whole_rollout.py``); False: the per-step judge of old runs.
         alpha_share: Share of the per-step budgets this step may spend (whole-rollout judge).
         horizon: Polls at which the late-onset detector may restart (whole-rollout judge).
+        robust: Issue 19's judge (``JudgeState.robust``).
     """
     margin_test = state.error_margin
     if whole_rollout:
@@ -262,6 +264,7 @@ def sequential_criteria(
             alpha_share=alpha_share,
             horizon=horizon,
             evidence=evidence,
+            robust=robust,
         )
     else:
         error_result, error_test = _error_rate(state, steps, totals, criteria, evidence)

@@ -34,6 +34,10 @@ judge (0.5) because their test now also carries the late-onset detector, while l
 every request, reach their targets with room to spare even at a quarter of their budget per step."""
 MARGIN_PASS_SHARE = 0.5
 """Share of the error criterion's pass budget given to the absolute margin; the rest to the ratio."""
+MARGIN_RATIO_CAP = 1.5
+"""Issue 19's judge: the absolute margin forgives a candidate only below this error-rate ratio. Evidence that the
+ratio is above it (the grid's next point, 1.54x at the default 1.2x limit) fails the criterion whatever the margin
+says, so a 2x regression is caught at any base rate, 0.1 % with the default 0.001 margin included."""
 
 
 def error_rate_whole(
@@ -47,6 +51,7 @@ def error_rate_whole(
     alpha_share: float,
     horizon: int,
     evidence: bool,
+    robust: bool = False,
 ) -> tuple[CriterionResult, ErrorRateTestState, ErrorMarginState]:
     """The error criterion: ratio (carried, dispersion-aware, late detector) or absolute margin.
 
@@ -60,13 +65,15 @@ def error_rate_whole(
         alpha: The error criterion's budget for the whole rollout (each direction).
         alpha_share: The share of it this step may spend on the per-step margin test.
         horizon: Polls at which the late-onset detector may restart.
+        robust: Issue 19's judge (``JudgeState.robust``): robust dispersion and capped polls, the pass from
+            this step's evidence only, the margin capped at ``MARGIN_RATIO_CAP``.
     """
     limit = criteria.error_rate_ratio_max
     test = state.error_rate or error_rate.new_error_rate_state(limit)
     if test.limit != limit:
         raise ValueError(f"criteria.error_rate_ratio_max changed within the rollout ({test.limit} -> {limit})")
     test = error_rate.update_whole(
-        test, steps[0].requests, steps[0].errors, steps[1].requests, steps[1].errors, horizon=horizon
+        test, steps[0].requests, steps[0].errors, steps[1].requests, steps[1].errors, horizon=horizon, robust=robust
     )
     margin_state = error_margin.update(state.error_margin or ErrorMarginState(), previous, steps)
     stable, candidate = totals
@@ -74,7 +81,16 @@ def error_rate_whole(
     fail_late = error_rate.late_log_threshold(horizon, alpha * LATE_SHARE)
     pass_ratio = math.log(1.0 / (alpha * (1.0 - MARGIN_PASS_SHARE)))
     ratio_fail = test.max_log_e_fail >= fail_main or test.max_log_late >= fail_late
-    ratio_pass = test.max_log_e_pass >= pass_ratio
+    if robust:
+        # The pass is for this step's weight: earned by this step's polls, and lost again if they turn.
+        ratio_pass = (
+            bool(test.step_log_likelihood) and error_rate.log_e_values(test.step_log_likelihood)[1] >= pass_ratio
+        )
+        capped, share = error_rate.log_e_beyond(test.log_likelihood, MARGIN_RATIO_CAP, limit)
+        beyond_cap = capped >= fail_main - math.log(share)
+    else:
+        ratio_pass = test.max_log_e_pass >= pass_ratio
+        beyond_cap = False
     margin = criteria.error_rate_margin
     margin_evidence = error_margin.evaluate(
         margin_state,
@@ -96,8 +112,10 @@ def error_rate_whole(
         waiting = "no stable traffic yet"
     if waiting:
         note = waiting
-    elif ratio_fail and (ratio_binds or margin_verdict == "fail"):
+    elif beyond_cap or (ratio_fail and (ratio_binds or margin_verdict == "fail")):
         verdict = "fail"
+        if beyond_cap and not ratio_binds and margin_verdict != "fail":
+            note = (note + "; " if note else "") + f"above {MARGIN_RATIO_CAP:g}x, beyond what the margin forgives"
         if test.max_log_late >= fail_late and test.max_log_e_fail < fail_main:
             note = (note + "; " if note else "") + "a late-onset regression (restarted detector)"
     elif ratio_pass or (margin > 0.0 and margin_verdict == "pass"):
@@ -153,3 +171,22 @@ def latency_resolution(stable_q: Quantile | None, limit: float) -> str | None:
         f"{stable_q.bucket_lower:g}, {stable_q.bucket_lower * limit:.4g}, "
         f"{stable_q.bucket_lower * limit * limit:.4g} ... ms)"
     )
+
+
+def error_trigger_evidence(state: SequentialState, trigger_ratio: float, alpha: float) -> tuple[bool, float]:
+    """Issue 19's hard error trigger: the carried, dispersion-aware test's evidence that the ratio is above it.
+
+    Breached when the sub-mixture of grid ratios at or beyond ``trigger_ratio`` reaches 1 / (alpha_main x its
+    weight share), which implies the main fail test has reached 1 / alpha_main: the trigger can only fire on
+    evidence the criterion's own budget already pays for (no rollback path outside alpha), and it reads the
+    same discounted, capped polls (no fixed-sample test rerun at every poll, no restart at each step).
+
+    Returns:
+        (breached, log e-value of the sub-mixture).
+    """
+    test = state.error_rate
+    if test is None:
+        return False, -math.inf
+    fail_main = math.log(1.0 / (alpha * (1.0 - LATE_SHARE)))
+    value, share = error_rate.log_e_beyond(test.log_likelihood, trigger_ratio, test.limit)
+    return value >= fail_main - math.log(share), value

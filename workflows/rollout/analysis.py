@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         CARRY_AS_DIGESTED_PATCH,
         CONTINUE_AS_NEW_BUDGET_PATCH,
         DECISION_PATCH,
+        JUDGE_EVIDENCE_PATCH,
         JUDGE_WHOLE_ROLLOUT_PATCH,
         LOCAL_READS_PATCH,
         RolloutRun,
@@ -34,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.rollout.interrupts import RollbackNeeded
     from workflows.rollout.notify import drain
-    from workflows.rollout.state import state_digest
+    from workflows.rollout.state import JudgeRules, state_digest
 
 HORIZON_SLACK = 2
 """The late-onset detector may restart at this many times the polls the steps' observe times hold: room for
@@ -160,11 +161,29 @@ def horizon_polls(spec: RolloutSpec) -> int:
     return max(1, min(MAX_HORIZON_POLLS, int(HORIZON_SLACK * observed // max(interval, 1.0)) + 1))
 
 
+def judge_rules(*, first_step: bool, carried_whole: bool, whole_patch: bool) -> JudgeRules:
+    """The judge a rollout keeps for its whole life, chosen when the ``judge-evidence`` patch is first met.
+
+    At the rollout's first step that is the robust judge (where the whole-rollout judge is on). A rollout that
+    meets the patch at a later step started under older code: it keeps the judge its earlier steps used, which a
+    carried state shows (only the whole-rollout judge carries one), instead of switching judges mid-rollout.
+    """
+    if first_step:
+        return "evidence" if whole_patch else "per-step"
+    return "whole-rollout" if carried_whole else "per-step"
+
+
 def start_judge(run: RolloutRun, pair: CounterPair) -> None:
     """A new step's judge state from its baseline reading; whole-rollout under its patch (ADR 13)."""
     s, method = run.state, run.judge_method()
     keep_baseline(run, pair)
     whole = method == "sequential" and workflow.patched(JUDGE_WHOLE_ROLLOUT_PATCH)
+    if s.judge_rules is None and method == "sequential" and workflow.patched(JUDGE_EVIDENCE_PATCH):
+        first = len(s.record.steps) <= 1 and s.judge_carried is None
+        s.judge_rules = judge_rules(first_step=first, carried_whole=s.judge_carried is not None, whole_patch=whole)
+    robust = False
+    if s.judge_rules is not None:
+        whole, robust = s.judge_rules != "per-step", s.judge_rules == "evidence"
     s.judge_state = new_judge_state(
         pair.stable,
         pair.candidate,
@@ -173,6 +192,7 @@ def start_judge(run: RolloutRun, pair: CounterPair) -> None:
         alpha_share=1.0 / len(run.spec.steps) if whole else 1.0,
         horizon_polls=horizon_polls(run.spec) if whole else 0,
         carried=s.judge_carried if whole else None,
+        robust=robust,
     )
 
 

@@ -36,6 +36,10 @@ DECISION_PATCH = "decision-before-move"
 JUDGE_WHOLE_ROLLOUT_PATCH = "judge-whole-rollout"
 """The whole-rollout judge (ADR 13): one alpha for the rollout, an absolute error margin, untestable verdicts,
 evidence on errors carried across steps, a late-onset detector, a dispersion-aware error test."""
+JUDGE_EVIDENCE_PATCH = "judge-evidence"
+"""Issue 19: the judge is chosen once per rollout, at its first step (``RolloutState.judge_rules``), and new rollouts
+get the robust whole-rollout judge (``JudgeState.robust``): dispersion-aware evidence capped per poll, passes earned
+per step, every error rollback path inside alpha."""
 SIGNED_APPROVALS_PATCH = "signed-approvals"
 """The service policy is read at start; decisions must be signed by keys it lists (or it allows unsigned)."""
 OPERATOR_VIEW_PATCH = "operator-view"

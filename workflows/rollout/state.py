@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,6 +16,9 @@ from models.record import CriterionEvidence, DeploymentRecord, Outcome, Rollback
 from models.targets import ChosenTarget
 from models.verdicts import AnalysisDecision
 from workflows.judge import JudgeState
+
+JudgeRules = Literal["per-step", "whole-rollout", "evidence"]
+"""The judges a rollout can use: ADR 7's per-step one, ADR 13's whole-rollout one, issue 19's robust one."""
 
 
 class StepClock(BaseModel):
@@ -58,6 +62,12 @@ class RolloutState(BaseModel):
     judge_state: JudgeState | None = None
     judge_carried: JudgeState | None = Field(
         default=None, description="The whole-rollout judge's last state of an earlier step, carried to the next."
+    )
+    judge_rules: JudgeRules | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,  # absent from older runs' states: their digests still match
+        description="The judge this rollout uses, chosen at its first step under the judge-evidence patch and kept "
+        "for every later step and across continue-as-new. None: chosen per step (runs before the patch).",
     )
     consecutive_failures: int = 0
     approved_by: list[str] = Field(default_factory=list)
