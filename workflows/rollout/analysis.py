@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         JUDGE_EVIDENCE_PATCH,
         JUDGE_WHOLE_ROLLOUT_PATCH,
         LOCAL_READS_PATCH,
+        REMOTE_READS_PATCH,
         RolloutRun,
         cause,
     )
@@ -48,9 +49,8 @@ CONTINUE_AS_NEW_EVENTS = 4_000
 REPLAY_BUDGET_EVENTS = 300
 """Since the patch: a run continues as new past this many events, bounding what replaying it costs a restarted worker
 or a cache eviction. ``python -m bench.replay_cost`` measured 0.87 ms an event on this 2-core machine (load 0.7), so
-a run replays in about 260 ms: 2.6 times the 100 ms budget issue 24 sets, which would take ~115 events (about 19
-analyses, a hand-over every 95 minutes at the default cadence). 300 is a first step (15 times below the 4,000 before);
-docs/benchmarks.md has the figures."""
+a run replays in about 260 ms: 2.6 times the 100 ms budget issue 24 sets, which would take ~115 events. 300 is a
+first step (13 times below the 4,000 before), about 27 analyses of 11 events; docs/benchmarks.md has the figures."""
 
 
 async def watch(
@@ -124,7 +124,9 @@ async def read_counters(run: RolloutRun, summary: str) -> CounterPair:
                 candidate_version=spec.candidate.version,
             ),
             summary=summary,
-            local=workflow.patched(LOCAL_READS_PATCH),
+            # A new rollout reads remotely (REMOTE_READS_PATCH, checked first so it records no local-reads
+            # marker); one whose history already reads locally goes on doing so, so that it replays.
+            local=not workflow.patched(REMOTE_READS_PATCH) and workflow.patched(LOCAL_READS_PATCH),
         )
     )
 

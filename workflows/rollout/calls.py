@@ -117,10 +117,9 @@ async def route_all_to_stable(request: SetWeightsInput, *, summary: str) -> Rout
 async def read_counters(request: ReadCountersInput, *, summary: str, local: bool = False) -> CounterPair:
     """Both versions' cumulative counters.
 
-    ``local``: as a local activity, run by the worker that runs the workflow task and recorded as one marker
-    (6 events an analysis instead of 11, issue 24). A counter read is a short, idempotent GET whose result the
-    workflow needs at once: the cases for a normal activity (long work, another worker's slots, a heartbeat) do
-    not apply, and a worker that dies mid-read just reads again on the next.
+    ``local``: as a local activity, one marker in the history (6 events an analysis instead of 11). Only for
+    rollouts whose histories already read locally: new rollouts read with a normal activity since a replay of a
+    local read failed with a nondeterminism error on the cluster test (ADR 28, ``REMOTE_READS_PATCH``).
     """
     o = CALLS["read_counters"]
     if local:

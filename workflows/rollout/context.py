@@ -57,6 +57,11 @@ LOCAL_READS_PATCH = "local-counter-reads"
 """Counter reads run as local activities (``calls.read_counters``): one marker in the history where a scheduled,
 started and completed activity and a second workflow task were (issue 24). Decisions are the same either way, so
 each run checks it afresh: a run that continued an older one reads locally from its start."""
+REMOTE_READS_PATCH = "remote-counter-reads"
+"""Withdraws ``LOCAL_READS_PATCH`` for rollouts started from now on: on the cluster test (a worker and a history
+instance killed mid-run, 50 rollouts) one rollout's replay on another worker failed with "[TMPRL1100]
+Nondeterminism error: Missing associated machine for LocalActivity", every attempt, until its lease terminated it.
+Counter reads are normal activities again; rollouts whose histories hold local reads keep replaying them."""
 CONTINUE_AS_NEW_BUDGET_PATCH = "continue-as-new-budget"
 """A run continues as new past ``analysis.REPLAY_BUDGET_EVENTS`` (a replay-time budget) instead of 4,000 events, and
 an abort is served while deliveries drain before the hand-over (issue 24)."""
