@@ -69,6 +69,17 @@ async def activity_types(handle: WorkflowHandle[Any, Any]) -> list[str]:
     ]
 
 
+async def run_chain(client: Client, first: WorkflowHandle[Any, Any]) -> list[str]:
+    """The run ids of a workflow from its first run through each continue-as-new, read from the histories."""
+    runs = [first.first_execution_run_id or first.run_id or ""]
+    while True:
+        handle = client.get_workflow_handle(first.id, run_id=runs[-1])
+        last = [e async for e in handle.fetch_history_events()][-1]
+        if last.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+            return runs
+        runs.append(last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id)
+
+
 async def test_terminated_rollout_is_rolled_back_by_its_lease(client: Client, task_queue: str) -> None:
     service = unique_service()
     async with run_simulator(knobs=FAST) as sim, rollout_worker(client, task_queue):
@@ -119,12 +130,15 @@ async def test_promoted_rollout_releases_and_nothing_is_compensated(client: Clie
         routes = await sim.routes(service)
         calls = [c["candidate"] for c in await sim.calls(service)]
         scheduled = await activity_types(lease)
+        runs = await run_chain(client, rollout)
 
     assert result.record.outcome == "promoted"
     assert routes == {"stable": 0.0, "candidate": 100.0}
     assert calls == [10.0, 50.0, 100.0], "the lease never touched the router"
     assert report.watched and report.ended_by == "released" and report.orphan_rollback is None
-    assert [e.event for e in report.timeline] == ["acquired", "released", "holder closed"]
+    # A slow machine can carry the rollout past its replay budget: each continued run re-acquires, once.
+    continued = ["re-acquired"] * (len(runs) - 1)
+    assert [e.event for e in report.timeline] == ["acquired", *continued, "released", "holder closed"]
     assert "completed" in report.timeline[-1].detail
     assert scheduled == ["watch_holder"], "the holder was watched, and only watched"
     assert "released" in details
