@@ -95,6 +95,7 @@ async def test_terminated_rollout_is_rolled_back_by_its_lease(client: Client, ta
         details = await current_details(lease)
         described = await lease.describe()
         ended = await rollout.describe()
+        runs = await run_chain(client, rollout)
         # The lease ended: the next rollout of the service starts on a fresh one and runs to its end.
         again = await client.start_workflow(
             "Rollout",
@@ -108,12 +109,18 @@ async def test_terminated_rollout_is_rolled_back_by_its_lease(client: Client, ta
     assert report.watched and report.ended_by == "holder_ended"
     orphan = report.orphan_rollback
     assert orphan is not None
-    assert (orphan.holder, orphan.holder_run_id) == (rollout.id, rollout.result_run_id)
+    assert (orphan.holder, orphan.holder_run_id) == (rollout.id, runs[-1])
     assert orphan.ended == "terminated" and orphan.reason == "wrong model version, stopping by hand"
     assert orphan.compensated and orphan.router_verified is True
     assert orphan.router is not None and orphan.router.candidate == 0.0 and orphan.router.stable == 100.0
     assert orphan.finished_at >= orphan.started_at and orphan.duration_seconds >= 0
-    assert [e.event for e in report.timeline] == ["acquired", "holder ended without releasing", "stable at 100%"]
+    continued = ["re-acquired"] * (len(runs) - 1)
+    assert [e.event for e in report.timeline] == [
+        "acquired",
+        *continued,
+        "holder ended without releasing",
+        "stable at 100%",
+    ]
     assert "terminated" in details and "wrong model version" in details and "verified" in details
     assert described.status == WorkflowExecutionStatus.COMPLETED
     assert described.typed_search_attributes.get(sa.SERVICE) == service
