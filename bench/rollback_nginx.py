@@ -15,7 +15,8 @@ first probe after which every probe saw stable (so a straggling candidate answer
 * ``http``: the simulator's router (``simulator.testing.run_simulator``); probes are ``GET`` of the route, the
   figure the same workflow reaches when the router is a bare HTTP API.
 
-Prints a Markdown table (p50 / p99 / max in milliseconds) and writes the raw figures to ``.run/bench/``.
+Prints a Markdown table (p50 / p99 / max in milliseconds, with the abort signal's own round trip to the end of
+the workflow task that handled it as the reference every router shares) and writes the raw figures to ``.run/bench/``.
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any, Literal
 
 import httpx
-from temporalio.client import Client
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
 
 from simulator.flag_gateway import FlagGateway, run_flag_gateway
 from simulator.policies import write_lab_policy
@@ -94,10 +97,25 @@ def _spec(service: str) -> dict[str, Any]:
     }
 
 
+async def _signal_handled(handle: WorkflowHandle[Any, Any], sent: float) -> float:
+    """Seconds from sending ``abort`` (wall clock) to the end of the workflow task that handled it.
+
+    The reference every router shares: the signal's trip to the server, the worker's poll and the rollout's own
+    processing of the task, before any router is called. Read from the history's event times (same machine clock).
+    """
+    signaled = False
+    async for event in handle.fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            signaled = True
+        elif signaled and event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            return event.event_time.ToDatetime(tzinfo=UTC).timestamp() - sent
+    raise RuntimeError("no workflow task completed after the abort signal: measurement invalid")
+
+
 async def _one_rollback(
     client: Client, task_queue: str, spec: dict[str, Any], probe: Probe, tail: float = _TAIL_S
-) -> tuple[float, float]:
-    """(observed latency, the record's own rollback duration), in seconds."""
+) -> tuple[float, float, float]:
+    """(observed latency, the record's own rollback duration, the signal's round trip), in seconds."""
     handle = await start_rollout(client, spec, task_queue)
 
     async def at_50() -> bool:
@@ -111,7 +129,7 @@ async def _one_rollback(
         return any(candidate for _, candidate in out.seen)
 
     await wait_until(candidate_seen, timeout=10, interval=0.01, what="probes seeing the candidate")
-    aborted = time.monotonic()
+    aborted, sent = time.monotonic(), time.time()
     await handle.signal("abort", {"by": "bench", "reason": "rollback latency"})
     result = await handle.result()
     await asyncio.sleep(tail)
@@ -122,7 +140,7 @@ async def _one_rollback(
         raise RuntimeError("the probes did not see a 50% split then stable: measurement invalid")
     rollback = result.record.rollback
     assert rollback is not None and rollback.duration_seconds is not None
-    return since - aborted, rollback.duration_seconds
+    return since - aborted, rollback.duration_seconds, await _signal_handled(handle, sent)
 
 
 def _stand_probe(stand: Stand) -> Probe:
@@ -150,8 +168,8 @@ def _gateway_probe(gateway: FlagGateway) -> Probe:
     return probe
 
 
-async def _run_unleash(client: Client, task_queue: str, policy: Any, rollouts: int) -> list[tuple[float, float]]:
-    figures: list[tuple[float, float]] = []
+async def _run_unleash(client: Client, task_queue: str, policy: Any, rollouts: int) -> list[tuple[float, float, float]]:
+    figures: list[tuple[float, float, float]] = []
     fast: dict[str, Any] = {"latency_p50_ms": 0.5, "latency_p95_ms": 1.0, "error_rate": 0.0}
     async with (
         run_unleash() as unleash,
@@ -180,9 +198,9 @@ async def _run_unleash(client: Client, task_queue: str, policy: Any, rollouts: i
     return figures
 
 
-async def _run_router(kind: str, client: Client, rollouts: int) -> list[tuple[float, float]]:
+async def _run_router(kind: str, client: Client, rollouts: int) -> list[tuple[float, float, float]]:
     task_queue = f"bench-{uuid.uuid4().hex[:8]}"
-    figures: list[tuple[float, float]] = []
+    figures: list[tuple[float, float, float]] = []
     fast = {"latency_p50_ms": 0.5, "latency_p95_ms": 1.0, "error_rate": 0.0}
     policy = RUN_ROOT / "bench" / f"policy-{kind}.json"
     front = _STAND_ROUTERS.get(kind)
@@ -210,12 +228,14 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def _row(kind: str, figures: list[tuple[float, float]]) -> str:
-    observed = [1000 * o for o, _ in figures]
-    recorded = [1000 * r for _, r in figures]
+def _row(kind: str, figures: list[tuple[float, float, float]]) -> str:
+    observed = [1000 * o for o, _, _ in figures]
+    recorded = [1000 * r for _, r, _ in figures]
+    signal = [1000 * s for _, _, s in figures]
     return (
         f"| {kind} | {len(figures)} | {_quantile(observed, 0.5):.0f} | {_quantile(observed, 0.99):.0f} | "
-        f"{max(observed):.0f} | {statistics.median(recorded):.0f} |"
+        f"{max(observed):.0f} | {statistics.median(recorded):.0f} | "
+        f"{_quantile(signal, 0.5):.0f} | {_quantile(signal, 0.99):.0f} |"
     )
 
 
@@ -227,8 +247,11 @@ async def main(rollouts: int, routers: list[str]) -> None:
         async with dev_server(data_dir) as server:
             client = await connect(Settings(address=server.address, namespace=server.namespace))
             results = {kind: await _run_router(kind, client, rollouts) for kind in routers}
-    print("| router | rollouts | p50 ms | p99 ms | max ms | record's rollback p50 ms |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        "| router | rollouts | p50 ms | p99 ms | max ms | record's rollback p50 ms "
+        "| signal handled p50 ms | signal handled p99 ms |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for kind, figures in results.items():
         print(_row(kind, figures))
     (out_dir / "rollback_nginx.json").write_text(json.dumps(results, indent=1))
