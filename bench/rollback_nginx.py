@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
 import statistics
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC
+from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -44,12 +46,14 @@ from simulator.procs import RUN_ROOT, run_folder
 from simulator.stand import Stand, run_stand
 from simulator.testing import Simulator, run_model_server, run_simulator
 from simulator.unleash_proc import run_unleash
+from tests.cluster.workers import worker_process
 from tests.servers import dev_server
 from tests.workflows.helpers import rollout_worker, start_rollout, status, wait_until
 from workers.client import connect
 from workers.logging import configure_logging
 from workers.settings import Settings
 
+_INLINE = False  # ``--inline``: the worker inside the benchmark's process, sharing its event loop with the probes
 _PROBES = 8
 _TAIL_S = 0.3  # keep probing this long after the workflow finished, to catch straggling candidate answers
 _SDK_TAIL_S = 2.5  # the flag gateway's SDK polls every second: its last candidate answer may come a second later
@@ -168,7 +172,26 @@ def _gateway_probe(gateway: FlagGateway) -> Probe:
     return probe
 
 
-async def _run_unleash(client: Client, task_queue: str, policy: Any, rollouts: int) -> list[tuple[float, float, float]]:
+@contextlib.asynccontextmanager
+async def _worker(client: Client, task_queue: str, policy: Path) -> AsyncIterator[None]:
+    """The worker under test: ``python -m workers`` in its own process (as operators run it), unless ``--inline``.
+
+    In its own process the worker's event loop is not shared with the probes' loops, as in production; inline (the
+    earlier figures) it is, which adds the probes' work to every workflow task and activity of the rollback.
+    """
+    if _INLINE:
+        async with rollout_worker(client, task_queue, policy_path=policy):
+            yield
+        return
+    address = client.service_client.config.target_host
+    log = RUN_ROOT / "bench" / f"worker-{task_queue}.log"
+    async with worker_process(address, task_queue, log, env={"ROLLOUTS_POLICY_PATH": str(policy)}):
+        yield
+
+
+async def _run_unleash(
+    client: Client, task_queue: str, policy: Path, rollouts: int
+) -> list[tuple[float, float, float]]:
     figures: list[tuple[float, float, float]] = []
     fast: dict[str, Any] = {"latency_p50_ms": 0.5, "latency_p95_ms": 1.0, "error_rate": 0.0}
     async with (
@@ -180,7 +203,7 @@ async def _run_unleash(client: Client, task_queue: str, policy: Any, rollouts: i
         os.environ[unleash.token_env] = unleash.admin_token
         target = {"router": unleash.router_spec(flag="{service}-candidate"), "metrics": sim.target()["metrics"]}
         write_lab_policy(policy, {"bench": target})
-        async with rollout_worker(client, task_queue, policy_path=policy):
+        async with _worker(client, task_queue, policy):
             for _ in range(rollouts):
                 service = f"bench-{uuid.uuid4().hex[:8]}"
                 async with run_flag_gateway(
@@ -209,14 +232,14 @@ async def _run_router(kind: str, client: Client, rollouts: int) -> list[tuple[fl
     if front is not None:
         async with run_stand(stable=fast, candidate=fast, router=front) as stand:
             write_lab_policy(policy, {"bench": stand.target()})
-            async with rollout_worker(client, task_queue, policy_path=policy):
+            async with _worker(client, task_queue, policy):
                 for _ in range(rollouts):
                     spec = _spec(f"bench-{uuid.uuid4().hex[:8]}")
                     figures.append(await _one_rollback(client, task_queue, spec, _stand_probe(stand)))
     else:
         async with run_simulator() as sim:
             write_lab_policy(policy, {"bench": sim.target()})
-            async with rollout_worker(client, task_queue, policy_path=policy):
+            async with _worker(client, task_queue, policy):
                 for _ in range(rollouts):
                     service = f"bench-{uuid.uuid4().hex[:8]}"
                     figures.append(await _one_rollback(client, task_queue, _spec(service), _http_probe(sim, service)))
@@ -263,5 +286,9 @@ if __name__ == "__main__":
     parser.add_argument(
         "--routers", nargs="+", default=["nginx", "http"], choices=["nginx", "haproxy", "http", "unleash"]
     )
+    parser.add_argument(
+        "--inline", action="store_true", help="run the worker in this process, beside the probes (earlier figures)"
+    )
     args = parser.parse_args()
+    _INLINE = args.inline
     asyncio.run(main(args.rollouts, args.routers))

@@ -15,6 +15,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from simulator.eval_suite import suite_entry
 from simulator.loadgen import run_load
 from simulator.stand import Stand, run_stand
 
@@ -28,8 +29,15 @@ REPLAY = ROOT / "docs" / "examples" / "support-requests.jsonl"
 
 
 def demo_target(stand: Stand) -> dict[str, Any]:
-    """This stand as the operators define it in the demo's policy: nginx, Prometheus, the servers, a replay set."""
-    return stand.target(**{"support-requests": str(REPLAY)})
+    """This stand as the operators define it in the demo's policy: nginx, Prometheus, the servers, a replay set.
+
+    With the simulator's eval suite, graded by the stable server's ``/grade``: the demo pipeline's staging
+    stage runs it for real before any traffic moves.
+    """
+    return {
+        **stand.target(**{"support-requests": str(REPLAY)}),
+        "eval_suites": suite_entry(f"{stand.stable.url}/grade"),
+    }
 
 
 def demo_spec(stand: Stand) -> dict[str, Any]:

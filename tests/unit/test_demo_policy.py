@@ -10,6 +10,7 @@ from models.pipeline import pipeline_id, stage_spec, validate_pipeline
 from models.policy import resolve
 from models.targets import ChosenTarget
 from models.validation import validate_spec
+from simulator.eval_suite import suite_entry
 from workers.cli.demo import SERVICE, main
 from workers.cli.signing import ssh_sign
 from workflows.pipeline.authority import stage_authority, verify_pipeline_spec
@@ -27,6 +28,7 @@ def demo_target() -> dict[str, object]:
         "metrics": {"kind": "http-json", "url": "http://127.0.0.1:9100/metrics/{service}"},
         "url_prefixes": ["http://127.0.0.1:9101", "http://127.0.0.1:9102"],
         "replay_sets": {"support-requests": "docs/examples/support-requests.jsonl"},
+        "eval_suites": suite_entry("http://127.0.0.1:9101/grade"),
     }
 
 
@@ -77,6 +79,10 @@ def test_the_demo_pipeline_signed_by_its_requester_fits_the_demo_policy(tmp_path
         child = stage_spec(pipeline, index, raw)
         spec = validate_spec(child)
         assert conflicts(spec, policy) == [], stage.name
-        assert isinstance(choose_target(spec, policy, lab_mode=False), ChosenTarget)
+        chosen = choose_target(spec, policy, lab_mode=False)
+        assert isinstance(chosen, ChosenTarget)
+        if spec.eval is not None:  # the eval gate names a suite the operators' target defines
+            assert spec.eval.suite in chosen.target.eval_suites
         where = {"workflow_id": f"{pipeline_id(SERVICE)}--{stage.name}", "parent_workflow_id": pipeline_id(SERVICE)}
         assert isinstance(stage_authority(child, spec, policy, **where), str)
+    assert [stage.rollout.get("eval") is not None for stage in pipeline.stages] == [True, False], "staging's eval gate"
