@@ -7,6 +7,7 @@ before the router is ever called, its step report naming the agreement and the r
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from simulator.testing import run_simulator
 from tests.workflows.helpers import SIM_TARGET, rollout_worker, start_rollout, unique_service
 from tests.workflows.test_strategies import FAST, previewed_target, strategy_spec
 
+COMBINED_EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "strategy-combined.json"
 SHADOW_ITEM: dict[str, Any] = {
     "kind": "shadow",
     "replay": "support",
@@ -24,14 +26,20 @@ SHADOW_ITEM: dict[str, Any] = {
     "compare": {"kind": "json-fields", "fields": ["answer"]},
     "min_agreement": 0.9,
 }
-COMBINED: list[dict[str, Any]] = [
-    SHADOW_ITEM,
-    {"kind": "canary", "weight": 1, "observe": "2s"},
-    {"kind": "canary", "weight": 10, "observe": "2s"},
-    {"kind": "canary", "weight": 50, "observe": "2s"},
-    {"kind": "ab_test", "share": 50, "duration": "10m"},
-    {"kind": "watch", "duration": "3s"},
-]
+COMPRESSED: dict[str, dict[str, Any]] = {
+    "shadow": {"replay": "support", "max_requests": 20},
+    "canary": {"observe": "2s"},
+    "ab_test": {"duration": "10m"},  # a winner ends it long before
+    "watch": {"duration": "3s"},
+}
+
+
+def compressed(strategy: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The documented strategy item for item, its durations in seconds and its replay the simulator's set."""
+    return [{**item, **COMPRESSED.get(item["kind"], {})} for item in strategy]
+
+
+COMBINED = compressed(json.loads(COMBINED_EXAMPLE.read_text())["strategy"])
 
 
 async def test_the_combined_strategy_runs_to_promotion(client: Client, task_queue: str, tmp_path: Path) -> None:
