@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from workflows.policy import floor_problems
 from workflows.rollout.plan import plan_of
 from workflows.targets import choose_target
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
 ITEM: dict[str, Any] = {"kind": "shadow", "replay": "support", "compare": {"kind": "json-fields", "fields": ["answer"]}}
 ENDPOINTS = {
     "stable": {"version": "v1", "endpoint": "http://127.0.0.1:9101/v1/answer"},
@@ -109,3 +111,17 @@ def test_the_record_says_what_the_shadow_item_did() -> None:
     record.steps.append(StepReport(index=0, kind="shadow", weight=0, observe_seconds=0, started_at=at, shadow=gate))
     assert "- Shadow, step 1: passed: 20/20 answers agree (100.0%, need 90%)" in render_markdown(record)
     assert record.steps[0].model_dump(mode="json")["shadow"]["summary"].startswith("20/20")
+
+
+def test_current_details_status_and_plan_show_the_shadow_item() -> None:
+    from tests.unit.test_view import T0, state
+    from workflows.rollout import view
+
+    spec = validate_spec(json.loads((EXAMPLES / "strategy-combined.json").read_text()))
+    s = state(spec)
+    gate = GateReport(name="shadow", passed=True, summary="480/500 answers agree (96.0%, need 90%)")
+    s.record.steps.append(StepReport(index=0, kind="shadow", weight=0, observe_seconds=0, started_at=T0, shadow=gate))
+    details = view.details(spec, s, T0)
+    assert "- **Shadow, step 1:** passed: 480/500 answers agree (96.0%, need 90%)" in details
+    assert view.status(spec, s, T0).shadow == ["Shadow, step 1: passed: 480/500 answers agree (96.0%, need 90%)"]
+    assert "| 1 shadow | 0% (replay support-requests, up to 500 requests) | - | - |" in view.plan(spec)
