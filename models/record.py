@@ -190,6 +190,15 @@ class ABResult(_Model):
     summary: str = ""
 
 
+class GateReport(_Model):
+    """Result of the preflight eval gate, the eval suite gate or the shadow comparison."""
+
+    name: Literal["preflight", "shadow", "eval"]
+    passed: bool
+    summary: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
 class StepReport(_Model):
     """One canary step's summary: what it observed, how its evidence ended, who approved it."""
 
@@ -197,7 +206,7 @@ class StepReport(_Model):
     weight: float
     observe_seconds: float
     started_at: datetime
-    kind: Literal["canary", "analysis", "pause", "approval", "blue_green", "watch", "ab_test"] = Field(
+    kind: Literal["canary", "analysis", "pause", "approval", "blue_green", "watch", "ab_test", "shadow"] = Field(
         default="canary",
         exclude_if=lambda value: value == "canary",  # records of rollouts in the steps shape read as before
         description="The strategy item this step was (a steps entry is a canary).",
@@ -225,6 +234,11 @@ class StepReport(_Model):
         default=None,
         exclude_if=lambda value: value is None,  # absent unless the step was an A/B test
         description="An ab_test step's outcome: the winner on the primary metric, with the estimates and interval.",
+    )
+    shadow: GateReport | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,  # absent unless the step was a shadow item
+        description="A shadow step's comparison: requests compared, agreement, both versions' errors and p95.",
     )
 
 
@@ -285,15 +299,6 @@ class RecoveryReport(_Model):
     evidence: list[str] = Field(
         default_factory=list, description="The rule, the baseline and the last reading, one line each."
     )
-
-
-class GateReport(_Model):
-    """Result of the preflight eval gate, the eval suite gate or the shadow comparison."""
-
-    name: Literal["preflight", "shadow", "eval"]
-    passed: bool
-    summary: str
-    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class DeploymentRecord(_Model):
@@ -466,6 +471,12 @@ def render_markdown(record: DeploymentRecord) -> str:
             )
         ab_tests = [f"- A/B test, step {s.index + 1}: {s.ab_test.summary}" for s in record.steps if s.ab_test]
         lines += ["", *ab_tests] if ab_tests else []
+        shadows = [
+            f"- Shadow, step {s.index + 1}: {'passed' if s.shadow.passed else 'FAILED'}: {s.shadow.summary}"
+            for s in record.steps
+            if s.shadow
+        ]
+        lines += ["", *shadows] if shadows else []
     if record.policy is not None:
         p = record.policy
         lines += ["", "## Policy", ""]

@@ -29,11 +29,17 @@ from pydantic import (
     model_validator,
 )
 
+from models.compare import (
+    Comparator,
+    ExactCompare,
+    JsonFieldsCompare,
+    NumericToleranceCompare,
+    TextSimilarityCompare,
+)
 from models.criteria import Criteria, RollbackTriggers
 from models.durations import Duration, preview
 from models.limits import (
     MAX_APPROVERS,
-    MAX_COMPARE_FIELDS,
     MAX_CONSECUTIVE_FAILURES,
     MAX_DESCRIPTION_CHARS,
     MAX_EXTENSIONS,
@@ -55,7 +61,14 @@ from models.limits import (
 from models.pipeline_stage import PipelineStage
 from models.strategy import Step, Strategy, canary_steps
 
-__all__ = ["Step"]  # Step lives in models.strategy; kept importable from here
+__all__ = [  # these live in models.strategy and models.compare; kept importable from here
+    "Comparator",
+    "ExactCompare",
+    "JsonFieldsCompare",
+    "NumericToleranceCompare",
+    "Step",
+    "TextSimilarityCompare",
+]
 
 # ---------------------------------------------------------------- bounded field types
 
@@ -429,40 +442,6 @@ class PrometheusMetrics(_Model):
 
 
 MetricsSpec = Annotated[HttpJsonMetrics | PrometheusMetrics, Field(discriminator="kind")]
-
-
-class ExactCompare(_Model):
-    """Responses must be equal as JSON."""
-
-    kind: Literal["exact"] = Field(description="Comparator kind.")
-
-
-class JsonFieldsCompare(_Model):
-    """The named top-level fields must be equal; other fields (timings, ids) are ignored."""
-
-    kind: Literal["json-fields"] = Field(description="Comparator kind.")
-    fields: list[Name] = Field(min_length=1, max_length=MAX_COMPARE_FIELDS, description="Fields that must agree.")
-
-
-class NumericToleranceCompare(_Model):
-    """The named numeric fields must agree within an absolute tolerance."""
-
-    kind: Literal["numeric-tolerance"] = Field(description="Comparator kind.")
-    fields: list[Name] = Field(min_length=1, max_length=MAX_COMPARE_FIELDS, description="Numeric fields to compare.")
-    tolerance: float = Field(ge=0, le=MAX_SCORE, description="Largest absolute difference that still agrees.")
-
-
-class TextSimilarityCompare(_Model):
-    """A text field must be similar enough (token-set Jaccard similarity), for free-text model answers."""
-
-    kind: Literal["text-similarity"] = Field(description="Comparator kind.")
-    field: Name = Field(default="answer", description="The text field to compare.")
-    min_similarity: float = Field(default=0.8, gt=0, le=1, description="Similarity in (0, 1] that still agrees.")
-
-
-Comparator = Annotated[
-    ExactCompare | JsonFieldsCompare | NumericToleranceCompare | TextSimilarityCompare, Field(discriminator="kind")
-]
 
 
 class ShadowSpec(_Model):

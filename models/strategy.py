@@ -1,8 +1,9 @@
 """Strategies as data: a rollout's steps as a tagged union, each item naming its ``kind``.
 
 A spec either lists ``steps`` (canary weights: the shape every rollout used before strategies) or a ``strategy``
-whose items are canary steps, analyses at the current weight, pauses, approvals and, last, a watch after
-promotion. ``workflows.rollout.plan.plan_of`` turns either shape into the one plan the workflow walks.
+whose items are shadow comparisons before any traffic, canary steps, analyses at the current weight, pauses,
+approvals, an A/B test, a blue-green cutover and, last, a watch after promotion.
+``workflows.rollout.plan.plan_of`` turns either shape into the one plan the workflow walks.
 
 Everything is bounded: at most ``MAX_STRATEGY_STEPS`` items, at most one watch and one A/B test, every duration
 at most 90 days.
@@ -17,8 +18,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from models.compare import Comparator, ExactCompare
 from models.durations import Duration, format_duration
-from models.limits import MAX_SEGMENTS, MAX_STEPS
+from models.limits import MAX_SEGMENTS, MAX_SHADOW_CONCURRENCY, MAX_SHADOW_REQUESTS, MAX_STEPS
 from models.segments import Segment
 
 MAX_STRATEGY_STEPS = 2 * MAX_STEPS
@@ -32,6 +34,7 @@ def _longer_than_zero(value: timedelta) -> timedelta:
 
 
 _Positive = Annotated[Duration, AfterValidator(_longer_than_zero)]
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$"
 
 
 class _Model(BaseModel):
@@ -142,6 +145,35 @@ class ABTestStep(_Model):
     )
 
 
+class ShadowStep(_Model):
+    """Before any user traffic: replay one of the target's recorded request sets to both versions and compare.
+
+    Only stable's answers are ever served; the candidate's are compared with them (``compare``) and the item
+    passes when at least ``min_agreement`` of the compared requests agree and the candidate's errors and p95
+    latency on the replay are no worse than the criteria allow (the shadow gate's judgement). A failure rolls
+    back before the first canary moves any traffic. Only before the first canary step.
+    """
+
+    kind: Literal["shadow"] = Field(description="Step kind.")
+    mode: Literal["replay"] = Field(
+        default="replay",
+        description="replay: the target's recorded requests (replay) sent to both versions' endpoints.",
+    )
+    replay: Annotated[str, Field(pattern=_NAME)] = Field(
+        description="Recorded requests to replay: the name of one of the target's replay_sets (the operators keep "
+        "the files)."
+    )
+    max_requests: int = Field(default=200, ge=1, le=MAX_SHADOW_REQUESTS, description="Replay at most this many.")
+    concurrency: int = Field(
+        default=8, ge=1, le=MAX_SHADOW_CONCURRENCY, description="Requests in flight at once, per version."
+    )
+    request_timeout: Duration = Field(default=timedelta(seconds=10), description="Timeout of one request.")
+    compare: Comparator = Field(
+        default_factory=lambda: ExactCompare(kind="exact"), description="How to compare the two versions' answers."
+    )
+    min_agreement: float = Field(default=0.9, gt=0, le=1, description="Share of compared requests that must agree.")
+
+
 class WatchStep(_Model):
     """After promotion: keep judging the candidate at 100% against stable's pre-rollout baseline.
 
@@ -154,7 +186,7 @@ class WatchStep(_Model):
 
 
 StrategyStep = Annotated[
-    CanaryStep | AnalysisStep | PauseStep | ApprovalStep | BlueGreenStep | ABTestStep | WatchStep,
+    CanaryStep | AnalysisStep | PauseStep | ApprovalStep | BlueGreenStep | ABTestStep | ShadowStep | WatchStep,
     Field(discriminator="kind"),
 ]
 """One item of a strategy, told apart by its ``kind``."""
@@ -174,6 +206,11 @@ def canary_steps(strategy: Sequence[StrategyStep]) -> list[Step]:
         for item in strategy
         if isinstance(item, CanaryStep)
     ]
+
+
+def shadow_positions(strategy: Sequence[StrategyStep] | None) -> list[tuple[int, ShadowStep]]:
+    """Each shadow item with where it sits, for the checks that name ``strategy[i]`` (replay sets, endpoints)."""
+    return [(index, item) for index, item in enumerate(strategy or []) if isinstance(item, ShadowStep)]
 
 
 def canary_positions(strategy: Sequence[StrategyStep]) -> list[int]:
@@ -219,6 +256,11 @@ def strategy_problems(
         elif isinstance(item, AnalysisStep | PauseStep | ApprovalStep | WatchStep) and index < first:
             problems.append(
                 f"{where}.kind: a {item.kind} before the first canary step has no candidate traffic to judge"
+            )
+        if isinstance(item, ShadowStep) and index > first:
+            problems.append(
+                f"{where}.kind: a shadow compares the versions before any user traffic moves, so it can only come "
+                "before the first canary step"
             )
         if isinstance(item, ABTestStep) and index != tests[0]:
             problems.append(f"{where}.kind: at most one ab_test per strategy (the record names one winner)")

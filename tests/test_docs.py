@@ -28,6 +28,37 @@ def test_every_example_spec_validates() -> None:
             validate_spec(json.loads(path.read_text()))
 
 
+STRATEGY_SECTIONS = {
+    "Shadow": "shadow",
+    "Canary": "canary",
+    "Analysis": "analysis",
+    "Pause": "pause",
+    "Approval": "approval",
+    "A/B test": "ab_test",
+    "Blue-green": "blue_green",
+    "Watch": "watch",
+    "Combined": None,
+}
+
+
+def test_rollouts_guide_has_a_validated_example_per_strategy() -> None:
+    """Each strategy's section links a complete example under docs/examples/ that uses its kind."""
+    guide = (ROOT / "docs" / "rollouts.md").read_text()
+    strategies = guide.split("\n## Strategies\n", 1)[1].split("\n## ", 1)[0]
+    sections = dict(re.findall(r"^### (.+?)\n\n(.*?)(?=^### |\Z)", strategies, re.MULTILINE | re.DOTALL))
+    assert list(sections) == list(STRATEGY_SECTIONS)
+    for title, kind in STRATEGY_SECTIONS.items():
+        link = re.search(r"\]\((examples/[\w.-]+\.json)\)", sections[title])
+        assert link is not None, title
+        spec = validate_spec(json.loads((ROOT / "docs" / link.group(1)).read_text()))
+        assert spec.strategy is not None, title
+        kinds = [item.kind for item in spec.strategy]
+        if kind is not None:
+            assert kind in kinds, (title, kinds)
+        else:
+            assert kinds == ["shadow", "canary", "canary", "canary", "ab_test", "watch"], kinds
+
+
 def test_pipelines_guide_quotes_the_example_pipeline() -> None:
     guide = (ROOT / "docs" / "pipelines.md").read_text()
     example = (ROOT / "docs" / "examples" / "support-assistant.pipeline.json").read_text()

@@ -182,7 +182,8 @@ def start_judge(run: RolloutRun, pair: CounterPair) -> None:
     keep_baseline(run, pair)
     whole = method == "sequential" and workflow.patched(JUDGE_WHOLE_ROLLOUT_PATCH)
     if s.judge_rules is None and method == "sequential" and workflow.patched(JUDGE_EVIDENCE_PATCH):
-        first = len(s.record.steps) <= 1 and s.judge_carried is None
+        # A shadow item's report moved no traffic: the first canary after it is still the first step.
+        first = len([r for r in s.record.steps if r.kind != "shadow"]) <= 1 and s.judge_carried is None
         s.judge_rules = judge_rules(first_step=first, carried_whole=s.judge_carried is not None, whole_patch=whole)
     robust = False
     if s.judge_rules is not None:

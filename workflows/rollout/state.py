@@ -195,6 +195,10 @@ class RolloutStatus(BaseModel):
     waiting_for_window: str | None = Field(
         default=None, description="Why the next forward move waits, and when its deploy window opens."
     )
+    shadow: list[str] = Field(
+        default_factory=list,
+        description="Each shadow item's comparison: its step, passed or failed, requests compared and agreement.",
+    )
 
 
 def state_digest(state: RolloutState) -> str:

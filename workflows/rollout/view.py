@@ -18,7 +18,7 @@ from models.durations import format_duration
 from models.phases import Phase
 from models.record import CriterionEvidence, DeploymentRecord, recovery_phrase
 from models.spec import RolloutSpec, criteria_fingerprint
-from models.strategy import BlueGreenStep, CanaryStep, StrategyStep, WatchStep, duration_of
+from models.strategy import BlueGreenStep, CanaryStep, ShadowStep, StrategyStep, WatchStep, duration_of
 from workflows import search_attributes as sa
 from workflows.rollout.bounds import rejected_total
 from workflows.rollout.plan import plan_of
@@ -116,6 +116,8 @@ def details(spec: RolloutSpec, s: RolloutState, now: datetime) -> str:
         "",
         f"**Phase:** {s.phase.value} | **Candidate weight:** {s.weight:g}% | **Outcome:** {record.outcome}",
     ]
+    shadows = shadow_lines(record)
+    lines += ["", *(f"- {line}" for line in shadows)] if shadows else []
     if s.phase is Phase.AWAITING_APPROVAL and spec.approvals is not None:
         policy = spec.approvals
         missing = [a for a in policy.approvers if a not in s.approved_by]
@@ -185,6 +187,15 @@ def details(spec: RolloutSpec, s: RolloutState, now: datetime) -> str:
     if record.finished_at is not None:
         lines += ["", f"finished {at_utc(record.finished_at)}: the result starts with the outcome and the record"]
     return "\n".join(lines)
+
+
+def shadow_lines(record: DeploymentRecord) -> list[str]:
+    """Each shadow item's outcome in a line: agreement and requests compared, as its step report holds them."""
+    return [
+        f"**Shadow, step {r.index + 1}:** {'passed' if r.shadow.passed else 'FAILED'}: {r.shadow.summary}"
+        for r in record.steps
+        if r.shadow is not None
+    ]
 
 
 def result_summary(record: DeploymentRecord) -> str:
@@ -257,6 +268,8 @@ def _plan_row(index: int, item: StrategyStep) -> str:
         return f"| {index + 1} | {item.weight:g}% | {format_duration(item.observe)} | {approval} |"
     if isinstance(item, BlueGreenStep):
         return f"| {index + 1} blue_green | 0% (idle, previewed by the gates) | - | - |"
+    if isinstance(item, ShadowStep):
+        return f"| {index + 1} shadow | 0% (replay {item.replay}, up to {item.max_requests} requests) | - | - |"
     duration = duration_of(item)
     held = format_duration(duration) if duration is not None else "until promote"
     return f"| {index + 1} {item.kind} | current | {'-' if item.kind == 'approval' else held} | " + (
@@ -312,6 +325,7 @@ def status(spec: RolloutSpec, s: RolloutState, now: datetime) -> RolloutStatus:
         criteria_sha256=s.record.criteria_sha256,
         outcome=s.record.outcome,
         waiting_for_window=s.window_wait,
+        shadow=[line.replace("**", "") for line in shadow_lines(s.record)],
     )
 
 

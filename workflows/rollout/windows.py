@@ -59,7 +59,8 @@ async def await_window(run: RolloutRun, move: str) -> None:
 
     summary = f"deploy window: {move} waits"
     try:
-        if s.record.steps:  # a step is running: keep analysing it while the next move waits
+        # A step at a weight is running: keep analysing it while the next move waits (a shadow item moved none).
+        if s.record.steps and s.record.steps[-1].kind != "shadow":
             await watch(run, len(s.record.steps) - 1, done=open_or_overridden, wake_at=opens_at, summary=summary)
         else:
             while not open_or_overridden():

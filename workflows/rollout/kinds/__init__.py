@@ -10,7 +10,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from models.strategy import StrategyStep
     from workflows.rollout.context import RolloutRun
-    from workflows.rollout.kinds import ab_test, analysis, approval, blue_green, canary, pause
+    from workflows.rollout.kinds import ab_test, analysis, approval, blue_green, canary, pause, shadow
 
 _RUNNERS: dict[str, Callable[[RolloutRun, int, Any], Awaitable[None]]] = {
     "canary": canary.run,
@@ -19,6 +19,7 @@ _RUNNERS: dict[str, Callable[[RolloutRun, int, Any], Awaitable[None]]] = {
     "approval": approval.run,
     "blue_green": blue_green.run,
     "ab_test": ab_test.run,
+    "shadow": shadow.run,
 }
 
 
