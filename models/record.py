@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.criteria import Criteria, RollbackTriggers
+from models.custom_metrics import CustomVerdict
 from models.durations import format_duration
 from models.limits import MAX_SIGNATURE_CHARS
 from models.segments import Segment, describe
@@ -162,6 +163,11 @@ class AnalysisEntry(_Model):
     triggers_breached: list[str] = Field(default_factory=list)
     error: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    custom: list[CustomVerdict] = Field(
+        default_factory=list,
+        exclude_if=lambda value: not value,  # analyses without custom metrics serialise as before
+        description="Each custom metric's verdict at this analysis (one per criteria.custom entry).",
+    )
 
 
 ABWinner = Literal["candidate", "stable", "no_difference"]
@@ -361,6 +367,12 @@ class DeploymentRecord(_Model):
     notifications_sent: int = Field(default=0, description="Webhook deliveries the receiver accepted (2xx).")
     notifications_failed: int = Field(
         default=0, description="Webhook deliveries that failed after their retries, or were still out at the end."
+    )
+    custom_metrics_sha256: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,  # absent unless the spec judges custom metrics
+        description="SHA-256 of the canonical JSON of the custom metrics' definitions the rollout judged by (the "
+        "target's, by name); None: no custom metrics.",
     )
 
 
