@@ -100,8 +100,10 @@ class CustomMetric(BaseModel):
         "most 100; mean: largest difference the worse way, in the metric's units; count: the ceiling of candidate "
         "events since the rollout's first reading (0: any occurrence rolls back).",
     )
-    bounds: tuple[float, float] = Field(
-        default=(0.0, 1.0),
+    bounds: list[float] = Field(
+        default_factory=lambda: [0.0, 1.0],
+        min_length=2,
+        max_length=2,
         description="mean only: the smallest and largest value one observation can take (the statistics need "
         "bounded observations).",
     )
