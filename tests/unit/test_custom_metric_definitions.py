@@ -85,7 +85,7 @@ def test_a_bad_definition_is_refused_saying_why(fields: dict[str, Any], message:
 
 def test_a_target_needs_the_source_its_metrics_provider_reads() -> None:
     prometheus = {"kind": "prometheus", "url": "http://127.0.0.1:9090"}
-    with pytest.raises(ValidationError, match="custom_metrics.critical_errors.query: a prometheus target"):
+    with pytest.raises(ValidationError, match=r"custom_metrics\.critical_errors\.query: a prometheus target"):
         Target.model_validate(
             {**HTTP_TARGET, "metrics": prometheus, "custom_metrics": {"critical_errors": {"kind": "count", "limit": 0}}}
         )
