@@ -24,6 +24,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from models.durations import Duration
 from models.limits import MAX_DESCRIPTION_CHARS, MAX_PROMQL_CHARS
 from models.verdicts import Verdict
 
@@ -100,6 +101,12 @@ class CustomMetric(BaseModel):
         "most 100; mean: largest difference the worse way, in the metric's units; count: the ceiling of candidate "
         "events since the rollout's first reading (0: any occurrence rolls back).",
     )
+    window: Duration | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="count only: count the candidate's events only this long from the rollout's start (\"1h\": "
+        '"user complaints > 10 in the first hour"); after it the ceiling no longer applies. Null: the whole rollout.',
+    )
     bounds: list[float] = Field(
         default_factory=lambda: [0.0, 1.0],
         min_length=2,
@@ -118,6 +125,8 @@ class CustomMetric(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        if self.kind != "count" and self.window is not None:
+            raise ValueError("window: only a count has a window")
         if self.kind == "count" and self.direction != "higher_is_worse":
             raise ValueError("direction: a count is a ceiling, so higher_is_worse")
         if self.kind == "rate" and not 0 < self.limit <= MAX_RATIO:

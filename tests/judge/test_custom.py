@@ -4,6 +4,7 @@ direction by swapping arms, counts against a ceiling, and one alpha shared with 
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from workflows.judge.custom import (
     CUSTOM_ALPHA_SHARE,
     builtin_alpha,
     count_verdict,
+    counting,
     custom_alpha,
     increment,
     judge_custom,
@@ -224,3 +226,11 @@ def test_one_alpha_for_the_rollout(tested: int) -> None:
     spent = builtin_alpha(alpha, tested) + (tested * custom_alpha(alpha, tested) if tested else 0.0)
     assert math.isclose(spent, alpha)
     assert builtin_alpha(alpha, tested) == (alpha if tested == 0 else alpha * (1 - CUSTOM_ALPHA_SHARE))
+
+
+def test_a_count_with_a_window_counts_only_within_it() -> None:
+    """ "User complaints > 10 in the first hour": counted for an hour from the start, then no longer."""
+    complaints = CustomMetric.model_validate({"kind": "count", "limit": 10, "window": "1h"})
+    assert counting(complaints, timedelta(minutes=59)) and counting(complaints, timedelta(hours=1))
+    assert not counting(complaints, timedelta(hours=1, seconds=1))
+    assert counting(CustomMetric.model_validate({"kind": "count", "limit": 0}), timedelta(days=80))

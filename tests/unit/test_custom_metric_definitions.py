@@ -76,6 +76,7 @@ def spec_with(custom: list[dict[str, Any]], **fields: Any) -> Any:
         ({"kind": "count", "limit": 0, "query": {"value": "sum(critical_errors_total)"}}, "must contain $version"),
         ({"kind": "count", "limit": -1}, "greater than or equal to 0"),
         ({"kind": "gauge", "limit": 1}, "Input should be 'rate', 'mean' or 'count'"),
+        ({"kind": "rate", "limit": 1.5, "window": "1h"}, "only a count has a window"),
     ],
 )
 def test_a_bad_definition_is_refused_saying_why(fields: dict[str, Any], message: str) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from datetime import timedelta
 
 from models.counters import Counters, CustomValue
 from models.custom_metrics import CustomCriterion, CustomMetric, CustomVerdict, effective_limit
@@ -272,6 +273,11 @@ def tally_counts(
             new_totals.setdefault(name, 0.0)
         new_last[name] = reading.value
     return new_last, new_totals
+
+
+def counting(definition: CustomMetric, elapsed: timedelta) -> bool:
+    """Whether a count's events still count, ``elapsed`` into the rollout: always, or within its window."""
+    return definition.window is None or elapsed <= definition.window
 
 
 def count_verdict(name: str, total: float, ceiling: float) -> CustomVerdict:

@@ -17,8 +17,16 @@ with workflow.unsafe.imports_passed_through():
     from models.activities import CounterPair
     from models.criteria import Criteria
     from models.custom_metrics import CustomMetric, CustomVerdict, effective_limit, used_definitions
+    from models.durations import format_duration
     from workflows.judge import JudgeState
-    from workflows.judge.custom import builtin_alpha, count_verdict, judge_custom, statistical, tally_counts
+    from workflows.judge.custom import (
+        builtin_alpha,
+        count_verdict,
+        counting,
+        judge_custom,
+        statistical,
+        tally_counts,
+    )
     from workflows.rollout.context import RolloutRun
     from workflows.rollout.state import CustomCounts
 
@@ -96,7 +104,8 @@ def assess(run: RolloutRun, before: JudgeState, after: JudgeState, pair: Counter
     by_name = {v.metric: v for v in results}
     counts = [c for c in spec.criteria.custom if defs[c.metric].kind == "count"]
     if counts:
-        names = [c.metric for c in counts]
+        elapsed = workflow.now() - s.record.started_at
+        names = [c.metric for c in counts if counting(defs[c.metric], elapsed)]
         tally = s.custom_counts
         if tally is None:  # the first analysis counts from the step's baseline reading
             baseline = before.last_candidate.custom
@@ -104,7 +113,19 @@ def assess(run: RolloutRun, before: JudgeState, after: JudgeState, pair: Counter
         last, totals = tally_counts(tally.last, tally.totals, pair.candidate, names)
         s.custom_counts = CustomCounts(last=last, totals=totals)
         for criterion in counts:
-            name = criterion.metric
-            by_name[name] = count_verdict(name, totals[name], effective_limit(defs[name], criterion))
+            name, window = criterion.metric, defs[criterion.metric].window
+            if name in names:
+                by_name[name] = count_verdict(name, totals[name], effective_limit(defs[name], criterion))
+            else:  # its window has ended: the ceiling no longer applies
+                note = f"counted in the first {format_duration(window)} only" if window is not None else ""
+                by_name[name] = CustomVerdict(
+                    metric=name,
+                    kind="count",
+                    verdict="pass",
+                    candidate=totals.get(name, 0.0),
+                    observed=totals.get(name, 0.0),
+                    limit=effective_limit(defs[name], criterion),
+                    note=note,
+                )
     ordered = [by_name[c.metric] for c in spec.criteria.custom if c.metric in by_name]
     return CustomOutcome(verdicts=ordered, state=after.model_copy(update={"custom": tests}))
