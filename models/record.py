@@ -434,6 +434,11 @@ def render_markdown(record: DeploymentRecord) -> str:
         f"- minimum sample: {c.min_requests} candidate requests per step; alpha {c.alpha:g}",
         f"- hard triggers: error rate > {t.error_rate_ratio:g}x, p95 > {t.latency_p95_ratio:g}x",
     ]
+    if c.custom:
+        named = ", ".join(f"{x.metric}" + (f" (limit {x.limit:g})" if x.limit is not None else "") for x in c.custom)
+        lines.append(f"- custom metrics: {named}; definitions sha256 `{record.custom_metrics_sha256}`")
+        last = next((a.custom for a in reversed(record.analyses) if a.custom), [])
+        lines += [f"  - {v.metric} ({v.kind}): {_custom_phrase(v)}" for v in last]
     if record.rollback:
         rb = record.rollback
         lines += [
@@ -503,6 +508,13 @@ def render_markdown(record: DeploymentRecord) -> str:
         f"- {e.at.isoformat()} [{e.phase}] {e.event}" + (f": {e.detail}" if e.detail else "") for e in record.timeline
     ]
     return "\n".join(lines) + "\n"
+
+
+def _custom_phrase(verdict: CustomVerdict) -> str:
+    """One custom metric's last verdict in words: ``fail (3 vs 0)``."""
+    return f"{verdict.verdict} ({_fmt(verdict.observed, 3)} vs {verdict.limit:g})" + (
+        f": {verdict.note}" if verdict.note else ""
+    )
 
 
 def recovery_phrase(report: RecoveryReport) -> str:

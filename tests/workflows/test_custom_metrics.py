@@ -14,6 +14,7 @@ from typing import Any
 from temporalio.client import Client
 
 from models.custom_metrics import CustomMetric, definitions_sha256
+from models.record import render_markdown
 from simulator.policies import write_lab_policy
 from simulator.testing import run_simulator
 from tests.workflows.helpers import SIM_TARGET, rollout_worker, start_rollout, targeted_spec, unique_service
@@ -56,6 +57,9 @@ async def test_a_count_with_ceiling_zero_rolls_back_on_its_first_occurrence(
     assert record.steps[-1].weight == 10, "rolled back in the first step"
     expected = definitions_sha256({"critical_errors": CustomMetric.model_validate(DEFINITIONS["critical_errors"])})
     assert record.custom_metrics_sha256 == expected
+    markdown = render_markdown(record)
+    assert f"- custom metrics: critical_errors; definitions sha256 `{expected}`" in markdown
+    assert "  - critical_errors (count): fail (" in markdown
 
 
 async def test_a_rate_judged_like_the_error_rate_passes_a_healthy_candidate(
