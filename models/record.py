@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.criteria import Criteria, RollbackTriggers
+from models.custom_metrics import CustomVerdict
 from models.durations import format_duration
 from models.limits import MAX_SIGNATURE_CHARS
 from models.segments import Segment, describe
@@ -162,6 +163,11 @@ class AnalysisEntry(_Model):
     triggers_breached: list[str] = Field(default_factory=list)
     error: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    custom: list[CustomVerdict] = Field(
+        default_factory=list,
+        exclude_if=lambda value: not value,  # analyses without custom metrics serialise as before
+        description="Each custom metric's verdict at this analysis (one per criteria.custom entry).",
+    )
 
 
 ABWinner = Literal["candidate", "stable", "no_difference"]
@@ -367,6 +373,12 @@ class DeploymentRecord(_Model):
     notifications_failed: int = Field(
         default=0, description="Webhook deliveries that failed after their retries, or were still out at the end."
     )
+    custom_metrics_sha256: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,  # absent unless the spec judges custom metrics
+        description="SHA-256 of the canonical JSON of the custom metrics' definitions the rollout judged by (the "
+        "target's, by name); None: no custom metrics.",
+    )
 
 
 def strategy_of(spec: RolloutSpec) -> dict[str, Any]:
@@ -427,6 +439,11 @@ def render_markdown(record: DeploymentRecord) -> str:
         f"- minimum sample: {c.min_requests} candidate requests per step; alpha {c.alpha:g}",
         f"- hard triggers: error rate > {t.error_rate_ratio:g}x, p95 > {t.latency_p95_ratio:g}x",
     ]
+    if c.custom:
+        named = ", ".join(f"{x.metric}" + (f" (limit {x.limit:g})" if x.limit is not None else "") for x in c.custom)
+        lines.append(f"- custom metrics: {named}; definitions sha256 `{record.custom_metrics_sha256}`")
+        last = next((a.custom for a in reversed(record.analyses) if a.custom), [])
+        lines += [f"  - {v.metric} ({v.kind}): {_custom_phrase(v)}" for v in last]
     if record.rollback:
         rb = record.rollback
         lines += [
@@ -502,6 +519,13 @@ def render_markdown(record: DeploymentRecord) -> str:
         f"- {e.at.isoformat()} [{e.phase}] {e.event}" + (f": {e.detail}" if e.detail else "") for e in record.timeline
     ]
     return "\n".join(lines) + "\n"
+
+
+def _custom_phrase(verdict: CustomVerdict) -> str:
+    """One custom metric's last verdict in words: ``fail (3 vs 0)``."""
+    return f"{verdict.verdict} ({_fmt(verdict.observed, 3)} vs {verdict.limit:g})" + (
+        f": {verdict.note}" if verdict.note else ""
+    )
 
 
 def recovery_phrase(report: RecoveryReport) -> str:
