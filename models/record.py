@@ -244,6 +244,24 @@ class OverrideEntry(_Model):
     )
 
 
+class ManualMove(_Model):
+    """An overrider moved the walk: ``skip`` to a later step, or ``full`` (100% now). Who, why, what was left out."""
+
+    decision: Literal["skip", "full"]
+    from_step: int = Field(description="1-based step the walk was in when the move was accepted.")
+    to_step: int | None = Field(description="1-based step the walk landed on; None: 100% (then the watch, if any).")
+    by: str
+    reason: str
+    at: datetime
+    left_out: list[int] = Field(
+        default_factory=list, description="1-based steps the move left out (the current one, if it ended early)."
+    )
+    made_at: datetime | None = Field(default=None, description="When the walk made the move; None: not made yet.")
+    verified: bool | None = Field(default=None, description="As for approvals: signed and listed, unsigned, or older.")
+    key: str | None = Field(default=None, description="SHA256 fingerprint of the key that signed it.")
+    proof: SignedProof | None = Field(default=None, description="As for approvals: what proves the move.")
+
+
 class SignedOperation(_Model):
     """A counted, signed decision that is not an approval or an override: reject, abort, pause, resume."""
 
@@ -361,6 +379,11 @@ class DeploymentRecord(_Model):
     notifications_sent: int = Field(default=0, description="Webhook deliveries the receiver accepted (2xx).")
     notifications_failed: int = Field(
         default=0, description="Webhook deliveries that failed after their retries, or were still out at the end."
+    )
+    moves: list[ManualMove] = Field(
+        default_factory=list,
+        exclude_if=lambda value: not value,  # absent unless a move was made: older records keep their JSON and digest
+        description="Manual moves (skip to a step, 100% now) by overriders, with who, why and what they left out.",
     )
 
 
@@ -483,6 +506,9 @@ def render_markdown(record: DeploymentRecord) -> str:
             + (f" **(dropped: {a.dropped})**" if a.dropped else "")
             for a in record.approvals
         ]
+    if record.moves:
+        lines += ["", "## Manual moves", ""]
+        lines += [_move_line(m) for m in record.moves]
     if record.rejected_signals:
         lines += ["", "## Signals that changed nothing", ""]
         lines += [f"- {r.at.isoformat()} `{r.signal}` from {r.by or '?'}: {r.reason}" for r in record.rejected_signals]
@@ -491,6 +517,16 @@ def render_markdown(record: DeploymentRecord) -> str:
         f"- {e.at.isoformat()} [{e.phase}] {e.event}" + (f": {e.detail}" if e.detail else "") for e in record.timeline
     ]
     return "\n".join(lines) + "\n"
+
+
+def _move_line(move: ManualMove) -> str:
+    where = "to 100% now" if move.to_step is None else f"to step {move.to_step}"
+    left = ", ".join(str(n) for n in move.left_out) or "none"
+    made = f"made {move.made_at.isoformat()}" if move.made_at else "not made"
+    return (
+        f"- {move.at.isoformat()} {move.decision} from step {move.from_step} {where} by {move.by}"
+        f"{_proof(move.verified, move.key)}: {move.reason} (steps left out: {left}; {made})"
+    )
 
 
 def recovery_phrase(report: RecoveryReport) -> str:

@@ -137,6 +137,16 @@ class RolloutState(BaseModel):
     watching: bool = Field(
         default=False, exclude_if=lambda value: not value, description="The promoted candidate is being watched."
     )
+    moves_patch: bool = Field(
+        default=False,
+        exclude_if=lambda value: not value,
+        description="Started under the manual-moves patch: skip and full count (kept across continue-as-new).",
+    )
+    move_pending: int | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="An accepted move not made yet: the 0-based item the walk lands on (the plan's length: 100%).",
+    )
     record: DeploymentRecord
 
 
