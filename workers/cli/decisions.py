@@ -47,9 +47,9 @@ def principal_of(key: Path) -> str | None:
     return parts[2].strip() if len(parts) == 3 and parts[2].strip() else None
 
 
-async def binding_of(handle: WorkflowHandle[Any, Any], decision: Decision) -> Binding:
-    """What the decision is about, read from the rollout as it is now."""
-    return binding_from(handle.id, decision, *await read_rollout(handle))
+async def binding_of(handle: WorkflowHandle[Any, Any], decision: Decision, *, to: int | None = None) -> Binding:
+    """What the decision is about, read from the rollout as it is now (``to``: a skip's target step)."""
+    return binding_from(handle.id, decision, *await read_rollout(handle), to=to)
 
 
 async def read_rollout(handle: WorkflowHandle[Any, Any]) -> tuple[DeploymentRecord, RolloutStatus]:
@@ -110,11 +110,16 @@ def payload_for(
 
 
 async def signed_payload(
-    handle: WorkflowHandle[Any, Any], decision: Decision, signer: Signer, *, text: str | None = None
+    handle: WorkflowHandle[Any, Any],
+    decision: Decision,
+    signer: Signer,
+    *,
+    text: str | None = None,
+    to: int | None = None,
 ) -> dict[str, Any]:
     """A payload for ``decision`` on this rollout, signed now by ``signer``."""
-    binding = await binding_of(handle, decision)
-    return payload_for(decision, binding, signer, who=signer.principal, text=text)
+    binding = await binding_of(handle, decision, to=to)
+    return payload_for(decision, binding, signer, who=signer.principal, text=text, to=to)
 
 
 NOUNS: dict[Decision, str] = {
