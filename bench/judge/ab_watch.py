@@ -41,8 +41,10 @@ SEED_OFFSET = 7_000
 """Cell indices for ``run_seed`` start here, so these runs draw other numbers than the main table's cells."""
 
 Kind = Literal["ab", "watch"]
-Outcome = tuple[str | None, int | None]
-"""What a run ended with ("candidate", "stable", "guard" for a rollback, None) and its minute (None: never)."""
+Outcome = tuple[str | None, int | None, int | None]
+"""What a run ended with ("candidate", "stable", "guard" for a rollback, None), its minute (None: never), and the
+first minute the interval on quality alone was decisive (A/B only: what the winner rule waits for beyond it is
+the guard, every criterion passing)."""
 
 
 @dataclass(frozen=True)
@@ -84,18 +86,22 @@ def ab_run(cell: Cell, seed: int) -> Outcome:
         horizon_polls=POLLS,
         robust=True,
     )
+    decisive: int | None = None
     for poll in range(POLLS):
         stable, candidate = run.reading(poll)
         judgement = judge(state, stable=stable, candidate=candidate, criteria=CRITERIA, triggers=TRIGGERS)
         state = judgement.state
         minute = run.poll_minute(poll)
         if judgement.decision == "rollback":
-            return "guard", minute
+            return "guard", minute, decisive
+        found = interval(state, "quality", ALPHA)
+        if decisive is None and winner(found, "quality", 0.0, criteria_pass=True) is not None:
+            decisive = minute
         passing = all(result.verdict == "pass" for result in judgement.criteria)
-        named = winner(interval(state, "quality", ALPHA), "quality", 0.0, criteria_pass=passing)
+        named = winner(found, "quality", 0.0, criteria_pass=passing)
         if named is not None:
-            return named, minute
-    return None, None
+            return named, minute, decisive
+    return None, None, decisive
 
 
 def watch_run(cell: Cell, seed: int) -> Outcome:
@@ -109,8 +115,8 @@ def watch_run(cell: Cell, seed: int) -> Outcome:
         judgement = judge(state, stable=stable_at_cut, candidate=candidate, criteria=CRITERIA, triggers=TRIGGERS)
         state = judgement.state
         if judgement.decision == "rollback":
-            return "guard", (poll - cut + 1) * POLL_MINUTES
-    return None, None
+            return "guard", (poll - cut + 1) * POLL_MINUTES, None
+    return None, None, None
 
 
 def _task(task: tuple[int, int, int]) -> tuple[int, Outcome]:
@@ -155,26 +161,30 @@ def render(outcomes: dict[str, list[Outcome]], *, command: str, wall: float, loa
         f"## A/B test (50/50, primary metric quality, alpha {ALPHA:g}, horizon 48 h)",
         "",
         "| cell | runs | any winner named | candidate named | stable named | guard rollback | no decision | "
-        "minutes to a winner: median | p90 |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "minutes to a winner: median | p90 | interval alone decisive: median |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for cell in CELLS:
         if cell.kind != "ab" or cell.name not in outcomes:
             continue
         runs = outcomes[cell.name]
         n = len(runs)
-        count = {who: sum(1 for named, _ in runs if named == who) for who in ("candidate", "stable", "guard", None)}
-        times = sorted(float(m) if named in ("candidate", "stable") and m else math.inf for named, m in runs)
+        count = {who: sum(1 for named, _, _ in runs if named == who) for who in ("candidate", "stable", "guard", None)}
+        times = sorted(float(m) if named in ("candidate", "stable") and m else math.inf for named, m, _ in runs)
+        alone = sorted(float(d) if d is not None else math.inf for _, _, d in runs)
         lines.append(
             f"| {cell.name}: {cell.description} | {n} | {_rate(count['candidate'] + count['stable'], n)} "
             f"| {_rate(count['candidate'], n)} | {_rate(count['stable'], n)} "
             f"| {_rate(count['guard'], n)} | {_rate(count[None], n)} | {_minutes(times, 0.5)} | "
-            f"{_minutes(times, 0.9)} |"
+            f"{_minutes(times, 0.9)} | {_minutes(alone, 0.5)} |"
         )
     lines += [
         "",
         "With equal arms any winner is a false winner: the 'any winner named' rate is what must stay at or under "
-        f"alpha = {ALPHA:g}. With a better candidate, 'candidate named' is the power within 48 h.",
+        f"alpha = {ALPHA:g}. With a better candidate, 'candidate named' is the power within 48 h. 'Interval alone "
+        "decisive' is when the quality interval first excluded zero: the winner rule also waits for every "
+        "criterion (errors, latency, quality) to pass, so the guard's evidence, not the effect's size, sets the "
+        "time to a winner at these effects.",
         "",
         "## Watch after promotion (healthy candidate: any switch-back is false)",
         "",
@@ -186,7 +196,7 @@ def render(outcomes: dict[str, list[Outcome]], *, command: str, wall: float, loa
             continue
         runs = outcomes[cell.name]
         n = len(runs)
-        back = [float(m) for named, m in runs if named == "guard" and m is not None]
+        back = [float(m) for named, m, _ in runs if named == "guard" and m is not None]
         median = f"{quantile(back, 0.5):.0f}" if back else "-"
         lines.append(f"| {cell.name}: {cell.description} | {n} | {_rate(len(back), n)} | {median} |")
     return "\n".join(lines) + "\n"
