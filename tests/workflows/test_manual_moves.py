@@ -64,6 +64,9 @@ async def test_an_overrider_skips_and_goes_to_100_the_requester_and_unsigned_mov
             "skip", handle.id, "--to", "9", "--key", str(bob.key), "--reason", "x", "--yes", address=address
         )
         assert code == 1 and "to: step 9 does not exist" in err, err
+        # As a signal, a refusal is always kept, naming the field.
+        await handle.signal("skip", {"by": "bob", "to": 9, "reason": "signal"})
+        await wait_for_status(handle, lambda st: st.rejected_signals == 3, what="the refused skip signal recorded")
         assert (await status(handle)).step == 2
 
         code, out, err = await rollouts_cli(
@@ -95,7 +98,8 @@ async def test_an_overrider_skips_and_goes_to_100_the_requester_and_unsigned_mov
     moves = [(m.decision, m.from_step, m.to_step, m.by, m.left_out, m.verified) for m in record.moves]
     assert moves == [("skip", 2, 4, "bob", [2, 3], True), ("full", 4, None, "bob", [4], True)]
     assert all(m.key and m.proof and m.made_at for m in record.moves)
-    assert [(r.signal, r.by) for r in record.rejected_signals] == [("skip", "bob"), ("skip", "alice")]
+    assert [(r.signal, r.by) for r in record.rejected_signals] == [("skip", "bob"), ("skip", "alice"), ("skip", "bob")]
+    assert record.rejected_signals[2].reason.startswith("to: step 9 does not exist")
     assert "## Manual moves" in result.markdown
     assert "skip from step 2 to step 4 by bob (signed" in result.markdown
     assert "full from step 4 to 100% now by bob (signed" in result.markdown and ": hotfix (steps left out: 4;" in (
