@@ -264,6 +264,24 @@ class OverrideEntry(_Model):
     )
 
 
+class ManualMove(_Model):
+    """An overrider moved the walk: ``skip`` to a later step, or ``full`` (100% now). Who, why, what was left out."""
+
+    decision: Literal["skip", "full"]
+    from_step: int = Field(description="1-based step the walk was in when the move was accepted.")
+    to_step: int | None = Field(description="1-based step the walk landed on; None: 100% (then the watch, if any).")
+    by: str
+    reason: str
+    at: datetime
+    left_out: list[int] = Field(
+        default_factory=list, description="1-based steps the move left out (the current one, if it ended early)."
+    )
+    made_at: datetime | None = Field(default=None, description="When the walk made the move; None: not made yet.")
+    verified: bool | None = Field(default=None, description="As for approvals: signed and listed, unsigned, or older.")
+    key: str | None = Field(default=None, description="SHA256 fingerprint of the key that signed it.")
+    proof: SignedProof | None = Field(default=None, description="As for approvals: what proves the move.")
+
+
 class SignedOperation(_Model):
     """A counted, signed decision that is not an approval or an override: reject, abort, pause, resume."""
 
@@ -378,6 +396,11 @@ class DeploymentRecord(_Model):
         exclude_if=lambda value: value is None,  # absent unless the spec judges custom metrics
         description="SHA-256 of the canonical JSON of the custom metrics' definitions the rollout judged by (the "
         "target's, by name); None: no custom metrics.",
+    )
+    moves: list[ManualMove] = Field(
+        default_factory=list,
+        exclude_if=lambda value: not value,  # absent unless a move was made: older records keep their JSON and digest
+        description="Manual moves (skip to a step, 100% now) by overriders, with who, why and what they left out.",
     )
 
 
@@ -511,6 +534,9 @@ def render_markdown(record: DeploymentRecord) -> str:
             + (f" **(dropped: {a.dropped})**" if a.dropped else "")
             for a in record.approvals
         ]
+    if record.moves:
+        lines += ["", "## Manual moves", ""]
+        lines += [_move_line(m) for m in record.moves]
     if record.rejected_signals:
         lines += ["", "## Signals that changed nothing", ""]
         lines += [f"- {r.at.isoformat()} `{r.signal}` from {r.by or '?'}: {r.reason}" for r in record.rejected_signals]
@@ -525,6 +551,16 @@ def _custom_phrase(verdict: CustomVerdict) -> str:
     """One custom metric's last verdict in words: ``fail (3 vs 0)``."""
     return f"{verdict.verdict} ({_fmt(verdict.observed, 3)} vs {verdict.limit:g})" + (
         f": {verdict.note}" if verdict.note else ""
+    )
+
+
+def _move_line(move: ManualMove) -> str:
+    where = "to 100% now" if move.to_step is None else f"to step {move.to_step}"
+    left = ", ".join(str(n) for n in move.left_out) or "none"
+    made = f"made {move.made_at.isoformat()}" if move.made_at else "not made"
+    return (
+        f"- {move.at.isoformat()} {move.decision} from step {move.from_step} {where} by {move.by}"
+        f"{_proof(move.verified, move.key)}: {move.reason} (steps left out: {left}; {made})"
     )
 
 

@@ -178,6 +178,34 @@ async def record(label: str) -> None:
                 await handle.result()
                 (HERE / f"{label}--{handle.id}.json").write_text((await handle.fetch_history()).to_json())
 
+                # 7. Since the manual-moves patch: a skip from a pause to a later one, then 100% now, then the watch.
+                spec = targeted_spec(
+                    sim,
+                    "recorded-moves",
+                    strategy=[
+                        {"kind": "canary", "weight": 10, "observe": "2s"},
+                        {"kind": "pause"},
+                        {"kind": "canary", "weight": 20, "observe": "2s"},
+                        {"kind": "pause"},
+                        {"kind": "watch", "duration": "2s"},
+                    ],
+                    approvals={"approvers": ["release-manager"]},
+                )
+                del spec["steps"]
+                handle = await start_rollout(client, spec, "record")
+                for step in (2, 4):
+
+                    async def at_step(step: int = step) -> bool:
+                        return (await status(handle)).step == step
+
+                    await wait_until(at_step, what=f"step {step}")
+                    if step == 2:
+                        await handle.execute_update("skip", {"by": "release-manager", "to": 4, "reason": "no need"})
+                    else:
+                        await handle.execute_update("full", {"by": "release-manager", "reason": "hotfix"})
+                await handle.result()
+                (HERE / f"{label}--{handle.id}.json").write_text((await handle.fetch_history()).to_json())
+
 
 if __name__ == "__main__":
     asyncio.run(record(sys.argv[1] if len(sys.argv) > 1 else "v1"))

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         cause,
     )
     from workflows.rollout.interrupts import RollbackNeeded
+    from workflows.rollout.moves import raise_if_moved
     from workflows.rollout.notify import drain
     from workflows.rollout.state import JudgeRules, state_digest
 
@@ -66,6 +67,7 @@ async def watch(
     spec, s = run.spec, run.state
     while not done():
         run.raise_if_aborted()
+        raise_if_moved(run)
         now = workflow.now()
         if deadline is not None and now >= deadline:
             return False
@@ -86,6 +88,7 @@ async def watch(
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(woken(run, done), timeout=wake - now, timeout_summary=label)
         run.raise_if_aborted()
+        raise_if_moved(run)
         if workflow.now() >= s.next_analysis_at:
             due = s.next_analysis_at
             await analyse(run, index)

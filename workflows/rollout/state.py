@@ -149,6 +149,16 @@ class RolloutState(BaseModel):
         exclude_if=lambda value: value is None,  # absent from rollouts without count metrics
         description="The candidate's events per custom count metric since the rollout's first analysis.",
     )
+    moves_patch: bool = Field(
+        default=False,
+        exclude_if=lambda value: not value,
+        description="Started under the manual-moves patch: skip and full count (kept across continue-as-new).",
+    )
+    move_pending: int | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="An accepted move not made yet: the 0-based item the walk lands on (the plan's length: 100%).",
+    )
     record: DeploymentRecord
 
 
