@@ -35,7 +35,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from models.durations import parse_duration
@@ -113,14 +113,10 @@ async def _decide(args: argparse.Namespace) -> int:
     if killing:
         args.workflow_id = args.workflow_id or f"rollout-{args.service}"
     decision: Decision = "abort" if killing else args.command
-    settings = Settings.from_env()
-    if args.address:
-        settings = dataclasses.replace(settings, address=args.address)
-    try:
-        client = await connect(settings)
-    except RuntimeError as exc:
-        print(f"rollouts {decision}: cannot reach Temporal at {settings.address}: {exc}", file=sys.stderr)
+    connected = await _connect(args, decision)
+    if connected is None:
         return 1
+    client, _ = connected
     handle = client.get_workflow_handle(args.workflow_id, result_type=RolloutResult)
     who = _principal(args)
     signer = None if args.key is None else Signer(who, args.key, parse_duration(args.valid_for))
@@ -203,15 +199,23 @@ def _sign_spec(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _drill(args: argparse.Namespace) -> int:
+async def _connect(args: argparse.Namespace, command: str) -> tuple[Client, Settings] | None:
+    """A client for the command (``--address`` over the environment), or None once the reason is printed."""
     settings = Settings.from_env()
     if args.address:
         settings = dataclasses.replace(settings, address=args.address)
     try:
-        client = await connect(settings)
+        return await connect(settings), settings
     except RuntimeError as exc:
-        print(f"rollouts drill: cannot reach Temporal at {settings.address}: {exc}", file=sys.stderr)
+        print(f"rollouts {command}: cannot reach Temporal at {settings.address}: {exc}", file=sys.stderr)
+        return None
+
+
+async def _drill(args: argparse.Namespace) -> int:
+    connected = await _connect(args, "drill")
+    if connected is None:
         return 1
+    client, settings = connected
     try:
         return await drills.main(client, args, settings.task_queue)
     except RPCError as exc:
@@ -220,14 +224,10 @@ async def _drill(args: argparse.Namespace) -> int:
 
 
 async def _pipeline(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    if args.address:
-        settings = dataclasses.replace(settings, address=args.address)
-    try:
-        client = await connect(settings)
-    except RuntimeError as exc:
-        print(f"rollouts pipeline: cannot reach Temporal at {settings.address}: {exc}", file=sys.stderr)
+    connected = await _connect(args, "pipeline")
+    if connected is None:
         return 1
+    client, settings = connected
     try:
         return await pipeline.main(client, args, settings.task_queue, _ask)
     except (RPCError, SigningError) as exc:
