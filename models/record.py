@@ -14,6 +14,7 @@ from models.criteria import Criteria, RollbackTriggers
 from models.custom_metrics import CustomVerdict
 from models.durations import format_duration
 from models.limits import MAX_SIGNATURE_CHARS
+from models.release import ReleaseReport
 from models.segments import Segment, describe
 from models.spec import RolloutSpec, VersionRef
 from models.verdicts import AnalysisDecision, JudgeMethod, Verdict
@@ -397,6 +398,11 @@ class DeploymentRecord(_Model):
         description="SHA-256 of the canonical JSON of the custom metrics' definitions the rollout judged by (the "
         "target's, by name); None: no custom metrics.",
     )
+    release: ReleaseReport | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,  # absent unless the target has a release hook
+        description="The old version's release through the target's release hook, after a passed watch.",
+    )
     moves: list[ManualMove] = Field(
         default_factory=list,
         exclude_if=lambda value: not value,  # absent unless a move was made: older records keep their JSON and digest
@@ -537,6 +543,14 @@ def render_markdown(record: DeploymentRecord) -> str:
     if record.moves:
         lines += ["", "## Manual moves", ""]
         lines += [_move_line(m) for m in record.moves]
+    if record.release is not None:
+        r = record.release
+        lines += ["", "## Old version", ""]
+        lines.append(
+            f"- {r.released_version} released through the operators' hook (HTTP {r.status}) at {r.at.isoformat()}"
+            if r.outcome == "released"
+            else f"- {r.released_version} **not released**: {r.error} (it still runs; free it by hand)"
+        )
     if record.rejected_signals:
         lines += ["", "## Signals that changed nothing", ""]
         lines += [f"- {r.at.isoformat()} `{r.signal}` from {r.by or '?'}: {r.reason}" for r in record.rejected_signals]

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from models.custom_metrics import MAX_CUSTOM_METRICS, CustomMetric, MetricName
 from models.evals import EvalSuite
 from models.limits import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_SCORE
+from models.release import ReleaseHook
 from models.spec import FilePath, MetricsSpec, RouterSpec, Url
 
 SERVICE_PLACEHOLDER = "{service}"
@@ -84,6 +85,13 @@ class Target(_Model):
         exclude_if=lambda value: not value,  # held in a rollout's state: absent from older carried JSON
         description="Named metrics beside the built-in ones (rates, means, counts with a ceiling) that a spec's "
         'criteria.custom may judge by name; docs/security.md, "Custom metrics".',
+    )
+
+    release_hook: ReleaseHook | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,  # held in a rollout's state: absent from older carried JSON
+        description="The operators' endpoint that releases (scales down) the old version once a watch after "
+        "promotion has passed; docs/strategies.md. None: the old version stays until the operators free it.",
     )
 
     @model_validator(mode="after")

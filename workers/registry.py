@@ -16,6 +16,7 @@ from activities.lease import LeaseActivities
 from activities.notify import NotifyActivities
 from activities.pipeline import PipelineActivities
 from activities.policy import PolicyActivities
+from activities.release import ReleaseActivities
 from activities.rollout import RolloutActivities
 from workflows.drill import RollbackDrill
 from workflows.lease import RolloutLease
@@ -48,5 +49,6 @@ async def open_activities(
             *EvalActivities(http).all(),
             *PipelineActivities(client).all(),
             *DrillActivities(http).all(),
+            *ReleaseActivities(http).all(),
         ]
         yield activities  # type: ignore[misc]

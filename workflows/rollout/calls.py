@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.eval_gate import EvalActivities
     from activities.lease import LeaseActivities
     from activities.notify import NotifyActivities
+    from activities.release import ReleaseActivities
     from activities.rollout import RolloutActivities
     from models.activities import (
         CounterPair,
@@ -31,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from models.evals import EvalInput, EvalResult
     from models.lease import LeaseHolder, LeaseRequest
     from models.notifications import NotifyInput, NotifyResult
+    from models.release import ReleaseInput, ReleaseResult
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,13 @@ CALLS: dict[str, CallOptions] = {
     "release_lease": CallOptions(30 * _SECOND, ROLLBACK_ROUTER_RETRY),
 }
 """One row per call: ``route_all_to_stable`` is ``set_weights`` to 0% with the rollback's patience."""
+
+RELEASE_START_TO_CLOSE = 15 * _SECOND
+"""One release attempt (the HTTP client gives up after 10s)."""
+RELEASE_RETRY = RetryPolicy(
+    initial_interval=2 * _SECOND, backoff_coefficient=3.0, maximum_interval=60 * _SECOND, maximum_attempts=5
+)
+"""2s, 6s, 18s, 54s between attempts: a hook down for about a minute and a half is still reached."""
 
 NOTIFY_START_TO_CLOSE = 15 * _SECOND
 """One delivery attempt (the HTTP client gives up after 5s; the rest is room for a slow worker)."""
@@ -212,4 +221,15 @@ async def release_lease(request: LeaseRequest, *, summary: str) -> None:
         start_to_close_timeout=o.start_to_close,
         retry_policy=o.retry,
         summary=summary,
+    )
+
+
+async def release_old_version(request: ReleaseInput) -> ReleaseResult:
+    """The operators' release hook, retried for about a minute and a half; its failure is the caller's to record."""
+    return await workflow.execute_activity_method(
+        ReleaseActivities.release_old_version,
+        request,
+        start_to_close_timeout=RELEASE_START_TO_CLOSE,
+        retry_policy=RELEASE_RETRY,
+        summary=f"release {request.released_version}: the operators' hook",
     )

@@ -5,6 +5,8 @@ before the cutover, and every analysis of the watch compares the candidate's tra
 (``analysis.analyse`` swaps them in for stable's live counters, which no longer move). Stable stays routable: the
 router compensation is still registered, so a failed criterion or a trigger rolls back at once, verified, as any
 failure in a canary step does. The watch passes by lasting its duration; the outcome is promoted only then.
+Then, when the target has a release hook (the operators' scale-down endpoint), the old version is released through
+it (patch ``watch-release-hook``); a hook that fails is recorded and never undoes the promotion.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from models.durations import format_duration
     from models.phases import Phase
+    from models.release import ReleaseInput, ReleaseReport
     from models.strategy import WatchStep
+    from workflows.rollout import calls
     from workflows.rollout.analysis import read_counters, start_watch_judge
     from workflows.rollout.context import ROUTER_COMPENSATION, RolloutRun, cause
     from workflows.rollout.kinds.held import at_weight, begin
@@ -59,3 +63,38 @@ async def run(run: RolloutRun, index: int, item: WatchStep) -> None:
     run.note("watch passed", f"candidate judged at 100% for {format_duration(item.duration)} without a failure")
     s.record.outcome = "promoted"
     run.enter(Phase.PROMOTED, "candidate serves 100%, watched")
+    await _release(run)
+
+
+RELEASE_HOOK_PATCH = "watch-release-hook"
+
+
+async def _release(run: RolloutRun) -> None:
+    """The old version through the target's release hook, once; recorded whatever happens, never a rollback."""
+    s = run.state
+    hook = None if s.target is None else s.target.target.release_hook
+    if hook is None or s.record.release is not None or not workflow.patched(RELEASE_HOOK_PATCH):
+        return
+    request = ReleaseInput(
+        hook=hook,
+        service=run.spec.service,
+        released_version=run.spec.stable.version,
+        serving_version=run.spec.candidate.version,
+        rollout_id=workflow.info().workflow_id,
+        idempotency_key=f"{workflow.info().workflow_id}/{workflow.info().first_execution_run_id}/release",
+    )
+    try:
+        result = await calls.release_old_version(request)
+    except ActivityError as exc:
+        s.record.release = ReleaseReport(
+            released_version=request.released_version,
+            outcome="failed",
+            error=cause(exc)[:300],
+            at=workflow.now(),
+        )
+        run.note("old version not released", f"{run.spec.stable.version}: {cause(exc)}; free it by hand")
+        return
+    s.record.release = ReleaseReport(
+        released_version=request.released_version, outcome="released", status=result.status, at=workflow.now()
+    )
+    run.note("old version released", f"{run.spec.stable.version} through the operators' release hook")
