@@ -128,3 +128,17 @@ def test_the_nginx_include_is_unchanged_without_mirror_location_and_switches_wit
     served = f"stable=100.00 candidate=0.00 revision={on_revision} mirror=on"
     assert served in on
     assert parse_served(served).state.mirror is True
+
+
+def test_the_documented_example_runs_on_the_example_policys_production_target() -> None:
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    spec = validate_spec(json.loads((docs / "examples" / "strategy-shadow-mirror.json").read_text()))
+    first = plan_of(spec)[0]
+    assert isinstance(first, ShadowStep) and first.mode == "mirror"
+    raw = (docs / "examples" / "policies" / "support-assistant.json").read_bytes()
+    found = resolve(raw, source="support-assistant.json", service="support-assistant")
+    assert found is not None
+    assert isinstance(choose_target(spec, found, lab_mode=False), ChosenTarget)
+    assert "(examples/strategy-shadow-mirror.json)" in (docs / "rollouts.md").read_text()
