@@ -13,6 +13,7 @@ from typing import Any
 
 from temporalio.client import Client
 
+from models.lease import LeaseReport, lease_id
 from simulator.policies import write_lab_policy
 from simulator.testing import run_simulator
 from tests.workflows.helpers import SIM_TARGET, rollout_worker, start_rollout, unique_service, wait_until
@@ -102,3 +103,28 @@ async def test_a_candidate_failing_on_the_copies_rolls_back_before_any_user_traf
     assert [s.kind for s in record.steps] == ["shadow"], "it never reached the canary step"
     assert routes == {"stable": 100.0, "candidate": 0.0}
     assert all(candidate == 0 for candidate, _ in moves(calls)) and moves(calls)[-1] == (0, False), calls
+
+
+async def test_a_rollout_terminated_during_the_mirror_is_rolled_back_by_its_lease_with_the_mirror_off(
+    client: Client, task_queue: str, tmp_path: Path
+) -> None:
+    service = unique_service()
+    async with run_simulator(knobs=FAST) as sim:
+        policy = write_lab_policy(tmp_path / "policy.json", {SIM_TARGET: sim.target()})
+        async with rollout_worker(client, task_queue, policy_path=policy):
+            spec = strategy_spec(sim, service, [{**MIRROR, "duration": "10m"}, CANARY])
+            handle = await start_rollout(client, spec, task_queue)
+
+            async def mirroring() -> bool:
+                return bool((await sim.routes(service)).get("mirror"))
+
+            await wait_until(mirroring, what="the router mirroring")
+            await handle.terminate(reason="stopping by hand")
+            lease = client.get_workflow_handle(lease_id(service), result_type=LeaseReport)
+            report = await lease.result()
+            routes = await sim.routes(service)
+
+    orphan = report.orphan_rollback
+    assert orphan is not None and orphan.compensated and orphan.router_verified is True, orphan
+    assert orphan.router is not None and orphan.router.mirror is False
+    assert routes == {"stable": 100.0, "candidate": 0.0}, "the lease left no mirror on"
