@@ -10,6 +10,7 @@ import pytest
 
 from activities.routers.nginx_include import parse, parse_served, render
 from models.activities import RouterState, SetWeightsInput
+from models.phases import Phase
 from models.policy import GoverningPolicy, resolve
 from models.spec import NginxRouter
 from models.strategy import ShadowStep
@@ -142,3 +143,16 @@ def test_the_documented_example_runs_on_the_example_policys_production_target() 
     assert found is not None
     assert isinstance(choose_target(spec, found, lab_mode=False), ChosenTarget)
     assert "(examples/strategy-shadow-mirror.json)" in (docs / "rollouts.md").read_text()
+
+
+def test_the_plan_and_current_details_show_the_mirror() -> None:
+    from tests.unit.test_view import T0, state
+    from workflows.rollout import view
+
+    spec = validate_spec(base(strategy=[MIRROR, CANARY], **NAMED))
+    assert "| 1 shadow | 0% (live traffic mirrored to the candidate, answers discarded) | 2h | - |" in view.plan(spec)
+    s = state(spec)
+    s.phase = Phase.CANARY
+    s.step_index, s.weight = 0, 0.0
+    details = view.details(spec, s, T0)
+    assert "**Step 1 of 2** (shadow) at 0%" in details, details
