@@ -171,6 +171,8 @@ class ShadowStep(_Model):
     )
     duration: _Positive | None = Field(
         default=None,
+        # Absent while unset: a replay item's JSON (in a carried state, a record) is what it was before mirrors.
+        exclude_if=lambda value: value is None,
         description="mirror mode: how long live traffic is mirrored and judged (pauses do not count). Not with replay.",
     )
     max_requests: int = Field(default=200, ge=1, le=MAX_SHADOW_REQUESTS, description="Replay at most this many.")

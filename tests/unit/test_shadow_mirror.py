@@ -156,3 +156,9 @@ def test_the_plan_and_current_details_show_the_mirror() -> None:
     s.step_index, s.weight = 0, 0.0
     details = view.details(spec, s, T0)
     assert "**Step 1 of 2** (shadow) at 0%" in details, details
+
+
+def test_a_replay_items_json_is_what_it_was_before_mirrors() -> None:
+    item = ShadowStep.model_validate({"kind": "shadow", "replay": "support"})
+    dumped = item.model_dump(mode="json")
+    assert "duration" not in dumped and dumped["mode"] == "replay" and dumped["replay"] == "support"
