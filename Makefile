@@ -1,5 +1,5 @@
 # The two commands: `make run` (dev server + UI, worker, simulator, demo rollout) and `make test`.
-.PHONY: setup run test lint bench bench-judge cluster clean
+.PHONY: setup run test lint bench bench-judge bench-judge-ab-watch cluster clean
 
 setup:
 	@bash scripts/setup.sh
@@ -19,6 +19,10 @@ bench: setup
 # Rewrites docs/judge-benchmark.md: 24 cells x 1,000 runs (see the figure and the wall time in that file).
 bench-judge: setup
 	@.venv/bin/python -m bench.judge
+
+# The A/B and watch cells (docs/judge-benchmark-ab-watch.md): 200 runs a cell.
+bench-judge-ab-watch: setup
+	@.venv/bin/python -m bench.judge.ab_watch --runs 200
 
 # A real Temporal cluster on loopback (PostgreSQL, 2 history + 2 matching instances, Web UI): deploy/README.md.
 # Stop it with `deploy/cluster/stop.sh`; its data stays in .run/cluster until that folder is deleted.

@@ -90,6 +90,13 @@ class RolloutActivities:
         try:
             stable = await provider.counters(request.stable_version)
             candidate = await provider.counters(request.candidate_version)
+            # Only the custom metrics the rollout judges are kept, under their names (none: none kept).
+            stable = stable.model_copy(
+                update={"custom": await provider.custom(request.stable_version, request.custom, stable)}
+            )
+            candidate = candidate.model_copy(
+                update={"custom": await provider.custom(request.candidate_version, request.custom, candidate)}
+            )
         except ProviderError as exc:
             _log().warning("read_counters failed", error=str(exc))
             raise exc.to_application_error() from exc

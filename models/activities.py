@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.counters import Counters
+from models.custom_metrics import CustomMetric, MetricName
 from models.segments import Segment
 from models.spec import Comparator, MetricsSpec, PreflightSpec, RouterSpec, ShadowSpec
 
@@ -59,6 +60,11 @@ class ReadCountersInput(_Model):
     service: str
     stable_version: str
     candidate_version: str
+    custom: dict[MetricName, CustomMetric] = Field(
+        default_factory=dict,
+        exclude_if=lambda value: not value,  # inputs of rollouts without custom metrics stay as they were
+        description="The custom metrics to read beside the counters (the rollout's criteria.custom), by name.",
+    )
 
 
 class CounterPair(_Model):

@@ -45,6 +45,22 @@ BucketBound = Annotated[float, BeforeValidator(_parse_bound), PlainSerializer(_d
 """Upper bound of a latency bucket in milliseconds; ``"+Inf"`` allowed."""
 
 
+class CustomValue(BaseModel):
+    """One custom metric's cumulative reading (``models.custom_metrics``): events, or a mean's running sums."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    value: float = Field(description="rate and count: cumulative events; mean: sum of the observations.")
+    sum_squares: float = Field(
+        default=0.0, ge=0, exclude_if=lambda value: not value, description="mean: sum of squared observations."
+    )
+    count: float = Field(default=0.0, ge=0, exclude_if=lambda value: not value, description="mean: observations.")
+
+
+MAX_CUSTOM_VALUES = 32
+"""Custom readings per answer: the target's custom metrics, with room for an answer that carries a few more."""
+
+
 class Counters(BaseModel):
     """Cumulative counters of one version since its serving process started."""
 
@@ -69,6 +85,14 @@ class Counters(BaseModel):
         description="Cumulative requests per input feature and value (prompt_length: short/medium/long, language, "
         "tool_use...): what this version's users sent. Empty where the server exports none; read only by the "
         "optional input_drift criterion.",
+    )
+
+    custom: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")], CustomValue] = Field(
+        default_factory=dict,
+        max_length=MAX_CUSTOM_VALUES,
+        exclude_if=lambda value: not value,  # readings without custom metrics serialise exactly as before
+        description="Cumulative readings of custom metrics by name (the metrics' ``field``); only the custom "
+        "metrics a rollout judges are kept in its readings.",
     )
 
     @field_validator("inputs")

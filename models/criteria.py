@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.custom_metrics import MAX_CUSTOM_CRITERIA, CustomCriterion
 from models.limits import MAX_ERROR_RATE_MARGIN
 
 MAX_RATIO = 100.0
@@ -64,6 +65,13 @@ class Criteria(BaseModel):
         # existed keeps its digest (tests/unit/test_carried_state_compat.py).
         exclude_if=lambda value: value is None,
         description="Optional: hold or roll back a canary whose input distribution differs from stable's (null: off).",
+    )
+    custom: list[CustomCriterion] = Field(
+        default_factory=list,
+        max_length=MAX_CUSTOM_CRITERIA,
+        exclude_if=lambda value: not value,  # absent while empty: older records and carried states keep their digest
+        description="Custom metrics of the target to judge, by name (rates and means inside alpha, counts as hard "
+        'ceilings), e.g. [{"metric": "critical_errors"}]; a limit here may only tighten the operators\'.',
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.criteria import Criteria, RollbackTriggers
+from models.custom_metrics import CustomVerdict
 from models.durations import format_duration
 from models.limits import MAX_SIGNATURE_CHARS
 from models.segments import Segment, describe
@@ -162,6 +163,11 @@ class AnalysisEntry(_Model):
     triggers_breached: list[str] = Field(default_factory=list)
     error: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    custom: list[CustomVerdict] = Field(
+        default_factory=list,
+        exclude_if=lambda value: not value,  # analyses without custom metrics serialise as before
+        description="Each custom metric's verdict at this analysis (one per criteria.custom entry).",
+    )
 
 
 ABWinner = Literal["candidate", "stable", "no_difference"]
@@ -256,6 +262,24 @@ class OverrideEntry(_Model):
     dropped: str | None = Field(
         default=None, description="Why this override no longer counts (its key was revoked); None: it counts."
     )
+
+
+class ManualMove(_Model):
+    """An overrider moved the walk: ``skip`` to a later step, or ``full`` (100% now). Who, why, what was left out."""
+
+    decision: Literal["skip", "full"]
+    from_step: int = Field(description="1-based step the walk was in when the move was accepted.")
+    to_step: int | None = Field(description="1-based step the walk landed on; None: 100% (then the watch, if any).")
+    by: str
+    reason: str
+    at: datetime
+    left_out: list[int] = Field(
+        default_factory=list, description="1-based steps the move left out (the current one, if it ended early)."
+    )
+    made_at: datetime | None = Field(default=None, description="When the walk made the move; None: not made yet.")
+    verified: bool | None = Field(default=None, description="As for approvals: signed and listed, unsigned, or older.")
+    key: str | None = Field(default=None, description="SHA256 fingerprint of the key that signed it.")
+    proof: SignedProof | None = Field(default=None, description="As for approvals: what proves the move.")
 
 
 class SignedOperation(_Model):
@@ -367,6 +391,17 @@ class DeploymentRecord(_Model):
     notifications_failed: int = Field(
         default=0, description="Webhook deliveries that failed after their retries, or were still out at the end."
     )
+    custom_metrics_sha256: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,  # absent unless the spec judges custom metrics
+        description="SHA-256 of the canonical JSON of the custom metrics' definitions the rollout judged by (the "
+        "target's, by name); None: no custom metrics.",
+    )
+    moves: list[ManualMove] = Field(
+        default_factory=list,
+        exclude_if=lambda value: not value,  # absent unless a move was made: older records keep their JSON and digest
+        description="Manual moves (skip to a step, 100% now) by overriders, with who, why and what they left out.",
+    )
 
 
 def strategy_of(spec: RolloutSpec) -> dict[str, Any]:
@@ -427,6 +462,11 @@ def render_markdown(record: DeploymentRecord) -> str:
         f"- minimum sample: {c.min_requests} candidate requests per step; alpha {c.alpha:g}",
         f"- hard triggers: error rate > {t.error_rate_ratio:g}x, p95 > {t.latency_p95_ratio:g}x",
     ]
+    if c.custom:
+        named = ", ".join(f"{x.metric}" + (f" (limit {x.limit:g})" if x.limit is not None else "") for x in c.custom)
+        lines.append(f"- custom metrics: {named}; definitions sha256 `{record.custom_metrics_sha256}`")
+        last = next((a.custom for a in reversed(record.analyses) if a.custom), [])
+        lines += [f"  - {v.metric} ({v.kind}): {_custom_phrase(v)}" for v in last]
     if record.rollback:
         rb = record.rollback
         lines += [
@@ -494,6 +534,9 @@ def render_markdown(record: DeploymentRecord) -> str:
             + (f" **(dropped: {a.dropped})**" if a.dropped else "")
             for a in record.approvals
         ]
+    if record.moves:
+        lines += ["", "## Manual moves", ""]
+        lines += [_move_line(m) for m in record.moves]
     if record.rejected_signals:
         lines += ["", "## Signals that changed nothing", ""]
         lines += [f"- {r.at.isoformat()} `{r.signal}` from {r.by or '?'}: {r.reason}" for r in record.rejected_signals]
@@ -502,6 +545,23 @@ def render_markdown(record: DeploymentRecord) -> str:
         f"- {e.at.isoformat()} [{e.phase}] {e.event}" + (f": {e.detail}" if e.detail else "") for e in record.timeline
     ]
     return "\n".join(lines) + "\n"
+
+
+def _custom_phrase(verdict: CustomVerdict) -> str:
+    """One custom metric's last verdict in words: ``fail (3 vs 0)``."""
+    return f"{verdict.verdict} ({_fmt(verdict.observed, 3)} vs {verdict.limit:g})" + (
+        f": {verdict.note}" if verdict.note else ""
+    )
+
+
+def _move_line(move: ManualMove) -> str:
+    where = "to 100% now" if move.to_step is None else f"to step {move.to_step}"
+    left = ", ".join(str(n) for n in move.left_out) or "none"
+    made = f"made {move.made_at.isoformat()}" if move.made_at else "not made"
+    return (
+        f"- {move.at.isoformat()} {move.decision} from step {move.from_step} {where} by {move.by}"
+        f"{_proof(move.verified, move.key)}: {move.reason} (steps left out: {left}; {made})"
+    )
 
 
 def recovery_phrase(report: RecoveryReport) -> str:

@@ -16,11 +16,12 @@ Pure: models and two functions, no I/O.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from models.custom_metrics import MAX_CUSTOM_METRICS, CustomMetric, MetricName
 from models.evals import EvalSuite
 from models.limits import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_SCORE
 from models.spec import FilePath, MetricsSpec, RouterSpec, Url
@@ -77,6 +78,23 @@ class Target(_Model):
         description="The locked baseline score a spec's preflight gate is held to on this target: a spec's "
         "preflight.baseline must equal it, and without it a spec may not ask for a preflight gate here.",
     )
+    custom_metrics: dict[MetricName, CustomMetric] = Field(
+        default_factory=dict,
+        max_length=MAX_CUSTOM_METRICS,
+        exclude_if=lambda value: not value,  # held in a rollout's state: absent from older carried JSON
+        description="Named metrics beside the built-in ones (rates, means, counts with a ceiling) that a spec's "
+        'criteria.custom may judge by name; docs/security.md, "Custom metrics".',
+    )
+
+    @model_validator(mode="after")
+    def _custom_sources(self) -> Self:
+        """Each custom metric must say where this target's metrics provider reads it."""
+        for name, metric in self.custom_metrics.items():
+            if self.metrics.kind == "prometheus" and metric.query is None:
+                raise ValueError(f"custom_metrics.{name}.query: a prometheus target reads a custom metric by PromQL")
+            if self.metrics.kind == "http-json" and metric.query is not None:
+                raise ValueError(f"custom_metrics.{name}.query: an http-json target reads the answer's field")
+        return self
 
 
 def for_service(target: Target, service: str) -> Target:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -36,6 +36,12 @@ class VersionKnobs(BaseModel):
     )
     serve_delay_ms: float = Field(
         default=1.0, ge=0, le=10_000, description="Real delay of the answer ports; small so shadow replays stay fast."
+    )
+    events: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")], Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=dict,
+        max_length=16,
+        description="Share of requests that emit each named event (critical_errors, complaints...), reported as "
+        'custom metrics in the counters\' answer: {"critical_errors": 0.001}. Replaced as a whole by an update.',
     )
 
     @model_validator(mode="after")

@@ -126,6 +126,10 @@ class ModelServerApp(Collector):
     def _record(self, started: float, status: int, score: float | None, features: dict[str, str]) -> None:
         elapsed_s = time.monotonic() - started
         self.counters.add_one(latency_ms=elapsed_s * 1000, error=status >= 500, quality=score, features=features)
+        for name, share in self.knobs.events.items():  # named events (custom metrics), from their own generator
+            self.counters.events[name] = self.counters.events.get(name, 0) + int(
+                self.counters.event_rng.random() < share
+            )
         self.by_status[status] = self.by_status.get(status, 0) + 1
         self.duration_sum_s += elapsed_s
 
@@ -168,6 +172,13 @@ class ModelServerApp(Collector):
             for value, count in zip(FEATURES[feature], counts, strict=True):
                 inputs.add_metric([self.version, feature, value], count)
         yield inputs
+        if self.counters.events:  # only where the events knob names some: the exposition is otherwise unchanged
+            events = CounterMetricFamily(
+                "model_events", "Named events (the events knob), for custom metrics.", labels=[*labels, "event"]
+            )
+            for name, count in sorted(self.counters.events.items()):
+                events.add_metric([self.version, name], count)
+            yield events
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from models.counters import Counters
+from models.counters import Counters, CustomValue
 from simulator.buckets import LATENCY_BOUNDS_MS, bucket_index, bucket_probabilities, lognormal_params
 from simulator.inputs import FEATURES, mix
 from simulator.knobs import VersionKnobs
@@ -41,6 +41,10 @@ class VersionCounters:
     input_rng: random.Random = field(default_factory=lambda: random.Random(0))
     """Input features are drawn from their own generator, so the outcome draws (and every seeded figure that
     rests on them) are the same as before features were counted."""
+    events: dict[str, int] = field(default_factory=dict)
+    """Custom events per name (the ``events`` knob), reported under the answer's ``custom``."""
+    event_rng: random.Random = field(default_factory=lambda: random.Random(1))
+    """Events have their own generator too, for the same reason."""
 
     def add_batch(self, rng: random.Random, n: int, knobs: VersionKnobs) -> None:
         """Draw and add the outcome of ``n`` requests served under ``knobs``."""
@@ -65,6 +69,8 @@ class VersionCounters:
         for feature, probs in mix(knobs.input_shift).items():
             for index, count in enumerate(multinomial(self.input_rng, n, probs)):
                 self.inputs[feature][index] += count
+        for name, share in knobs.events.items():
+            self.events[name] = self.events.get(name, 0) + binomial(self.event_rng, n, share)
 
     def add_one(
         self, *, latency_ms: float, error: bool, quality: float | None, features: dict[str, str] | None = None
@@ -97,6 +103,7 @@ class VersionCounters:
             quality_sum_squares=self.quality_sum_squares,
             quality_count=self.quality_count,
             inputs={f: dict(zip(FEATURES[f], counts, strict=True)) for f, counts in self.inputs.items()},
+            custom={name: CustomValue(value=float(count)) for name, count in sorted(self.events.items())},
         )
 
 

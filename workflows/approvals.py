@@ -23,6 +23,7 @@ from models.limits import MAX_SIGNATURE_CHARS
 from models.phases import Phase
 from models.policy import ANYONE, GoverningPolicy
 from models.record import SignedProof
+from workflows.moves import MoveContext, move_decision, move_refusal
 from workflows.signatures import (
     Binding,
     Refused,
@@ -32,12 +33,14 @@ from workflows.signatures import (
     verify_signed,
 )
 
-SignalName = Literal["approve", "reject", "pause", "resume", "abort", "promote"]
-SIGNAL_NAMES: tuple[SignalName, ...] = ("approve", "reject", "pause", "resume", "abort", "promote")
+SignalName = Literal["approve", "reject", "pause", "resume", "abort", "promote", "skip", "full"]
+SIGNAL_NAMES: tuple[SignalName, ...] = ("approve", "reject", "pause", "resume", "abort", "promote", "skip", "full")
 
 
 NAME_MAX = 200
 TEXT_MAX = 2000
+MAX_STEP_NUMBER = 1000
+"""Bound on a step number a signal names: far above any plan (the spec's own limits are lower)."""
 """Bounds on what a signal may carry: anyone can send one, and what is accepted lands in the record."""
 
 
@@ -95,7 +98,22 @@ class Promote(_Payload):
     reason: str = Field(min_length=1, max_length=TEXT_MAX)
 
 
-OperatorSignal = Approve | Reject | Pause | Resume | Abort | Promote
+class Skip(_Payload):
+    """``skip``: an overrider moves the walk to step ``to`` now; that step still runs in full (ADR: manual moves)."""
+
+    by: str = Field(min_length=1, max_length=NAME_MAX)
+    to: int = Field(ge=1, le=MAX_STEP_NUMBER, description="1-based step the walk lands on.")
+    reason: str = Field(min_length=1, max_length=TEXT_MAX)
+
+
+class Full(_Payload):
+    """``full``: an overrider sends the candidate to 100% now; a watch the strategy ends with still runs."""
+
+    by: str = Field(min_length=1, max_length=NAME_MAX)
+    reason: str = Field(min_length=1, max_length=TEXT_MAX)
+
+
+OperatorSignal = Approve | Reject | Pause | Resume | Abort | Promote | Skip | Full
 PAYLOAD_MODELS: Mapping[SignalName, type[OperatorSignal]] = {
     "promote": Promote,
     "approve": Approve,
@@ -103,6 +121,8 @@ PAYLOAD_MODELS: Mapping[SignalName, type[OperatorSignal]] = {
     "pause": Pause,
     "resume": Resume,
     "abort": Abort,
+    "skip": Skip,
+    "full": Full,
 }
 
 
@@ -136,6 +156,8 @@ class SignalContext:
     the first step's clock), and keys found revoked since the start no longer count."""
     revoked: frozenset[str] = frozenset()
     """Fingerprints of keys the operators' policy revoked while the rollout ran."""
+    moves: MoveContext | None = None
+    """What ``skip`` and ``full`` are judged by; None: the rollout started before them (manual-moves patch)."""
 
 
 @dataclass(frozen=True)
@@ -201,6 +223,8 @@ def _example(name: SignalName) -> str:
         "resume": '{"by": "sre-oncall"}',
         "abort": '{"by": "sre-oncall", "reason": "..."}',
         "promote": '{"approver": "ml-lead", "reason": "..."}',
+        "skip": '{"by": "ml-lead", "to": 3, "reason": "..."}',
+        "full": '{"by": "ml-lead", "reason": "..."}',
     }[name]
 
 
@@ -253,16 +277,8 @@ def assess(name: SignalName, payload: object, ctx: SignalContext) -> Accepted | 
                     "promote overrides only a step whose observation ended without every criterion passing",
                     by=approver,
                 )
-            if approver == ctx.requested_by and not _requester_may_approve(ctx):
-                return Rejected(f"unauthorized: {approver!r} requested this rollout and cannot override", by=approver)
-            overriders = _overriders(ctx)
-            if approver not in overriders and overriders is ctx.approvers:
-                return _not_an_approver(approver, ctx.approvers)
-            if approver not in overriders:
-                return Rejected(
-                    f"unauthorized: {approver!r} may not override (may: {', '.join(sorted(overriders)) or 'nobody'})",
-                    by=approver,
-                )
+            if (who_refused := _overrider_refusal(approver, ctx, "override")) is not None:
+                return who_refused
         case Reject(approver=approver):
             if approver == ctx.requested_by and not _requester_may_approve(ctx):
                 return Rejected(f"unauthorized: {approver!r} requested this rollout and cannot reject it", by=approver)
@@ -281,12 +297,23 @@ def assess(name: SignalName, payload: object, ctx: SignalContext) -> Accepted | 
         case Abort(by=by):
             if ctx.abort_requested:
                 return Rejected("duplicate: a rollback is already requested", by=by)
+        case Skip(by=by) | Full(by=by):
+            if ctx.moves is None:
+                return Rejected(
+                    f"meaningless: this rollout started before skip and full existed (known: {_KNOWN_BEFORE_MOVES})",
+                    by=by,
+                )
+            refusal = move_refusal(parsed.to if isinstance(parsed, Skip) else None, ctx.moves)
+            if refusal is not None:
+                return Rejected(refusal, by=by)
+            if (who_refused := _overrider_refusal(by, ctx, "skip or go to 100%")) is not None:
+                return who_refused
     if not ctx.governed:
         return Accepted(parsed)
     return _authorize(name, parsed, ctx)
 
 
-_DECISIONS = frozenset({"approve", "reject", "promote"})
+_DECISIONS = frozenset({"approve", "reject", "promote", "skip", "full"})
 _PAUSABLE = frozenset({Phase.CANARY, Phase.AWAITING_APPROVAL})
 _PAUSABLE_EARLY = _PAUSABLE | {Phase.VALIDATING, Phase.PREFLIGHT, Phase.SHADOW}
 """Under trust-operations a pause may also come before the first step: the step's weight is set, its clock waits
@@ -295,6 +322,23 @@ for ``resume`` (and ``max_pause`` bounds the wait)."""
 
 def _requester_may_approve(ctx: SignalContext) -> bool:
     return ctx.governed and ctx.policy is not None and ctx.policy.policy.requester_may_approve
+
+
+def _overrider_refusal(who: str, ctx: SignalContext, verb: str) -> Rejected | None:
+    """Promote's authority, shared by skip and full: not the requester (unless the policy allows), an overrider."""
+    if who == ctx.requested_by and not _requester_may_approve(ctx):
+        return Rejected(f"unauthorized: {who!r} requested this rollout and cannot {verb}", by=who)
+    overriders = _overriders(ctx)
+    if who not in overriders and overriders is ctx.approvers:
+        return _not_an_approver(who, ctx.approvers)
+    if who not in overriders:
+        return Rejected(
+            f"unauthorized: {who!r} may not override (may: {', '.join(sorted(overriders)) or 'nobody'})", by=who
+        )
+    return None
+
+
+_KNOWN_BEFORE_MOVES = "approve, reject, pause, resume, abort, promote"
 
 
 def _overriders(ctx: SignalContext) -> frozenset[str]:
@@ -367,8 +411,8 @@ def _verify(
     binding = Binding(
         workflow_id=ctx.workflow_id,
         run_id=ctx.run_id,
-        decision=name,
-        step=ctx.step if name in {"approve", "promote"} else None,
+        decision=move_decision(signal.to) if isinstance(signal, Skip) else name,
+        step=ctx.step if name in {"approve", "promote", "skip", "full"} else None,
         criteria_sha256=ctx.criteria_sha256,
     )
     message = decision_message(binding, principal=who, text=_text(signal), expires=signal.expires)
@@ -385,7 +429,9 @@ def _text(signal: OperatorSignal) -> str | None:
     match signal:
         case Approve(comment=comment):
             return comment
-        case Reject(reason=reason) | Promote(reason=reason) | Abort(reason=reason):
+        case Reject(reason=reason) | Promote(reason=reason) | Abort(reason=reason) | Skip(reason=reason):
+            return reason
+        case Full(reason=reason):
             return reason
         case Pause(reason=reason):
             return reason

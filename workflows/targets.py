@@ -9,6 +9,7 @@ its operator started in lab mode with no policy at all. Every refusal names the 
 
 from __future__ import annotations
 
+from models.custom_metrics import criteria_problems
 from models.policy import GoverningPolicy
 from models.spec import RolloutSpec
 from models.strategy import replay_positions
@@ -37,6 +38,7 @@ def _named(spec: RolloutSpec, name: str, governing: GoverningPolicy | None) -> C
         return [f"target: {name!r} is not a target of {spec.service!r} in policy {governing.scope} (targets: {known})"]
     target = targets[name]
     problems = _addresses(spec, target, name) + capability_problems(spec, target.router, f"target {name!r}")
+    problems += criteria_problems(spec.criteria.custom, target.custom_metrics, f"target {name!r}")
     if problems:
         return problems
     return ChosenTarget(name=name, origin="policy", target=target)
@@ -81,6 +83,8 @@ def _inline(spec: RolloutSpec, governing: GoverningPolicy | None, *, lab_mode: b
     assert spec.router is not None and spec.metrics is not None  # validate_spec: a target, or both of these
     target = Target(router=spec.router, metrics=spec.metrics)
     problems = capability_problems(spec, spec.router, "the spec's router")
+    # Custom metrics are the operators' definitions: an inline target has none a spec could name.
+    problems += criteria_problems(spec.criteria.custom, {}, "an inline target (custom metrics live in a policy target)")
     if problems:
         return problems
     if governing is None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
-from models.counters import Counters
+from models.counters import Counters, CustomValue
+from models.custom_metrics import CustomMetric
 
 
 class MetricsProvider(Protocol):
@@ -12,4 +14,14 @@ class MetricsProvider(Protocol):
 
     async def counters(self, version: str) -> Counters:
         """Cumulative counters of ``version`` since its serving process started."""
+        ...
+
+    async def custom(
+        self, version: str, definitions: Mapping[str, CustomMetric], counters: Counters
+    ) -> dict[str, CustomValue]:
+        """The custom metrics ``definitions`` of ``version`` by name; ``counters`` is its reading just taken.
+
+        A metric the provider cannot find is an error (an analysis error for the workflow), never a zero: a
+        misspelt field must not pass a ceiling of 0 for ever.
+        """
         ...

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import httpx
 
+from activities.errors import ProviderUnavailable
 from activities.http_errors import provider_call
-from models.counters import Counters
+from models.counters import Counters, CustomValue
+from models.custom_metrics import CustomMetric
 from models.spec import HttpJsonMetrics
 
 
@@ -23,3 +27,19 @@ class HttpJsonMetricsProvider:
             response = await self._http.get(httpx.URL(self._url).copy_merge_params({"version": version}))
             response.raise_for_status()
             return Counters.model_validate_json(response.content)
+
+    async def custom(
+        self, version: str, definitions: Mapping[str, CustomMetric], counters: Counters
+    ) -> dict[str, CustomValue]:
+        """Custom metrics come in the same answer, under ``custom``: each definition's ``field`` (or its name)."""
+        values: dict[str, CustomValue] = {}
+        for name, definition in definitions.items():
+            field = definition.field or name
+            if field not in counters.custom:
+                present = ", ".join(sorted(counters.custom)) or "none"
+                raise ProviderUnavailable(
+                    f"metrics GET {self._url}?version={version}: the answer has no custom.{field} for custom metric "
+                    f"{name!r} (custom fields: {present})"
+                )
+            values[name] = counters.custom[field]
+        return values

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 from activities.errors import ProviderRejected, ProviderUnavailable
 from activities.http_errors import provider_call
-from models.counters import MAX_SERIES, Counters
+from models.counters import MAX_SERIES, Counters, CustomValue
+from models.custom_metrics import CustomMetric
 from models.spec import PrometheusMetrics
 
 _LE_SCALE = {"seconds": 1000.0, "milliseconds": 1.0}
@@ -75,6 +77,29 @@ class PrometheusMetricsProvider:
         except ValueError as exc:
             raise ProviderRejected(f"prometheus: counters of {version!r} are unusable: {exc}") from exc
         return total
+
+    async def custom(
+        self, version: str, definitions: Mapping[str, CustomMetric], counters: Counters
+    ) -> dict[str, CustomValue]:
+        """Each custom metric's queries at one instant, each summed over the series it answers."""
+        at = f"{time.time():.3f}"
+        values: dict[str, CustomValue] = {}
+        for name, definition in definitions.items():
+            query = definition.query
+            if query is None:  # Target's validator: a prometheus target's custom metrics all have queries
+                raise ProviderRejected(f"prometheus: custom metric {name!r} has no query")
+            parts = [
+                await self._sum(q, version, at) if q is not None else 0.0
+                for q in (query.value, query.sum_squares, query.count)
+            ]
+            values[name] = CustomValue(value=parts[0], sum_squares=parts[1], count=parts[2])
+        return values
+
+    async def _sum(self, template: str, version: str, at: str) -> float:
+        result = await self._query(template, version, at)
+        if len(result) > MAX_SERIES:
+            raise ProviderRejected(f"prometheus: {template!r} returned more than {MAX_SERIES} series")
+        return math.fsum(_value(series, template) for series in result)
 
     def _series_of(self, series: dict[str, Any]) -> str:
         label = self._spec.queries.series_by

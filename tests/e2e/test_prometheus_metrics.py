@@ -11,6 +11,8 @@ import pytest
 
 from activities.errors import ProviderRejected, ProviderUnavailable
 from activities.metrics.prometheus import PrometheusMetricsProvider
+from models.counters import Counters
+from models.custom_metrics import CustomMetric
 from models.spec import PrometheusMetrics
 from simulator.inputs import sample_body
 from simulator.prometheus_proc import INPUT_FEATURES_QUERY, PrometheusProcess, run_prometheus
@@ -98,3 +100,35 @@ async def test_input_histograms_are_read_per_feature_and_value(world: World) -> 
     assert sum(got["language"].values()) == truth.requests
     assert got["language"]["ja"] > 0 and got["prompt_length"]["long"] > 0
     assert (await world.provider().counters("v2")).inputs == {}, "not read unless the target's metrics ask"
+
+
+async def test_custom_metrics_read_by_their_promql(world: World) -> None:
+    """A count emitted on every request, read by the definition's query; an event never emitted is no data."""
+    await world.server.set_knobs(events={"critical_errors": 1.0, "complaints": 0.0})
+    async with httpx.AsyncClient() as client:
+        for i in range(20):
+            await client.post(world.server.answer_url, json={"prompt": f"c{i}"})
+    truth = (await world.server.counters()).custom
+    assert truth["critical_errors"].value == 20 and truth["complaints"].value == 0
+
+    def count(event: str, zero: str = "") -> CustomMetric:
+        query = f'sum(model_events_total{{version="$version",event="{event}"}}){zero}'
+        return CustomMetric.model_validate({"kind": "count", "limit": 0, "query": {"value": query}})
+
+    provider = world.provider()
+    reading = Counters(requests=0, errors=0)
+
+    async def scraped() -> bool:
+        try:
+            values = await provider.custom("v2", {"critical_errors": count("critical_errors")}, reading)
+        except ProviderUnavailable:
+            return False
+        return values["critical_errors"].value == 20
+
+    await wait_until(scraped, timeout=15, what="a scrape with the events")
+    zero = await provider.custom("v2", {"complaints": count("complaints")}, reading)
+    assert zero["complaints"].value == 0
+    with pytest.raises(ProviderUnavailable, match="no data"):
+        await provider.custom("v2", {"typo": count("critical_errorz")}, reading)
+    padded = await provider.custom("v2", {"typo": count("critical_errorz", " or vector(0)")}, reading)
+    assert padded["typo"].value == 0

@@ -35,6 +35,8 @@ FROZEN = "frozen"
 """The recorder's target with the eval suite and a freeze (issue 22)."""
 REPLAY = HERE.parents[1] / "docs" / "examples" / "support-requests.jsonl"
 SECRET_ENV = "ROLLOUTS_RECORD_WEBHOOK_SECRET"
+CUSTOM_METRICS = {"refusals": {"kind": "rate", "limit": 1.5}, "critical_errors": {"kind": "count", "limit": 0}}
+"""Since the custom-metrics patch: the operators' custom metrics on the recorder's target (scenario 6)."""
 
 
 async def record(label: str) -> None:
@@ -49,7 +51,7 @@ async def record(label: str) -> None:
             # since the notifications patch, two webhooks (signed JSON, Slack) and a short recovery watch, so the
             # histories hold deliveries and the watch after the abort's rollback.
             os.environ.setdefault(SECRET_ENV, "recorder-secret")
-            target = {**sim.target(), "replay_sets": {"support": str(REPLAY)}}
+            target = {**sim.target(), "replay_sets": {"support": str(REPLAY)}, "custom_metrics": CUSTOM_METRICS}
             # Since issue 22, a second target with the eval suite and a freeze that lasts beyond the recording.
             now = datetime.now(UTC)
             freeze = {"start": (now - timedelta(hours=1)).isoformat(), "end": (now + timedelta(days=7)).isoformat()}
@@ -165,6 +167,42 @@ async def record(label: str) -> None:
                 )
                 del spec["steps"]
                 handle = await start_rollout(client, spec, "record")
+                await handle.result()
+                (HERE / f"{label}--{handle.id}.json").write_text((await handle.fetch_history()).to_json())
+
+                # 6. Since custom-metrics: a custom rate judged inside alpha and a count's ceiling, promoted.
+                for version in (sim.stable_version, sim.candidate_version):
+                    await sim.set_knobs(version, events={"refusals": 0.02, "critical_errors": 0.0})
+                criteria = {"min_requests": 5000, "custom": [{"metric": "refusals"}, {"metric": "critical_errors"}]}
+                handle = await start_rollout(client, targeted_spec(sim, "recorded-custom", criteria=criteria), "record")
+                await handle.result()
+                (HERE / f"{label}--{handle.id}.json").write_text((await handle.fetch_history()).to_json())
+
+                # 7. Since the manual-moves patch: a skip from a pause to a later one, then 100% now, then the watch.
+                spec = targeted_spec(
+                    sim,
+                    "recorded-moves",
+                    strategy=[
+                        {"kind": "canary", "weight": 10, "observe": "2s"},
+                        {"kind": "pause"},
+                        {"kind": "canary", "weight": 20, "observe": "2s"},
+                        {"kind": "pause"},
+                        {"kind": "watch", "duration": "2s"},
+                    ],
+                    approvals={"approvers": ["release-manager"]},
+                )
+                del spec["steps"]
+                handle = await start_rollout(client, spec, "record")
+                for step in (2, 4):
+
+                    async def at_step(step: int = step) -> bool:
+                        return (await status(handle)).step == step
+
+                    await wait_until(at_step, what=f"step {step}")
+                    if step == 2:
+                        await handle.execute_update("skip", {"by": "release-manager", "to": 4, "reason": "no need"})
+                    else:
+                        await handle.execute_update("full", {"by": "release-manager", "reason": "hotfix"})
                 await handle.result()
                 (HERE / f"{label}--{handle.id}.json").write_text((await handle.fetch_history()).to_json())
 

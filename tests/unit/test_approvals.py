@@ -35,6 +35,8 @@ VALID: dict[SignalName, dict[str, Any]] = {
     "resume": {"by": "sre-oncall"},
     "abort": {"by": "sre-oncall", "reason": "incident"},
     "promote": {"approver": "ml-lead", "reason": "too little night traffic to reach the sample"},
+    "skip": {"by": "ml-lead", "to": 3, "reason": "the 10% step is redundant for this fix"},
+    "full": {"by": "ml-lead", "reason": "hotfix: the old version leaks memory"},
 }
 
 

@@ -3,6 +3,8 @@
     rollouts approve <workflow-id> --key ~/.ssh/id_ed25519 [--reason TEXT] [--yes]
     rollouts reject  <workflow-id> --key KEY --reason TEXT [--yes]
     rollouts promote <workflow-id> --key KEY --reason TEXT [--yes]
+    rollouts skip    <workflow-id> --to N --key KEY --reason TEXT [--yes]
+    rollouts full    <workflow-id> --key KEY --reason TEXT [--yes]
     rollouts abort   <workflow-id> --reason TEXT [--key KEY] [--as NAME]
     rollouts pause | resume <workflow-id> [--key KEY] [--as NAME]
     rollouts kill    <service> --reason TEXT [--key KEY] [--as NAME] [--workflow-id ID] [--wait 60s]
@@ -14,8 +16,8 @@
 
 Connection settings come from the same variables as the worker (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS and
 API key variables); ``--address`` overrides the address. The principal is ``--as``, else the key's comment
-(``ssh-keygen -C you@example.com``). Before signing a decision (approve, reject, promote) the command prints what
-is signed (rollout, service, versions, step and weight, evidence, text, expiry) on stderr and asks
+(``ssh-keygen -C you@example.com``). Before signing a decision (approve, reject, promote, skip, full) the command
+prints what is signed (rollout, service, versions, step and weight, evidence, text, expiry) on stderr and asks
 ``Sign this approval? [y/N]`` at a terminal; ``--yes`` signs without asking, and without a terminal it is
 required. ``kill`` is the kill switch: the abort of the service's rollout (workflow id ``rollout-<service>`` unless
 ``--workflow-id``), then it waits for the rollback and prints what the router verified (everyone on stable).
@@ -33,7 +35,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
 from models.durations import parse_duration
@@ -55,22 +57,25 @@ from workers.settings import Settings, SettingsError
 from workflows.rollout.state import RolloutResult
 from workflows.signatures import canonical_spec
 
-DECISIONS: tuple[Decision, ...] = ("approve", "reject", "promote", "abort", "pause", "resume")
-NEEDS_KEY = frozenset({"approve", "reject", "promote"})
-NEEDS_REASON = frozenset({"reject", "promote", "abort"})
+DECISIONS: tuple[Decision, ...] = ("approve", "reject", "promote", "skip", "full", "abort", "pause", "resume")
+NEEDS_KEY = frozenset({"approve", "reject", "promote", "skip", "full"})
+NEEDS_REASON = frozenset({"reject", "promote", "skip", "full", "abort"})
+HELP = {"skip": "skip a running rollout to a later step", "full": "send a running rollout's candidate to 100% now"}
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rollouts", description="Signed decisions about durable rollouts.")
     commands = parser.add_subparsers(dest="command", required=True)
     for name in DECISIONS:
-        sub = commands.add_parser(name, help=f"{name} a running rollout")
+        sub = commands.add_parser(name, help=HELP.get(name, f"{name} a running rollout"))
         sub.add_argument("workflow_id", help="the rollout's workflow id, e.g. rollout-support-assistant")
         sub.add_argument("--key", type=Path, required=name in NEEDS_KEY, help="your SSH private key (or .pub)")
         sub.add_argument("--as", dest="principal", help="your principal in the policy (default: the key's comment)")
         sub.add_argument("--reason", required=name in NEEDS_REASON, help="why, for the record (signed with it)")
         sub.add_argument("--valid-for", default="15m", help="how long the signature stays good (default 15m)")
         sub.add_argument("--address", help="Temporal frontend address (default: TEMPORAL_ADDRESS)")
+        if name == "skip":
+            sub.add_argument("--to", type=int, required=True, help="1-based step to land on (it runs in full)")
         if name in NEEDS_KEY:
             sub.add_argument("--yes", action="store_true", help="sign without asking (needed without a terminal)")
     kill = commands.add_parser("kill", help="kill switch: abort the service's rollout, wait until stable is verified")
@@ -108,25 +113,25 @@ async def _decide(args: argparse.Namespace) -> int:
     if killing:
         args.workflow_id = args.workflow_id or f"rollout-{args.service}"
     decision: Decision = "abort" if killing else args.command
-    settings = Settings.from_env()
-    if args.address:
-        settings = dataclasses.replace(settings, address=args.address)
-    try:
-        client = await connect(settings)
-    except RuntimeError as exc:
-        print(f"rollouts {decision}: cannot reach Temporal at {settings.address}: {exc}", file=sys.stderr)
+    connected = await _connect(args, decision)
+    if connected is None:
         return 1
+    client, _ = connected
     handle = client.get_workflow_handle(args.workflow_id, result_type=RolloutResult)
     who = _principal(args)
     signer = None if args.key is None else Signer(who, args.key, parse_duration(args.valid_for))
     try:
         record, status = await read_rollout(handle)
-        binding = binding_from(handle.id, decision, record, status)
+        to = getattr(args, "to", None)
+        binding = binding_from(handle.id, decision, record, status, to=to)
         expires = None if signer is None else expiry(signer.valid_for)
         if decision in NEEDS_KEY and signer is not None and expires is not None:
-            print(summary(decision, record, status, who=who, text=args.reason, expires=expires), file=sys.stderr)
+            text = args.reason if to is None else f"to step {to}: {args.reason}"
+            print(summary(decision, record, status, who=who, text=text, expires=expires), file=sys.stderr)
             confirm(decision, yes=args.yes, interactive=sys.stdin.isatty(), ask=_ask)
-        payload: dict[str, Any] = payload_for(decision, binding, signer, who=who, text=args.reason, expires=expires)
+        payload: dict[str, Any] = payload_for(
+            decision, binding, signer, who=who, text=args.reason, expires=expires, to=to
+        )
         answer = await handle.execute_update(decision, payload, result_type=str)
     except NotConfirmed as exc:
         print(f"rollouts {decision}: {exc}; nothing was sent", file=sys.stderr)
@@ -194,15 +199,23 @@ def _sign_spec(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _drill(args: argparse.Namespace) -> int:
+async def _connect(args: argparse.Namespace, command: str) -> tuple[Client, Settings] | None:
+    """A client for the command (``--address`` over the environment), or None once the reason is printed."""
     settings = Settings.from_env()
     if args.address:
         settings = dataclasses.replace(settings, address=args.address)
     try:
-        client = await connect(settings)
+        return await connect(settings), settings
     except RuntimeError as exc:
-        print(f"rollouts drill: cannot reach Temporal at {settings.address}: {exc}", file=sys.stderr)
+        print(f"rollouts {command}: cannot reach Temporal at {settings.address}: {exc}", file=sys.stderr)
+        return None
+
+
+async def _drill(args: argparse.Namespace) -> int:
+    connected = await _connect(args, "drill")
+    if connected is None:
         return 1
+    client, settings = connected
     try:
         return await drills.main(client, args, settings.task_queue)
     except RPCError as exc:
@@ -211,14 +224,10 @@ async def _drill(args: argparse.Namespace) -> int:
 
 
 async def _pipeline(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    if args.address:
-        settings = dataclasses.replace(settings, address=args.address)
-    try:
-        client = await connect(settings)
-    except RuntimeError as exc:
-        print(f"rollouts pipeline: cannot reach Temporal at {settings.address}: {exc}", file=sys.stderr)
+    connected = await _connect(args, "pipeline")
+    if connected is None:
         return 1
+    client, settings = connected
     try:
         return await pipeline.main(client, args, settings.task_queue, _ask)
     except (RPCError, SigningError) as exc:

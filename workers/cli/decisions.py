@@ -19,11 +19,12 @@ from temporalio.client import WorkflowHandle
 
 from models.record import DeploymentRecord
 from workers.cli.signing import expiry, ssh_sign
+from workflows.moves import move_decision
 from workflows.rollout.state import RolloutStatus
 from workflows.signatures import Binding, decision_message
 
-Decision = Literal["approve", "reject", "promote", "abort", "pause", "resume"]
-STEP_BOUND = frozenset({"approve", "promote"})
+Decision = Literal["approve", "reject", "promote", "abort", "pause", "resume", "skip", "full"]
+STEP_BOUND = frozenset({"approve", "promote", "skip", "full"})
 """Decisions about one step; the others are about the whole rollout."""
 
 
@@ -46,9 +47,9 @@ def principal_of(key: Path) -> str | None:
     return parts[2].strip() if len(parts) == 3 and parts[2].strip() else None
 
 
-async def binding_of(handle: WorkflowHandle[Any, Any], decision: Decision) -> Binding:
-    """What the decision is about, read from the rollout as it is now."""
-    return binding_from(handle.id, decision, *await read_rollout(handle))
+async def binding_of(handle: WorkflowHandle[Any, Any], decision: Decision, *, to: int | None = None) -> Binding:
+    """What the decision is about, read from the rollout as it is now (``to``: a skip's target step)."""
+    return binding_from(handle.id, decision, *await read_rollout(handle), to=to)
 
 
 async def read_rollout(handle: WorkflowHandle[Any, Any]) -> tuple[DeploymentRecord, RolloutStatus]:
@@ -58,8 +59,13 @@ async def read_rollout(handle: WorkflowHandle[Any, Any]) -> tuple[DeploymentReco
     return record, status
 
 
-def binding_from(workflow_id: str, decision: Decision, record: DeploymentRecord, status: RolloutStatus) -> Binding:
-    """The binding of ``decision`` to the rollout whose ``record`` and ``status`` were read."""
+def binding_from(
+    workflow_id: str, decision: Decision, record: DeploymentRecord, status: RolloutStatus, *, to: int | None = None
+) -> Binding:
+    """The binding of ``decision`` to the rollout whose ``record`` and ``status`` were read.
+
+    A skip's target step is part of what is signed (``workflows.moves.move_decision``).
+    """
     step: int | None = None
     if decision in STEP_BOUND:
         if status.step is None:
@@ -69,7 +75,7 @@ def binding_from(workflow_id: str, decision: Decision, record: DeploymentRecord,
         workflow_id=workflow_id,
         # The first execution's run id where the rollout keeps it (a reset keeps it too); older rollouts: run_id.
         run_id=record.first_run_id or record.run_id,
-        decision=decision,
+        decision=move_decision(to) if decision == "skip" else decision,
         step=step,
         criteria_sha256=record.criteria_sha256,
     )
@@ -83,6 +89,7 @@ def payload_for(
     who: str,
     text: str | None,
     expires: str | None = None,
+    to: int | None = None,
 ) -> dict[str, Any]:
     """The update's payload: the named fields of the decision, signed when a signer is given.
 
@@ -90,6 +97,8 @@ def payload_for(
     """
     field = "approver" if decision in {"approve", "reject", "promote"} else "by"
     payload: dict[str, Any] = {field: who}
+    if decision == "skip":
+        payload["to"] = to
     if text is not None:
         payload["comment" if decision == "approve" else "reason"] = text
     if signer is not None:
@@ -101,14 +110,25 @@ def payload_for(
 
 
 async def signed_payload(
-    handle: WorkflowHandle[Any, Any], decision: Decision, signer: Signer, *, text: str | None = None
+    handle: WorkflowHandle[Any, Any],
+    decision: Decision,
+    signer: Signer,
+    *,
+    text: str | None = None,
+    to: int | None = None,
 ) -> dict[str, Any]:
     """A payload for ``decision`` on this rollout, signed now by ``signer``."""
-    binding = await binding_of(handle, decision)
-    return payload_for(decision, binding, signer, who=signer.principal, text=text)
+    binding = await binding_of(handle, decision, to=to)
+    return payload_for(decision, binding, signer, who=signer.principal, text=text, to=to)
 
 
-NOUNS: dict[Decision, str] = {"approve": "approval", "reject": "rejection", "promote": "override"}
+NOUNS: dict[Decision, str] = {
+    "approve": "approval",
+    "reject": "rejection",
+    "promote": "override",
+    "skip": "skip",
+    "full": "move to 100%",
+}
 """What the confirmation question calls each signed decision."""
 
 

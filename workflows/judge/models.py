@@ -169,6 +169,28 @@ class SequentialState(BaseModel):
     quality: QualityTestState = Field(default_factory=QualityTestState)
 
 
+class CustomTotals(BaseModel):
+    """One arm's custom-metric increments accumulated over the step (events, or a mean's sums)."""
+
+    model_config = _MODEL_CONFIG
+
+    value: float = 0.0
+    sum_squares: float = 0.0
+    count: float = 0.0
+    requests: int = Field(default=0, description="The arm's requests over the same polls (a rate's denominator).")
+
+
+class CustomTestState(BaseModel):
+    """The step's test of one custom rate or mean (``custom.py``)."""
+
+    model_config = _MODEL_CONFIG
+
+    rate: ErrorRateTestState | None = Field(default=None, description="A rate's ratio test.")
+    mean: QualityTestState | None = Field(default=None, description="A mean's variance sums (rescaled to [0, 1]).")
+    stable: CustomTotals = Field(default_factory=CustomTotals)
+    candidate: CustomTotals = Field(default_factory=CustomTotals)
+
+
 class JudgeState(BaseModel):
     """Everything the judge needs from earlier polls of this canary step."""
 
@@ -200,6 +222,11 @@ class JudgeState(BaseModel):
         description="Issue 19's judge (``judge-evidence`` patch, with ``whole_rollout``): dispersion from an upper "
         "confidence bound under a 30 % wobble ceiling, evidence per poll capped, the pass earned by the step's "
         "own evidence, the hard error trigger and the margin's ratio cap inside the error test's alpha.",
+    )
+    custom: dict[str, CustomTestState] = Field(
+        default_factory=dict,
+        exclude_if=_empty,  # rollouts without custom metrics carry exactly the state they did
+        description="The step's tests of custom rates and means, by metric name (``custom.py``).",
     )
 
 

@@ -14,13 +14,13 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from models.activities import CounterPair, ReadCountersInput
-    from models.counters import Counters
+    from models.counters import Counters, CustomValue
     from models.record import AnalysisEntry, CriterionEvidence, evidence_line
     from models.spec import RolloutSpec
     from models.verdicts import CriterionName
     from workflows.judge import CriterionResult, judge, new_judge_state
     from workflows.judge.testability import untestable_at_start, untestable_in_totals
-    from workflows.rollout import calls, input_drift
+    from workflows.rollout import calls, custom_metrics, input_drift
     from workflows.rollout.bounds import add_analysis
     from workflows.rollout.context import (
         ANALYSIS_CADENCE_PATCH,
@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         cause,
     )
     from workflows.rollout.interrupts import RollbackNeeded
+    from workflows.rollout.moves import raise_if_moved
     from workflows.rollout.notify import drain
     from workflows.rollout.state import JudgeRules, state_digest
 
@@ -66,6 +67,7 @@ async def watch(
     spec, s = run.spec, run.state
     while not done():
         run.raise_if_aborted()
+        raise_if_moved(run)
         now = workflow.now()
         if deadline is not None and now >= deadline:
             return False
@@ -86,6 +88,7 @@ async def watch(
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(woken(run, done), timeout=wake - now, timeout_summary=label)
         run.raise_if_aborted()
+        raise_if_moved(run)
         if workflow.now() >= s.next_analysis_at:
             due = s.next_analysis_at
             await analyse(run, index)
@@ -122,6 +125,7 @@ async def read_counters(run: RolloutRun, summary: str) -> CounterPair:
                 service=spec.service,
                 stable_version=spec.stable.version,
                 candidate_version=spec.candidate.version,
+                custom=custom_metrics.definitions(run),
             ),
             summary=summary,
             # A new rollout reads remotely (REMOTE_READS_PATCH, checked first so it records no local-reads
@@ -218,6 +222,7 @@ def zeroed(counters: Counters) -> Counters:
         errors=0,
         latency_ms_buckets=[(bound, 0) for bound, _ in counters.latency_ms_buckets],
         inputs={feature: dict.fromkeys(values, 0) for feature, values in counters.inputs.items()},
+        custom={name: CustomValue(value=0.0) for name in counters.custom},
     )
 
 
@@ -246,13 +251,20 @@ async def analyse(run: RolloutRun, index: int) -> None:
             s.judge_state,
             stable=pair.stable,
             candidate=pair.candidate,
-            criteria=spec.criteria,
+            criteria=custom_metrics.builtin_criteria(run),
             triggers=spec.rollback_triggers,
         )
+        custom = custom_metrics.assess(run, s.judge_state, verdict.state, pair)
     except ValueError as exc:  # inconsistent counters from the provider: an analysis error, never a pass
         await analysis_failed(run, index, f"unusable counters: {exc}")
         return
-    s.judge_state = verdict.state
+    s.judge_state = custom.state or verdict.state
+    decision, reason = verdict.decision, verdict.reason
+    if custom.failed():
+        reason = custom.reason() if decision != "rollback" else f"{reason}; {custom.reason()}"
+        decision = "rollback"
+    elif decision == "pass" and not custom.all_pass():
+        decision = "continue"
     drifted = input_drift.assess(run, pair)  # criteria.input_drift only: None otherwise
     accepted: frozenset[str] = frozenset()
     if workflow.patched(DECISION_PATCH):
@@ -262,18 +274,20 @@ async def analyse(run: RolloutRun, index: int) -> None:
             found = {**found, **{c.name: c.note for c in verdict.criteria if c.verdict == "untestable"}}
         accepted = settle_testability(run, found)
     evidence = evidence_of(verdict.criteria)
-    breached = [t.name for t in verdict.triggers if t.breached]
-    deciding = verdict.decision == "rollback"
+    breached: list[str] = [t.name for t in verdict.triggers if t.breached]
+    breached += [f"custom:{v.metric}" for v in custom.failed() if v.kind == "count"]
+    deciding = decision == "rollback"
     entry = AnalysisEntry(
         at=now,
         step=index,
         weight=s.weight,
-        decision=verdict.decision,
-        reason=verdict.reason if deciding or verdict.decision != "continue" else "",
+        decision=decision,
+        reason=reason if deciding or decision != "continue" else "",
         evidence=[evidence_line(e) for e in evidence],
         criteria=evidence if deciding else [],
         triggers_breached=breached,
         warnings=[*verdict.warnings, *input_drift.warning(drifted)],
+        custom=custom.verdicts,
     )
     add_analysis(s.record, entry)
     report = s.record.steps[-1]
@@ -282,11 +296,12 @@ async def analyse(run: RolloutRun, index: int) -> None:
     held_by_drift = input_drift.act(run, drifted) if not deciding else False
     if report.evidence != "override":
         passed = not held_by_drift and (
-            verdict.decision == "pass"
+            decision == "pass"
             or (
-                verdict.decision == "continue"
+                decision == "continue"
                 and not breached
                 and all(c.verdict == "pass" or c.name in accepted for c in verdict.criteria)
+                and custom.all_pass()
             )
         )
         if (passed and report.evidence != "pass") or deciding:
@@ -295,8 +310,8 @@ async def analyse(run: RolloutRun, index: int) -> None:
     if evidence:
         report.candidate_requests = evidence[0].samples[1]
         report.stable_requests = evidence[0].samples[0]
-    if verdict.decision == "rollback":
-        raise RollbackNeeded("analysis", verdict.reason)
+    if decision == "rollback":
+        raise RollbackNeeded("analysis", reason)
 
 
 def settle_testability(run: RolloutRun, found: Mapping[CriterionName, str]) -> frozenset[str]:

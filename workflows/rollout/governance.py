@@ -16,6 +16,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.policy import PolicyActivities
+    from models.custom_metrics import definitions_sha256, used_definitions
     from models.phases import Phase
     from models.policy import GoverningPolicy, PolicyRequest
     from models.record import PolicyRecord, SignedProof
@@ -58,6 +59,9 @@ async def govern(run: RolloutRun) -> None:
             problems = chosen + problems
         else:
             s.target = chosen
+            if spec.criteria.custom:  # the definitions judged by, proven in the record (no custom: nothing recorded)
+                used = used_definitions(spec.criteria.custom, chosen.target.custom_metrics)
+                s.record.custom_metrics_sha256 = definitions_sha256(used)
             # Since preflight-baseline-locked, an operators' target locks the preflight baseline (new rollouts only).
             if spec.preflight is not None and workflow.patched(PREFLIGHT_BASELINE_PATCH):
                 locked = preflight_baseline_problem(spec, chosen)

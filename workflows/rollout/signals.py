@@ -16,13 +16,16 @@ with workflow.unsafe.imports_passed_through():
         Abort,
         Accepted,
         Approve,
+        Full,
         Pause,
         Promote,
         Reject,
         Rejected,
         Resume,
         SignalContext,
+        Skip,
     )
+    from workflows.rollout import moves
     from workflows.rollout.bounds import SIGNED_OPERATIONS_KEPT, count_rejection, keep_proof
     from workflows.rollout.context import RolloutRun
     from workflows.rollout.interrupts import Interrupts, RollbackNeeded
@@ -58,6 +61,7 @@ def context_of(run: RolloutRun | None, interrupts: Interrupts) -> SignalContext:
         approved_keys=frozenset(a.key for a in s.record.approvals if a.step == s.step_index and a.key),
         trust_operations=s.trust_operations,
         revoked=frozenset(s.revoked),
+        moves=moves.context(run),
     )
 
 
@@ -66,7 +70,7 @@ def apply(run: RolloutRun, accepted: Accepted) -> str:
     s = run.state
     now = workflow.now()
     run.interrupts.wakeups += 1
-    if not isinstance(accepted.signal, Approve | Promote):
+    if not isinstance(accepted.signal, Approve | Promote | Skip | Full):  # those keep their proof themselves
         keep_operation(run, accepted)
     match accepted.signal:
         case Approve(approver=approver, comment=comment):
@@ -114,6 +118,10 @@ def apply(run: RolloutRun, accepted: Accepted) -> str:
             who = f"{approver}{_proof(accepted)}"
             run.note("override", f"{who} moves step {s.step_index + 1} on without passing evidence: {reason}")
             return f"step {s.step_index + 1} promoted by {approver} over {report.analyses} analyses without a pass"
+        case Skip() | Full():
+            answer = moves.accept(run, accepted)
+            run.upsert()
+            return answer
         case Pause(by=by, reason=reason):
             s.paused_by, s.paused_at = by, now
             s.clock.stop(now)

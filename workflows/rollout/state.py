@@ -46,6 +46,13 @@ class StepClock(BaseModel):
             self.running_since = now
 
 
+class CustomCounts(BaseModel):
+    """Custom count metrics' tallies (``workflows.judge.custom.tally_counts``), carried across steps and runs."""
+
+    last: dict[str, float] = Field(default_factory=dict, description="The candidate's last raw reading per metric.")
+    totals: dict[str, float] = Field(default_factory=dict, description="Events since the first reading per metric.")
+
+
 class RolloutState(BaseModel):
     """Everything a run changes; continue-as-new hands it to the next run as it is."""
 
@@ -136,6 +143,21 @@ class RolloutState(BaseModel):
     )
     watching: bool = Field(
         default=False, exclude_if=lambda value: not value, description="The promoted candidate is being watched."
+    )
+    custom_counts: CustomCounts | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,  # absent from rollouts without count metrics
+        description="The candidate's events per custom count metric since the rollout's first analysis.",
+    )
+    moves_patch: bool = Field(
+        default=False,
+        exclude_if=lambda value: not value,
+        description="Started under the manual-moves patch: skip and full count (kept across continue-as-new).",
+    )
+    move_pending: int | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="An accepted move not made yet: the 0-based item the walk lands on (the plan's length: 100%).",
     )
     record: DeploymentRecord
 

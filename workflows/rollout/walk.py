@@ -9,7 +9,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.rollout import kinds
+    from workflows.rollout import kinds, moves
     from workflows.rollout.analysis import check_testability
     from workflows.rollout.context import DECISION_PATCH, RolloutRun
     from workflows.rollout.kinds import watch
@@ -32,8 +32,20 @@ async def forward(run: RolloutRun) -> None:
     if s.step_index == 0 and not s.step_applied and not s.record.steps and workflow.patched(DECISION_PATCH):
         await check_testability(run)
     before, after = split_watch(plan_of(spec))
-    for index in range(s.step_index, len(before)):
-        await kinds.walk(run, index, before[index])
+    index = s.step_index
+    while index < len(before):
+        # A manual move (skip, full) is made where the walk waits, or here before an item starts.
+        if s.move_pending is not None and not s.step_applied:
+            index = moves.make(run, index, len(before))
+            continue
+        try:
+            await kinds.walk(run, index, before[index])
+        except moves.MoveRequested:
+            index = moves.make(run, index, len(before))
+            continue
+        index += 1
+    if s.move_pending is not None:
+        moves.make(run, len(before), len(before))  # accepted as the last item ended: nothing left to leave out
     if after is None:
         if s.trust_operations:
             await confirm_final(run)

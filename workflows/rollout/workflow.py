@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.rollout.governance import govern
     from workflows.rollout.interrupts import Interrupts, RollbackNeeded
+    from workflows.rollout.moves import MOVES_PATCH
     from workflows.rollout.notify import drain
     from workflows.rollout.recovery import verify_recovery
     from workflows.rollout.rollback import roll_back, shielded
@@ -107,6 +108,8 @@ class RolloutWorkflow:
             self._judge_early()  # an invalid spec: what waited is answered (refused) before the run fails
             raise
         if carried is None:
+            # Checked once per rollout (later runs carry it): skip and full count only in rollouts started with it.
+            run.state.moves_patch = workflow.patched(MOVES_PATCH)
             run.note("started", f"{run.spec.stable.version} -> {run.spec.candidate.version}")
         else:
             run.state.record.continued_as_new += 1
@@ -313,6 +316,24 @@ class RolloutWorkflow:
     @promote_update.validator
     def _promote_valid(self, payload: dict[str, Any]) -> None:
         self._validate_update("promote", payload)
+
+    @workflow.update(name="skip")
+    async def skip_update(self, payload: dict[str, Any]) -> str:
+        """An overrider moves the walk to a later step now; that step runs in full (``workflows.moves``)."""
+        return await self._update("skip", payload)
+
+    @skip_update.validator
+    def _skip_valid(self, payload: dict[str, Any]) -> None:
+        self._validate_update("skip", payload)
+
+    @workflow.update(name="full")
+    async def full_update(self, payload: dict[str, Any]) -> str:
+        """An overrider sends the candidate to 100% now; the strategy's watch, if any, still follows."""
+        return await self._update("full", payload)
+
+    @full_update.validator
+    def _full_valid(self, payload: dict[str, Any]) -> None:
+        self._validate_update("full", payload)
 
     @workflow.query(name="status")
     def status(self) -> RolloutStatus:
