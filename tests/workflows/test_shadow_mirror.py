@@ -16,8 +16,15 @@ from temporalio.client import Client
 from models.lease import LeaseReport, lease_id
 from simulator.policies import write_lab_policy
 from simulator.testing import run_simulator
-from tests.workflows.helpers import SIM_TARGET, rollout_worker, start_rollout, unique_service, wait_until
-from tests.workflows.test_strategies import FAST, strategy_spec
+from tests.workflows.helpers import (
+    SIM_TARGET,
+    rollout_worker,
+    start_rollout,
+    unique_service,
+    wait_for_status,
+    wait_until,
+)
+from tests.workflows.test_strategies import FAST, REPLAY, SHADOW, strategy_spec
 
 MIRROR: dict[str, Any] = {"kind": "shadow", "mode": "mirror", "duration": "3s"}
 CANARY: dict[str, Any] = {"kind": "canary", "weight": 10, "observe": "2s"}
@@ -128,3 +135,32 @@ async def test_a_rollout_terminated_during_the_mirror_is_rolled_back_by_its_leas
     assert orphan is not None and orphan.compensated and orphan.router_verified is True, orphan
     assert orphan.router is not None and orphan.router.mirror is False
     assert routes == {"stable": 100.0, "candidate": 0.0}, "the lease left no mirror on"
+
+
+async def test_a_skip_out_of_the_mirror_switches_it_off_before_the_walk_goes_on(
+    client: Client, task_queue: str, tmp_path: Path
+) -> None:
+    service = unique_service()
+    replay = {"kind": "shadow", **SHADOW, "max_requests": 5}
+    async with run_simulator(knobs=FAST) as sim:
+        target = {**sim.target(), "replay_sets": {"support": str(REPLAY)}}
+        policy = write_lab_policy(tmp_path / "policy.json", {SIM_TARGET: target})
+        async with rollout_worker(client, task_queue, policy_path=policy):
+            strategy = [{**MIRROR, "duration": "10m"}, replay, CANARY]
+            spec = strategy_spec(sim, service, strategy, approvals={"approvers": ["ml-lead"]})
+            handle = await start_rollout(client, spec, task_queue)
+
+            # The item is running (a move needs one) once its observation is: the mirror is on by then.
+            await wait_for_status(handle, lambda st: st.step == 1 and st.phase == "canary", what="the mirror observed")
+            assert (await sim.routes(service)).get("mirror") is True
+            await handle.execute_update("skip", {"by": "ml-lead", "to": 2, "reason": "enough copies"}, result_type=str)
+            result = await handle.result()
+            calls = await sim.calls(service)
+
+    record = result.record
+    assert record.outcome == "promoted", result.summary
+    assert moves(calls) == [(0, True), (0, False), (10, False), (100, False)], calls
+    assert [m.decision for m in record.moves] == ["skip"]
+    assert [s.kind for s in record.steps] == ["shadow", "shadow", "canary"]
+    events = [entry.event for entry in record.timeline]
+    assert events.index("mirror off") < events.index("shadow step 2 passed"), "off before the walk went on"

@@ -10,7 +10,8 @@ judged only where its metrics score the mirrored answers.
 The router compensation is registered before the mirror goes on, so a rollback or an abort during the item, and
 the lease's orphan rollback, route stable to 100% with the mirror off: every ``set_weights`` that does not ask
 for a mirror switches it off, and the activity verifies that by reading back. At the item's end the mirror is
-switched off the same way, verified, before the first canary step moves any traffic.
+switched off the same way, verified, before the first canary step moves any traffic, and so it is when a signed
+``skip`` or ``full`` leaves the item early.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from models.phases import Phase
     from models.record import StepReport
     from models.strategy import ShadowStep, Step
-    from workflows.rollout import calls
+    from workflows.rollout import calls, moves
     from workflows.rollout.analysis import take_baseline
     from workflows.rollout.context import ROUTER_COMPENSATION, RolloutRun
     from workflows.rollout.plan import plan_of
@@ -43,12 +44,21 @@ async def run(run: RolloutRun, index: int, item: ShadowStep) -> None:
     step = mirror_step(item)
     if s.step_index != index or not s.step_applied:
         await _mirror_on(run, index, step)
-    await observe(run, index, step)
-    await decide(run, index, step)
-    await _set_mirror(run, False, f"shadow step {index + 1}: mirror off, stable 100%")
-    run.state.judge_state = None  # the first canary step's judge starts on its own traffic, not the copies
+    try:
+        await observe(run, index, step)
+        await decide(run, index, step)
+    except moves.MoveRequested:
+        # A signed skip or full leaves the item here: the mirror goes off first, whatever the walk runs next.
+        await _mirror_off(run, index)
+        raise
+    await _mirror_off(run, index)
     end_step(run, index)
     run.upsert()
+
+
+async def _mirror_off(run: RolloutRun, index: int) -> None:
+    await _set_mirror(run, False, f"shadow step {index + 1}: mirror off, stable 100%")
+    run.state.judge_state = None  # the first canary step's judge starts on its own traffic, not the copies
 
 
 async def _mirror_on(run: RolloutRun, index: int, step: Step) -> None:
