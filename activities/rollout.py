@@ -50,7 +50,10 @@ class RolloutActivities:
     async def set_weights(self, request: SetWeightsInput) -> RouterState:
         """Set the candidate's share, then read it back: the step is done only when the router confirms."""
         want = RouterState(
-            stable=100.0 - request.candidate_weight, candidate=request.candidate_weight, segments=request.segments
+            stable=100.0 - request.candidate_weight,
+            candidate=request.candidate_weight,
+            segments=request.segments,
+            mirror=request.mirror,
         )
         router = router_for(request.router, self._http)
         try:
@@ -66,10 +69,18 @@ class RolloutActivities:
                     f"router reports the candidate's share within {describe(got.segments) or 'everyone'}, "
                     f"expected {describe(want.segments) or 'everyone'}"
                 )
+            if got.mirror != want.mirror:
+                # Off is checked as strictly as on: a rollback must leave no copies of live traffic behind.
+                raise RouterNotConverged(
+                    f"router reports its mirror to the candidate {'on' if got.mirror else 'off'}, expected "
+                    f"{'on' if want.mirror else 'off'}"
+                )
         except ProviderError as exc:
             _log().warning("set_weights failed", error=str(exc), candidate_weight=request.candidate_weight)
             raise exc.to_application_error() from exc
-        _log().info("weights applied", service=request.service, stable=got.stable, candidate=got.candidate)
+        _log().info(
+            "weights applied", service=request.service, stable=got.stable, candidate=got.candidate, mirror=got.mirror
+        )
         return got
 
     @activity.defn(name="read_counters")

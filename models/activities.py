@@ -23,6 +23,13 @@ class SetWeightsInput(_Model):
     segments: list[Segment] = Field(
         default_factory=list, description="Targeting: the candidate's share applies within these segments only."
     )
+    mirror: bool = Field(
+        default=False,
+        # Absent while off: the input every recorded history holds keeps its JSON.
+        exclude_if=lambda value: not value,
+        description="Copy every live request to the candidate as well (its answers discarded); false switches a "
+        "mirror off, so every move that does not ask for one, a rollback's included, leaves none on.",
+    )
 
 
 class RouterState(_Model):
@@ -36,6 +43,13 @@ class RouterState(_Model):
         exclude_if=lambda value: not value,
         description="The segments the candidate's share applies within, as the router reports them (empty: "
         "everyone; routers without targeting always report none).",
+    )
+    mirror: bool = Field(
+        default=False,
+        # Absent while off: a router state in a record an older release carried keeps its JSON and digest.
+        exclude_if=lambda value: not value,
+        description="Whether the router copies live requests to the candidate (answers discarded), as it reports "
+        "it; routers that cannot mirror always report false.",
     )
 
 

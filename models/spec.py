@@ -228,6 +228,15 @@ class NginxRouter(_Model):
     reload_timeout: Duration = Field(
         default=timedelta(seconds=10), description="How long a reload may take to be seen serving."
     )
+    mirror_location: str | None = Field(
+        default=None,
+        pattern=r"^/[A-Za-z0-9_./-]{0,100}$",
+        # Absent while unset: a target an older release carried keeps its JSON and digest.
+        exclude_if=lambda value: value is None,
+        description="The internal location the main configuration mirrors every request to (mirror <location>;) "
+        "and which proxies the copy to the candidate only while $<variable>_mirror is 1 (else return 204). Set, "
+        "the include defines $<variable>_mirror and a shadow item can mirror live traffic; unset, it cannot.",
+    )
 
     @model_validator(mode="after")
     def _verifiable(self) -> NginxRouter:

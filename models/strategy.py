@@ -146,22 +146,34 @@ class ABTestStep(_Model):
 
 
 class ShadowStep(_Model):
-    """Before any user traffic: replay one of the target's recorded request sets to both versions and compare.
+    """Before any user traffic moves: the candidate answers requests whose answers no user ever gets.
 
-    Only stable's answers are ever served; the candidate's are compared with them (``compare``) and the item
-    passes when at least ``min_agreement`` of the compared requests agree and the candidate's errors and p95
-    latency on the replay are no worse than the criteria allow (the shadow gate's judgement). A failure rolls
+    ``replay``: one of the target's recorded request sets goes to both versions' endpoints and the answers are
+    compared (``compare``); the item passes when at least ``min_agreement`` of the compared requests agree and the
+    candidate's errors and p95 latency on the replay are no worse than the criteria allow (the shadow gate's
+    judgement). ``mirror``: for ``duration`` the target's router copies every live request to the candidate and
+    discards its answers, while the judge holds the candidate's error rate and latency (from the target's metrics)
+    to stable's, as in a canary step; then the mirror is switched off, verified. A failure in either mode rolls
     back before the first canary moves any traffic. Only before the first canary step.
     """
 
     kind: Literal["shadow"] = Field(description="Step kind.")
-    mode: Literal["replay"] = Field(
+    mode: Literal["replay", "mirror"] = Field(
         default="replay",
-        description="replay: the target's recorded requests (replay) sent to both versions' endpoints.",
+        description="replay: the target's recorded requests (replay) sent to both versions' endpoints. mirror: "
+        "live requests copied to the candidate by the target's router for duration (answers discarded), judged "
+        "by the criteria on the target's metrics; needs a router that can mirror (http, nginx with mirror_location).",
     )
-    replay: Annotated[str, Field(pattern=_NAME)] = Field(
-        description="Recorded requests to replay: the name of one of the target's replay_sets (the operators keep "
-        "the files)."
+    replay: Annotated[str, Field(pattern=_NAME)] | None = Field(
+        default=None,
+        description="replay mode: recorded requests to replay, the name of one of the target's replay_sets (the "
+        "operators keep the files). Not with mirror.",
+    )
+    duration: _Positive | None = Field(
+        default=None,
+        # Absent while unset: a replay item's JSON (in a carried state, a record) is what it was before mirrors.
+        exclude_if=lambda value: value is None,
+        description="mirror mode: how long live traffic is mirrored and judged (pauses do not count). Not with replay.",
     )
     max_requests: int = Field(default=200, ge=1, le=MAX_SHADOW_REQUESTS, description="Replay at most this many.")
     concurrency: int = Field(
@@ -172,6 +184,27 @@ class ShadowStep(_Model):
         default_factory=lambda: ExactCompare(kind="exact"), description="How to compare the two versions' answers."
     )
     min_agreement: float = Field(default=0.9, gt=0, le=1, description="Share of compared requests that must agree.")
+
+
+REPLAY_ONLY = ("replay", "max_requests", "concurrency", "request_timeout", "compare", "min_agreement")
+"""The fields that mean something to a replay only: a mirror item that sets one is refused, not ignored."""
+
+
+def shadow_problems(index: int, item: ShadowStep) -> list[str]:
+    """What one shadow item's mode asks of its fields, naming the field: a mode's own, and none of the other's."""
+    where = f"strategy[{index}]"
+    if item.mode == "replay":
+        problems = [] if item.replay else [f"{where}.replay: a replay needs one of the target's replay sets"]
+        if item.duration is not None:
+            problems.append(f"{where}.duration: a replay ends when its requests are answered; duration is for mirror")
+        return problems
+    problems = [] if item.duration else [f'{where}.duration: a mirror needs a duration (e.g. "2h")']
+    problems += [
+        f"{where}.{field}: only a replay has {field}; a mirror judges live traffic with the spec's criteria"
+        for field in REPLAY_ONLY
+        if field in item.model_fields_set
+    ]
+    return problems
 
 
 class WatchStep(_Model):
@@ -213,6 +246,16 @@ def shadow_positions(strategy: Sequence[StrategyStep] | None) -> list[tuple[int,
     return [(index, item) for index, item in enumerate(strategy or []) if isinstance(item, ShadowStep)]
 
 
+def replay_positions(strategy: Sequence[StrategyStep] | None) -> list[tuple[int, str, ShadowStep]]:
+    """Each shadow item in replay mode, with where it sits and its replay set's name (checked against a target)."""
+    return [(index, item.replay, item) for index, item in shadow_positions(strategy) if item.replay is not None]
+
+
+def mirror_positions(strategy: Sequence[StrategyStep] | None) -> list[int]:
+    """Where each shadow item in mirror mode sits, for the router check that names ``strategy[i].mode``."""
+    return [index for index, item in shadow_positions(strategy) if item.mode == "mirror"]
+
+
 def canary_positions(strategy: Sequence[StrategyStep]) -> list[int]:
     """Where each canary item sits in the strategy, so a rule about ``steps[i]`` can name ``strategy[j]``."""
     return [index for index, item in enumerate(strategy) if isinstance(item, CanaryStep)]
@@ -222,7 +265,7 @@ def duration_of(item: StrategyStep) -> timedelta | None:
     """How long an item observes; None for an item that waits on people only."""
     if isinstance(item, CanaryStep):
         return item.observe
-    if isinstance(item, AnalysisStep | WatchStep | ABTestStep):
+    if isinstance(item, AnalysisStep | WatchStep | ABTestStep | ShadowStep):
         return item.duration
     if isinstance(item, PauseStep):
         return item.duration
@@ -257,6 +300,8 @@ def strategy_problems(
             problems.append(
                 f"{where}.kind: a {item.kind} before the first canary step has no candidate traffic to judge"
             )
+        if isinstance(item, ShadowStep):
+            problems += shadow_problems(index, item)
         if isinstance(item, ShadowStep) and index > first:
             problems.append(
                 f"{where}.kind: a shadow compares the versions before any user traffic moves, so it can only come "

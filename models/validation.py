@@ -35,7 +35,7 @@ from models.spec import (
     Step,
     VersionRef,
 )
-from models.strategy import canary_positions, canary_steps, shadow_positions, strategy_problems
+from models.strategy import canary_positions, canary_steps, replay_positions, strategy_problems
 
 
 class SpecError(ValueError):
@@ -460,7 +460,7 @@ def _step_relation_problems(fields: Mapping[str, Any]) -> list[str]:
         for side, ref in (("stable", stable), ("candidate", candidate)):
             if ref is not None and ref.endpoint is None:
                 problems.append(f"{side}.endpoint: missing, but shadow comparison needs it")
-    for index, _ in shadow_positions(fields.get("strategy"))[:1]:
+    for index, _, _ in replay_positions(fields.get("strategy"))[:1]:
         for side, ref in (("stable", stable), ("candidate", candidate)):
             if ref is not None and ref.endpoint is None:
                 problems.append(f"{side}.endpoint: missing, but the shadow item strategy[{index}] needs it")

@@ -4,7 +4,8 @@ Endpoints (all JSON; errors are ``{"error": ...}``):
 
 - ``GET /healthz``
 - ``GET|PUT /routes/{service}``: weights ``{"stable": float, "candidate": float}``, each in [0, 100], summing
-  to 100. Applied PUTs are logged: ``GET /calls[?service=s]``.
+  to 100, and ``"mirror": true`` to copy every request stable serves to the candidate too (absent: off; a GET
+  while on also says how many copies were sent, ``mirrored``). Applied PUTs are logged: ``GET /calls[?service=s]``.
 - ``GET /metrics/{service}?version=v``: cumulative :class:`models.counters.Counters` of that version.
 - ``GET /knobs``, ``PUT /knobs`` (``{"rps": ...}``), ``GET|PUT /knobs/{version}`` (partial update).
 - ``POST /reset/{version}``: zero that version's counters (a restart).
@@ -101,11 +102,15 @@ class ControlApp:
     async def _set_routes(self, request: web.Request) -> web.Response:
         if (down := await self._router_faults()) is not None:
             return down
-        stable, candidate = _weights(await read_json_object(request))
-        self.world.set_routes(request.match_info["service"], stable, candidate)
+        body = await read_json_object(request)
+        stable, candidate = _weights(body)
+        mirror = body.get("mirror", False)
+        if not isinstance(mirror, bool):
+            raise web.HTTPBadRequest(text="'mirror' must be true or false")
+        self.world.set_routes(request.match_info["service"], stable, candidate, mirror)
         if self.world.faults.router_apply_then_fail:
             return error_response(503, "router applied the change but failed to answer (injected fault)")
-        return web.json_response({"stable": stable, "candidate": candidate})
+        return web.json_response({"stable": stable, "candidate": candidate} | ({"mirror": True} if mirror else {}))
 
     async def _calls(self, request: web.Request) -> web.Response:
         only = request.query.get("service")

@@ -134,15 +134,16 @@ class Simulator:
         return result
 
     async def routes(self, service: str) -> dict[str, float]:
-        """Current weights ``{"stable": ..., "candidate": ...}``."""
+        """Current weights ``{"stable": ..., "candidate": ...}`` (with ``mirror`` and ``mirrored`` while on)."""
         result: dict[str, float] = await _checked_json(await self.client.get(self.routes_url(service)))
         return result
 
-    async def set_routes(self, service: str, *, stable: float, candidate: float) -> dict[str, float]:
-        """Set weights directly (as the router activity would)."""
-        result: dict[str, float] = await _checked_json(
-            await self.client.put(self.routes_url(service), json={"stable": stable, "candidate": candidate})
-        )
+    async def set_routes(
+        self, service: str, *, stable: float, candidate: float, mirror: bool = False
+    ) -> dict[str, float]:
+        """Set weights (and the mirror) directly, as the router activity would."""
+        body: dict[str, Any] = {"stable": stable, "candidate": candidate} | ({"mirror": True} if mirror else {})
+        result: dict[str, float] = await _checked_json(await self.client.put(self.routes_url(service), json=body))
         return result
 
     async def calls(self, service: str | None = None) -> list[dict[str, Any]]:

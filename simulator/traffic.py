@@ -116,6 +116,10 @@ class ServiceTraffic:
     started_at: float
     stable_weight: float = 100.0
     candidate_weight: float = 0.0
+    mirror: bool = False
+    """A copy of every request stable serves also goes to the candidate (its answers discarded): the candidate's
+    counters count the copies, as a real candidate's metrics would, and ``mirrored`` counts them apart."""
+    mirrored: int = 0
     last_advanced: float = field(init=False)
     counters: dict[str, VersionCounters] = field(init=False)
 
@@ -133,6 +137,10 @@ class ServiceTraffic:
         to_candidate = binomial(rng, total, self.candidate_weight / 100.0)
         self.counters[self.stable_version].add_batch(rng, total - to_candidate, knobs[self.stable_version])
         self.counters[self.candidate_version].add_batch(rng, to_candidate, knobs[self.candidate_version])
+        if self.mirror:  # drawn only while on, so every seeded figure without a mirror stays what it was
+            copies = total - to_candidate
+            self.counters[self.candidate_version].add_batch(rng, copies, knobs[self.candidate_version])
+            self.mirrored += copies
 
     def reset(self, version: str) -> None:
         """Zero one version's counters, as a restart of its serving process would."""

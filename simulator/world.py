@@ -25,6 +25,7 @@ class AppliedRoute:
     stable: float
     candidate: float
     at: float
+    mirror: bool = False
 
     def as_json(self) -> dict[str, Any]:
         """The ``GET /calls`` item shape."""
@@ -34,7 +35,7 @@ class AppliedRoute:
             "stable": self.stable,
             "candidate": self.candidate,
             "at": self.at,
-        }
+        } | ({"mirror": True} if self.mirror else {})
 
 
 @dataclass
@@ -144,18 +145,22 @@ class World:
         for traffic in self.services.values():
             self._advance(traffic)
 
-    def routes(self, name: str) -> dict[str, float]:
-        """Current weights of a service."""
+    def routes(self, name: str) -> dict[str, Any]:
+        """Current weights of a service, and ``mirror`` with the copies sent so far while a mirror is on."""
         traffic = self.service(name)
-        return {"stable": traffic.stable_weight, "candidate": traffic.candidate_weight}
+        routes: dict[str, Any] = {"stable": traffic.stable_weight, "candidate": traffic.candidate_weight}
+        if traffic.mirror:
+            self._advance(traffic)
+            routes |= {"mirror": True, "mirrored": traffic.mirrored}
+        return routes
 
-    def set_routes(self, name: str, stable: float, candidate: float) -> AppliedRoute:
-        """Apply new weights from now on and log the call."""
+    def set_routes(self, name: str, stable: float, candidate: float, mirror: bool = False) -> AppliedRoute:
+        """Apply new weights (and mirror on or off) from now on and log the call."""
         traffic = self.service(name)
         self._advance(traffic)
-        traffic.stable_weight, traffic.candidate_weight = stable, candidate
+        traffic.stable_weight, traffic.candidate_weight, traffic.mirror = stable, candidate, mirror
         applied = AppliedRoute(
-            seq=len(self.calls) + 1, service=name, stable=stable, candidate=candidate, at=time.time()
+            seq=len(self.calls) + 1, service=name, stable=stable, candidate=candidate, at=time.time(), mirror=mirror
         )
         self.calls.append(applied)
         return applied

@@ -14,9 +14,34 @@ from __future__ import annotations
 
 from models.segments import Segment, header_of
 from models.spec import HaproxyRouter, NginxRouter, RolloutSpec, RouterSpec, UnleashRouter
+from models.strategy import mirror_positions
 
 SEGMENT_ROUTERS = frozenset({"nginx", "unleash"})
 """Router kinds that can target any segments (attribute matches) as well as a percentage."""
+
+MIRROR_ROUTERS = frozenset({"http"})
+"""Router kinds that can copy live requests to the candidate (a shadow item's mirror mode); nginx can when its
+target names the internal location that proxies the copies (``mirror_location``). HAProxy has no request mirror
+of its own and an Unleash flag only chooses a variant, so both refuse."""
+
+
+def can_mirror(router: RouterSpec) -> bool:
+    """Whether the router can switch a mirror of live traffic to the candidate on and off, and read it back."""
+    if isinstance(router, NginxRouter):
+        return router.mirror_location is not None
+    return router.kind in MIRROR_ROUTERS
+
+
+def mirror_problems(spec: RolloutSpec, router: RouterSpec, where: str) -> list[str]:
+    """Each mirror item the router cannot carry out, as ``strategy[i].mode: why``."""
+    if can_mirror(router):
+        return []
+    hint = " (its target sets no mirror_location)" if isinstance(router, NginxRouter) else ""
+    return [
+        f"strategy[{index}].mode: {where} router {router.kind} cannot mirror traffic{hint}; use mode replay or a "
+        "target whose router can mirror (http, nginx with mirror_location)"
+        for index in mirror_positions(spec.strategy)
+    ]
 
 
 def _resolution(router: RouterSpec) -> tuple[float, str] | None:
@@ -30,7 +55,7 @@ def _resolution(router: RouterSpec) -> tuple[float, str] | None:
 
 def capability_problems(spec: RolloutSpec, router: RouterSpec, where: str) -> list[str]:
     """Each step the router cannot express exactly, as ``steps[i].field: why`` (``where`` names the target)."""
-    problems: list[str] = []
+    problems = mirror_problems(spec, router, where)
     resolution = _resolution(router)
     for i, step in enumerate(spec.steps):
         if step.segments and isinstance(router, HaproxyRouter) and router.segment_maps:

@@ -13,7 +13,7 @@ from typing import Protocol
 from models.durations import format_duration
 from models.policy import ANYONE, GoverningPolicy, ServicePolicy
 from models.spec import RolloutSpec
-from models.strategy import shadow_positions
+from models.strategy import replay_positions
 from workflows.signatures import Refused, canonical_spec, verify_signed
 
 _CRITERIA_UPPER = ("quality_drop_max", "latency_p95_ratio_max", "error_rate_ratio_max", "error_rate_margin", "alpha")
@@ -146,7 +146,7 @@ def floor_problems(spec: RolloutSpec, policy: ServicePolicy, where: str) -> list
         problems += [
             f"strategy[{index}].min_agreement: {item.min_agreement} is below the {where} minimum "
             f"{policy.min_shadow_agreement}"
-            for index, item in shadow_positions(spec.strategy)
+            for index, _, item in replay_positions(spec.strategy)
             if item.min_agreement < policy.min_shadow_agreement
         ]
     if (

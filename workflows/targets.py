@@ -12,7 +12,7 @@ from __future__ import annotations
 from models.custom_metrics import criteria_problems
 from models.policy import GoverningPolicy
 from models.spec import RolloutSpec
-from models.strategy import shadow_positions
+from models.strategy import replay_positions
 from models.targets import ChosenTarget, Target, url_allowed
 from workflows.capabilities import capability_problems
 
@@ -65,10 +65,10 @@ def _addresses(spec: RolloutSpec, target: Target, name: str) -> list[str]:
                 f"shadow.replay: {spec.shadow.replay!r} is not a replay set of target {name!r} "
                 f"({', '.join(sorted(target.replay_sets)) or 'none'})"
             )
-    for index, item in shadow_positions(spec.strategy):
-        if item.replay not in target.replay_sets:
+    for index, replay, _ in replay_positions(spec.strategy):
+        if replay not in target.replay_sets:
             problems.append(
-                f"strategy[{index}].replay: {item.replay!r} is not a replay set of target {name!r} "
+                f"strategy[{index}].replay: {replay!r} is not a replay set of target {name!r} "
                 f"({', '.join(sorted(target.replay_sets)) or 'none'})"
             )
     if spec.eval is not None and spec.eval.suite not in target.eval_suites:
@@ -102,7 +102,7 @@ def _inline(spec: RolloutSpec, governing: GoverningPolicy | None, *, lab_mode: b
         ]
     if spec.shadow is not None and spec.shadow.replay is not None:
         return ["shadow.replay: an inline target has no replay sets; use a named target"]
-    for index, _ in shadow_positions(spec.strategy)[:1]:
+    for index, _, _ in replay_positions(spec.strategy)[:1]:
         return [f"strategy[{index}].replay: an inline target has no replay sets; use a named target"]
     return ChosenTarget(name=None, origin="inline-policy", target=target)
 

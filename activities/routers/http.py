@@ -1,4 +1,8 @@
-"""Router ``http``: ``PUT {url}`` with the weights, ``GET {url}`` to read them back."""
+"""Router ``http``: ``PUT {url}`` with the weights, ``GET {url}`` to read them back.
+
+A mirror is asked for with ``"mirror": true`` in the body and read back from the same key; a body without it means
+off, so an API that knows nothing of mirrors reads back as off and a rollout that asked for one stops there.
+"""
 
 from __future__ import annotations
 
@@ -31,4 +35,6 @@ class HttpTrafficRouter:
             if not isinstance(data, dict):
                 raise ValueError(f"expected a JSON object with stable and candidate weights, got {data!r:.100}")
             # A ValidationError is a ValueError: provider_call reports it as an unusable answer.
-            return RouterState.model_validate({"stable": data.get("stable"), "candidate": data.get("candidate")})
+            return RouterState.model_validate(
+                {"stable": data.get("stable"), "candidate": data.get("candidate"), "mirror": data.get("mirror", False)}
+            )

@@ -7,9 +7,9 @@ by ``pid_file``, else ``nginx -s reload``) and wait until the new configuration 
 ``verify_url`` answers with the new revision, and (with ``pid_file``) the master runs a new generation of
 workers while every old worker has stopped accepting connections.
 
-A file edited by an outside hand is refused for any forward move (someone may be fixing something by hand,
-and we cannot tell what they meant), but a move to candidate 0% always rewrites it: stable at 100% is the
-state users need back, and a valid file of ours is the way to get there.
+A file edited by an outside hand is refused for any forward move, a mirror switched on included (someone may be
+fixing something by hand, and we cannot tell what they meant), but a move to candidate 0% without a mirror always
+rewrites it: stable at 100% is the state users need back, and a valid file of ours is the way to get there.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class NginxTrafficRouter:
             raise ProviderRejected(f"nginx: {exc}") from None
         async with file_lock(self._path, who="nginx"):
             previous = await asyncio.to_thread(read_bytes, self._path)
-            if state.candidate > 0 and previous is not None:
+            if (state.candidate > 0 or state.mirror) and previous is not None:
                 await self._refuse_foreign(previous)
             if previous == text.encode() and self._spec.verify_url is not None:
                 served = await self._served_or_none()

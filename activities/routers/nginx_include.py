@@ -9,6 +9,12 @@ A step's segments become one ``map $http_<header>`` per segment (``1`` for a mat
 case-sensitive through an anchored regex, as the other routers match) and a last map that hands out the
 ``split_clients`` choice only when every segment matched, stable otherwise. The served weights line then ends with
 ``segments=<header>=<v>,<v>+region=<v>``; a file without segments is byte for byte what it was before targeting.
+
+A target whose main configuration mirrors requests (``mirror_location``: ``mirror /__mirror;`` in the served
+location, and an internal ``/__mirror`` that proxies to the candidate unless ``$<variable>_mirror`` is 0) gets
+that variable in every file, 1 while a mirror is on; the served weights line then ends with ``mirror=on``. nginx's
+``mirror`` directive takes no variables, so the switch is the internal location's, flipped by the same rewrite,
+test and reload as a weight. A file for a target without ``mirror_location`` is byte for byte what it was before.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ _REVISION = re.compile(r"^# revision: (?P<rev>[0-9a-f]{16})\n", re.MULTILINE)
 _WEIGHTS = re.compile(
     r"stable=(?P<stable>[0-9.]+) candidate=(?P<candidate>[0-9.]+) revision=(?P<rev>[0-9a-f]{16})"
     r"(?: segments=(?P<segments>[A-Za-z0-9_.:@/,=+-]+))?"
+    r"(?: mirror=(?P<mirror>on))?"
 )
 
 
@@ -123,12 +130,18 @@ def render(spec: NginxRouter, state: RouterState) -> tuple[str, str]:
     """The include file for ``state`` and its revision (the same weights always give the same file)."""
     candidate = hundredths(state.candidate)
     segments = list(state.segments) if candidate else []  # at 0% no one sees the candidate: nothing to target
+    if state.mirror and spec.mirror_location is None:
+        raise ValueError("this target cannot mirror traffic: its router sets no mirror_location")
     body = _body(spec, candidate, segments)
+    if spec.mirror_location is not None:
+        body += f"map $http_x_user_id ${spec.variable}_mirror {{\n    default {int(state.mirror)};\n}}\n"
     revision = hashlib.sha256(body.encode()).hexdigest()[:16]
     stable = 10_000 - candidate
     served = f"stable={_pct(stable)} candidate={_pct(candidate)} revision={revision}"
     if segments:
         served += f" segments={served_segments(segments)}"
+    if state.mirror:
+        served += " mirror=on"
     tail = f'map $http_x_user_id ${spec.variable}_weights {{\n    default "{served}";\n}}\n'
     return f"{_HEADER}\n# revision: {revision}\n{body}{tail}", revision
 
@@ -161,4 +174,9 @@ def parse_served(text: str) -> Weights:
 
 def _state(found: re.Match[str]) -> RouterState:
     segments = parse_segments(found["segments"]) if found["segments"] else []
-    return RouterState(stable=float(found["stable"]), candidate=float(found["candidate"]), segments=segments)
+    return RouterState(
+        stable=float(found["stable"]),
+        candidate=float(found["candidate"]),
+        segments=segments,
+        mirror=found["mirror"] is not None,
+    )

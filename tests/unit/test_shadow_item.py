@@ -49,9 +49,10 @@ def test_a_shadow_item_before_the_first_canary_validates_with_its_defaults() -> 
     ("strategy", "fields", "expected"),
     [
         ([CANARY, ITEM], {}, "strategy[1].kind: a shadow compares the versions before any user traffic moves"),
-        ([{**ITEM, "replay": None}, CANARY], {}, "strategy[0].replay: Input should be a valid string"),
+        ([{**ITEM, "replay": None}, CANARY], {}, "strategy[0].replay: a replay needs one of the target's replay"),
         ([{**ITEM, "replay": "../etc"}, CANARY], {}, "strategy[0].replay: String should match pattern"),
-        ([{**ITEM, "mode": "mirror"}, CANARY], {}, "strategy[0].mode: Input should be 'replay'"),
+        ([{**ITEM, "mode": "mirror"}, CANARY], {}, "strategy[0].replay: only a replay has replay"),
+        ([{**ITEM, "mode": "copy"}, CANARY], {}, "strategy[0].mode: Input should be 'replay' or 'mirror'"),
         ([{**ITEM, "max_requests": MAX_SHADOW_REQUESTS + 1}, CANARY], {}, "strategy[0].max_requests: Input should"),
         ([{**ITEM, "min_agreement": 0}, CANARY], {}, "strategy[0].min_agreement: Input should be greater than 0"),
         ([{**ITEM, "requests_file": "/etc/passwd"}, CANARY], {}, "strategy[0].requests_file: unknown field"),

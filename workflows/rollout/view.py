@@ -268,6 +268,9 @@ def _plan_row(index: int, item: StrategyStep) -> str:
         return f"| {index + 1} | {item.weight:g}% | {format_duration(item.observe)} | {approval} |"
     if isinstance(item, BlueGreenStep):
         return f"| {index + 1} blue_green | 0% (idle, previewed by the gates) | - | - |"
+    if isinstance(item, ShadowStep) and item.mode == "mirror":
+        held = format_duration(item.duration) if item.duration is not None else "-"
+        return f"| {index + 1} shadow | 0% (live traffic mirrored to the candidate, answers discarded) | {held} | - |"
     if isinstance(item, ShadowStep):
         return f"| {index + 1} shadow | 0% (replay {item.replay}, up to {item.max_requests} requests) | - | - |"
     duration = duration_of(item)

@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.rollout import calls
     from workflows.rollout.context import RolloutRun
     from workflows.rollout.interrupts import RollbackNeeded
+    from workflows.rollout.kinds import mirror
     from workflows.rollout.plan import plan_of
     from workflows.rollout.steps import end_step
 
@@ -30,6 +31,7 @@ def replay_input(run: RolloutRun, item: ShadowStep) -> ShadowInput:
     spec, target = run.spec, run.state.target
     assert spec.stable.endpoint and spec.candidate.endpoint  # validate_spec: a shadow item needs both
     assert target is not None  # resolve_target: a shadow item needs a named target (inline ones have no sets)
+    assert item.replay is not None  # strategy_problems: a replay names its set
     shadow = ShadowSpec(
         requests_file=target.target.replay_sets[item.replay],
         max_requests=item.max_requests,
@@ -42,7 +44,13 @@ def replay_input(run: RolloutRun, item: ShadowStep) -> ShadowInput:
 
 
 async def run(run: RolloutRun, index: int, item: ShadowStep) -> None:
-    """Replay, compare, judge; pass on to the next item, or roll back (nothing had moved) naming the agreement."""
+    """Replay, compare, judge; pass on to the next item, or roll back (nothing had moved) naming the agreement.
+
+    A mirror-mode item is ``kinds.mirror``'s: live traffic copied by the router rather than a recorded set.
+    """
+    if item.mode == "mirror":
+        await mirror.run(run, index, item)
+        return
     s = run.state
     s.step_index, s.step_applied = index, False
     run.enter(
