@@ -25,6 +25,24 @@ from models.segments import Segment
 
 MAX_STRATEGY_STEPS = 2 * MAX_STEPS
 """Items in a strategy: room for every canary step a ``steps`` list may have, each followed by another kind."""
+AB_ALPHA_SHARE = 0.2
+"""Share of ``criteria.alpha`` an A/B test's winner interval spends; the guard's criteria are judged at the rest.
+
+One error budget for the rollout (a union bound): naming a false winner and rolling back a good candidate together
+stay within ``criteria.alpha``. A fifth, as the custom metrics take: the guard runs over every step and keeps
+most of the budget; the winner's interval pays with a wider threshold (log 4/alpha grows by log 5)."""
+
+
+def ab_alpha(item_alpha: float | None, criteria_alpha: float) -> float:
+    """The winner interval's alpha: the item's own when set (at most the share), else the share of the budget."""
+    return item_alpha if item_alpha is not None else criteria_alpha * AB_ALPHA_SHARE
+
+
+def guard_alpha(criteria_alpha: float, strategy: Sequence[StrategyStep] | None) -> float:
+    """The alpha the guard's criteria (built-in and custom) share: all of it, or what an A/B test leaves."""
+    if strategy and any(isinstance(item, ABTestStep) for item in strategy):
+        return criteria_alpha * (1.0 - AB_ALPHA_SHARE)
+    return criteria_alpha
 
 
 def _longer_than_zero(value: timedelta) -> timedelta:
@@ -109,7 +127,8 @@ class ABTestStep(_Model):
     wins when every criterion passes and it is better than stable on ``metric`` with the judge's confidence
     (an anytime-valid interval on the difference); it then goes on to the next item. Stable wins when the
     candidate is significantly worse: a rollback recorded as a lost A/B test, not as a failed guard. When the
-    duration ends without a winner, ``on_no_winner`` says what follows.
+    duration ends without a winner, ``on_no_winner`` says what follows: keep stable, hold for a person, or
+    promote unless worse.
     """
 
     kind: Literal["ab_test"] = Field(description="Step kind.")
@@ -135,13 +154,16 @@ class ABTestStep(_Model):
         default=None,
         gt=0,
         le=0.2,
-        description="Error rate of the winner's interval (two-sided, anytime-valid); null: criteria.alpha.",
+        description="Error rate of the winner's interval (two-sided, anytime-valid), drawn from the rollout's one "
+        "budget: at most a fifth of criteria.alpha (the share AB_ALPHA_SHARE), which is also what null means.",
     )
-    on_no_winner: Literal["stable", "hold"] = Field(
+    on_no_winner: Literal["stable", "hold", "promote_unless_worse"] = Field(
         default="stable",
         description="At the duration's end without a winner: stable (roll back to stable, recorded as a lost A/B "
-        "test) or hold (an approver's signed promote goes on, an abort rolls back; on_inconclusive.hold_max "
-        "bounds the wait).",
+        "test), hold (an approver's signed promote goes on, an abort rolls back; on_inconclusive.hold_max "
+        "bounds the wait) or promote_unless_worse (go on to the next item: the interval never showed the "
+        "candidate worse, or stable would have won, and the guard held; e.g. a cheaper model that only has to "
+        "be no worse).",
     )
 
 
@@ -230,9 +252,17 @@ def duration_of(item: StrategyStep) -> timedelta | None:
 
 
 def strategy_problems(
-    strategy: Sequence[StrategyStep], *, approvals: bool, interval: timedelta | None, gates: bool = False
+    strategy: Sequence[StrategyStep],
+    *,
+    approvals: bool,
+    interval: timedelta | None,
+    gates: bool = False,
+    alpha: float | None = None,
 ) -> list[str]:
-    """Rules between a strategy's items, beyond each item's own; every problem names its item."""
+    """Rules between a strategy's items, beyond each item's own; every problem names its item.
+
+    ``alpha`` is ``criteria.alpha`` when valid: an A/B test's own alpha must fit in its share of that budget.
+    """
     problems: list[str] = []
     blue_green = any(isinstance(item, BlueGreenStep) for item in strategy)
     if blue_green:
@@ -264,6 +294,14 @@ def strategy_problems(
             )
         if isinstance(item, ABTestStep) and index != tests[0]:
             problems.append(f"{where}.kind: at most one ab_test per strategy (the record names one winner)")
+        if isinstance(item, ABTestStep) and item.alpha is not None and alpha is not None:
+            budget = alpha * AB_ALPHA_SHARE
+            if item.alpha > budget * (1 + 1e-9):
+                problems.append(
+                    f"{where}.alpha: {item.alpha:g} is more than the A/B test's share of the rollout's one error "
+                    f"budget ({AB_ALPHA_SHARE:g} of criteria.alpha {alpha:g} = {budget:g}); lower it, or leave it "
+                    "out to use the share"
+                )
         if isinstance(item, ApprovalStep) and not approvals:
             problems.append(f"{where}.kind: an approval step needs the spec's approvals (approvers and a quorum)")
         duration = duration_of(item)
