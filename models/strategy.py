@@ -12,13 +12,14 @@ at most 90 days.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from models.compare import Comparator, ExactCompare
+from models.custom_metrics import CustomMetric, MetricName
 from models.durations import Duration, format_duration
 from models.limits import MAX_SEGMENTS, MAX_SHADOW_CONCURRENCY, MAX_SHADOW_REQUESTS, MAX_STEPS
 from models.segments import Segment
@@ -31,6 +32,30 @@ AB_ALPHA_SHARE = 0.2
 One error budget for the rollout (a union bound): naming a false winner and rolling back a good candidate together
 stay within ``criteria.alpha``. A fifth, as the custom metrics take: the guard runs over every step and keeps
 most of the budget; the winner's interval pays with a wider threshold (log 4/alpha grows by log 5)."""
+
+
+BUILTIN_AB_METRICS = ("quality", "error_rate")
+"""The A/B metrics every judge reads; any other name is a custom metric of the target."""
+
+
+def ab_metric_problems(
+    strategy: Sequence[StrategyStep] | None, defined: Mapping[str, CustomMetric], where: str
+) -> list[str]:
+    """At start, with the target known: an A/B test's custom metric must be a mean or a rate of it (no count)."""
+    problems: list[str] = []
+    for index, item in enumerate(strategy or []):
+        if not isinstance(item, ABTestStep) or item.metric in BUILTIN_AB_METRICS:
+            continue
+        definition = defined.get(item.metric)
+        known = ", ".join(sorted(defined)) or "none"
+        if definition is None:
+            problems.append(f"strategy[{index}].metric: {item.metric!r} is not a custom metric of {where} ({known})")
+        elif definition.kind == "count":
+            problems.append(
+                f"strategy[{index}].metric: {item.metric!r} is a count (a ceiling, never a comparison); an A/B test "
+                "names its winner on a mean or a rate"
+            )
+    return problems
 
 
 def ab_alpha(item_alpha: float | None, criteria_alpha: float) -> float:
@@ -139,10 +164,11 @@ class ABTestStep(_Model):
         description="Candidate traffic share in percent, in (0, 100); sticky per user as the router's split is.",
     )
     duration: _Positive = Field(description="Longest the test runs (pauses do not count); a winner ends it sooner.")
-    metric: Literal["quality", "error_rate"] = Field(
+    metric: MetricName = Field(
         default="quality",
-        description="The primary metric the winner is named on: mean quality (higher is better) or the error "
-        "rate (lower is better; needs the sequential judge's error-margin statistics).",
+        description="The primary metric the winner is named on: mean quality (higher is better), the error "
+        "rate (lower is better; needs the sequential judge's error-margin statistics), or the name of a custom "
+        "mean or rate the spec judges in criteria.custom (better the way its definition's direction says).",
     )
     min_effect: float = Field(
         default=0.0,
@@ -258,10 +284,13 @@ def strategy_problems(
     interval: timedelta | None,
     gates: bool = False,
     alpha: float | None = None,
+    custom: Collection[str] | None = None,
 ) -> list[str]:
     """Rules between a strategy's items, beyond each item's own; every problem names its item.
 
     ``alpha`` is ``criteria.alpha`` when valid: an A/B test's own alpha must fit in its share of that budget.
+    ``custom`` names the custom metrics the spec judges (None: unknown, their rule waits): an A/B test's metric
+    is quality, the error rate or one of them.
     """
     problems: list[str] = []
     blue_green = any(isinstance(item, BlueGreenStep) for item in strategy)
@@ -294,6 +323,12 @@ def strategy_problems(
             )
         if isinstance(item, ABTestStep) and index != tests[0]:
             problems.append(f"{where}.kind: at most one ab_test per strategy (the record names one winner)")
+        if isinstance(item, ABTestStep) and custom is not None and item.metric not in (*BUILTIN_AB_METRICS, *custom):
+            judged = ", ".join(sorted(custom)) or "none"
+            problems.append(
+                f"{where}.metric: {item.metric!r} is neither quality, error_rate nor a custom metric the spec judges "
+                f"in criteria.custom ({judged})"
+            )
         if isinstance(item, ABTestStep) and item.alpha is not None and alpha is not None:
             budget = alpha * AB_ALPHA_SHARE
             if item.alpha > budget * (1 + 1e-9):

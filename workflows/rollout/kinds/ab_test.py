@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from models.record import ABResult, ABWinner, StepReport
     from models.strategy import ABTestStep, Step, ab_alpha
     from workflows.judge.ab import Interval, Winner, describe, interval, winner
+    from workflows.rollout import custom_metrics
     from workflows.rollout.context import RolloutRun
     from workflows.rollout.custom_metrics import ab_budget
     from workflows.rollout.interrupts import RollbackNeeded
@@ -42,9 +43,14 @@ async def run(run: RolloutRun, index: int, item: ABTestStep) -> None:
     report = s.record.steps[-1]
     alpha = ab_alpha(item.alpha, run.spec.criteria.alpha) if ab_budget(run) else item.alpha or run.spec.criteria.alpha
 
+    definition = custom_metrics.definitions(run).get(item.metric)  # None for quality and the error rate
+
     def current() -> tuple[Interval | None, Winner | None]:
-        found = interval(s.judge_state, item.metric, alpha) if s.judge_state is not None else None
-        return found, winner(found, item.metric, item.min_effect, criteria_pass=report.evidence == "pass")
+        found = interval(s.judge_state, item.metric, alpha, definition) if s.judge_state is not None else None
+        named = winner(
+            found, item.metric, item.min_effect, criteria_pass=report.evidence == "pass", definition=definition
+        )
+        return found, named
 
     def decided() -> bool:
         return current()[1] is not None or s.clock.observed(workflow.now()) >= item.duration
