@@ -138,11 +138,17 @@ class BlueGreenStep(_Model):
     """The candidate runs idle beside stable, checked by the spec's gates on its own endpoint, then one cutover.
 
     The gates (``preflight``, ``eval``, ``shadow``) are the preview: they run before any user traffic, as always,
-    and a blue-green strategy needs at least one. The cutover moves everyone at once (verified); the ``watch``
+    and a blue-green strategy needs at least one. With ``approval``, the quorum is awaited after the preview and
+    before the cutover (the candidate still idle). The cutover moves everyone at once (verified); the ``watch``
     that must follow judges the candidate at 100% and switches back at once on a failure.
     """
 
     kind: Literal["blue_green"] = Field(description="Step kind.")
+    approval: bool = Field(
+        default=False,
+        description="After the preview, wait for the approval quorum before the cutover (needs the spec's "
+        "approvals); a policy requiring approval before the final promotion asks for it.",
+    )
 
 
 class ABTestStep(_Model):
@@ -248,7 +254,7 @@ def canary_steps(strategy: Sequence[StrategyStep]) -> list[Step]:
     A blue-green strategy's one exposure is its watch at 100%: that is its step.
     """
     if strategy and isinstance(strategy[0], BlueGreenStep) and isinstance(strategy[-1], WatchStep):
-        return [Step(weight=100, observe=strategy[-1].duration)]
+        return [Step(weight=100, observe=strategy[-1].duration, approval=strategy[0].approval)]
     return [
         Step(weight=item.weight, observe=item.observe, approval=item.approval, segments=list(item.segments))
         for item in strategy
@@ -259,6 +265,16 @@ def canary_steps(strategy: Sequence[StrategyStep]) -> list[Step]:
 def shadow_positions(strategy: Sequence[StrategyStep] | None) -> list[tuple[int, ShadowStep]]:
     """Each shadow item with where it sits, for the checks that name ``strategy[i]`` (replay sets, endpoints)."""
     return [(index, item) for index, item in enumerate(strategy or []) if isinstance(item, ShadowStep)]
+
+
+def approval_field(strategy: Sequence[StrategyStep] | None, step: int) -> str:
+    """The spec field that sets ``steps[step].approval``: itself, a canary item's, or a blue-green's."""
+    if not strategy:
+        return f"steps[{step}].approval"
+    if isinstance(strategy[0], BlueGreenStep):
+        return "strategy[0].approval"
+    positions = canary_positions(strategy)
+    return f"strategy[{positions[step]}].approval" if step < len(positions) else f"steps[{step}].approval"
 
 
 def canary_positions(strategy: Sequence[StrategyStep]) -> list[int]:
@@ -337,6 +353,10 @@ def strategy_problems(
                     f"budget ({AB_ALPHA_SHARE:g} of criteria.alpha {alpha:g} = {budget:g}); lower it, or leave it "
                     "out to use the share"
                 )
+        if isinstance(item, BlueGreenStep) and item.approval and not approvals:
+            problems.append(
+                f"{where}.approval: waiting for approval needs the spec's approvals (approvers and a quorum)"
+            )
         if isinstance(item, ApprovalStep) and not approvals:
             problems.append(f"{where}.kind: an approval step needs the spec's approvals (approvers and a quorum)")
         duration = duration_of(item)
