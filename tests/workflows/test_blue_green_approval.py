@@ -4,6 +4,7 @@ approves, then the one cutover and the watch; under a policy requiring approval 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 
@@ -17,7 +18,7 @@ async def test_a_blue_green_waits_for_the_quorum_before_its_cutover(
     client: Client, task_queue: str, tmp_path: Path
 ) -> None:
     service = unique_service()
-    strategy = [{"kind": "blue_green", "approval": True}, {"kind": "watch", "duration": "3s"}]
+    strategy: list[dict[str, Any]] = [{"kind": "blue_green", "approval": True}, {"kind": "watch", "duration": "3s"}]
     async with run_simulator(knobs=FAST) as sim:
         policy = write_lab_policy(
             tmp_path / "policy.json",
