@@ -182,7 +182,7 @@ class ABResult(_Model):
     the interval is anytime-valid at ``alpha``, so it holds at whatever analysis the test stopped.
     """
 
-    metric: Literal["quality", "error_rate"]
+    metric: str = Field(max_length=63, description="quality, error_rate or the custom metric's name.")
     winner: ABWinner
     decided_by: Literal["evidence", "duration", "person"] = Field(
         description="The interval (a winner), the duration's end (no winner), or a person's signed promote."

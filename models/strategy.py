@@ -12,19 +12,78 @@ at most 90 days.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from models.compare import Comparator, ExactCompare
+from models.custom_metrics import CustomMetric, MetricName
 from models.durations import Duration, format_duration
 from models.limits import MAX_SEGMENTS, MAX_SHADOW_CONCURRENCY, MAX_SHADOW_REQUESTS, MAX_STEPS
 from models.segments import Segment
 
 MAX_STRATEGY_STEPS = 2 * MAX_STEPS
 """Items in a strategy: room for every canary step a ``steps`` list may have, each followed by another kind."""
+AB_ALPHA_SHARE = 0.2
+"""Share of ``criteria.alpha`` an A/B test's winner interval spends; the guard's criteria are judged at the rest.
+
+One error budget for the rollout (a union bound): naming a false winner and rolling back a good candidate together
+stay within ``criteria.alpha``. A fifth, as the custom metrics take: the guard runs over every step and keeps
+most of the budget; the winner's interval pays with a wider threshold (log 4/alpha grows by log 5)."""
+
+
+BUILTIN_AB_METRICS = ("quality", "error_rate")
+"""The A/B metrics every judge reads; any other name is a custom metric of the target."""
+
+
+def ab_metric_problems(
+    strategy: Sequence[StrategyStep] | None, defined: Mapping[str, CustomMetric], where: str
+) -> list[str]:
+    """At start, with the target known: an A/B test's custom metric must be a mean or a rate of it (no count)."""
+    problems: list[str] = []
+    for index, item in enumerate(strategy or []):
+        if not isinstance(item, ABTestStep) or item.metric in BUILTIN_AB_METRICS:
+            continue
+        definition = defined.get(item.metric)
+        known = ", ".join(sorted(defined)) or "none"
+        if definition is None:
+            problems.append(f"strategy[{index}].metric: {item.metric!r} is not a custom metric of {where} ({known})")
+        elif definition.kind == "count":
+            problems.append(
+                f"strategy[{index}].metric: {item.metric!r} is a count (a ceiling, never a comparison); an A/B test "
+                "names its winner on a mean or a rate"
+            )
+    return problems
+
+
+def ab_alpha(item_alpha: float | None, criteria_alpha: float) -> float:
+    """The winner interval's alpha: the item's own when set (at most the share), else the share of the budget."""
+    return item_alpha if item_alpha is not None else criteria_alpha * AB_ALPHA_SHARE
+
+
+MIRROR_ALPHA_SHARE = 0.2
+"""Share of the guard's alpha that a strategy's mirror items spend between them; the canary steps keep the rest.
+
+A mirror is judged as a canary step at 0% with its own judge (the first canary starts fresh after it), so without
+a split a strategy with a mirror could spend its whole alpha twice on false rollbacks: once on the copies, once on
+the canary steps. A fixed fifth, like the A/B test's, keeps the two together within the one budget."""
+
+
+def mirror_alpha(guard: float, strategy: Sequence[StrategyStep] | None, *, in_mirror: bool) -> float:
+    """The alpha of the judge now: a mirror item's part of ``guard``, or what the mirrors leave to the rest."""
+    mirrors = sum(1 for item in strategy or [] if isinstance(item, ShadowStep) and item.mode == "mirror")
+    if not mirrors:
+        return guard
+    return guard * MIRROR_ALPHA_SHARE / mirrors if in_mirror else guard * (1.0 - MIRROR_ALPHA_SHARE)
+
+
+def guard_alpha(criteria_alpha: float, strategy: Sequence[StrategyStep] | None) -> float:
+    """The alpha the guard's criteria (built-in and custom) share: all of it, or what an A/B test leaves."""
+    if strategy and any(isinstance(item, ABTestStep) for item in strategy):
+        return criteria_alpha * (1.0 - AB_ALPHA_SHARE)
+    return criteria_alpha
 
 
 def _longer_than_zero(value: timedelta) -> timedelta:
@@ -95,11 +154,17 @@ class BlueGreenStep(_Model):
     """The candidate runs idle beside stable, checked by the spec's gates on its own endpoint, then one cutover.
 
     The gates (``preflight``, ``eval``, ``shadow``) are the preview: they run before any user traffic, as always,
-    and a blue-green strategy needs at least one. The cutover moves everyone at once (verified); the ``watch``
+    and a blue-green strategy needs at least one. With ``approval``, the quorum is awaited after the preview and
+    before the cutover (the candidate still idle). The cutover moves everyone at once (verified); the ``watch``
     that must follow judges the candidate at 100% and switches back at once on a failure.
     """
 
     kind: Literal["blue_green"] = Field(description="Step kind.")
+    approval: bool = Field(
+        default=False,
+        description="After the preview, wait for the approval quorum before the cutover (needs the spec's "
+        "approvals); a policy requiring approval before the final promotion asks for it.",
+    )
 
 
 class ABTestStep(_Model):
@@ -109,7 +174,8 @@ class ABTestStep(_Model):
     wins when every criterion passes and it is better than stable on ``metric`` with the judge's confidence
     (an anytime-valid interval on the difference); it then goes on to the next item. Stable wins when the
     candidate is significantly worse: a rollback recorded as a lost A/B test, not as a failed guard. When the
-    duration ends without a winner, ``on_no_winner`` says what follows.
+    duration ends without a winner, ``on_no_winner`` says what follows: keep stable, hold for a person, or
+    promote unless worse.
     """
 
     kind: Literal["ab_test"] = Field(description="Step kind.")
@@ -120,10 +186,11 @@ class ABTestStep(_Model):
         description="Candidate traffic share in percent, in (0, 100); sticky per user as the router's split is.",
     )
     duration: _Positive = Field(description="Longest the test runs (pauses do not count); a winner ends it sooner.")
-    metric: Literal["quality", "error_rate"] = Field(
+    metric: MetricName = Field(
         default="quality",
-        description="The primary metric the winner is named on: mean quality (higher is better) or the error "
-        "rate (lower is better; needs the sequential judge's error-margin statistics).",
+        description="The primary metric the winner is named on: mean quality (higher is better), the error "
+        "rate (lower is better; needs the sequential judge's error-margin statistics), or the name of a custom "
+        "mean or rate the spec judges in criteria.custom (better the way its definition's direction says).",
     )
     min_effect: float = Field(
         default=0.0,
@@ -135,13 +202,16 @@ class ABTestStep(_Model):
         default=None,
         gt=0,
         le=0.2,
-        description="Error rate of the winner's interval (two-sided, anytime-valid); null: criteria.alpha.",
+        description="Error rate of the winner's interval (two-sided, anytime-valid), drawn from the rollout's one "
+        "budget: at most a fifth of criteria.alpha (the share AB_ALPHA_SHARE), which is also what null means.",
     )
-    on_no_winner: Literal["stable", "hold"] = Field(
+    on_no_winner: Literal["stable", "hold", "promote_unless_worse"] = Field(
         default="stable",
         description="At the duration's end without a winner: stable (roll back to stable, recorded as a lost A/B "
-        "test) or hold (an approver's signed promote goes on, an abort rolls back; on_inconclusive.hold_max "
-        "bounds the wait).",
+        "test), hold (an approver's signed promote goes on, an abort rolls back; on_inconclusive.hold_max "
+        "bounds the wait) or promote_unless_worse (go on to the next item: the interval never showed the "
+        "candidate worse, or stable would have won, and the guard held; e.g. a cheaper model that only has to "
+        "be no worse).",
     )
 
 
@@ -233,7 +303,7 @@ def canary_steps(strategy: Sequence[StrategyStep]) -> list[Step]:
     A blue-green strategy's one exposure is its watch at 100%: that is its step.
     """
     if strategy and isinstance(strategy[0], BlueGreenStep) and isinstance(strategy[-1], WatchStep):
-        return [Step(weight=100, observe=strategy[-1].duration)]
+        return [Step(weight=100, observe=strategy[-1].duration, approval=strategy[0].approval)]
     return [
         Step(weight=item.weight, observe=item.observe, approval=item.approval, segments=list(item.segments))
         for item in strategy
@@ -256,6 +326,16 @@ def mirror_positions(strategy: Sequence[StrategyStep] | None) -> list[int]:
     return [index for index, item in shadow_positions(strategy) if item.mode == "mirror"]
 
 
+def approval_field(strategy: Sequence[StrategyStep] | None, step: int) -> str:
+    """The spec field that sets ``steps[step].approval``: itself, a canary item's, or a blue-green's."""
+    if not strategy:
+        return f"steps[{step}].approval"
+    if isinstance(strategy[0], BlueGreenStep):
+        return "strategy[0].approval"
+    positions = canary_positions(strategy)
+    return f"strategy[{positions[step]}].approval" if step < len(positions) else f"steps[{step}].approval"
+
+
 def canary_positions(strategy: Sequence[StrategyStep]) -> list[int]:
     """Where each canary item sits in the strategy, so a rule about ``steps[i]`` can name ``strategy[j]``."""
     return [index for index, item in enumerate(strategy) if isinstance(item, CanaryStep)]
@@ -273,9 +353,20 @@ def duration_of(item: StrategyStep) -> timedelta | None:
 
 
 def strategy_problems(
-    strategy: Sequence[StrategyStep], *, approvals: bool, interval: timedelta | None, gates: bool = False
+    strategy: Sequence[StrategyStep],
+    *,
+    approvals: bool,
+    interval: timedelta | None,
+    gates: bool = False,
+    alpha: float | None = None,
+    custom: Collection[str] | None = None,
 ) -> list[str]:
-    """Rules between a strategy's items, beyond each item's own; every problem names its item."""
+    """Rules between a strategy's items, beyond each item's own; every problem names its item.
+
+    ``alpha`` is ``criteria.alpha`` when valid: an A/B test's own alpha must fit in its share of that budget.
+    ``custom`` names the custom metrics the spec judges (None: unknown, their rule waits): an A/B test's metric
+    is quality, the error rate or one of them.
+    """
     problems: list[str] = []
     blue_green = any(isinstance(item, BlueGreenStep) for item in strategy)
     if blue_green:
@@ -309,6 +400,24 @@ def strategy_problems(
             )
         if isinstance(item, ABTestStep) and index != tests[0]:
             problems.append(f"{where}.kind: at most one ab_test per strategy (the record names one winner)")
+        if isinstance(item, ABTestStep) and custom is not None and item.metric not in (*BUILTIN_AB_METRICS, *custom):
+            judged = ", ".join(sorted(custom)) or "none"
+            problems.append(
+                f"{where}.metric: {item.metric!r} is neither quality, error_rate nor a custom metric the spec judges "
+                f"in criteria.custom ({judged})"
+            )
+        if isinstance(item, ABTestStep) and item.alpha is not None and alpha is not None:
+            budget = alpha * AB_ALPHA_SHARE
+            if item.alpha > budget * (1 + 1e-9):
+                problems.append(
+                    f"{where}.alpha: {item.alpha:g} is more than the A/B test's share of the rollout's one error "
+                    f"budget ({AB_ALPHA_SHARE:g} of criteria.alpha {alpha:g} = {budget:g}); lower it, or leave it "
+                    "out to use the share"
+                )
+        if isinstance(item, BlueGreenStep) and item.approval and not approvals:
+            problems.append(
+                f"{where}.approval: waiting for approval needs the spec's approvals (approvers and a quorum)"
+            )
         if isinstance(item, ApprovalStep) and not approvals:
             problems.append(f"{where}.kind: an approval step needs the spec's approvals (approvers and a quorum)")
         duration = duration_of(item)

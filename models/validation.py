@@ -15,6 +15,7 @@ from typing import Annotated, Any, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, PydanticUserError, TypeAdapter, ValidationError
 
+from models.criteria import Criteria
 from models.durations import PREVIEW_CHARS, format_duration, preview
 from models.limits import (
     MAX_NESTING,
@@ -362,11 +363,23 @@ def _relation_problems(fields: Mapping[str, Any]) -> list[str]:
         approvals=fields.get("approvals") is not None,
         interval=fields.get("analysis_interval"),
         gates=any(fields.get(gate) is not None for gate in ("preflight", "eval", "shadow")),
+        alpha=_criteria_alpha(fields.get("criteria")),
+        custom=_custom_names(fields.get("criteria")),
     )
     # A blue-green's one step (its watch at 100%) is no canary: the rules about canary steps do not apply to it.
     canaries = [] if any(item.kind == "blue_green" for item in strategy) else canary_steps(strategy)
     renamed = [_renamed(p, positions) for p in _step_relation_problems({**fields, "steps": canaries})]
     return problems + [p for p in renamed if p not in problems]
+
+
+def _criteria_alpha(criteria: object) -> float | None:
+    """``criteria.alpha`` when the criteria are valid (a default spec's too), else None: the A/B budget rule waits."""
+    return criteria.alpha if isinstance(criteria, Criteria) else None
+
+
+def _custom_names(criteria: object) -> set[str] | None:
+    """The custom metrics the spec judges, when its criteria are valid: an A/B test may name its winner on one."""
+    return {c.metric for c in criteria.custom} if isinstance(criteria, Criteria) else None
 
 
 def _renamed(problem: str, positions: Sequence[int]) -> str:

@@ -13,7 +13,7 @@ from typing import Protocol
 from models.durations import format_duration
 from models.policy import ANYONE, GoverningPolicy, ServicePolicy
 from models.spec import RolloutSpec
-from models.strategy import replay_positions
+from models.strategy import approval_field, replay_positions
 from workflows.signatures import Refused, canonical_spec, verify_signed
 
 _CRITERIA_UPPER = ("quality_drop_max", "latency_p95_ratio_max", "error_rate_ratio_max", "error_rate_margin", "alpha")
@@ -185,7 +185,8 @@ def required_approval_problems(spec: RolloutSpec, policy: ServicePolicy, where: 
                 if required.before_promotion and index == last
                 else f"at weights from {required.from_weight:g}%"
             )
-            problems.append(f"steps[{index}].approval: {where} requires approval {why}; set it to true")
+            field = approval_field(spec.strategy, index)
+            problems.append(f"{field}: {where} requires approval {why}; set it to true")
     return problems
 
 

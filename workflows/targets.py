@@ -12,7 +12,7 @@ from __future__ import annotations
 from models.custom_metrics import criteria_problems
 from models.policy import GoverningPolicy
 from models.spec import RolloutSpec
-from models.strategy import replay_positions
+from models.strategy import ab_metric_problems, replay_positions
 from models.targets import ChosenTarget, Target, url_allowed
 from workflows.capabilities import capability_problems
 
@@ -39,6 +39,7 @@ def _named(spec: RolloutSpec, name: str, governing: GoverningPolicy | None) -> C
     target = targets[name]
     problems = _addresses(spec, target, name) + capability_problems(spec, target.router, f"target {name!r}")
     problems += criteria_problems(spec.criteria.custom, target.custom_metrics, f"target {name!r}")
+    problems += ab_metric_problems(spec.strategy, target.custom_metrics, f"target {name!r}")
     if problems:
         return problems
     return ChosenTarget(name=name, origin="policy", target=target)

@@ -7,6 +7,7 @@ the interval they check is the one the workflow would see.
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from models.counters import Counters
 from models.criteria import Criteria, RollbackTriggers
 from models.record import ABResult, StepReport
-from models.strategy import ABTestStep
+from models.strategy import AB_ALPHA_SHARE, ABTestStep, ab_alpha, guard_alpha
 from models.validation import SpecError, validate_spec
 from tests.unit.test_strategy import CANARY, base, problems_of
 from workflows.judge import JudgeState, judge, new_judge_state
@@ -114,6 +115,7 @@ def test_a_smaller_alpha_gives_a_wider_interval() -> None:
 
 
 AB = {"kind": "ab_test", "share": 50, "duration": "2h"}
+AB_DURATION = timedelta(hours=2)
 
 
 def test_an_ab_test_after_a_canary_validates_with_its_defaults() -> None:
@@ -157,3 +159,29 @@ def test_a_step_report_without_an_ab_test_dumps_as_before() -> None:
     assert "ab_test" not in report.model_dump(mode="json")
     report.ab_test = ABResult(metric="quality", winner="candidate", decided_by="evidence", alpha=0.05)
     assert report.model_dump(mode="json")["ab_test"]["winner"] == "candidate"
+
+
+def test_promote_unless_worse_is_an_outcome_a_spec_may_name() -> None:
+    spec = validate_spec(base(strategy=[CANARY, {**AB, "on_no_winner": "promote_unless_worse"}]))
+    assert spec.strategy is not None
+    item = spec.strategy[1]
+    assert isinstance(item, ABTestStep) and item.on_no_winner == "promote_unless_worse"
+
+
+def test_the_ab_alpha_is_a_share_of_the_one_budget_and_the_guard_keeps_the_rest() -> None:
+    assert ab_alpha(None, 0.05) == pytest.approx(0.05 * AB_ALPHA_SHARE)
+    assert ab_alpha(0.001, 0.05) == 0.001
+    item = ABTestStep(kind="ab_test", duration=AB_DURATION)
+    assert guard_alpha(0.05, [item]) == pytest.approx(0.05 * (1 - AB_ALPHA_SHARE))
+    assert guard_alpha(0.05, None) == 0.05
+    assert guard_alpha(0.05, []) == 0.05
+    assert ab_alpha(None, 0.05) + guard_alpha(0.05, [item]) == pytest.approx(0.05), "one budget, no more"
+
+
+def test_an_ab_alpha_the_budget_cannot_cover_is_refused_naming_the_field() -> None:
+    problems = problems_of(base(strategy=[CANARY, {**AB, "alpha": 0.02}], criteria={"alpha": 0.05}))
+    assert any(p.startswith("strategy[1].alpha: 0.02 is more than the A/B test's share") for p in problems), problems
+    fits = base(strategy=[CANARY, {**AB, "alpha": 0.01}], criteria={"alpha": 0.05})
+    assert validate_spec(fits).strategy is not None
+    default_budget = base(strategy=[CANARY, {**AB, "alpha": 0.02}])
+    assert any(p.startswith("strategy[1].alpha") for p in problems_of(default_budget)), "criteria.alpha defaults"

@@ -13,7 +13,7 @@ from models.activities import RouterState, SetWeightsInput
 from models.phases import Phase
 from models.policy import GoverningPolicy, resolve
 from models.spec import NginxRouter
-from models.strategy import ShadowStep
+from models.strategy import CanaryStep, ShadowStep, StrategyStep, mirror_alpha
 from models.targets import ChosenTarget
 from models.validation import validate_spec
 from tests.unit.test_shadow_item import SIM
@@ -162,3 +162,18 @@ def test_a_replay_items_json_is_what_it_was_before_mirrors() -> None:
     item = ShadowStep.model_validate({"kind": "shadow", "replay": "support"})
     dumped = item.model_dump(mode="json")
     assert "duration" not in dumped and dumped["mode"] == "replay" and dumped["replay"] == "support"
+
+
+def test_mirror_items_and_the_canary_steps_share_the_one_alpha() -> None:
+    """A mirror's judge and the canary steps' together spend at most the guard's alpha (a union bound)."""
+    one: list[StrategyStep] = [
+        ShadowStep(kind="shadow", mode="mirror", duration=timedelta(hours=2)),
+        CanaryStep(kind="canary", weight=10, observe=timedelta(hours=1)),
+    ]
+    two: list[StrategyStep] = [one[0], one[0], one[1]]
+    assert mirror_alpha(0.05, one, in_mirror=True) + mirror_alpha(0.05, one, in_mirror=False) == pytest.approx(0.05)
+    assert 2 * mirror_alpha(0.05, two, in_mirror=True) + mirror_alpha(0.05, two, in_mirror=False) == pytest.approx(0.05)
+    # Without a mirror, and with a replay shadow (never judged), the alpha is untouched.
+    replay: list[StrategyStep] = [ShadowStep(kind="shadow", replay="support"), one[1]]
+    assert mirror_alpha(0.05, [one[1]], in_mirror=False) == 0.05
+    assert mirror_alpha(0.05, replay, in_mirror=False) == 0.05

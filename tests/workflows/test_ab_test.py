@@ -3,7 +3,8 @@
 A candidate whose answers score better than stable's wins the A/B test once every criterion passes and the
 quality interval lies above zero, and the walk goes on to promotion; a candidate equal to stable names no winner
 by the test's end, and stable is kept: a rollback recorded with cause ``ab_test``, not a failed guard. A slightly
-worse one (within the quality criterion's drop) loses on evidence; ``on_no_winner: hold`` waits for a promote.
+worse one (within the quality criterion's drop) loses on evidence; ``on_no_winner: hold`` waits for a promote,
+``promote_unless_worse`` goes on when the candidate was never shown worse.
 """
 
 from __future__ import annotations
@@ -111,3 +112,27 @@ async def test_no_winner_with_on_no_winner_hold_waits_for_a_promote(
     ab = record.steps[-1].ab_test
     assert ab is not None and ab.winner == "no_difference" and ab.decided_by == "person", ab
     assert record.overrides[0].step == 1 and record.overrides[0].approver == "ml-lead"
+
+
+async def test_no_winner_with_promote_unless_worse_goes_on_to_promotion(
+    client: Client, task_queue: str, tmp_path: Path
+) -> None:
+    service = unique_service()
+    strategy: list[dict[str, Any]] = [
+        CANARY,
+        {"kind": "ab_test", "share": 50, "duration": "3s", "on_no_winner": "promote_unless_worse"},
+    ]
+    async with run_simulator(knobs=FAST) as sim:
+        policy = write_lab_policy(tmp_path / "policy.json", {SIM_TARGET: sim.target()})
+        async with rollout_worker(client, task_queue, policy_path=policy):
+            result = await (await start_rollout(client, strategy_spec(sim, service, strategy), task_queue)).result()
+            routes = await sim.routes(service)
+
+    record = result.record
+    assert record.outcome == "promoted", result.summary
+    ab = record.steps[-1].ab_test
+    assert ab is not None and ab.winner == "no_difference" and ab.decided_by == "duration", ab
+    assert ab.upper is not None and ab.upper > 0, "an interval wholly below zero would have named stable"
+    assert "A/B test: no winner, candidate not worse, going on" in [e.event for e in record.timeline]
+    assert not record.overrides, "no person decided"
+    assert routes["candidate"] == 100

@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from models.criteria import Criteria
     from models.custom_metrics import CustomMetric, CustomVerdict, effective_limit, used_definitions
     from models.durations import format_duration
+    from models.strategy import ABTestStep, guard_alpha, mirror_alpha
     from workflows.judge import JudgeState
     from workflows.judge.custom import (
         builtin_alpha,
@@ -31,6 +32,31 @@ with workflow.unsafe.imports_passed_through():
     from workflows.rollout.state import CustomCounts
 
 CUSTOM_METRICS_PATCH = "custom-metrics"
+AB_BUDGET_PATCH = "ab-test-alpha-budget"
+"""An A/B test's winner interval spends a share of ``criteria.alpha`` and the guard the rest: a rollout with an
+ab_test that started before judged both at the whole alpha, and replays so."""
+
+
+def ab_budget(run: RolloutRun) -> bool:
+    """Whether this rollout splits its one alpha between an A/B test and the guard (only a spec with an ab_test)."""
+    strategy = run.spec.strategy
+    if not strategy or not any(isinstance(item, ABTestStep) for item in strategy):
+        return False
+    return workflow.patched(AB_BUDGET_PATCH)
+
+
+def guard_alpha_of(run: RolloutRun) -> float:
+    """The alpha the guard's criteria (built-in and custom) share in this rollout, at the item being judged.
+
+    A strategy with mirror items splits it once more (``MIRROR_ALPHA_SHARE``): the judge of a mirror item (the last
+    step report is the open shadow item's: a replay shadow is never judged) spends the mirrors' part, every other
+    step the rest. Only a spec with a mirror item reaches the split, and no rollout before it could carry one.
+    """
+    alpha = run.spec.criteria.alpha
+    guard = guard_alpha(alpha, run.spec.strategy) if ab_budget(run) else alpha
+    steps = run.state.record.steps
+    in_mirror = bool(steps) and steps[-1].kind == "shadow" and not run.state.watching
+    return mirror_alpha(guard, run.spec.strategy, in_mirror=in_mirror)
 
 
 def definitions(run: RolloutRun) -> dict[str, CustomMetric]:
@@ -42,12 +68,13 @@ def definitions(run: RolloutRun) -> dict[str, CustomMetric]:
 
 
 def builtin_criteria(run: RolloutRun) -> Criteria:
-    """The criteria the built-in judge uses: the spec's, with the alpha the custom tests leave."""
+    """The criteria the built-in judge uses: the spec's, with the alpha an A/B test and the custom tests leave."""
     criteria = run.spec.criteria
     tested = statistical(criteria.custom, definitions(run))
-    if not tested:
+    alpha = guard_alpha_of(run)
+    if not tested and alpha == criteria.alpha:
         return criteria
-    return criteria.model_copy(update={"alpha": builtin_alpha(criteria.alpha, len(tested))})
+    return criteria.model_copy(update={"alpha": builtin_alpha(alpha, len(tested))})
 
 
 @dataclass
@@ -97,7 +124,7 @@ def assess(run: RolloutRun, before: JudgeState, after: JudgeState, pair: Counter
         candidate_requests=after.candidate.requests,
         criteria=spec.criteria.custom,
         definitions=defs,
-        alpha=spec.criteria.alpha,
+        alpha=guard_alpha_of(run),
         alpha_share=before.alpha_share,
         min_requests=spec.criteria.min_requests,
     )

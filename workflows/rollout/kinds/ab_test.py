@@ -5,8 +5,8 @@ taken), so the guard is the canary's: a failed criterion or a breached trigger r
 wake-up the winner rule (``workflows.judge.ab``) reads the judge's statistics: the candidate wins when every
 criterion passes and its primary metric is better than stable's with the judge's confidence, and the walk goes on;
 stable wins when the candidate is significantly worse, a rollback recorded with cause ``ab_test`` (the test was
-lost; no guard failed). At the duration's end without a winner, ``on_no_winner`` keeps stable or holds for a
-person's signed promote.
+lost; no guard failed). At the duration's end without a winner, ``on_no_winner`` keeps stable, holds for a
+person's signed promote, or goes on (``promote_unless_worse``: the candidate was never shown worse).
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from models.durations import format_duration
     from models.record import ABResult, ABWinner, StepReport
-    from models.strategy import ABTestStep, Step
+    from models.strategy import ABTestStep, Step, ab_alpha
     from workflows.judge.ab import Interval, Winner, describe, interval, winner
+    from workflows.rollout import custom_metrics
     from workflows.rollout.context import RolloutRun
+    from workflows.rollout.custom_metrics import ab_budget
     from workflows.rollout.interrupts import RollbackNeeded
     from workflows.rollout.reconfirm import confirm_override
     from workflows.rollout.steps import end_step, hold, start_step, watch
@@ -39,11 +41,16 @@ async def run(run: RolloutRun, index: int, item: ABTestStep) -> None:
             f"the winner is named on {item.metric}",
         )
     report = s.record.steps[-1]
-    alpha = item.alpha if item.alpha is not None else run.spec.criteria.alpha
+    alpha = ab_alpha(item.alpha, run.spec.criteria.alpha) if ab_budget(run) else item.alpha or run.spec.criteria.alpha
+
+    definition = custom_metrics.definitions(run).get(item.metric)  # None for quality and the error rate
 
     def current() -> tuple[Interval | None, Winner | None]:
-        found = interval(s.judge_state, item.metric, alpha) if s.judge_state is not None else None
-        return found, winner(found, item.metric, item.min_effect, criteria_pass=report.evidence == "pass")
+        found = interval(s.judge_state, item.metric, alpha, definition) if s.judge_state is not None else None
+        named = winner(
+            found, item.metric, item.min_effect, criteria_pass=report.evidence == "pass", definition=definition
+        )
+        return found, named
 
     def decided() -> bool:
         return current()[1] is not None or s.clock.observed(workflow.now()) >= item.duration
@@ -72,6 +79,11 @@ async def run(run: RolloutRun, index: int, item: ABTestStep) -> None:
     _record(report, item, alpha, found, "no_difference", "duration")
     if item.on_no_winner == "stable":
         raise RollbackNeeded("ab_test", f"A/B test: stable kept, {_summary(report)}")
+    if item.on_no_winner == "promote_unless_worse":
+        # Not worse: a worse interval would have named stable the winner at any wake-up, and the guard held.
+        run.note("A/B test: no winner, candidate not worse, going on", _summary(report))
+        end_step(run, index)
+        return
     await _hold_for_a_person(run, index, report)
 
 
