@@ -51,7 +51,13 @@ async def record(label: str) -> None:
             # since the notifications patch, two webhooks (signed JSON, Slack) and a short recovery watch, so the
             # histories hold deliveries and the watch after the abort's rollback.
             os.environ.setdefault(SECRET_ENV, "recorder-secret")
-            target = {**sim.target(), "replay_sets": {"support": str(REPLAY)}, "custom_metrics": CUSTOM_METRICS}
+            # Since watch-release-hook, the target's release hook (the receiver) frees the old version after a watch.
+            target = {
+                **sim.target(),
+                "replay_sets": {"support": str(REPLAY)},
+                "custom_metrics": CUSTOM_METRICS,
+                "release_hook": {"url": f"{hook_url}/release"},
+            }
             # Since issue 22, a second target with the eval suite and a freeze that lasts beyond the recording.
             now = datetime.now(UTC)
             freeze = {"start": (now - timedelta(hours=1)).isoformat(), "end": (now + timedelta(days=7)).isoformat()}
@@ -203,6 +209,21 @@ async def record(label: str) -> None:
                         await handle.execute_update("skip", {"by": "release-manager", "to": 4, "reason": "no need"})
                     else:
                         await handle.execute_update("full", {"by": "release-manager", "reason": "hotfix"})
+                await handle.result()
+                (HERE / f"{label}--{handle.id}.json").write_text((await handle.fetch_history()).to_json())
+
+                # 8. A mirror of live traffic, a canary, then an A/B test that goes on unless worse, promoted.
+                spec = targeted_spec(
+                    sim,
+                    "recorded-mirror-ab",
+                    strategy=[
+                        {"kind": "shadow", "mode": "mirror", "duration": "2s"},
+                        {"kind": "canary", "weight": 10, "observe": "2s"},
+                        {"kind": "ab_test", "share": 50, "duration": "3s", "on_no_winner": "promote_unless_worse"},
+                    ],
+                )
+                del spec["steps"]
+                handle = await start_rollout(client, spec, "record")
                 await handle.result()
                 (HERE / f"{label}--{handle.id}.json").write_text((await handle.fetch_history()).to_json())
 
