@@ -4,7 +4,8 @@
 
 * A/B cells: a 50/50 split of the benchmark's 100 req/s for up to 48 h, judged every 5 minutes as an ``ab_test``
   item judges it: ``workflows.judge`` under the rules new rollouts use (whole-rollout, robust), then
-  ``workflows.judge.ab.interval`` and ``winner`` on quality at the criteria's alpha with ``min_effect`` 0 (the
+  ``workflows.judge.ab.interval`` and ``winner`` on quality at a fifth of the criteria's alpha (the guard at the
+  other four fifths, as ``ab-test-alpha-budget`` splits it) with ``min_effect`` 0 (the
   candidate wins only while every criterion passes). Equal arms: any winner is a false one, and the rate must
   stay at or under alpha. A candidate better by 0.02 or 0.05: how long until it is named the winner.
 * Watch cells: 24 h of a 1 % canary, then the cutover to 100 % and a watch as ``kinds.watch`` runs one
@@ -29,6 +30,7 @@ from bench.judge.scenarios import POLL_MINUTES, Scenario
 from bench.judge.stats import clopper_pearson, quantile
 from bench.judge.traffic import POLLS, baseline, simulate
 from models.criteria import Criteria, RollbackTriggers
+from models.strategy import AB_ALPHA_SHARE, ab_alpha
 from workflows.judge import judge, new_judge_state
 from workflows.judge.ab import interval, winner
 from workflows.rollout.analysis import zeroed
@@ -36,6 +38,10 @@ from workflows.rollout.analysis import zeroed
 CRITERIA = Criteria()
 TRIGGERS = RollbackTriggers()
 ALPHA = CRITERIA.alpha
+AB_ALPHA = ab_alpha(None, ALPHA)
+"""The winner interval's alpha under the ``ab-test-alpha-budget`` rules new rollouts use: a fifth of the budget."""
+GUARD_CRITERIA = CRITERIA.model_copy(update={"alpha": ALPHA * (1.0 - AB_ALPHA_SHARE)})
+"""The guard's criteria in a strategy with an A/B test: the other four fifths."""
 DEFAULT_OUTPUT = Path("docs/judge-benchmark-ab-watch.md")
 SEED_OFFSET = 7_000
 """Cell indices for ``run_seed`` start here, so these runs draw other numbers than the main table's cells."""
@@ -89,12 +95,12 @@ def ab_run(cell: Cell, seed: int) -> Outcome:
     decisive: int | None = None
     for poll in range(POLLS):
         stable, candidate = run.reading(poll)
-        judgement = judge(state, stable=stable, candidate=candidate, criteria=CRITERIA, triggers=TRIGGERS)
+        judgement = judge(state, stable=stable, candidate=candidate, criteria=GUARD_CRITERIA, triggers=TRIGGERS)
         state = judgement.state
         minute = run.poll_minute(poll)
         if judgement.decision == "rollback":
             return "guard", minute, decisive
-        found = interval(state, "quality", ALPHA)
+        found = interval(state, "quality", AB_ALPHA)
         if decisive is None and winner(found, "quality", 0.0, criteria_pass=True) is not None:
             decisive = minute
         passing = all(result.verdict == "pass" for result in judgement.criteria)
@@ -158,7 +164,7 @@ def render(outcomes: dict[str, list[Outcome]], *, command: str, wall: float, loa
         "Clopper-Pearson intervals; times are minutes from the start of the test (A/B) or the cutover (watch), "
         "'never' where fewer than that share of runs decided within the horizon.",
         "",
-        f"## A/B test (50/50, primary metric quality, alpha {ALPHA:g}, horizon 48 h)",
+        f"## A/B test (50/50, quality, interval alpha {AB_ALPHA:g} of the budget {ALPHA:g}, horizon 48 h)",
         "",
         "| cell | runs | any winner named | candidate named | stable named | guard rollback | no decision | "
         "minutes to a winner: median | p90 | interval alone decisive: median |",
@@ -181,7 +187,8 @@ def render(outcomes: dict[str, list[Outcome]], *, command: str, wall: float, loa
     lines += [
         "",
         "With equal arms any winner is a false winner: the 'any winner named' rate is what must stay at or under "
-        f"alpha = {ALPHA:g}. With a better candidate, 'candidate named' is the power within 48 h. 'Interval alone "
+        f"the interval's alpha = {AB_ALPHA:g} (a fifth of the rollout's {ALPHA:g}). With a better candidate, "
+        "'candidate named' is the power within 48 h. 'Interval alone "
         "decisive' is when the quality interval first excluded zero: the winner rule also waits for every "
         "criterion (errors, latency, quality) to pass, so the guard's evidence, not the effect's size, sets the "
         "time to a winner at these effects.",
