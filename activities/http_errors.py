@@ -42,3 +42,15 @@ def transport_problem(exc: httpx.TransportError) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"no answer in time{where} ({type(exc).__name__}: {exc})"
     return f"{type(exc).__name__}{where}: {exc}"
+
+
+def delivery_status(where: str, status: int) -> int:
+    """A delivery's answer (a webhook, a release hook): 2xx returned, 5xx, 408 and 429 retried, the rest final.
+
+    No response body is quoted: a receiver's page has no place in a workflow's history.
+    """
+    if 200 <= status < 300:
+        return status
+    if status >= 500 or status in (408, 429):
+        raise ProviderUnavailable(f"{where}: HTTP {status}")
+    raise ProviderRejected(f"{where}: HTTP {status}")

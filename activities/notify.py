@@ -20,6 +20,7 @@ import structlog
 from temporalio import activity
 
 from activities.errors import ProviderError, ProviderRejected, ProviderUnavailable
+from activities.http_errors import delivery_status
 from activities.webhooks import body_for, headers_for
 from models.notifications import NotifyInput, NotifyResult, Webhook
 
@@ -77,9 +78,4 @@ class NotifyActivities:
             response = await self._http.post(url, content=body, headers=headers, timeout=NOTIFY_TIMEOUT)
         except httpx.TransportError as exc:
             raise ProviderUnavailable(f"{where}: {type(exc).__name__}") from None
-        status = response.status_code
-        if 200 <= status < 300:
-            return status
-        if status >= 500 or status in (408, 429):
-            raise ProviderUnavailable(f"{where}: HTTP {status}")
-        raise ProviderRejected(f"{where}: HTTP {status}")
+        return delivery_status(where, response.status_code)

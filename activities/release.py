@@ -11,7 +11,8 @@ import httpx
 import structlog
 from temporalio import activity
 
-from activities.errors import ProviderError, ProviderRejected, ProviderUnavailable
+from activities.errors import ProviderError, ProviderUnavailable
+from activities.http_errors import delivery_status
 from models.release import ReleaseInput, ReleaseResult
 
 RELEASE_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
@@ -55,9 +56,4 @@ class ReleaseActivities:
             response = await self._http.post(request.hook.url, json=body, headers=headers, timeout=RELEASE_TIMEOUT)
         except httpx.TransportError as exc:
             raise ProviderUnavailable(f"{where}: {type(exc).__name__}") from None
-        status = response.status_code
-        if 200 <= status < 300:
-            return status
-        if status >= 500 or status in (408, 429):
-            raise ProviderUnavailable(f"{where}: HTTP {status}")
-        raise ProviderRejected(f"{where}: HTTP {status}")
+        return delivery_status(where, response.status_code)

@@ -135,13 +135,13 @@ class Delivery:
 
 
 @contextlib.asynccontextmanager
-async def webhook_receiver() -> AsyncIterator[tuple[str, list[Delivery]]]:
-    """A webhook receiver on 127.0.0.1: every POST is kept, answered 204."""
+async def webhook_receiver(status: int = 204) -> AsyncIterator[tuple[str, list[Delivery]]]:
+    """A webhook receiver on 127.0.0.1: every POST is kept, answered ``status``."""
     got: list[Delivery] = []
 
     async def handle(request: web.Request) -> web.Response:
         got.append(Delivery(request.path, dict(request.headers), await request.read()))
-        return web.Response(status=204)
+        return web.Response(status=status)
 
     app = web.Application()
     app.router.add_post("/{name}", handle)

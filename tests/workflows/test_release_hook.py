@@ -1,52 +1,34 @@
 """The release hook after a watch (issue 20): the operators' endpoint frees the old version once the watch passed.
 
-Real dev server, the simulator's router and metrics, and a real HTTP receiver on loopback standing in for the
-operators' scale-down endpoint. A hook that refuses is recorded and leaves the promotion as it is.
+Real dev server, the simulator's router and metrics, and a real HTTP receiver on loopback (the webhook receiver,
+answering 202 or 404) standing in for the operators' scale-down endpoint. A hook that refuses is recorded and
+leaves the promotion as it is.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from temporalio.client import Client
 
 from models.record import render_markdown
 from simulator.policies import write_lab_policy
 from simulator.testing import run_simulator
-from tests.workflows.helpers import SIM_TARGET, rollout_worker, start_rollout, targeted_spec, unique_service
+from tests.workflows.helpers import (
+    SIM_TARGET,
+    rollout_worker,
+    start_rollout,
+    targeted_spec,
+    unique_service,
+    webhook_receiver,
+)
 
 FAST = {"rps": 200000}
 WATCHED: list[dict[str, Any]] = [
     {"kind": "canary", "weight": 10, "observe": "2s"},
     {"kind": "watch", "duration": "2s"},
 ]
-
-
-@contextlib.asynccontextmanager
-async def scale_down_endpoint(status: int) -> AsyncIterator[tuple[str, list[tuple[dict[str, str], Any]]]]:
-    """A receiver answering every POST with ``status``; yields its URL and the (headers, JSON body) it got."""
-    got: list[tuple[dict[str, str], Any]] = []
-
-    async def handle(request: web.Request) -> web.Response:
-        got.append((dict(request.headers), json.loads(await request.read())))
-        return web.Response(status=status)
-
-    app = web.Application()
-    app.router.add_post("/release", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}/release", got
-    finally:
-        await runner.cleanup()
 
 
 def watched_spec(sim: Any, service: str) -> dict[str, Any]:
@@ -59,8 +41,8 @@ async def test_a_passed_watch_releases_the_old_version_through_the_hook(
     client: Client, task_queue: str, tmp_path: Path
 ) -> None:
     service = unique_service()
-    async with run_simulator(knobs=FAST) as sim, scale_down_endpoint(202) as (url, got):
-        target = {**sim.target(), "release_hook": {"url": url}}
+    async with run_simulator(knobs=FAST) as sim, webhook_receiver(202) as (hook, got):
+        target = {**sim.target(), "release_hook": {"url": f"{hook}/release"}}
         policy = write_lab_policy(tmp_path / "policy.json", {SIM_TARGET: target})
         async with rollout_worker(client, task_queue, policy_path=policy):
             handle = await start_rollout(client, watched_spec(sim, service), task_queue)
@@ -69,7 +51,8 @@ async def test_a_passed_watch_releases_the_old_version_through_the_hook(
     record = result.record
     assert record.outcome == "promoted", result.summary
     assert len(got) == 1, "one release, after the watch"
-    headers, body = got[0]
+    headers, body = got[0].headers, got[0].json()
+    assert got[0].path == "/release"
     assert body == {"service": service, "release": "v1", "serving": "v2", "rollout": handle.id}
     assert headers["Idempotency-Key"].startswith(f"{handle.id}/") and headers["Idempotency-Key"].endswith("/release")
     assert record.release is not None and record.release.outcome == "released" and record.release.status == 202
@@ -82,8 +65,8 @@ async def test_a_refusing_hook_is_recorded_and_the_promotion_stands(
     client: Client, task_queue: str, tmp_path: Path
 ) -> None:
     service = unique_service()
-    async with run_simulator(knobs=FAST) as sim, scale_down_endpoint(404) as (url, got):
-        target = {**sim.target(), "release_hook": {"url": url}}
+    async with run_simulator(knobs=FAST) as sim, webhook_receiver(404) as (hook, got):
+        target = {**sim.target(), "release_hook": {"url": f"{hook}/release"}}
         policy = write_lab_policy(tmp_path / "policy.json", {SIM_TARGET: target})
         async with rollout_worker(client, task_queue, policy_path=policy):
             result = await (await start_rollout(client, watched_spec(sim, service), task_queue)).result()

@@ -7,6 +7,7 @@ without a duration waits for a signed promote; an approval item waits for the qu
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,7 @@ async def test_blue_green_switches_back_when_the_candidate_regresses_after_the_c
         async with rollout_worker(client, task_queue, policy_path=policy):
             handle = await start_rollout(client, strategy_spec(sim, service, strategy, shadow=SHADOW), task_queue)
             await wait_for_status(handle, lambda s: s.weight == 100 and s.step == 2, what="the watch at 100%")
+            regressed_at = datetime.now(UTC)
             await sim.set_knobs("candidate", error_rate=0.2)
             result = await handle.result()
             routes = await sim.routes(service)
@@ -167,3 +169,7 @@ async def test_blue_green_switches_back_when_the_candidate_regresses_after_the_c
     assert record.outcome == "rolled_back", result.summary
     assert record.rollback is not None and record.rollback.router_verified is True
     assert routes["stable"] == 100 and routes["candidate"] == 0
+    # Within one analysis interval: the analysis in flight when the candidate regressed may still read the healthy
+    # counters; the next one (or that one) rolls back. Counted from the record, never timed.
+    after = [a.decision for a in record.analyses if a.at >= regressed_at]
+    assert after and after[-1] == "rollback" and len(after) <= 2, after
