@@ -1,7 +1,8 @@
 """Rollback drills on the dev server: on a real nginx, against a rollout holding the lease, from a Schedule.
 
-The nginx stand is the e2e one (two model servers, nginx, Prometheus on loopback); the other tests use the
-simulator's HTTP router, which is cheaper and enough for the lease and the schedule. Targets, drill settings and
+The nginx stand is the e2e one (two model servers, nginx, Prometheus on loopback): a drill started directly and
+the schedule's drill both run on it. The other tests use the simulator's HTTP router, which is cheaper and enough
+for the lease and for refusals. Targets, drill settings and
 webhooks come from the operators' policy, as in production.
 """
 
@@ -167,13 +168,14 @@ async def test_invalid_input_and_unknown_targets_are_refused_naming_the_field(
     assert "service" in message and "router" in message, message
 
 
-async def test_the_command_creates_a_schedule_that_starts_drills(
+@pytest.mark.e2e
+async def test_the_command_creates_a_schedule_that_starts_drills_on_nginx(
     client: Client, task_queue: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service = unique_service()
     host, port = client.service_client.config.target_host.rsplit(":", 1)
     monkeypatch.setenv("ROLLOUTS_TASK_QUEUE", task_queue)
-    argv = ["drill", "schedule", service, "--every", "7d", "--target", SIM_TARGET, "--address", f"{host}:{port}"]
+    argv = ["drill", "schedule", service, "--every", "7d", "--target", "stand", "--address", f"{host}:{port}"]
     assert await asyncio.to_thread(rollouts_main, argv) == 0
     handle = client.get_schedule_handle(drill_schedule_id(service))
     try:
@@ -183,13 +185,13 @@ async def test_the_command_creates_a_schedule_that_starts_drills(
         assert action.workflow == DRILL_WORKFLOW and action.task_queue == task_queue
         assert described.schedule.spec.intervals[0].every.days == 7
         args = await client.data_converter.decode(action.args)
-        assert DrillInput.model_validate(args[0]) == DrillInput(service=service, target=SIM_TARGET)
+        assert DrillInput.model_validate(args[0]) == DrillInput(service=service, target="stand")
         # Running the command again updates the same schedule instead of failing.
         assert await asyncio.to_thread(rollouts_main, [*argv[:4], "24h", *argv[5:]]) == 0
         assert (await handle.describe()).schedule.spec.intervals[0].every.days == 1
 
-        async with run_simulator(knobs={"rps": 2000}) as sim:
-            policy = write_lab_policy(tmp_path / "policy.json", {SIM_TARGET: sim.target()})
+        async with run_stand() as stand:
+            policy = write_lab_policy(tmp_path / "policy.json", {"stand": stand.target()})
             async with rollout_worker(client, task_queue, policy_path=policy):
                 await handle.trigger()
 
@@ -201,8 +203,11 @@ async def test_the_command_creates_a_schedule_that_starts_drills(
                 assert isinstance(run, ScheduleActionExecutionStartWorkflow)
                 drill = client.get_workflow_handle(run.workflow_id, result_type=DrillResult)
                 result = await drill.result()
+                after = await stand.nginx.router().read()
     finally:
         await handle.delete()
 
     assert run.workflow_id.startswith(drill_schedule_id(service))
-    assert result.outcome == "passed" and result.target == SIM_TARGET, result
+    assert result.outcome == "passed" and result.target == "stand", result
+    assert result.seconds_to_stable is not None and result.seconds_to_stable > 0, "the drill recorded its time"
+    assert result.router_after == RouterState(stable=100, candidate=0) and after == result.router_after
