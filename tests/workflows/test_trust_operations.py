@@ -230,6 +230,36 @@ async def test_past_fifty_early_signals_the_rest_are_refused_and_recorded(
     assert record.rejected_signal_counts == {"pause": 3}
 
 
+async def test_signed_operations_refuse_an_unsigned_pause_and_abort_and_record_them(
+    client: Client, task_queue: str, tmp_path: Path
+) -> None:
+    """With ``signed_operations`` on, naming an operator is not enough: only that operator's signature counts."""
+    bob = make_person(tmp_path, "bob")
+    policy = tmp_path / "policy.json"
+    rules = {"approvers": ["*"], "allow_unsigned": True, "operators": ["bob"], "signed_operations": True}
+    write_policy(policy, rules, [bob.allowed()])
+    service = unique_service()
+    async with run_simulator(knobs=FAST) as sim, rollout_worker(client, task_queue, policy_path=policy):
+        spec = compressed_spec(sim, service, steps=[{"weight": 10, "observe": "1h"}])
+        handle = await start_rollout(client, spec, task_queue)
+        await wait_for_status(handle, lambda st: st.phase == "canary" and st.weight == 10, what="the canary")
+        refusals = []
+        for operation in ("pause", "abort"):
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await handle.execute_update(operation, {"by": "bob", "reason": "claiming to be bob"})
+            refusals.append(str(refused.value.cause))
+        status = await wait_for_status(handle, lambda st: st.phase == "canary", what="the canary, untouched")
+        routes = await sim.routes(service)
+        await handle.execute_update("abort", await signed_payload(handle, "abort", signer(bob), text="test over"))
+        record = (await handle.result()).record
+    for operation, refusal in zip(("pause", "abort"), refusals, strict=True):
+        assert f"signature: missing; policy default requires signed {operation}" in refusal, refusal
+    assert status.paused_by is None and routes["candidate"] == 10, "the unsigned operations changed nothing"
+    assert [(r.signal, r.by) for r in record.rejected_signals] == [("pause", "bob"), ("abort", "bob")]
+    assert record.rollback is not None and record.rollback.cause == "abort" and record.rollback.by == "bob"
+    assert [o.decision for o in record.signed_operations] == ["abort"]
+
+
 # ------------------------------------------------------------------ 3. revoked keys
 
 
