@@ -8,7 +8,10 @@ rollout keeps analysing) at ``--interval``; N / interval is the analysis rate (1
 33 analyses/s of 1,000 rollouts every 30 s, with a tenth of the history in the worker's cache). The N starts go
 out at once (a burst). After a warm-up the benchmark samples each worker's RSS and CPU for ``--window`` seconds,
 then aborts every rollout and reads the histories: analysis lag (timer due -> counter read started) p50/p99,
-workflow-task failures, and how long the aborts took to be answered. Prints one JSON object.
+workflow-task failures, and how long the aborts took to be answered. Per analysis (the capacity model's inputs,
+docs/capacity.md): events and history bytes written in the window, worker CPU, server CPU net of the idle
+server's (measured for ``--idle`` seconds before the starts), bytes the server wrote, and on the cluster
+PostgreSQL's commits and changed rows net of idle. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -16,14 +19,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import glob
 import json
 import os
 import re
 import signal
+import subprocess
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +42,9 @@ from bench.scale.measure import (
     percentile,
     sample,
     task_failures,
+    tree_cpu_seconds,
+    window_events,
+    written_bytes,
 )
 from simulator.procs import running
 from simulator.testing import Simulator, run_simulator
@@ -58,8 +67,38 @@ def _seconds(text: str) -> float:
     return float(match.group(1)) * (60 if match.group(2) == "m" else 1)
 
 
+@dataclass(frozen=True)
+class Server:
+    """Where the benchmark's server listens, and the processes whose CPU and writes are the server's cost."""
+
+    address: str
+    pids: list[int]
+    postgres_port: int | None = None
+
+    def cpu_seconds(self) -> float:
+        return sum(tree_cpu_seconds(pid) for pid in self.pids)
+
+    def written_bytes(self) -> int:
+        return sum(written_bytes(pid) for pid in self.pids)
+
+    def database_writes(self) -> tuple[int, int, int] | None:
+        """PostgreSQL's transactions (reads included), changed rows and WAL bytes so far (the cluster only)."""
+        if self.postgres_port is None:
+            return None
+        query = (
+            "select sum(xact_commit), sum(tup_inserted + tup_updated + tup_deleted), "
+            "pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint "
+            "from pg_stat_database where datname like 'temporal%'"
+        )
+        psql = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))[-1]
+        argv = [psql, "-h", "127.0.0.1", "-p", str(self.postgres_port), "-U", "postgres", "-qtA", "-c", query]
+        out = subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
+        commits, rows, wal = out.split("|")
+        return int(commits), int(rows), int(wal)
+
+
 @contextlib.asynccontextmanager
-async def _dev_server(folder: Path, wal: bool) -> AsyncIterator[str]:
+async def _dev_server(folder: Path, wal: bool) -> AsyncIterator[Server]:
     from simulator.procs import free_port
 
     address = f"127.0.0.1:{free_port()}"
@@ -74,18 +113,24 @@ async def _dev_server(folder: Path, wal: bool) -> AsyncIterator[str]:
     argv = [str(require(TEMPORAL_CLI)), "server", "start-dev", "--headless", "--ip", "127.0.0.1"]
     argv += ["--port", address.rsplit(":", 1)[1], "--db-filename", str(folder / "temporal.db"), "--log-level", "warn"]
     argv += [*DEV_SERVER_FLAGS, *search_attributes.cli_flags(), *(WAL_PRAGMAS if wal else ())]
-    async with running(argv, ready=ready, what="dev server", timeout=60, log=folder / "temporal.log", interval=0.2):
-        yield address
+    log = folder / "temporal.log"
+    async with running(argv, ready=ready, what="dev server", timeout=60, log=log, interval=0.2) as process:
+        yield Server(address=address, pids=[process.pid])
 
 
 @contextlib.asynccontextmanager
-async def _server(kind: str, folder: Path, wal: bool) -> AsyncIterator[str]:
+async def _server(kind: str, folder: Path, wal: bool) -> AsyncIterator[Server]:
     if kind == "dev":
-        async with _dev_server(folder, wal) as address:
-            yield address
+        async with _dev_server(folder, wal) as server:
+            yield server
     else:
         async with running_cluster(folder / "cluster") as cluster:
-            yield cluster.address
+            pids = [int(f.read_text().strip()) for f in sorted((cluster.state / "pids").glob("*.pid"))]
+            postmaster = int((cluster.state / "postgres" / "postmaster.pid").read_text().split()[0])
+            env = dict(
+                line.split("=", 1) for line in (cluster.state / "cluster.env").read_text().splitlines() if "=" in line
+            )
+            yield Server(address=cluster.address, pids=[*pids, postmaster], postgres_port=int(env["POSTGRES_PORT"]))
 
 
 def _spec(sim: Simulator, service: str, interval: float) -> dict[str, Any]:
@@ -108,7 +153,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         folder = Path(tmp)
         os.chmod(folder, 0o755)
         async with (
-            _server(args.server, folder, args.sqlite_wal) as address,
+            _server(args.server, folder, args.sqlite_wal) as server,
             run_simulator(knobs={"rps": 5}) as sim,
             contextlib.AsyncExitStack() as stack,
         ):
@@ -116,10 +161,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if args.activities:
                 env["WORKER_MAX_CONCURRENT_ACTIVITIES"] = str(args.activities)
             pids = [
-                await stack.enter_async_context(worker_process(address, queue, folder / f"worker-{i}.log", env))
+                await stack.enter_async_context(worker_process(server.address, queue, folder / f"worker-{i}.log", env))
                 for i in range(args.workers)
             ]
-            client = await connect(Settings(address=address))
+            client = await connect(Settings(address=server.address))
+            idle = await _idle_rates(server, args.idle)
             began = time.monotonic()
             outcomes = await asyncio.gather(
                 *(
@@ -135,6 +181,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             warmed_seconds = time.monotonic() - began
             since = datetime.now(UTC).replace(tzinfo=None)
             first = {pid: sample(pid) for pid in pids}
+            server_cpu, server_written = server.cpu_seconds(), server.written_bytes()
+            db_before = server.database_writes()
             peak = {pid: first[pid].rss_bytes for pid in pids}
             window_start = time.monotonic()
             while time.monotonic() - window_start < args.window:
@@ -142,6 +190,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 for pid in pids:
                     peak[pid] = max(peak[pid], sample(pid).rss_bytes)
             last: dict[int, ProcessSample] = {pid: sample(pid) for pid in pids}
+            server_cpu = server.cpu_seconds() - server_cpu
+            server_written = server.written_bytes() - server_written
+            db_after = server.database_writes()
             elapsed = time.monotonic() - window_start
             until = datetime.now(UTC).replace(tzinfo=None)
 
@@ -152,7 +203,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 restarted_at = datetime.now(UTC).replace(tzinfo=None)
                 for i in range(args.workers):
                     log = folder / f"worker-{i}-restarted.log"
-                    await stack.enter_async_context(worker_process(address, queue, log, env))
+                    await stack.enter_async_context(worker_process(server.address, queue, log, env))
                 await asyncio.sleep(args.interval + 10)  # one full analysis round, and some, before the aborts
             abort_began = time.monotonic()
             await asyncio.gather(
@@ -162,7 +213,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             ended = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
             aborts_answered_seconds = time.monotonic() - abort_began
             lags: list[float] = []
-            failures = started = 0
+            failures = started = events = event_bytes = 0
             reanalysed: list[float] = []
             for handle in handles:
                 async for history in _histories(client, handle.id):
@@ -170,12 +221,27 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         Path(args.dump).write_text(history.to_json())
                     lags += analysis_lags(history, since, until)
                     started += analyses_started(history, since, until)
+                    window = window_events(history, since, until)
+                    events, event_bytes = events + window[0], event_bytes + window[1]
                     if restarted_at is not None:
                         again = first_analysis_after(history, restarted_at)
                         if again is not None:
                             reanalysed.append(again)
                     failures += task_failures(history)
     expected = args.rollouts * elapsed / args.interval
+    worker_cpu = sum(last[p].cpu_seconds - first[p].cpu_seconds for p in pids)
+    per = max(started, 1)
+    # The server's own idle work (shard leases, membership, queue metadata) is not the rollouts' cost.
+    net_server_cpu = server_cpu - idle.cpu_per_s * elapsed
+    db = (
+        {"db_transactions": None, "db_rows_changed": None, "db_wal_bytes": None}
+        if db_before is None or db_after is None
+        else {
+            "db_transactions": round((db_after[0] - db_before[0] - idle.commits_per_s * elapsed) / per, 2),
+            "db_rows_changed": round((db_after[1] - db_before[1] - idle.rows_per_s * elapsed) / per, 2),
+            "db_wal_bytes": round((db_after[2] - db_before[2] - idle.wal_per_s * elapsed) / per),
+        }
+    )
     return {
         "server": args.server + (" (sqlite wal)" if args.server == "dev" and args.sqlite_wal else ""),
         "workers": args.workers,
@@ -197,6 +263,21 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "workflow_task_failures": failures,
         "worker_rss_peak_mb": [round(peak[p] / 2**20) for p in pids],
         "worker_cpu_percent": [round(100 * (last[p].cpu_seconds - first[p].cpu_seconds) / elapsed) for p in pids],
+        "server_cpu_percent": round(100 * server_cpu / elapsed),
+        "server_idle": {
+            "cpu_percent": round(100 * idle.cpu_per_s, 1),
+            "db_transactions_per_s": round(idle.commits_per_s, 1),
+            "db_rows_changed_per_s": round(idle.rows_per_s, 1),
+            "db_wal_bytes_per_s": round(idle.wal_per_s),
+        },
+        "per_analysis": {
+            "events": round(events / per, 2),
+            "history_bytes": round(event_bytes / per),
+            "worker_cpu_ms": round(1000 * worker_cpu / per, 2),
+            "server_cpu_ms": round(1000 * net_server_cpu / per, 2),
+            "server_written_bytes": round((server_written - idle.written_per_s * elapsed) / per),
+            **db,
+        },
         "aborts_answered_s": round(aborts_answered_seconds, 2),
         "restart": args.restart,
         "reanalysed_after_restart": len(reanalysed) if args.restart else None,
@@ -207,6 +288,37 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ),
         "loadavg_1m_at_end": os.getloadavg()[0],
     }
+
+
+@dataclass(frozen=True)
+class IdleRates:
+    """What the server costs per second with no rollout running: subtracted from the per-analysis figures."""
+
+    cpu_per_s: float
+    written_per_s: float
+    commits_per_s: float
+    rows_per_s: float
+    wal_per_s: float
+
+
+async def _idle_rates(server: Server, seconds: float) -> IdleRates:
+    cpu, written, db = server.cpu_seconds(), server.written_bytes(), server.database_writes()
+    began = time.monotonic()
+    await asyncio.sleep(seconds)  # a measurement window, not a wait for a condition
+    elapsed = time.monotonic() - began
+    db_after = server.database_writes()
+    commits, rows, wal = (
+        (0.0, 0.0, 0.0)
+        if db is None or db_after is None
+        else (db_after[0] - db[0], db_after[1] - db[1], db_after[2] - db[2])
+    )
+    return IdleRates(
+        cpu_per_s=(server.cpu_seconds() - cpu) / elapsed,
+        written_per_s=(server.written_bytes() - written) / elapsed,
+        commits_per_s=commits / elapsed,
+        rows_per_s=rows / elapsed,
+        wal_per_s=wal / elapsed,
+    )
 
 
 async def _all_observing(handles: list[Any], timeout: float) -> int:
@@ -248,6 +360,7 @@ def main() -> None:
     parser.add_argument("--interval", type=_seconds, default=_seconds("30s"))
     parser.add_argument("--window", type=float, default=60.0, help="seconds of steady load measured")
     parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--idle", type=float, default=20.0, help="seconds of the idle server measured first")
     parser.add_argument("--observe-timeout", type=float, default=180.0, help="longest wait for every rollout's step")
     parser.add_argument("--cache", type=int, default=0, help="WORKER_MAX_CACHED_WORKFLOWS (0: the worker's default)")
     parser.add_argument("--restart", action="store_true", help="after the window, SIGKILL and replace every worker")

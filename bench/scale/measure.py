@@ -133,3 +133,50 @@ def percentile(values: list[float], q: float) -> float:
     low = int(rank)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def window_events(history: WorkflowHistory, since: datetime, until: datetime) -> tuple[int, int]:
+    """Events written within ``[since, until)`` and their encoded size in bytes (what the server stores)."""
+    inside = [e for e in history.events if since <= e.event_time.ToDatetime() < until]
+    return len(inside), sum(e.ByteSize() for e in inside)
+
+
+def _children() -> dict[int, list[int]]:
+    found: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        found.setdefault(parent, []).append(int(entry))
+    return found
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time of a process, its live descendants and the children it has reaped (PostgreSQL's backends)."""
+    children = _children()
+    total, pending = 0.0, [root]
+    while pending:
+        pid = pending.pop()
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        own = int(fields[11]) + int(fields[12])
+        reaped = int(fields[13]) + int(fields[14]) if pid == root else 0
+        total += (own + reaped) / _CLOCK_TICKS
+        pending += children.get(pid, [])
+    return total
+
+
+def written_bytes(pid: int) -> int:
+    """Bytes the process caused to be written to storage (``/proc/PID/io``), 0 where the kernel hides it."""
+    try:
+        with open(f"/proc/{pid}/io") as io:
+            return next((int(line.split()[1]) for line in io if line.startswith("write_bytes:")), 0)
+    except OSError:
+        return 0

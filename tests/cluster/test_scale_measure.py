@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 
 from google.protobuf.duration_pb2 import Duration
@@ -19,7 +22,15 @@ from temporalio.api.history.v1 import (
 )
 from temporalio.client import WorkflowHistory
 
-from bench.scale.measure import analyses_started, analysis_lags, first_analysis_after, percentile
+from bench.scale.measure import (
+    analyses_started,
+    analysis_lags,
+    first_analysis_after,
+    percentile,
+    tree_cpu_seconds,
+    window_events,
+    written_bytes,
+)
 
 T0 = datetime(2026, 1, 1, 12, 0, 0)
 
@@ -124,3 +135,28 @@ def test_local_reads_are_analyses_from_their_markers() -> None:
     assert analysis_lags(history, T0, T0 + timedelta(seconds=20)) == [0.25, 1.0]
     assert analyses_started(history, T0, T0 + timedelta(seconds=20)) == 2
     assert first_analysis_after(history, T0 + timedelta(seconds=1)) == 2.25
+
+
+def test_window_events_counts_events_and_their_encoded_bytes_inside_the_window() -> None:
+    history = _history()
+    inside = [e for e in history.events if e.event_time.ToDatetime() < T0 + timedelta(seconds=20)]
+    assert window_events(history, T0, T0 + timedelta(seconds=20)) == (12, sum(e.ByteSize() for e in inside))
+    assert window_events(history, T0 + timedelta(seconds=30), T0 + timedelta(seconds=40)) == (0, 0)
+
+
+def test_a_process_trees_cpu_includes_its_children() -> None:
+    busy = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\ninput()\n"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", f"import subprocess, sys; subprocess.run([sys.executable, '-c', {busy!r}])"],
+        stdin=subprocess.PIPE,
+    )
+    try:
+        # The child burns 0.3 s of CPU, then waits for a line: the tree's CPU reaches it while both are alive.
+        for _ in range(200):
+            if tree_cpu_seconds(parent.pid) >= 0.3:
+                break
+            time.sleep(0.05)
+        assert tree_cpu_seconds(parent.pid) >= 0.3
+        assert written_bytes(parent.pid) >= 0
+    finally:
+        parent.communicate(b"\n", timeout=30)
