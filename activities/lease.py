@@ -43,9 +43,12 @@ CLOSING_WAIT = timedelta(seconds=20)
 router that answers takes a second or two; the activity's retries wait again, so the whole wait stays bounded."""
 WATCH_UNSUPPORTED = "WatchUnsupported"
 """The failure type of a watch that cannot run here: the lease then waits for the release, unwatched."""
-WATCH_TICK = timedelta(seconds=2)
+WATCH_TICK = timedelta(seconds=10)
 """How often the watcher heartbeats and looks at the holder's pending workflow task. The holder's close is not
-polled: a long poll on its history returns the moment it closes."""
+polled: a long poll on its history returns the moment it closes, so the tick only bounds how soon a holder whose
+workflow task keeps failing is seen (the server's own retries of that task take longer than a tick to reach
+``STUCK_TASK_ATTEMPTS``). Every running rollout has a watcher: at 2 s, 1,000 idle rollouts cost their worker 500
+describes a second and about half a core (issue 24); the heartbeat timeout (30 s) still spans three ticks."""
 
 
 def _log() -> structlog.stdlib.BoundLogger:

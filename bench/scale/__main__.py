@@ -231,6 +231,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     expected = args.rollouts * elapsed / args.interval
     worker_cpu = sum(last[p].cpu_seconds - first[p].cpu_seconds for p in pids)
     per = max(started, 1)
+    rollout_minutes = args.rollouts * elapsed / 60
     # The server's own idle work (shard leases, membership, queue metadata) is not the rollouts' cost.
     net_server_cpu = server_cpu - idle.cpu_per_s * elapsed
     db = (
@@ -270,7 +271,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "db_rows_changed_per_s": round(idle.rows_per_s, 1),
             "db_wal_bytes_per_s": round(idle.wal_per_s),
         },
-        "per_analysis": {
+        "per_rollout_minute": {
+            "worker_cpu_ms": round(1000 * worker_cpu / rollout_minutes, 2),
+            "server_cpu_ms": round(1000 * net_server_cpu / rollout_minutes, 2),
+        },
+        "per_analysis": None
+        if started == 0
+        else {
             "events": round(events / per, 2),
             "history_bytes": round(event_bytes / per),
             "worker_cpu_ms": round(1000 * worker_cpu / per, 2),
