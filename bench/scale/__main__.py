@@ -38,6 +38,7 @@ from bench.scale.measure import (
     ProcessSample,
     analyses_started,
     analysis_lags,
+    billed_actions,
     first_analysis_after,
     percentile,
     sample,
@@ -213,7 +214,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             ended = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
             aborts_answered_seconds = time.monotonic() - abort_began
             lags: list[float] = []
-            failures = started = events = event_bytes = 0
+            failures = started = events = event_bytes = actions = 0
+            run_events: list[int] = []
+            carried_bytes: list[int] = []
             reanalysed: list[float] = []
             for handle in handles:
                 async for history in _histories(client, handle.id):
@@ -223,6 +226,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     started += analyses_started(history, since, until)
                     window = window_events(history, since, until)
                     events, event_bytes = events + window[0], event_bytes + window[1]
+                    actions += billed_actions(history, since, until)
+                    run_events.append(len(history.events))
+                    first_event = history.events[0].workflow_execution_started_event_attributes
+                    if first_event.continued_execution_run_id:
+                        carried_bytes.append(history.events[0].ByteSize())
                     if restarted_at is not None:
                         again = first_analysis_after(history, restarted_at)
                         if again is not None:
@@ -271,6 +279,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "db_rows_changed_per_s": round(idle.rows_per_s, 1),
             "db_wal_bytes_per_s": round(idle.wal_per_s),
         },
+        "runs": {
+            "read": len(run_events),
+            "events_max": max(run_events, default=0),
+            "continued": len(carried_bytes),
+            "continued_first_event_bytes_p50": round(percentile([float(b) for b in carried_bytes], 0.5))
+            if carried_bytes
+            else None,
+        },
         "per_rollout_minute": {
             "worker_cpu_ms": round(1000 * worker_cpu / rollout_minutes, 2),
             "server_cpu_ms": round(1000 * net_server_cpu / rollout_minutes, 2),
@@ -280,6 +296,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         else {
             "events": round(events / per, 2),
             "history_bytes": round(event_bytes / per),
+            "cloud_actions_in_history": round(actions / per, 2),
             "worker_cpu_ms": round(1000 * worker_cpu / per, 2),
             "server_cpu_ms": round(1000 * net_server_cpu / per, 2),
             "server_written_bytes": round((server_written - idle.written_per_s * elapsed) / per),

@@ -180,3 +180,32 @@ def written_bytes(pid: int) -> int:
             return next((int(line.split()[1]) for line in io if line.startswith("write_bytes:")), 0)
     except OSError:
         return 0
+
+
+_BILLED = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+    EventType.EVENT_TYPE_TIMER_STARTED,
+    EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+    EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+    EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED,
+}
+
+
+def billed_actions(history: WorkflowHistory, since: datetime, until: datetime) -> int:
+    """Temporal Cloud actions a history shows within ``[since, until)``, read from its events.
+
+    A workflow start (continue-as-new included), each timer, search-attribute upsert, signal, accepted update and
+    child start is one action; an activity is one per attempt (the started event carries the attempt). Heartbeats
+    and queries are billed too but leave no event: the capacity model counts them from the code's settings.
+    """
+    count = 0
+    for event in history.events:
+        if not since <= event.event_time.ToDatetime() < until:
+            continue
+        if event.event_type in _BILLED:
+            count += 1
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            count += max(1, event.activity_task_started_event_attributes.attempt)
+    return count

@@ -25,6 +25,7 @@ from temporalio.client import WorkflowHistory
 from bench.scale.measure import (
     analyses_started,
     analysis_lags,
+    billed_actions,
     first_analysis_after,
     percentile,
     tree_cpu_seconds,
@@ -160,3 +161,10 @@ def test_a_process_trees_cpu_includes_its_children() -> None:
         assert written_bytes(parent.pid) >= 0
     finally:
         parent.communicate(b"\n", timeout=30)
+
+
+def test_billed_actions_count_timers_and_each_activity_attempt() -> None:
+    history = _history()
+    history.events[3].activity_task_started_event_attributes.attempt = 3  # the first read ran three times
+    # Window [0, 20): timers at 0, 4 and 9, activity starts of attempt 3, 1 and 1 (set_weights counts too).
+    assert billed_actions(history, T0, T0 + timedelta(seconds=20)) == 3 + 3 + 1 + 1
