@@ -42,6 +42,7 @@ from bench.judge.stats import clopper_pearson
 from bench.judge.traffic import POLLS, baseline, simulate
 from models.counters import Counters
 from models.criteria import DEFAULT_UNTESTABLE_RATIO_MAX, Criteria, RollbackTriggers
+from models.verdicts import CriterionName
 from simulator.buckets import LATENCY_BOUNDS_MS
 from workflows.judge import Judgement, JudgeState, judge, new_judge_state
 from workflows.judge.models import LatencyTestability
@@ -147,21 +148,23 @@ def _edge_readings(seed: int) -> tuple[Counters, list[tuple[Counters, Counters]]
     return lifetime, polls
 
 
-def _found(result: Judgement, once: bool) -> tuple[dict[str, str], LatencyTestability | None]:
+def _found(result: Judgement, once: bool) -> tuple[dict[CriterionName, str], LatencyTestability | None]:
     """The analysis' untestable criteria after a poll (``analysis.analyse``), under either rule."""
     state = result.state
     decided = state.latency_testability if once else None
     if once:
-        found: dict[str, str] = dict(untestable_decided(state.stable, state.candidate, CRITERIA, decided))
+        found = untestable_decided(state.stable, state.candidate, CRITERIA, decided)
     else:
-        found = dict(untestable_in_totals(state.stable, state.candidate, CRITERIA))
+        found = untestable_in_totals(state.stable, state.candidate, CRITERIA)
     found.update({c.name: c.note for c in result.criteria if c.verdict == "untestable"})
     return found, decided
 
 
-def _refused(found: dict[str, str], accepted: Collection[str], once: bool, decided: LatencyTestability | None) -> bool:
+def _refused(
+    found: dict[CriterionName, str], accepted: Collection[str], once: bool, decided: LatencyTestability | None
+) -> bool:
     ratio_max = DEFAULT_UNTESTABLE_RATIO_MAX if once else None
-    return bool(refusals(found, accepted, ratio_max, decided))  # type: ignore[arg-type]
+    return bool(refusals(found, accepted, ratio_max, decided))
 
 
 def _start_refused(lifetime: Counters, accepted: Collection[str], once: bool) -> bool:
@@ -173,7 +176,7 @@ def _start_refused(lifetime: Counters, accepted: Collection[str], once: bool) ->
     if totals.latency_total >= MIN_READING_REQUESTS:
         alpha = CRITERIA.alpha * ALPHA_SHARES["latency_p95"]
         decided = decide_latency(totals, CRITERIA.latency_p95_ratio_max, alpha)
-    found = dict(untestable_decided(totals, lifetime_totals(Counters(requests=0, errors=0)), CRITERIA, decided))
+    found = untestable_decided(totals, lifetime_totals(Counters(requests=0, errors=0)), CRITERIA, decided)
     return _refused(found, accepted, once, decided)
 
 

@@ -13,6 +13,7 @@ import pytest
 from models.counters import Counters
 from models.criteria import Criteria, RollbackTriggers
 from models.validation import SpecError, validate_spec
+from models.verdicts import Verdict
 from simulator.buckets import LATENCY_BOUNDS_MS
 from tests.unit.test_shadow_item import governing
 from tests.unit.test_strategy import base
@@ -113,7 +114,7 @@ def drifting_polls(n_polls: int = 12, per_poll: int = 4000) -> list[Counters]:
     return readings
 
 
-def latency_verdicts(once: bool) -> tuple[list[str], list[LatencyTestability | None]]:
+def latency_verdicts(once: bool) -> tuple[list[Verdict], list[LatencyTestability | None]]:
     empty = Counters.model_validate(
         {"requests": 0, "errors": 0, "latency_ms_buckets": [(b, 0) for b in LATENCY_BOUNDS_MS]}
     )
