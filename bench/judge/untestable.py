@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         f"{len(jobs)} runs in {elapsed:.0f} s on {os.cpu_count()} cores (load {os.getloadavg()[0]:.1f} at the end). "
         "Rates carry 95 % Clopper-Pearson intervals. The cells and both rules are described in "
-        "`bench/judge/untestable.py`; ADR 'Untestable decided once per step' explains the rule.",
+        "`bench/judge/untestable.py`; ADR 36 explains the rule.",
         "",
         "| cell | rule | untestable rollbacks | of them before traffic moved | other rollbacks | promoted | "
         "decided testable |",
