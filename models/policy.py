@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sshsig import PublicKey
 from sshsig.allowed_signers import AllowedSigner
 
-from models.criteria import Criteria, RollbackTriggers
+from models.criteria import MAX_RATIO, Criteria, RollbackTriggers
 from models.drill import DrillPolicy
 from models.durations import Duration
 from models.notifications import MAX_WEBHOOKS, Webhook
@@ -183,6 +183,13 @@ class ServicePolicy(_Model):
         default=None,
         max_length=2,
         description="Criteria a spec may accept as untestable; a spec may list only these. Null: any.",
+    )
+    accept_untestable_ratio_max: float | None = Field(
+        default=None,
+        gt=1.0,
+        le=MAX_RATIO,
+        exclude_if=lambda value: value is None,  # absent from older policies' JSON and the states that keep them
+        description="Largest accept_untestable_ratio_max a spec may set (its default included). Null: any.",
     )
     analysis_failures: AnalysisFailurePolicy | None = Field(
         default=None,

@@ -36,7 +36,7 @@ from models.compare import (
     NumericToleranceCompare,
     TextSimilarityCompare,
 )
-from models.criteria import Criteria, RollbackTriggers
+from models.criteria import DEFAULT_UNTESTABLE_RATIO_MAX, MAX_RATIO, Criteria, RollbackTriggers
 from models.durations import Duration, preview
 from models.limits import (
     MAX_APPROVERS,
@@ -643,6 +643,22 @@ class RolloutSpec(_Model):
         "Any other untestable criterion ends the rollout at the first reading that shows it, before traffic moves "
         "when stable's own metrics already show it.",
     )
+
+    accept_untestable_ratio_max: float | None = Field(
+        default=None,
+        gt=1.0,
+        le=MAX_RATIO,
+        exclude_if=lambda value: value is None,  # absent from older specs' JSON, signatures and digests
+        description="Largest smallest-detectable ratio an accepted untestable latency_p95 may have: where stable's "
+        "p95 lies in buckets wider than this (upper over lower bound), accepting the criterion could promote a "
+        f"regression that large unseen, so the rollout ends instead. Null: {DEFAULT_UNTESTABLE_RATIO_MAX:g}.",
+    )
+
+    @property
+    def untestable_ratio_max(self) -> float:
+        """``accept_untestable_ratio_max`` with its default filled in."""
+        value = self.accept_untestable_ratio_max
+        return DEFAULT_UNTESTABLE_RATIO_MAX if value is None else value
 
     @model_validator(mode="after")
     def _steps_of_strategy(self) -> RolloutSpec:

@@ -101,6 +101,12 @@ def floor_problems(spec: RolloutSpec, policy: ServicePolicy, where: str) -> list
         for name in spec.accept_untestable:
             if name not in policy.accept_untestable:
                 problems.append(f"accept_untestable: {name!r} may not be accepted as untestable under {where}")
+    ratio_floor = policy.accept_untestable_ratio_max
+    if ratio_floor is not None and spec.untestable_ratio_max > ratio_floor:
+        problems.append(
+            f"accept_untestable_ratio_max: {spec.untestable_ratio_max:g} is more than the {where} maximum "
+            f"{ratio_floor:g}"
+        )
     if (failures := policy.analysis_failures) is not None:
         mine = spec.analysis_failures
         if mine.max_consecutive > failures.max_consecutive:

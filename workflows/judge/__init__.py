@@ -31,11 +31,14 @@ from workflows.judge.models import (
     CriterionResult,
     Judgement,
     JudgeState,
+    LatencyTestability,
     SequentialState,
     TriggerResult,
 )
 from workflows.judge.reason import reason
+from workflows.judge.sequential import ALPHA_SHARES as STEP_ALPHA_SHARES
 from workflows.judge.sequential import new_sequential_state, sequential_criteria
+from workflows.judge.testability import decide_latency, decision_sample
 from workflows.judge.threshold import hard_triggers, p95_pair, threshold_criteria
 from workflows.judge.whole_rollout import ALPHA_SHARES as WHOLE_ALPHA_SHARES
 from workflows.judge.whole_rollout import error_trigger_evidence
@@ -63,6 +66,7 @@ def new_judge_state(
     horizon_polls: int = 0,
     carried: JudgeState | None = None,
     robust: bool = False,
+    testability_once: bool = False,
 ) -> JudgeState:
     """Start a canary step: the raw counters read now are the baseline every later increment counts from.
 
@@ -76,6 +80,8 @@ def new_judge_state(
         carried: The previous step's final state: the whole-rollout judge carries its error-rate test on.
         robust: Issue 19's judge on top of the whole-rollout one (runs started under ``judge-evidence``): see
             ``JudgeState.robust``. Ignored without ``whole_rollout``.
+        testability_once: Issue 19 (runs started under ``untestable-once``): the p95's testability is decided
+            once in the step from a confidence statement (``testability.decide_latency``), not at every poll.
 
     Raises:
         ValueError: A reading is inconsistent; the message names the field.
@@ -100,7 +106,23 @@ def new_judge_state(
         alpha_share=alpha_share,
         horizon_polls=horizon_polls,
         robust=robust and whole_rollout and method == "sequential",
+        testability_once=testability_once,
     )
+
+
+def _latency_alpha(state: JudgeState, criteria: Criteria) -> float:
+    """The latency test's alpha for this step: the confidence level of the step's testability decision."""
+    shares = WHOLE_ALPHA_SHARES if state.whole_rollout else STEP_ALPHA_SHARES
+    return criteria.alpha * shares["latency_p95"] * state.alpha_share
+
+
+def _decide_testability(state: JudgeState, stable: ArmTotals, criteria: Criteria) -> LatencyTestability | None:
+    """The step's testability decision: kept once made, made at the first poll with enough stable observations."""
+    if not state.testability_once or state.latency_testability is not None:
+        return state.latency_testability
+    if stable.latency_total < decision_sample(criteria):
+        return None
+    return decide_latency(stable, criteria.latency_p95_ratio_max, _latency_alpha(state, criteria))
 
 
 def _robust_error_trigger(
@@ -175,6 +197,7 @@ def judge(
     warnings += _counter_warnings("candidate", candidate_totals, state.candidate)
 
     quantiles = p95_pair(stable_totals, candidate_totals)
+    decided = _decide_testability(state, stable_totals, criteria)
     sequential = state.sequential
     if state.method == "sequential":
         assert sequential is not None
@@ -191,6 +214,8 @@ def judge(
             alpha_share=state.alpha_share,
             horizon=state.horizon_polls,
             robust=state.robust,
+            testability=decided if state.testability_once else None,
+            testability_once=state.testability_once,
         )
     else:
         results, more_warnings = threshold_criteria(stable_totals, candidate_totals, criteria, quantiles)
@@ -212,6 +237,7 @@ def judge(
             "stable": stable_totals,
             "candidate": candidate_totals,
             "sequential": sequential,
+            "latency_testability": decided,
         }
     )
     return Judgement(

@@ -180,6 +180,22 @@ class _ArmBounds:
         return lower, upper
 
 
+def p95_edge_range(
+    edges: Sequence[float], counts: Sequence[int], total: int, alpha: float
+) -> tuple[float | None, float | None]:
+    """Edges stable's p95 lies between with confidence 1 - alpha, from one cumulative histogram.
+
+    The same empirical-Bernstein bounds as the test's, on the data as one batch scored against the fixed prior
+    guess; alpha is split over both directions and every edge, as in ``evaluate``.
+
+    Returns:
+        (largest edge the p95 is confidently above, smallest edge it is confidently at or below), None if none.
+    """
+    variance = [bernstein.variance_increment(k, k, total, PRIOR_GUESS) for k in counts]
+    log_threshold = math.log(2 * max(1, len(edges)) / alpha)
+    return _ArmBounds(edges, counts, total, variance).p95_bounds(log_threshold)
+
+
 def evaluate(
     state: LatencyTestState, totals: tuple[ArmTotals, ArmTotals], limit: float, alpha: float
 ) -> tuple[str, float | None, float | None]:

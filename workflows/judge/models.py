@@ -158,6 +158,26 @@ class QualityTestState(BaseModel):
     candidate_variance: float = 0.0
 
 
+class LatencyTestability(BaseModel):
+    """Whether the buckets can test the p95 limit this step, decided once from a confidence statement.
+
+    Made at the step's first poll with enough of stable's latency observations (``testability.decide_latency``)
+    and kept for the rest of the step, so a p95 drifting across a bucket edge cannot flip it.
+    """
+
+    model_config = _MODEL_CONFIG
+
+    testable: bool = Field(description="Some bucket where stable's p95 may lie is no wider than the limit.")
+    smallest_detectable_ratio: float = Field(
+        description="The widest bucket (upper / lower bound) where stable's p95 may lie: the smallest p95 ratio "
+        "the buckets resolve wherever it is; infinite in the first or the +Inf bucket."
+    )
+    stable_p95_low: float = Field(description="Lower end of the range stable's p95 may lie in (ms), 0: none.")
+    stable_p95_high: float = Field(description="Upper end of that range (ms), infinite: none.")
+    samples: int = Field(ge=0, description="Stable's latency observations the decision was made on.")
+    note: str = Field(default="", description="The verdict's sentence when untestable, with what would fix it.")
+
+
 class SequentialState(BaseModel):
     """Running statistics of the anytime-valid tests; constant size in the number of polls."""
 
@@ -222,6 +242,15 @@ class JudgeState(BaseModel):
         description="Issue 19's judge (``judge-evidence`` patch, with ``whole_rollout``): dispersion from an upper "
         "confidence bound under a 30 % wobble ceiling, evidence per poll capped, the pass earned by the step's "
         "own evidence, the hard error trigger and the margin's ratio cap inside the error test's alpha.",
+    )
+    testability_once: bool = Field(
+        default=False,
+        exclude_if=_empty,
+        description="Issue 19 (``untestable-once`` patch): the p95's testability is decided once per step from a "
+        "confidence statement (``latency_testability``) instead of from each poll's point estimate.",
+    )
+    latency_testability: LatencyTestability | None = Field(
+        default=None, exclude_if=_empty, description="The step's decision, once made (``testability_once``)."
     )
     custom: dict[str, CustomTestState] = Field(
         default_factory=dict,

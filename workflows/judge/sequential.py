@@ -27,6 +27,7 @@ from workflows.judge.models import (
     ArmTotals,
     CriterionResult,
     ErrorRateTestState,
+    LatencyTestability,
     LatencyTestState,
     QualityTestState,
     SequentialState,
@@ -122,6 +123,8 @@ def _latency(
     *,
     whole: bool = False,
     alpha_share: float = 1.0,
+    testability: LatencyTestability | None = None,
+    testability_once: bool = False,
 ) -> tuple[CriterionResult, list[str], LatencyTestState | None]:
     test = state.latency
     test = latency.new_latency_state(*totals) if test is None else latency.update(test, previous, steps, totals)
@@ -148,7 +151,11 @@ def _latency(
             verdict = "fail"
         elif verdict_text == "pass":
             verdict = "pass"
-    resolution = latency_resolution(stable_q, limit) if whole else None
+    if testability_once:
+        # Issue 19: the step's decision, made once from a confidence statement, never this poll's point estimate.
+        resolution = testability.note if whole and testability is not None and not testability.testable else None
+    else:
+        resolution = latency_resolution(stable_q, limit) if whole else None
     if resolution and verdict != "fail" and stable.latency_total and candidate.latency_total:
         # The buckets cannot establish the limit however much data comes: say so, with what would.
         verdict = "untestable"
@@ -234,6 +241,8 @@ def sequential_criteria(
     alpha_share: float = 1.0,
     horizon: int = 0,
     robust: bool = False,
+    testability: LatencyTestability | None = None,
+    testability_once: bool = False,
 ) -> tuple[list[CriterionResult], list[str], SequentialState]:
     """Update every test with one poll and judge the three criteria.
 
@@ -251,6 +260,8 @@ def sequential_criteria(
         alpha_share: Share of the per-step budgets this step may spend (whole-rollout judge).
         horizon: Polls at which the late-onset detector may restart (whole-rollout judge).
         robust: Issue 19's judge (``JudgeState.robust``).
+        testability: The step's p95 testability decision, once made (``JudgeState.latency_testability``).
+        testability_once: The p95 says ``untestable`` from ``testability`` alone (``JudgeState.testability_once``).
     """
     margin_test = state.error_margin
     if whole_rollout:
@@ -269,7 +280,16 @@ def sequential_criteria(
     else:
         error_result, error_test = _error_rate(state, steps, totals, criteria, evidence)
     latency_result, warnings, latency_test = _latency(
-        state, previous, steps, totals, criteria, quantiles, whole=whole_rollout, alpha_share=alpha_share
+        state,
+        previous,
+        steps,
+        totals,
+        criteria,
+        quantiles,
+        whole=whole_rollout,
+        alpha_share=alpha_share,
+        testability=testability,
+        testability_once=testability_once,
     )
     quality_result, quality_test = _quality(
         state, previous, steps, totals, criteria, last_stable, alpha_share, whole=whole_rollout

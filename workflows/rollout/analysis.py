@@ -19,7 +19,17 @@ with workflow.unsafe.imports_passed_through():
     from models.spec import RolloutSpec
     from models.verdicts import CriterionName
     from workflows.judge import CriterionResult, judge, new_judge_state
-    from workflows.judge.testability import untestable_at_start, untestable_in_totals
+    from workflows.judge.models import ArmTotals, LatencyTestability
+    from workflows.judge.testability import (
+        MIN_READING_REQUESTS,
+        decide_latency,
+        lifetime_totals,
+        refusals,
+        untestable_at_start,
+        untestable_decided,
+        untestable_in_totals,
+    )
+    from workflows.judge.whole_rollout import ALPHA_SHARES as WHOLE_ALPHA_SHARES
     from workflows.rollout import calls, custom_metrics, input_drift
     from workflows.rollout.bounds import add_analysis
     from workflows.rollout.context import (
@@ -31,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         JUDGE_WHOLE_ROLLOUT_PATCH,
         LOCAL_READS_PATCH,
         REMOTE_READS_PATCH,
+        UNTESTABLE_ONCE_PATCH,
         RolloutRun,
         cause,
     )
@@ -180,6 +191,18 @@ def judge_rules(*, first_step: bool, carried_whole: bool, whole_patch: bool) -> 
     return "whole-rollout" if carried_whole else "per-step"
 
 
+def untestable_once(run: RolloutRun) -> bool:
+    """Whether this rollout decides the p95's testability once per step (issue 19), chosen at its first step.
+
+    A rollout that meets the patch at a later step started under older code and keeps the per-poll rule.
+    """
+    s = run.state
+    if s.untestable_once is None:
+        first = len([r for r in s.record.steps if r.kind != "shadow"]) <= 1 and s.judge_carried is None
+        s.untestable_once = first and workflow.patched(UNTESTABLE_ONCE_PATCH)
+    return s.untestable_once
+
+
 def start_judge(run: RolloutRun, pair: CounterPair) -> None:
     """A new step's judge state from its baseline reading; whole-rollout under its patch (ADR 13)."""
     s, method = run.state, run.judge_method()
@@ -201,6 +224,7 @@ def start_judge(run: RolloutRun, pair: CounterPair) -> None:
         horizon_polls=horizon_polls(run.spec) if whole else 0,
         carried=s.judge_carried if whole else None,
         robust=robust,
+        testability_once=untestable_once(run),
     )
 
 
@@ -268,11 +292,17 @@ async def analyse(run: RolloutRun, index: int) -> None:
     drifted = input_drift.assess(run, pair)  # criteria.input_drift only: None otherwise
     accepted: frozenset[str] = frozenset()
     if workflow.patched(DECISION_PATCH):
-        found = untestable_in_totals(verdict.state.stable, verdict.state.candidate, spec.criteria)
-        if verdict.state.whole_rollout:
+        judged = verdict.state
+        decided = judged.latency_testability if judged.testability_once else None
+        if judged.testability_once:
+            # Issue 19: the step's decision, made once from a confidence statement, never a point estimate.
+            found = untestable_decided(judged.stable, judged.candidate, spec.criteria, decided)
+        else:
+            found = untestable_in_totals(judged.stable, judged.candidate, spec.criteria)
+        if judged.whole_rollout:
             # The judge's own untestable verdicts name the resolution that would make the criterion testable.
             found = {**found, **{c.name: c.note for c in verdict.criteria if c.verdict == "untestable"}}
-        accepted = settle_testability(run, found)
+        accepted = settle_testability(run, found, decided)
     evidence = evidence_of(verdict.criteria)
     breached: list[str] = [t.name for t in verdict.triggers if t.breached]
     breached += [f"custom:{v.metric}" for v in custom.failed() if v.kind == "count"]
@@ -314,20 +344,23 @@ async def analyse(run: RolloutRun, index: int) -> None:
         raise RollbackNeeded("analysis", reason)
 
 
-def settle_testability(run: RolloutRun, found: Mapping[CriterionName, str]) -> frozenset[str]:
+def settle_testability(
+    run: RolloutRun, found: Mapping[CriterionName, str], latency: LatencyTestability | None = None
+) -> frozenset[str]:
     """Record the untestable criteria the spec accepts; any other ends the rollout now, never by waiting.
 
-    Returns the accepted ones, which a step's evidence then does not need to pass.
+    Under ``untestable-once`` an accepted p95 whose smallest detectable ratio (``latency``, the step's decision)
+    exceeds ``accept_untestable_ratio_max`` is refused too. Returns the accepted ones, which a step's evidence then
+    does not need to pass.
     """
     record = run.state.record
-    refused = {name: why for name, why in found.items() if name not in run.spec.accept_untestable}
+    ratio_max = run.spec.untestable_ratio_max if run.state.untestable_once else None
+    refused = refusals(found, run.spec.accept_untestable, ratio_max, latency)
     if refused:
         listed = "; ".join(f"{name}: {why}" for name, why in refused.items())
-        raise RollbackNeeded(
-            "untestable",
-            f"the metrics cannot test {', '.join(refused)} ({listed}); list it in accept_untestable to accept the "
-            "coarser test",
-        )
+        unlisted = [name for name in refused if name not in run.spec.accept_untestable]
+        tail = "; list it in accept_untestable to accept the coarser test" if unlisted else ""
+        raise RollbackNeeded("untestable", f"the metrics cannot test {', '.join(refused)} ({listed}){tail}")
     for name, why in found.items():
         if name not in record.untestable:
             record.untestable[name] = why
@@ -346,7 +379,16 @@ async def check_testability(run: RolloutRun) -> None:
         run.note("testability not checked", f"{cause(exc)}; the first analysis will check")
         return
     keep_baseline(run, pair)  # read before any traffic moved: the truest baseline
-    settle_testability(run, untestable_at_start(pair.stable, run.spec.criteria))
+    criteria = run.spec.criteria
+    if not untestable_once(run):
+        settle_testability(run, untestable_at_start(pair.stable, criteria))
+        return
+    lifetime = lifetime_totals(pair.stable)
+    decided = None
+    if lifetime.latency_total >= MIN_READING_REQUESTS:
+        alpha = criteria.alpha * WHOLE_ALPHA_SHARES["latency_p95"]
+        decided = decide_latency(lifetime, criteria.latency_p95_ratio_max, alpha)
+    settle_testability(run, untestable_decided(lifetime, ArmTotals(), criteria, decided), decided)
 
 
 async def analysis_failed(run: RolloutRun, index: int, error: str) -> None:

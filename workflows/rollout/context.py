@@ -40,6 +40,10 @@ JUDGE_EVIDENCE_PATCH = "judge-evidence"
 """Issue 19: the judge is chosen once per rollout, at its first step (``RolloutState.judge_rules``), and new rollouts
 get the robust whole-rollout judge (``JudgeState.robust``): dispersion-aware evidence capped per poll, passes earned
 per step, every error rollback path inside alpha."""
+UNTESTABLE_ONCE_PATCH = "untestable-once"
+"""Issue 19: the p95's testability is decided once per step from a confidence statement (``JudgeState
+.testability_once``), and an accepted untestable p95 is refused where its smallest detectable ratio exceeds
+``accept_untestable_ratio_max``. Chosen at the rollout's first step (``RolloutState.untestable_once``) and kept."""
 SIGNED_APPROVALS_PATCH = "signed-approvals"
 """The service policy is read at start; decisions must be signed by keys it lists (or it allows unsigned)."""
 OPERATOR_VIEW_PATCH = "operator-view"

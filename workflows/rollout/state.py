@@ -135,6 +135,13 @@ class RolloutState(BaseModel):
     )
     input_drift_noted: str = Field(default="", exclude_if=lambda value: not value)
     """The features that moved, as last noted in the timeline: a note is added only when they change."""
+    untestable_once: bool | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,  # absent from older runs' states: their digests still match
+        description="Started under the untestable-once patch (testability decided once per step, accepting an "
+        "untestable p95 bounded by its smallest detectable ratio); chosen before the first step and kept. None: not "
+        "chosen yet.",
+    )
     watch_baseline: Counters | None = Field(
         default=None,
         exclude_if=lambda value: value is None,
