@@ -28,6 +28,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ from bench.scale.measure import (
     first_analysis_after,
     percentile,
     sample,
+    task_failure_causes,
     task_failures,
     tree_cpu_seconds,
     window_events,
@@ -216,6 +218,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             lags: list[float] = []
             failures = started = events = event_bytes = actions = 0
             run_events: list[int] = []
+            failure_causes: Counter[str] = Counter()
             carried_bytes: list[int] = []
             reanalysed: list[float] = []
             for handle in handles:
@@ -236,6 +239,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         if again is not None:
                             reanalysed.append(again)
                     failures += task_failures(history)
+                    failure_causes.update(task_failure_causes(history))
     expected = args.rollouts * elapsed / args.interval
     worker_cpu = sum(last[p].cpu_seconds - first[p].cpu_seconds for p in pids)
     per = max(started, 1)
@@ -270,6 +274,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "observing_at_window": observing,
         "observing_after_s": round(warmed_seconds - args.warmup, 1),
         "workflow_task_failures": failures,
+        "workflow_task_failure_causes": dict(failure_causes.most_common(5)),
         "worker_rss_peak_mb": [round(peak[p] / 2**20) for p in pids],
         "worker_cpu_percent": [round(100 * (last[p].cpu_seconds - first[p].cpu_seconds) / elapsed) for p in pids],
         "server_cpu_percent": round(100 * server_cpu / elapsed),

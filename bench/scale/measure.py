@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, TimeoutType, WorkflowTaskFailedCause
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 
@@ -209,3 +209,18 @@ def billed_actions(history: WorkflowHistory, since: datetime, until: datetime) -
         elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             count += max(1, event.activity_task_started_event_attributes.attempt)
     return count
+
+
+def task_failure_causes(history: WorkflowHistory) -> list[str]:
+    """Why each failed or timed-out workflow task ended: its cause and the start of its message, or its timeout."""
+    causes: list[str] = []
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+            attrs = event.workflow_task_failed_event_attributes
+            cause = WorkflowTaskFailedCause.Name(attrs.cause)
+            causes.append(f"failed ({cause}): {attrs.failure.message[:80]}")
+        elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT:
+            causes.append(
+                f"timed out ({TimeoutType.Name(event.workflow_task_timed_out_event_attributes.timeout_type)})"
+            )
+    return causes

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio.api.common.v1 import ActivityType, Payload, Payloads
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, TimeoutType, WorkflowTaskFailedCause
+from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import (
     ActivityTaskScheduledEventAttributes,
     ActivityTaskStartedEventAttributes,
@@ -19,6 +20,8 @@ from temporalio.api.history.v1 import (
     MarkerRecordedEventAttributes,
     TimerFiredEventAttributes,
     TimerStartedEventAttributes,
+    WorkflowTaskFailedEventAttributes,
+    WorkflowTaskTimedOutEventAttributes,
 )
 from temporalio.client import WorkflowHistory
 
@@ -28,6 +31,7 @@ from bench.scale.measure import (
     billed_actions,
     first_analysis_after,
     percentile,
+    task_failure_causes,
     tree_cpu_seconds,
     window_events,
     written_bytes,
@@ -168,3 +172,26 @@ def test_billed_actions_count_timers_and_each_activity_attempt() -> None:
     history.events[3].activity_task_started_event_attributes.attempt = 3  # the first read ran three times
     # Window [0, 20): timers at 0, 4 and 9, activity starts of attempt 3, 1 and 1 (set_weights counts too).
     assert billed_actions(history, T0, T0 + timedelta(seconds=20)) == 3 + 3 + 1 + 1
+
+
+def test_failure_causes_name_the_cause_and_the_timeout() -> None:
+    failed = HistoryEvent(
+        event_id=1,
+        event_type=EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+        workflow_task_failed_event_attributes=WorkflowTaskFailedEventAttributes(
+            cause=WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR,
+            failure=Failure(message="nondeterminism"),
+        ),
+    )
+    timed_out = HistoryEvent(
+        event_id=2,
+        event_type=EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT,
+        workflow_task_timed_out_event_attributes=WorkflowTaskTimedOutEventAttributes(
+            timeout_type=TimeoutType.TIMEOUT_TYPE_START_TO_CLOSE
+        ),
+    )
+    history = WorkflowHistory(workflow_id="w", events=[failed, timed_out])
+    assert task_failure_causes(history) == [
+        "failed (WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR): nondeterminism",
+        "timed out (TIMEOUT_TYPE_START_TO_CLOSE)",
+    ]
