@@ -100,8 +100,11 @@ base_s="$(took "$t0")"
 t0="$(now)"
 tar -c --exclude=__pycache__ requirements.lock pyproject.toml README.md models workflows activities workers \
   deploy/Dockerfile \
-  | docker build --network host -f deploy/Dockerfile --build-arg "BASE_IMAGE=$base_image" -t "$tag" - \
+  | docker build --network host -f deploy/Dockerfile --build-arg "BASE_IMAGE=$base_image" \
+    --label durable-rollouts.image=worker -t "$tag" - \
     >"$cache/build.log" 2>&1 || { tail -n 30 "$cache/build.log" >&2; exit 1; }
+# The previous build of the tag, now untagged: gone, so a CI machine's disk does not fill one build at a time.
+docker image prune --force --filter label=durable-rollouts.image=worker >/dev/null
 build_s="$(took "$t0")"
 
 say "$tag built: engine ${engine_s} s, base ${base_s} s ($base_how: $base_image), image ${build_s} s"
