@@ -99,8 +99,12 @@ class ImageWorker:
         self._argv = argv
         self._log = log
 
-    async def start(self, timeout: float = 60.0) -> None:
-        """Create and start the container, or start it again after a kill, and wait for the readiness probe."""
+    async def start(self, timeout: float = 120.0) -> None:
+        """Create and start the container, or start it again after a kill, and wait for the readiness probe.
+
+        A worker that exits before it polls (its start-up calls fail while a history instance's shards move) is
+        started again, as Kubernetes restarts a pod's container (``restartPolicy: Always``), until the deadline.
+        """
         code, _ = await _docker("container", "inspect", self.name, check=False)
         await _docker(*(["start", self.name] if code == 0 else self._argv))
         loop = asyncio.get_running_loop()
@@ -108,8 +112,10 @@ class ImageWorker:
         # The manifest's readiness probe: the file exists while the worker polls.
         while (await _docker("exec", self.name, "test", "-f", "/tmp/worker-ready", check=False))[0] != 0:
             _, state = await _docker("container", "inspect", "-f", "{{.State.Status}}", self.name)
-            if state.strip() != "running" or loop.time() > deadline:
+            if loop.time() > deadline:
                 raise AssertionError(f"worker container {self.name} not ready ({state.strip()}):\n{await self.logs()}")
+            if state.strip() == "exited":
+                await _docker("start", self.name)
             await asyncio.sleep(0.2)
 
     async def kill(self) -> None:
