@@ -95,17 +95,14 @@ def the_demo_spec(stand: Stand) -> dict[str, Any]:
 
 
 async def run_demo(client: Client, task_queue: str, tmp_path: Path, candidate: str) -> tuple[Any, list[str]]:
-    knobs = {"stable": {"error_rate": ERROR_RATES["stable"]}, "candidate": {"error_rate": ERROR_RATES[candidate]}}
-    async with (
-        run_stand(**knobs) as stand,
-        rollout_worker(
-            client, task_queue, policy_path=stand_policy(stand, tmp_path, **{"support-requests": str(REPLAY)})
-        ),
-        demo_load(stand),
-    ):
-        handle = await start_rollout(client, the_demo_spec(stand), task_queue)
-        async with approve_when_asked(handle) as approvals:
-            result = await handle.result()
+    """The demo rollout on a fresh stand, to its end, with ``candidate`` at the demo's error rate for it."""
+    stable, candidate_knobs = {"error_rate": ERROR_RATES["stable"]}, {"error_rate": ERROR_RATES[candidate]}
+    async with run_stand(stable=stable, candidate=candidate_knobs) as stand:
+        policy = stand_policy(stand, tmp_path, **{"support-requests": str(REPLAY)})
+        async with rollout_worker(client, task_queue, policy_path=policy), demo_load(stand):
+            handle = await start_rollout(client, the_demo_spec(stand), task_queue)
+            async with approve_when_asked(handle) as approvals:
+                result = await handle.result()
     return result, approvals
 
 
