@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
-from simulator.demo import DEMO_RPS, ERROR_RATES, REPLAY, demo_spec
+from simulator.demo import DEMO_RPS, DEMO_USERS, ERROR_RATES, REPLAY, demo_spec
 from simulator.procs import REPO_ROOT
 from simulator.stand import Stand, run_stand
 from tests.e2e.helpers import STAND_TARGET, stand_policy
@@ -48,6 +48,8 @@ async def demo_load(stand: Stand) -> AsyncIterator[list[dict[str, Any]]]:
         stand.answer_url,
         "--rps",
         str(DEMO_RPS),
+        "--users",
+        str(DEMO_USERS),
         "--duration",
         "3600",
         stdout=asyncio.subprocess.PIPE,
