@@ -33,6 +33,11 @@ DEMO_USERS = 100_000
 """Distinct ``X-User-Id`` values of the load: nginx splits by a hash of the user, and with the load generator's
 default 1,000 users the 50% step sent 10% more requests to the candidate than to stable (176,522 against
 160,610), which on a busy machine made its real p95 a bucket slower. 100,000 users split within about 0.5%."""
+LATENCY = {"latency_p50_ms": 20.0, "latency_p95_ms": 48.0}
+"""The demo service's latency (both versions). The p95 test can pass only when stable's p95 lies inside a bucket,
+away from its edges (docs/rollouts.md): with the stand's default 50 ms p95, a quiet machine measured 50.5 ms, on
+the 50.59 ms edge, and the 25% step was held for 6 minutes with both p95s equal. 48 ms (plus the server's own
+fraction of a millisecond) sits mid-bucket between the 47.07 and 50.59 ms edges."""
 ERROR_RATES = {"stable": 0.001, "healthy": 0.001, "regressed": 0.003}
 """The demo service's error rates: 0.1 % on a healthy version, 3x that on a regressed candidate."""
 REPLAY = ROOT / "docs" / "examples" / "support-requests.jsonl"
@@ -87,12 +92,12 @@ def write_spec(path: Path, spec: dict[str, Any]) -> None:
 
 
 async def serve(spec_out: Path, *, candidate: str, rps: float) -> None:
-    candidate_knobs = {"error_rate": ERROR_RATES[candidate]}
+    candidate_knobs = {"error_rate": ERROR_RATES[candidate], **LATENCY}
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with run_stand(stable={"error_rate": ERROR_RATES["stable"]}, candidate=candidate_knobs) as stand:
+    async with run_stand(stable={"error_rate": ERROR_RATES["stable"], **LATENCY}, candidate=candidate_knobs) as stand:
         # The target first: make run puts it into the operators' policy once the spec appears.
         await asyncio.to_thread(write_spec, target_file(spec_out), demo_target(stand))
         await asyncio.to_thread(write_spec, pipeline_file(spec_out), demo_pipeline(stand))

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
-from simulator.demo import DEMO_RPS, DEMO_USERS, ERROR_RATES, REPLAY, demo_spec
+from simulator.demo import DEMO_RPS, DEMO_USERS, ERROR_RATES, LATENCY, REPLAY, demo_spec
 from simulator.procs import REPO_ROOT
 from simulator.stand import Stand, run_stand
 from tests.e2e.helpers import STAND_TARGET, stand_policy
@@ -98,7 +98,8 @@ def the_demo_spec(stand: Stand) -> dict[str, Any]:
 
 async def run_demo(client: Client, task_queue: str, tmp_path: Path, candidate: str) -> tuple[Any, list[str]]:
     """The demo rollout on a fresh stand, to its end, with ``candidate`` at the demo's error rate for it."""
-    stable, candidate_knobs = {"error_rate": ERROR_RATES["stable"]}, {"error_rate": ERROR_RATES[candidate]}
+    stable = {"error_rate": ERROR_RATES["stable"], **LATENCY}
+    candidate_knobs = {"error_rate": ERROR_RATES[candidate], **LATENCY}
     async with run_stand(stable=stable, candidate=candidate_knobs) as stand:
         policy = stand_policy(stand, tmp_path, **{"support-requests": str(REPLAY)})
         async with rollout_worker(client, task_queue, policy_path=policy), demo_load(stand):
