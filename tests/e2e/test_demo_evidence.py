@@ -120,7 +120,7 @@ async def test_healthy_demo_promotes_on_passing_evidence(client: Client, task_qu
     for step in canary:
         assert step.evidence == "pass", f"step {step.index}: {step.evidence}\n{result.markdown}"
         assert step.deciding_analysis is not None and step.deciding_analysis.decision == "pass", step
-        verdicts = {c.name: c.verdict for c in step.deciding_analysis.criteria}
+        verdicts = {c.name: c.verdict for c in step.final}  # the structured evidence the step ended on
         assert verdicts and set(verdicts.values()) == {"pass"}, verdicts
     assert approvals == list(APPROVERS)
 
