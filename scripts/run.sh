@@ -89,14 +89,16 @@ cat <<MSG
   Web UI:   http://localhost:8233/namespaces/default/workflows/$workflow_id  (Current Details is the dashboard)
   All rollouts, with phase, weight and outcome columns (docs/ui-tour.md): $list_url
   Status:   $temporal workflow query --workflow-id $workflow_id --name status
-  The last step (50%) waits for 2 signed approvals of ml-lead, sre-oncall, product-owner, about 2 minutes in;
-  without them it rolls back 15 minutes later (the deadline is in Current Details and in status's approval_deadline):
+  Each step (25%, then 50%) moves on when every criterion passes on the real traffic (1,500 requests/s).
+  The last step then waits for 2 signed approvals of ml-lead, sre-oncall, product-owner, a few minutes in (phase
+  awaiting_approval); without them it rolls back 15 minutes later (the deadline is in Current Details and in
+  status's approval_deadline):
             TEMPORAL_ADDRESS=127.0.0.1:7233 $rollouts approve $workflow_id --key $keys/ml-lead --reason "dashboards fine"
             TEMPORAL_ADDRESS=127.0.0.1:7233 $rollouts approve $workflow_id --key $keys/sre-oncall
   A forged one is refused, and recorded:
             $temporal workflow update execute --workflow-id $workflow_id --name approve --input '{"approver": "ml-lead"}'
-  A step whose evidence is still inconclusive (40 s of real traffic proves little) is extended once, then held
-  (phase "inconclusive"); an approver may move it on, and the reason lands in the record:
+  Should a step's evidence stay inconclusive (a busy machine sends less traffic), it is extended once, then held
+  (phase "inconclusive"); an approver may then move it on, and the reason lands in the record:
             TEMPORAL_ADDRESS=127.0.0.1:7233 $rollouts promote $workflow_id --key $keys/ml-lead --reason "demo: too little traffic to prove the criteria"
   Abort:    $temporal workflow update execute --workflow-id $workflow_id --name abort --input '{"by": "you", "reason": "demo"}'
   Kill switch (abort, then wait until the router confirms everyone on stable):

@@ -1,9 +1,10 @@
 """Metrics ``prometheus``: cumulative counters of one version from PromQL instant queries.
 
 Every query of one reading is evaluated at the same instant (the ``time`` parameter), so requests, errors and
-buckets describe one moment even if a scrape lands between two queries. A query that returns no series is an
-error, never a zero: a version Prometheus has never seen (a wrong label, a target that is not scraped) must
-surface as an analysis error for the workflow's policy, not pass as a perfect candidate.
+buckets describe one moment; a scrape ingested while the queries run (its samples dated before that instant)
+is caught by reading the requests again at the end, and the reading is then taken again. A query that returns no
+series is an error, never a zero: a version Prometheus has never seen (a wrong label, a target that is not
+scraped) must surface as an analysis error for the workflow's policy, not pass as a perfect candidate.
 
 With ``queries.series_by`` (default ``instance``) every query is grouped by that label (``$series`` in the
 template) and the reading carries one set of counters per process in ``Counters.series``, their sums on top: the
@@ -27,6 +28,13 @@ from models.spec import PrometheusMetrics
 
 _LE_SCALE = {"seconds": 1000.0, "milliseconds": 1.0}
 
+_READ_ATTEMPTS = 3
+"""Readings taken until one is consistent. A scrape's samples carry the scrape's start time but become visible
+only once ingested, so a scrape ingested between two queries at the same ``time`` shows in the second and not
+the first: at 1,000 requests a second quality_sum and quality_count then disagree by hundreds of scores (a mean
+above 1 was seen). Each reading re-reads the requests at its end; when they moved, it is taken again at a fresh
+instant (never an earlier one, which could read below the previous analysis). The last attempt is kept."""
+
 
 class PrometheusMetricsProvider:
     """A ``MetricsProvider`` over Prometheus' ``/api/v1/query``."""
@@ -42,15 +50,18 @@ class PrometheusMetricsProvider:
         Quality queries the spec leaves out read as zero samples rather than an error: quality is optional.
         """
         queries = self._spec.queries
-        at = f"{time.time():.3f}"
-        requests = await self._values(queries.requests, version, at)
-        errors = await self._values(queries.errors, version, at)
-        buckets = await self._buckets(queries.latency_buckets, version, at)
-        quality = [
-            await self._values(q, version, at) if q is not None else {}
-            for q in (queries.quality_sum, queries.quality_sum_squares, queries.quality_count)
-        ]
-        inputs = await self._inputs(queries.input_features, version, at) if queries.input_features else {}
+        for _ in range(_READ_ATTEMPTS):
+            at = f"{time.time():.3f}"
+            requests = await self._values(queries.requests, version, at)
+            errors = await self._values(queries.errors, version, at)
+            buckets = await self._buckets(queries.latency_buckets, version, at)
+            quality = [
+                await self._values(q, version, at) if q is not None else {}
+                for q in (queries.quality_sum, queries.quality_sum_squares, queries.quality_count)
+            ]
+            inputs = await self._inputs(queries.input_features, version, at) if queries.input_features else {}
+            if await self._values(queries.requests, version, at) == requests:
+                break  # no scrape landed at or before `at` while we read: every query saw the same samples
         try:
             series = {
                 name: Counters(

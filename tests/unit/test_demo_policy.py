@@ -58,7 +58,7 @@ def test_the_demo_policy_requires_the_approval_before_promotion(tmp_path: Path) 
     raw = json.loads(DEMO.read_text())
     raw["steps"][-1]["approval"] = False
     problems = conflicts(validate_spec(raw), policy)
-    assert any(p.startswith("steps[3].approval: policy services.support-assistant") for p in problems), problems
+    assert any(p.startswith("steps[1].approval: policy services.support-assistant") for p in problems), problems
 
 
 def test_the_demo_pipeline_signed_by_its_requester_fits_the_demo_policy(tmp_path: Path) -> None:

@@ -105,3 +105,28 @@ async def test_counters_per_instance_with_their_sums_on_top() -> None:
 async def test_without_series_by_every_query_must_answer_one_series() -> None:
     with pytest.raises(ProviderRejected, match="expected 1"):
         await provider(per_instance, series_by=None).counters("v2")
+
+
+async def test_a_scrape_ingested_mid_reading_is_read_again() -> None:
+    """Samples of a scrape show up between two queries at the same instant: the reading is taken again."""
+    ingested = False
+
+    def answer(query: str) -> httpx.Response:
+        nonlocal ingested
+        scale = 2 if ingested else 1
+        if "quality_sum{" in query and not ingested:
+            ingested = True  # the next scrape lands right after this query: quality_count will already see it
+        return healthy_scaled(query, scale)
+
+    counters = await provider(answer).counters("v2")
+    assert (counters.requests, counters.quality_sum, counters.quality_count) == (20, 14, 18)
+
+
+def healthy_scaled(query: str, scale: int) -> httpx.Response:
+    """``healthy`` with every counter multiplied by ``scale`` (a later scrape of the same traffic)."""
+    if "bucket" in query:
+        buckets = [({"le": "+Inf"}, 10), ({"le": "0.05"}, 9), ({"le": "0.005"}, 2)]
+        return httpx.Response(200, json=vector(*((labels, str(n * scale)) for labels, n in buckets)))
+    value = {"model_requests_total": 10, "5..": 1, "sum_squares": 4.5, "quality_sum": 7, "count": 9}
+    key = next(k for k in ("5..", "sum_squares", "quality_sum", "count", "model_requests_total") if k in query)
+    return httpx.Response(200, json=vector(({}, str(value[key] * scale))))

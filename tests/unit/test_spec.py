@@ -78,9 +78,9 @@ def test_support_assistant_example_validates() -> None:
 
 def test_demo_example_validates() -> None:
     spec = validate_spec((EXAMPLES / "demo-rollout.json").read_text())
-    assert spec.total_observation == timedelta(seconds=150)
+    assert spec.total_observation == timedelta(seconds=180)
     assert spec.analysis_interval == timedelta(seconds=5)
-    assert spec.criteria.min_requests == 2000
+    assert spec.criteria.min_requests == 20_000
     assert spec.criteria.quality_drop_max == 0.02  # unspecified criteria keep their defaults
     assert spec.approvals is not None
     assert spec.approvals.timeout == timedelta(minutes=15)
