@@ -30,11 +30,12 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.scale.burst import BurstPath, burst_path, summarise
 from bench.scale.measure import (
     ProcessSample,
     analyses_started,
@@ -49,7 +50,8 @@ from bench.scale.measure import (
     window_events,
     written_bytes,
 )
-from simulator.procs import running
+from models.lease import lease_id
+from simulator.procs import free_port, running
 from simulator.testing import Simulator, run_simulator
 from tests.cluster.cluster import running_cluster
 from tests.cluster.workers import worker_process
@@ -58,7 +60,6 @@ from tests.workflows.helpers import start_rollout
 from workers.client import connect
 from workers.settings import Settings
 from workflows import search_attributes
-from workflows.rollout.state import RolloutStatus
 
 WAL_PRAGMAS = ("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")
 
@@ -68,6 +69,18 @@ def _seconds(text: str) -> float:
     if not match:
         raise argparse.ArgumentTypeError(f"{text!r}: expected e.g. 3s or 5m")
     return float(match.group(1)) * (60 if match.group(2) == "m" else 1)
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.startswith("WORKER_"):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected WORKER_NAME=VALUE")
+    return name, value
+
+
+RESULT_WAITS = 100
+"""Rollouts whose result the benchmark awaits at once: the dev server refuses more concurrent long polls per
+namespace ("namespace concurrent poller limit exceeded"), and a refused wait read as a rollout not rolled back."""
 
 
 @dataclass(frozen=True)
@@ -102,8 +115,6 @@ class Server:
 
 @contextlib.asynccontextmanager
 async def _dev_server(folder: Path, wal: bool) -> AsyncIterator[Server]:
-    from simulator.procs import free_port
-
     address = f"127.0.0.1:{free_port()}"
 
     async def ready(_process: object) -> bool:
@@ -163,12 +174,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             env = {"WORKER_MAX_CACHED_WORKFLOWS": str(args.cache)} if args.cache else {}
             if args.activities:
                 env["WORKER_MAX_CONCURRENT_ACTIVITIES"] = str(args.activities)
+            env.update(args.worker_env)
+            metrics = f"127.0.0.1:{free_port()}" if args.workers == 1 else None
+            if metrics is not None:
+                env["WORKER_METRICS_BIND"] = metrics
             pids = [
                 await stack.enter_async_context(worker_process(server.address, queue, folder / f"worker-{i}.log", env))
                 for i in range(args.workers)
             ]
             client = await connect(Settings(address=server.address))
             idle = await _idle_rates(server, args.idle)
+            before_burst = {pid: sample(pid) for pid in pids}
             began = time.monotonic()
             outcomes = await asyncio.gather(
                 *(
@@ -179,7 +195,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             handles = [h for h in outcomes if not isinstance(h, BaseException)]
             burst_seconds = time.monotonic() - began
-            observing = await _all_observing(handles, args.observe_timeout)
+            observing = await _all_observing(client, queue, len(handles), args.observe_timeout)
+            burst_cpu = {pid: sample(pid).cpu_seconds - before_burst[pid].cpu_seconds for pid in pids}
+            burst_wall = time.monotonic() - began
+            worker_metrics = await _worker_metrics(metrics) if metrics is not None else {}
             await asyncio.sleep(args.warmup)  # every rollout into its analysis cadence before the window opens
             warmed_seconds = time.monotonic() - began
             since = datetime.now(UTC).replace(tzinfo=None)
@@ -213,7 +232,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 *(h.signal("abort", {"by": "bench", "reason": "end of window"}) for h in handles),
                 return_exceptions=True,
             )
-            ended = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
+            waiting = asyncio.Semaphore(RESULT_WAITS)
+
+            async def result(handle: Any) -> Any:
+                async with waiting:
+                    return await handle.result()
+
+            ended = await asyncio.gather(*(result(h) for h in handles), return_exceptions=True)
             aborts_answered_seconds = time.monotonic() - abort_began
             lags: list[float] = []
             failures = started = events = event_bytes = actions = 0
@@ -221,8 +246,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             failure_causes: Counter[str] = Counter()
             carried_bytes: list[int] = []
             reanalysed: list[float] = []
+            paths: list[BurstPath] = []
+            lease_failures: Counter[str] = Counter()
+            for i in range(args.rollouts):
+                async for history in _histories(client, lease_id(f"scale-{i}-{queue}")):
+                    lease_failures.update(task_failure_causes(history))
             for handle in handles:
                 async for history in _histories(client, handle.id):
+                    if not history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id:
+                        paths.append(burst_path(history))
                     if args.dump and handle is handles[0]:
                         Path(args.dump).write_text(history.to_json())
                     lags += analysis_lags(history, since, until)
@@ -275,6 +307,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "observing_after_s": round(warmed_seconds - args.warmup, 1),
         "workflow_task_failures": failures,
         "workflow_task_failure_causes": dict(failure_causes.most_common(5)),
+        "lease_workflow_task_failures": sum(lease_failures.values()),
+        "lease_workflow_task_failure_causes": dict(lease_failures.most_common(5)),
+        "burst": {
+            **asdict(summarise(paths)),
+            "worker_cpu_percent": [round(100 * burst_cpu[p] / burst_wall) for p in pids],
+            "worker_metrics": worker_metrics,
+        },
         "worker_rss_peak_mb": [round(peak[p] / 2**20) for p in pids],
         "worker_cpu_percent": [round(100 * (last[p].cpu_seconds - first[p].cpu_seconds) / elapsed) for p in pids],
         "server_cpu_percent": round(100 * server_cpu / elapsed),
@@ -350,29 +389,51 @@ async def _idle_rates(server: Server, seconds: float) -> IdleRates:
     )
 
 
-async def _all_observing(handles: list[Any], timeout: float) -> int:
+async def _all_observing(client: Any, queue: str, expected: int, timeout: float) -> int:
     """Wait until every rollout has moved its traffic to the step (past its lease, preflight and first move).
 
+    Counted in the server's visibility store (the weight search attribute), not by querying each rollout: a query
+    is a workflow task, and a thousand of them a second took the worker's slots and CPU from the very rollouts
+    they measured. The burst's figures come from the histories afterwards; this only says when to go on.
     Gives up after ``timeout`` seconds (a saturated server may never get there); returns how many did.
     """
     deadline = time.monotonic() + timeout
-    pending = list(handles)
-    limit = asyncio.Semaphore(20)
-
-    async def observing(handle: Any) -> bool:
-        async with limit:
-            try:
-                return bool((await handle.query("status", result_type=RolloutStatus)).weight == 10)
-            except Exception:
-                return False
-
-    while pending:
-        done = await asyncio.gather(*(observing(h) for h in pending))
-        pending = [h for h, ok in zip(pending, done, strict=True) if not ok]
-        if not pending or time.monotonic() > deadline:
-            return len(handles) - len(pending)
+    at_weight = f'TaskQueue = "{queue}" AND WorkflowType = "Rollout" AND {search_attributes.WEIGHT.name} = 10'
+    while True:
+        try:
+            done = (await client.count_workflows(at_weight)).count
+        except Exception:
+            done = 0
+        if done >= expected or time.monotonic() > deadline:
+            return int(done)
         await asyncio.sleep(1.0)
-    return len(handles)
+
+
+async def _worker_metrics(bind: str) -> dict[str, float]:
+    """The SDK's workflow-task figures from the worker's Prometheus endpoint: counts, sums and slot gauges."""
+    import httpx
+
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://{bind}/metrics", timeout=10)).text
+    wanted = (
+        "temporal_workflow_task_schedule_to_start_latency_seconds_sum",
+        "temporal_workflow_task_schedule_to_start_latency_seconds_count",
+        "temporal_workflow_task_execution_latency_seconds_sum",
+        "temporal_workflow_task_execution_latency_seconds_count",
+        "temporal_workflow_task_replay_latency_seconds_sum",
+        "temporal_workflow_task_replay_latency_seconds_count",
+        "temporal_sticky_cache_miss_total",
+        "temporal_sticky_cache_hit_total",
+        "temporal_workflow_task_execution_failed_total",
+        "temporal_activity_schedule_to_start_latency_seconds_sum",
+        "temporal_activity_schedule_to_start_latency_seconds_count",
+    )
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in wanted:
+            found[name] = found.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+    return {k: round(v, 3) for k, v in sorted(found.items())}
 
 
 async def _histories(client: Any, workflow_id: str) -> AsyncIterator[Any]:
@@ -396,6 +457,13 @@ def main() -> None:
     parser.add_argument("--dump", help="write the first rollout's history (JSON) to this file")
     parser.add_argument("--activities", type=int, default=0, help="WORKER_MAX_CONCURRENT_ACTIVITIES (0: default)")
     parser.add_argument("--sqlite-wal", action="store_true", help="dev server: journal_mode=wal, synchronous=normal")
+    parser.add_argument(
+        "--worker-env",
+        type=_env_pair,
+        action="append",
+        default=[],
+        help="NAME=VALUE for every worker process, e.g. WORKER_ROLLOUTS=1000 (repeatable)",
+    )
     print(json.dumps(asyncio.run(run(parser.parse_args()))))
 
 
