@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorAutoscaling, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.lease import LeaseActivities
@@ -75,6 +75,15 @@ class RolloutWorker:
             await stack.__aexit__(kind, error, trace)
 
 
+def _pollers(maximum: int) -> PollerBehaviorAutoscaling:
+    """Up to ``maximum`` long polls, scaled by the server's feedback: a burst opens them, an idle worker keeps few.
+
+    A fixed number would hold ``maximum`` polls open on every idle worker, and the server limits a namespace's
+    concurrent polls (the dev server refused the benchmark's waits with "namespace concurrent poller limit").
+    """
+    return PollerBehaviorAutoscaling(minimum=2, initial=5, maximum=max(5, maximum))
+
+
 def _watch_activities(activities: Sequence[Callable[..., Any]]) -> list[Callable[..., Any]]:
     """The bound ``watch_holder`` among ``activities`` (none: the caller serves no leases)."""
     return [fn for fn in activities if getattr(fn, "__func__", None) is LeaseActivities.watch_holder]
@@ -111,6 +120,9 @@ def build_worker(
         max_cached_workflows=tuning.max_cached_workflows,
         max_concurrent_activities=tuning.max_concurrent_activities,
         max_heartbeat_throttle_interval=HEARTBEAT_FLUSH,
+        workflow_task_poller_behavior=_pollers(tuning.workflow_pollers),
+        activity_task_poller_behavior=_pollers(tuning.activity_pollers),
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=tuning.sticky_timeout_seconds),
         **limits,
     )
     watch = _watch_activities(activities)

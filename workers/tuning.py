@@ -45,6 +45,42 @@ def activities_for(rollouts: int) -> int:
     return max(100, rollouts // 4)
 
 
+def workflow_pollers_for(rollouts: int) -> int:
+    """Workflow-task long polls open at once: one per 25 rollouts, between the SDK's 5 and 100.
+
+    A poll carries one task at a time, so the pollers, not the slots, bound how fast a worker takes tasks: in a
+    burst of 1,000 starts the SDK's 5 pollers kept 5 of 100 slots busy while tasks waited 16 s on average in
+    the queue (docs/capacity.md). The SDK gives a fifth of them to the shared queue (new rollouts, and tasks
+    whose sticky queue timed out) and the rest to this worker's sticky queue (rollouts it already holds).
+    """
+    return min(100, max(5, rollouts // 25))
+
+
+def workflow_slots_for(rollouts: int) -> int:
+    """Workflow tasks run at once: twice the pollers, never under the SDK's 100.
+
+    A poll waits for a free slot before it asks for a task, so fewer slots than pollers would leave polls
+    idle; tasks run on one Python thread at a time, so more in flight only makes each one slower.
+    """
+    return max(100, 2 * workflow_pollers_for(rollouts))
+
+
+def activity_pollers_for(rollouts: int) -> int:
+    """Activity-task long polls: as many as for workflow tasks.
+
+    Most activities start eagerly (in the reply to the workflow task that scheduled them), but a retry, and any
+    activity scheduled while the slots were full, waits in the queue for a poll.
+    """
+    return workflow_pollers_for(rollouts)
+
+
+STICKY_TIMEOUT_SECONDS = 10
+"""How long a task may wait on this worker's sticky queue before the server moves it to the shared queue.
+
+The SDK's default. A move costs a full replay of the history on whichever worker takes it; a longer timeout
+would also hold a SIGKILLed worker's tasks that long (``WORKER_STICKY_TIMEOUT_SECONDS`` overrides it)."""
+
+
 DEFAULT_MAX_CACHED_WORKFLOWS = cache_for(DEFAULT_ROLLOUTS)
 DEFAULT_MAX_CONCURRENT_ACTIVITIES = activities_for(DEFAULT_ROLLOUTS)
 DEFAULT_MAX_CONCURRENT_WATCHES = watches_for(DEFAULT_ROLLOUTS)
@@ -56,9 +92,12 @@ class WorkerTuning:
 
     metrics_bind: str | None = None
     max_cached_workflows: int = DEFAULT_MAX_CACHED_WORKFLOWS
-    max_concurrent_workflow_tasks: int | None = None
+    max_concurrent_workflow_tasks: int | None = workflow_slots_for(DEFAULT_ROLLOUTS)
     max_concurrent_activities: int = DEFAULT_MAX_CONCURRENT_ACTIVITIES
     max_concurrent_watches: int = DEFAULT_MAX_CONCURRENT_WATCHES
+    workflow_pollers: int = workflow_pollers_for(DEFAULT_ROLLOUTS)
+    activity_pollers: int = activity_pollers_for(DEFAULT_ROLLOUTS)
+    sticky_timeout_seconds: int = STICKY_TIMEOUT_SECONDS
     ready_file: Path | None = None
     """Exists while the worker polls (a readiness probe checks it); removed when a drain starts."""
 
@@ -88,7 +127,10 @@ class WorkerTuning:
                 problems.append(f"WORKER_METRICS_BIND={bind!r}: expected HOST:PORT, e.g. 0.0.0.0:9464")
         rollouts = count("WORKER_ROLLOUTS", DEFAULT_ROLLOUTS, 1) or DEFAULT_ROLLOUTS
         cached = count("WORKER_MAX_CACHED_WORKFLOWS", cache_for(rollouts), 0)
-        workflow_tasks = count("WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", None, 2)
+        workflow_tasks = count("WORKER_MAX_CONCURRENT_WORKFLOW_TASKS", workflow_slots_for(rollouts), 2)
+        workflow_pollers = count("WORKER_WORKFLOW_TASK_POLLERS", workflow_pollers_for(rollouts), 2)
+        activity_pollers = count("WORKER_ACTIVITY_TASK_POLLERS", activity_pollers_for(rollouts), 1)
+        sticky = count("WORKER_STICKY_TIMEOUT_SECONDS", STICKY_TIMEOUT_SECONDS, 1)
         activities = count("WORKER_MAX_CONCURRENT_ACTIVITIES", activities_for(rollouts), 1)
         watches = count("WORKER_MAX_CONCURRENT_WATCHES", watches_for(rollouts), 1)
         if problems:
@@ -99,5 +141,8 @@ class WorkerTuning:
             max_concurrent_workflow_tasks=workflow_tasks,
             max_concurrent_activities=activities if activities is not None else activities_for(rollouts),
             max_concurrent_watches=watches if watches is not None else watches_for(rollouts),
+            workflow_pollers=workflow_pollers or workflow_pollers_for(rollouts),
+            activity_pollers=activity_pollers or activity_pollers_for(rollouts),
+            sticky_timeout_seconds=sticky or STICKY_TIMEOUT_SECONDS,
             ready_file=Path(env["WORKER_READY_FILE"]) if env.get("WORKER_READY_FILE") else None,
         )

@@ -186,6 +186,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             idle = await _idle_rates(server, args.idle)
             before_burst = {pid: sample(pid) for pid in pids}
             began = time.monotonic()
+            peaks: dict[str, float] = {}
+            watching = asyncio.create_task(_gauge_peaks(metrics, peaks)) if metrics is not None else None
             outcomes = await asyncio.gather(
                 *(
                     start_rollout(client, _spec(sim, f"scale-{i}-{queue}", args.interval), queue)
@@ -199,6 +201,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             burst_cpu = {pid: sample(pid).cpu_seconds - before_burst[pid].cpu_seconds for pid in pids}
             burst_wall = time.monotonic() - began
             worker_metrics = await _worker_metrics(metrics) if metrics is not None else {}
+            if watching is not None:
+                watching.cancel()
+                worker_metrics.update({f"peak {k}": v for k, v in peaks.items()})
             await asyncio.sleep(args.warmup)  # every rollout into its analysis cadence before the window opens
             warmed_seconds = time.monotonic() - began
             since = datetime.now(UTC).replace(tzinfo=None)
@@ -409,6 +414,18 @@ async def _all_observing(client: Any, queue: str, expected: int, timeout: float)
         await asyncio.sleep(1.0)
 
 
+async def _gauge_peaks(bind: str, peaks: dict[str, float]) -> None:
+    """Every 2 s until cancelled: the highest slots in use and pollers open during the burst."""
+    while True:
+        try:
+            for key, value in (await _worker_metrics(bind)).items():
+                if key.startswith(("temporal_worker_task_slots_used", "temporal_num_pollers")):
+                    peaks[key] = max(peaks.get(key, 0.0), value)
+        except Exception:  # a missed sample while the worker is busy is not a result
+            pass
+        await asyncio.sleep(2.0)
+
+
 async def _worker_metrics(bind: str) -> dict[str, float]:
     """The SDK's workflow-task figures from the worker's Prometheus endpoint: counts, sums and slot gauges."""
     import httpx
@@ -416,23 +433,33 @@ async def _worker_metrics(bind: str) -> dict[str, float]:
     async with httpx.AsyncClient() as http:
         text = (await http.get(f"http://{bind}/metrics", timeout=10)).text
     wanted = (
-        "temporal_workflow_task_schedule_to_start_latency_seconds_sum",
-        "temporal_workflow_task_schedule_to_start_latency_seconds_count",
-        "temporal_workflow_task_execution_latency_seconds_sum",
-        "temporal_workflow_task_execution_latency_seconds_count",
-        "temporal_workflow_task_replay_latency_seconds_sum",
-        "temporal_workflow_task_replay_latency_seconds_count",
+        "temporal_workflow_task_schedule_to_start_latency_sum",
+        "temporal_workflow_task_schedule_to_start_latency_count",
+        "temporal_workflow_task_execution_latency_sum",
+        "temporal_workflow_task_execution_latency_count",
+        "temporal_workflow_task_replay_latency_sum",
+        "temporal_workflow_task_replay_latency_count",
         "temporal_sticky_cache_miss_total",
-        "temporal_sticky_cache_hit_total",
         "temporal_workflow_task_execution_failed_total",
-        "temporal_activity_schedule_to_start_latency_seconds_sum",
-        "temporal_activity_schedule_to_start_latency_seconds_count",
+        "temporal_activity_schedule_to_start_latency_sum",
+        "temporal_activity_schedule_to_start_latency_count",
+        "temporal_num_pollers",
+        "temporal_worker_task_slots_used",
+        "temporal_worker_task_slots_available",
     )
     found: dict[str, float] = {}
     for line in text.splitlines():
-        name = line.split("{", 1)[0].split(" ", 1)[0]
-        if name in wanted:
-            found[name] = found.get(name, 0.0) + float(line.rsplit(" ", 1)[1])
+        name, _, labels = line.partition("{")
+        name = name.split(" ", 1)[0]
+        if name not in wanted:
+            continue
+        # Gauges per kind (sticky or not, workflow or activity) on the rollouts' queue; sums over the rest.
+        kind = re.search(r'(?:poller_type|worker_type)="([^"]+)"', labels)
+        watchers = "lease-watchers" in labels
+        if watchers or (kind and kind.group(1) == "LocalActivityWorker"):
+            continue
+        key = f"{name}:{kind.group(1)}" if kind else name
+        found[key] = found.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
     return {k: round(v, 3) for k, v in sorted(found.items())}
 
 
