@@ -9,13 +9,13 @@ from types import TracebackType
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import PollerBehaviorAutoscaling, Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.lease import LeaseActivities
 from models.lease import watch_queue
 from workers.rollout_metrics import RolloutMetricsInterceptor
-from workers.tuning import WorkerTuning
+from workers.tuning import SHARED_QUEUE_POLL_SHARE, WorkerTuning
 
 HEARTBEAT_FLUSH = timedelta(seconds=1)
 """Longest a heartbeat's details wait in the worker before they reach the server. The SDK's default is 80% of the
@@ -75,13 +75,13 @@ class RolloutWorker:
             await stack.__aexit__(kind, error, trace)
 
 
-def _pollers(maximum: int) -> PollerBehaviorAutoscaling:
-    """Up to ``maximum`` long polls, scaled by the server's feedback: a burst opens them, an idle worker keeps few.
+def _pollers(maximum: int) -> PollerBehaviorSimpleMaximum:
+    """``maximum`` long polls (``workers.tuning.workflow_pollers_for``: 5 to 20).
 
-    A fixed number would hold ``maximum`` polls open on every idle worker, and the server limits a namespace's
-    concurrent polls (the dev server refused the benchmark's waits with "namespace concurrent poller limit").
+    Not the SDK's autoscaling: it scaled the shared and the sticky queue's polls each up to the maximum (80 open
+    at 40) and down again mid-burst, and it ignores the split between them that ``SHARED_QUEUE_POLL_SHARE`` sets.
     """
-    return PollerBehaviorAutoscaling(minimum=2, initial=5, maximum=max(5, maximum))
+    return PollerBehaviorSimpleMaximum(maximum=max(5, maximum))
 
 
 def _watch_activities(activities: Sequence[Callable[..., Any]]) -> list[Callable[..., Any]]:
@@ -122,6 +122,7 @@ def build_worker(
         max_heartbeat_throttle_interval=HEARTBEAT_FLUSH,
         workflow_task_poller_behavior=_pollers(tuning.workflow_pollers),
         activity_task_poller_behavior=_pollers(tuning.activity_pollers),
+        nonsticky_to_sticky_poll_ratio=SHARED_QUEUE_POLL_SHARE,
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=tuning.sticky_timeout_seconds),
         **limits,
     )

@@ -36,37 +36,40 @@ def watches_for(rollouts: int) -> int:
 
 
 def activities_for(rollouts: int) -> int:
-    """Slots for counter reads, router calls, rollbacks and notifications: short and async.
+    """Slots for lease takes, counter reads, router calls, rollbacks and notifications: async, so a slot is cheap.
 
-    After a restart every
-    rollout may roll back at once, so a quarter of the rollouts at least, never under the SDK's 100; leases
-    started before the ``lease-watch-queue`` patch still watch here, until they end.
+    One per rollout, never under the SDK's 100. In a burst of starts every rollout takes its lease at once, and
+    ``acquire_lease`` holds its slot until the lease workflow's own task answers: with a quarter of the rollouts
+    (250 of 1,000) every slot was held by a waiting take, and the router calls and retries queued behind them.
+    After a restart every rollout may roll back at once too. Leases started before the ``lease-watch-queue``
+    patch still watch here, until they end.
     """
-    return max(100, rollouts // 4)
+    return max(100, rollouts)
 
 
 def workflow_pollers_for(rollouts: int) -> int:
-    """Workflow-task long polls open at once: one per 25 rollouts, between the SDK's 5 and 100.
+    """Workflow-task long polls at most: one per 100 rollouts, between the SDK's 5 and 20.
 
-    A poll carries one task at a time, so the pollers, not the slots, bound how fast a worker takes tasks: in a
-    burst of 1,000 starts the SDK's 5 pollers kept 5 of 100 slots busy while tasks waited 16 s on average in
-    the queue (docs/capacity.md). The SDK gives a fifth of them to the shared queue (new rollouts, and tasks
-    whose sticky queue timed out) and the rest to this worker's sticky queue (rollouts it already holds).
+    A poll carries one task at a time, so in a burst the pollers bound how fast a worker takes tasks: with the
+    SDK's 5, tasks of a burst of 1,000 starts waited 7.5 s (p50) in the queue while 5 of 100 slots were busy.
+    40 pollers took 76 tasks at once; they ran on one Python thread (p50 0.9 s each, up to 14 s), and 309 passed
+    the 10 s workflow task timeout (docs/capacity.md). ``SHARED_QUEUE_POLL_SHARE`` of them poll the shared queue
+    (new rollouts and leases, tasks moved off a sticky queue), the rest this worker's sticky queue.
     """
-    return min(100, max(5, rollouts // 25))
+    return min(20, max(5, rollouts // 100))
 
 
 def workflow_slots_for(rollouts: int) -> int:
-    """Workflow tasks run at once: twice the pollers, never under the SDK's 100.
+    """Workflow tasks run at once: twice the pollers, so a poll never waits for a slot while tasks finish.
 
-    A poll waits for a free slot before it asks for a task, so fewer slots than pollers would leave polls
-    idle; tasks run on one Python thread at a time, so more in flight only makes each one slower.
+    Not the SDK's 100: the tasks share one Python thread, so each one in flight makes the others slower, and a
+    task past the 10 s workflow task timeout is thrown away and run again.
     """
-    return max(100, 2 * workflow_pollers_for(rollouts))
+    return 2 * workflow_pollers_for(rollouts)
 
 
 def activity_pollers_for(rollouts: int) -> int:
-    """Activity-task long polls: as many as for workflow tasks.
+    """Activity-task long polls at most: as many as for workflow tasks.
 
     Most activities start eagerly (in the reply to the workflow task that scheduled them), but a retry, and any
     activity scheduled while the slots were full, waits in the queue for a poll.
@@ -74,11 +77,24 @@ def activity_pollers_for(rollouts: int) -> int:
     return workflow_pollers_for(rollouts)
 
 
-STICKY_TIMEOUT_SECONDS = 10
+SHARED_QUEUE_POLL_SHARE = 0.5
+"""The share of the workflow-task pollers that poll the shared queue rather than this worker's sticky queue.
+
+The SDK gives it a fifth. In a burst every rollout's first task and then its lease's first task wait there, in
+that order, and nothing else a rollout does starts before its lease: with a fifth of the polls, no lease
+workflow had run a single task 100 s into a burst of 1,000 while 913 lease takes held activity slots. Half
+lets the shared queue drain as fast as the sticky one.
+"""
+
+
+STICKY_TIMEOUT_SECONDS = 30
 """How long a task may wait on this worker's sticky queue before the server moves it to the shared queue.
 
-The SDK's default. A move costs a full replay of the history on whichever worker takes it; a longer timeout
-would also hold a SIGKILLed worker's tasks that long (``WORKER_STICKY_TIMEOUT_SECONDS`` overrides it)."""
+The SDK's 10 s failed 866 to 1,082 tasks of every burst of 1,000 starts (each one moved to the back of the shared
+queue, and its history fetched and replayed). 30 s is the time a burst of 1,000 is given to reach its first
+weight: a task that waits longer has missed that target anyway. It is also how long the tasks queued for a
+SIGKILLed worker wait before another worker takes them (new tasks go to the shared queue once the server sees
+no poll from the dead worker), which the restart's 60 s for aborts leaves room for."""
 
 
 DEFAULT_MAX_CACHED_WORKFLOWS = cache_for(DEFAULT_ROLLOUTS)
