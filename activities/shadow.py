@@ -15,6 +15,8 @@ from activities.comparators import agrees
 from activities.errors import ProviderRejected, ProviderUnavailable
 from activities.http_errors import transport_problem
 from models.activities import ArmStats, Disagreement, ShadowInput, ShadowResult
+from workflows.gates import SHADOW_P95_ALPHA
+from workflows.quantile_bounds import quantile_bounds
 
 _EXAMPLES = 5
 
@@ -113,11 +115,16 @@ async def run_shadow(request: ShadowInput, http: httpx.AsyncClient) -> ShadowRes
         )
 
     def stats(arm: str) -> ArmStats:
+        # The same latencies as the point p95 (every call, answered or not), bounded from both sides.
+        ordered = sorted(latencies[arm])
+        low, high = quantile_bounds(ordered, 0.95, SHADOW_P95_ALPHA) if ordered else (None, None)
         return ArmStats(
             requests=len(requests),
             errors=errors[arm],
             latency_p50_ms=_percentile(latencies[arm], 0.5),
             latency_p95_ms=_percentile(latencies[arm], 0.95),
+            latency_p95_low_ms=low,
+            latency_p95_high_ms=high,
         )
 
     return ShadowResult(

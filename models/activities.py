@@ -108,6 +108,18 @@ class ArmStats(_Model):
     errors: int
     latency_p50_ms: float | None
     latency_p95_ms: float | None
+    latency_p95_low_ms: float | None = Field(
+        default=None,
+        # Absent in results recorded before the bounds existed: those histories keep their JSON.
+        exclude_if=lambda value: value is None,
+        description="A lower bound for this version's true p95 on the replay (one-sided, "
+        "``SHADOW_P95_CONFIDENCE``); None when too few requests answered to give one.",
+    )
+    latency_p95_high_ms: float | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="An upper bound for this version's true p95 on the replay, at the same confidence.",
+    )
 
 
 class Disagreement(_Model):

@@ -16,6 +16,13 @@ would otherwise decide the ratio."""
 SHADOW_ERROR_ALPHA = 0.01
 """Shadow fails on errors only with evidence: a few hundred requests cannot tell 1% from 2% by a point estimate."""
 
+DEFAULT_LATENCY_TRIGGER = 1.5
+"""``RollbackTriggers.latency_p95_ratio``'s default, for callers that judge without a spec (tests, benchmarks)."""
+
+SHADOW_P95_ALPHA = 0.005
+"""Each arm's p95 bound is one-sided at 99.5%, so "candidate p95 > ratio x stable p95" is stated at 99% at least,
+the same evidence the error test asks for."""
+
 
 def excess_errors_p_value(stable_errors: int, candidate_errors: int, ratio: float) -> float:
     """One-sided p-value that the candidate's error rate exceeds ``ratio`` x stable's.
@@ -43,11 +50,55 @@ def preflight_gate(result: PreflightResult) -> GateReport:
     )
 
 
-def shadow_gate(result: ShadowResult, *, min_agreement: float, criteria: Criteria) -> GateReport:
+def _latency_problem(result: ShadowResult, criteria: Criteria, *, bounded: bool, trigger: float) -> str | None:
+    """Why the candidate's p95 is too slow, or None.
+
+    Bounded (since the ``shadow-p95-bounds`` patch), two rules, either fails:
+
+    * evidence against the criterion: the candidate's p95 lower bound above the ratio limit on stable's p95
+      upper bound (99% together). On 400 requests the bounds are wide, so this catches 2x, rarely 1.3x;
+    * the hard trigger on sight: the sample p95s further apart than the spec's ``rollback_triggers``
+      ratio, the level at which a canary would roll back at once.
+
+    A candidate between the limit and the trigger is left to the canary's judge, with far more requests. The
+    point comparison at the limit failed healthy candidates: on 400 loopback requests of a busy machine, the
+    sample p95s of two equal versions differed by 21% (a clean-clone CI run's demo). Without both bounds (before
+    the patch, a worker from before the bounds, or a replay under 104 requests) the point p95s are compared at
+    the limit, as they always were.
+    """
+    stable, candidate = result.stable, result.candidate
+    s95, c95 = stable.latency_p95_ms, candidate.latency_p95_ms
+    ratio = criteria.latency_p95_ratio_max
+    if s95 is None or c95 is None:
+        return None
+    c_low, s_high = candidate.latency_p95_low_ms, stable.latency_p95_high_ms
+    if not bounded or c_low is None or s_high is None:
+        if c95 > s95 * ratio + SHADOW_LATENCY_SLACK_MS:
+            return f"candidate p95 {c95:.1f} ms vs stable {s95:.1f} ms"
+        return None
+    if c_low > s_high * ratio + SHADOW_LATENCY_SLACK_MS:
+        return (
+            f"candidate p95 {c95:.1f} ms (at least {c_low:.1f}) vs stable {s95:.1f} ms (at most {s_high:.1f}): "
+            f"above {ratio:g}x + {SHADOW_LATENCY_SLACK_MS:g} ms at {1 - 2 * SHADOW_P95_ALPHA:.0%} confidence"
+        )
+    if c95 > s95 * trigger + SHADOW_LATENCY_SLACK_MS:
+        return f"candidate p95 {c95:.1f} ms vs stable {s95:.1f} ms: beyond the {trigger:g}x rollback trigger"
+    return None
+
+
+def shadow_gate(
+    result: ShadowResult,
+    *,
+    min_agreement: float,
+    criteria: Criteria,
+    bounded: bool = False,
+    trigger: float = DEFAULT_LATENCY_TRIGGER,
+) -> GateReport:
     """Pass when enough answers agree and the candidate is no worse on errors and latency than the criteria allow.
 
     Errors are judged by a conditional binomial test, never by the point ratio: at shadow sample sizes one or two
-    failures would otherwise fail a healthy candidate a good share of the time.
+    failures would otherwise fail a healthy candidate a good share of the time. Latency likewise, when
+    ``bounded`` (see ``_latency_problem``).
     """
     problems: list[str] = []
     if result.agreement < min_agreement:
@@ -62,9 +113,9 @@ def shadow_gate(result: ShadowResult, *, min_agreement: float, criteria: Criteri
             f"candidate errors {candidate_rate:.1%} vs stable {stable_rate:.1%} "
             f"(p={p_value:.2g} against a ratio of {criteria.error_rate_ratio_max:g})"
         )
-    s95, c95 = result.stable.latency_p95_ms, result.candidate.latency_p95_ms
-    if s95 is not None and c95 is not None and c95 > s95 * criteria.latency_p95_ratio_max + SHADOW_LATENCY_SLACK_MS:
-        problems.append(f"candidate p95 {c95:.1f} ms vs stable {s95:.1f} ms")
+    latency = _latency_problem(result, criteria, bounded=bounded, trigger=trigger)
+    if latency is not None:
+        problems.append(latency)
     summary = (
         f"{result.agreed}/{result.compared} answers agree ({result.agreement:.1%}, need {min_agreement:.0%}); "
         f"errors stable {result.stable.errors} / candidate {result.candidate.errors} of {result.requests}"

@@ -178,3 +178,63 @@ def test_shadow_lists_every_failure() -> None:
 def test_shadow_zero_requests_does_not_divide_by_zero() -> None:
     result = shadow(requests=0, compared=0, agreed=0)
     assert not shadow_gate(result, min_agreement=0.9, criteria=CRITERIA).passed
+
+
+# ---------------------------------------------------------------- shadow latency with bounds (shadow-p95-bounds)
+
+
+def bounded_arm(p95: float, low: float | None, high: float | None, requests: int = 400) -> ArmStats:
+    return ArmStats(
+        requests=requests,
+        errors=0,
+        latency_p50_ms=p95 / 2,
+        latency_p95_ms=p95,
+        latency_p95_low_ms=low,
+        latency_p95_high_ms=high,
+    )
+
+
+def test_bounded_latency_passes_the_ci_failure_whose_bounds_overlap() -> None:
+    # The clean-clone CI run's healthy demo: point p95s 58.5 vs 48.5 ms failed 48.5 x 1.1 + 5 = 58.35.
+    result = shadow(
+        requests=400,
+        compared=400,
+        agreed=400,
+        stable=bounded_arm(48.5, low=44.0, high=55.0),
+        candidate=bounded_arm(58.5, low=52.0, high=66.0),
+    )
+    assert not shadow_gate(result, min_agreement=0.9, criteria=Criteria()).passed
+    assert shadow_gate(result, min_agreement=0.9, criteria=Criteria(), bounded=True).passed
+
+
+def test_bounded_latency_fails_with_evidence_and_says_both_bounds() -> None:
+    result = shadow(
+        requests=400,
+        compared=400,
+        agreed=400,
+        stable=bounded_arm(48.5, low=44.0, high=55.0),
+        candidate=bounded_arm(90.0, low=80.0, high=99.0),
+    )
+    report = shadow_gate(result, min_agreement=0.9, criteria=Criteria(), bounded=True)
+    assert not report.passed
+    assert report.summary.endswith(
+        "FAILED: candidate p95 90.0 ms (at least 80.0) vs stable 48.5 ms (at most 55.0): above 1.1x + 5 ms "
+        "at 99% confidence"
+    )
+
+
+@pytest.mark.parametrize(("c_low", "s_high"), [(None, 55.0), (80.0, None), (None, None)])
+def test_bounded_latency_without_both_bounds_keeps_the_point_comparison(
+    c_low: float | None, s_high: float | None
+) -> None:
+    # A replay under 104 requests, or a result from a worker older than the bounds.
+    slow = shadow(stable=bounded_arm(48.5, low=None, high=s_high), candidate=bounded_arm(90.0, low=c_low, high=None))
+    assert not shadow_gate(slow, min_agreement=0.9, criteria=Criteria(), bounded=True).passed
+    fine = shadow(stable=bounded_arm(48.5, low=None, high=s_high), candidate=bounded_arm(50.0, low=c_low, high=None))
+    assert shadow_gate(fine, min_agreement=0.9, criteria=Criteria(), bounded=True).passed
+
+
+def test_bounds_are_left_out_of_results_recorded_without_them() -> None:
+    # Histories recorded before the patch hold ArmStats without the two fields; they must read back the same.
+    assert "latency_p95_low_ms" not in arm().model_dump(mode="json")
+    assert bounded_arm(1.0, 0.5, 2.0).model_dump(mode="json")["latency_p95_high_ms"] == 2.0

@@ -24,7 +24,13 @@ with workflow.unsafe.imports_passed_through():
     from workflows.rollout import calls
     from workflows.rollout.analysis import take_baseline
     from workflows.rollout.analysis import watch as watch_analyses
-    from workflows.rollout.context import ANALYSIS_CADENCE_PATCH, DECISION_PATCH, ROUTER_COMPENSATION, RolloutRun
+    from workflows.rollout.context import (
+        ANALYSIS_CADENCE_PATCH,
+        DECISION_PATCH,
+        ROUTER_COMPENSATION,
+        SHADOW_P95_BOUNDS_PATCH,
+        RolloutRun,
+    )
     from workflows.rollout.interrupts import RollbackNeeded
     from workflows.rollout.reconfirm import confirm_override, confirm_quorum
     from workflows.rollout.windows import await_window
@@ -161,7 +167,14 @@ async def shadow(run: RolloutRun) -> None:
         ),
         failure_cause="shadow",
     )
-    gate = shadow_gate(result, min_agreement=spec.shadow.min_agreement, criteria=spec.criteria)
+    bounded = workflow.patched(SHADOW_P95_BOUNDS_PATCH)
+    gate = shadow_gate(
+        result,
+        min_agreement=spec.shadow.min_agreement,
+        criteria=spec.criteria,
+        bounded=bounded,
+        trigger=spec.rollback_triggers.latency_p95_ratio,
+    )
     run.state.record.gates.append(gate)
     run.note("shadow " + ("passed" if gate.passed else "failed"), gate.summary)
     if not gate.passed:

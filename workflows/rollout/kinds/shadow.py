@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from models.strategy import ShadowStep
     from workflows.gates import shadow_gate
     from workflows.rollout import calls
-    from workflows.rollout.context import RolloutRun
+    from workflows.rollout.context import SHADOW_P95_BOUNDS_PATCH, RolloutRun
     from workflows.rollout.interrupts import RollbackNeeded
     from workflows.rollout.kinds import mirror
     from workflows.rollout.plan import plan_of
@@ -69,7 +69,14 @@ async def run(run: RolloutRun, index: int, item: ShadowStep) -> None:
         ),
         failure_cause="shadow",
     )
-    gate = shadow_gate(result, min_agreement=item.min_agreement, criteria=run.spec.criteria)
+    bounded = workflow.patched(SHADOW_P95_BOUNDS_PATCH)
+    gate = shadow_gate(
+        result,
+        min_agreement=item.min_agreement,
+        criteria=run.spec.criteria,
+        bounded=bounded,
+        trigger=run.spec.rollback_triggers.latency_p95_ratio,
+    )
     report.shadow = gate
     report.evidence = "pass" if gate.passed else "none"
     run.note(f"shadow step {index + 1} " + ("passed" if gate.passed else "failed"), gate.summary)
