@@ -15,8 +15,8 @@ from activities.comparators import agrees
 from activities.errors import ProviderRejected, ProviderUnavailable
 from activities.http_errors import transport_problem
 from models.activities import ArmStats, Disagreement, ShadowInput, ShadowResult
-from workflows.gates import SHADOW_P95_ALPHA
-from workflows.quantile_bounds import quantile_bounds
+from workflows.gates import SHADOW_LATENCY_ALPHA
+from workflows.quantile_test import excess_quantile_p_value, smallest_p_value
 
 _EXAMPLES = 5
 
@@ -115,17 +115,19 @@ async def run_shadow(request: ShadowInput, http: httpx.AsyncClient) -> ShadowRes
         )
 
     def stats(arm: str) -> ArmStats:
-        # The same latencies as the point p95 (every call, answered or not), bounded from both sides.
-        ordered = sorted(latencies[arm])
-        low, high = quantile_bounds(ordered, 0.95, SHADOW_P95_ALPHA) if ordered else (None, None)
         return ArmStats(
             requests=len(requests),
             errors=errors[arm],
             latency_p50_ms=_percentile(latencies[arm], 0.5),
             latency_p95_ms=_percentile(latencies[arm], 0.95),
-            latency_p95_low_ms=low,
-            latency_p95_high_ms=high,
         )
+
+    p_value: float | None = None
+    limit = request.latency_limit
+    testable = smallest_p_value(len(latencies["candidate"]), len(latencies["stable"])) < SHADOW_LATENCY_ALPHA
+    if limit is not None and testable:
+        # The same latencies as the point p95s: every call, answered or not.
+        p_value = excess_quantile_p_value(latencies["candidate"], latencies["stable"], ratio=limit.ratio)
 
     return ShadowResult(
         requests=len(requests),
@@ -135,4 +137,5 @@ async def run_shadow(request: ShadowInput, http: httpx.AsyncClient) -> ShadowRes
         candidate=stats("candidate"),
         examples=sorted(examples, key=lambda d: d.line),
         compare=spec.compare,
+        latency_p_value=p_value,
     )

@@ -1,7 +1,8 @@
-"""``python -m bench.shadow_latency``: how often the shadow gate fails on latency, point p95s against bounds.
+"""``python -m bench.shadow_latency``: how often the shadow gate fails on latency, point p95s against a quantile test.
 
-Two kinds of cell, each judged by both rules of ``workflows.gates.shadow_gate`` (``bounded`` False: the point
-p95s, as before the ``shadow-p95-bounds`` patch; True: the order-statistic bounds):
+Two kinds of cell, each judged by both rules of ``workflows.gates.shadow_gate`` (``tested`` False: the point
+p95s at the limit with 5 ms of slack, as before the ``shadow-p95-bounds`` patch; True: Mood's quantile test at
+1% with no slack, or the sample p95s beyond the 1.5x rollback trigger):
 
 * synthetic: both versions' latencies drawn independently (lognormal, and a heavy-tailed mix where 3% of
   requests take a Pareto-tailed detour), the candidate's scaled by a true p95 ratio; 1,000 runs per cell by
@@ -35,8 +36,8 @@ from models.activities import ArmStats, ShadowInput, ShadowResult
 from models.criteria import Criteria
 from models.spec import ExactCompare, ShadowSpec
 from simulator.testing import run_model_server
-from workflows.gates import SHADOW_P95_ALPHA, shadow_gate
-from workflows.quantile_bounds import quantile_bounds
+from workflows.gates import latency_limit, shadow_gate
+from workflows.quantile_test import excess_quantile_p_value
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUESTS = ROOT / "docs" / "examples" / "demo-requests.jsonl"
@@ -49,30 +50,35 @@ Z95 = 1.6448536269514722
 
 def _arm(latencies: list[float]) -> ArmStats:
     ordered = sorted(latencies)
-    low, high = quantile_bounds(ordered, 0.95, SHADOW_P95_ALPHA)
-    point = ordered[round(0.95 * (len(ordered) - 1))]
     return ArmStats(
         requests=len(ordered),
         errors=0,
         latency_p50_ms=ordered[len(ordered) // 2],
-        latency_p95_ms=point,
-        latency_p95_low_ms=low,
-        latency_p95_high_ms=high,
+        latency_p95_ms=ordered[round(0.95 * (len(ordered) - 1))],
     )
 
 
-def _result(stable: ArmStats, candidate: ArmStats) -> ShadowResult:
-    n = stable.requests
+def _result(stable: list[float], candidate: list[float]) -> ShadowResult:
+    """What the activity returns for these latencies (the same p-value function, on the same limit)."""
+    limit = latency_limit(CRITERIA)
+    p_value = excess_quantile_p_value(candidate, stable, ratio=limit.ratio)
+    n = len(stable)
     return ShadowResult(
-        requests=n, compared=n, agreed=n, stable=stable, candidate=candidate, compare=ExactCompare(kind="exact")
+        requests=n,
+        compared=n,
+        agreed=n,
+        stable=_arm(stable),
+        candidate=_arm(candidate),
+        compare=ExactCompare(kind="exact"),
+        latency_p_value=p_value,
     )
 
 
 def _verdicts(result: ShadowResult) -> tuple[bool, bool]:
-    """(point rule failed, bounded rule failed)."""
-    point = shadow_gate(result, min_agreement=0.0001, criteria=CRITERIA, bounded=False)
-    bounded = shadow_gate(result, min_agreement=0.0001, criteria=CRITERIA, bounded=True)
-    return "candidate p95" in point.summary, "candidate p95" in bounded.summary
+    """(point rule failed on latency, tested rule failed on latency)."""
+    point = shadow_gate(result, min_agreement=0.0001, criteria=CRITERIA, tested=False)
+    tested = shadow_gate(result, min_agreement=0.0001, criteria=CRITERIA, tested=True)
+    return "candidate p95" in point.summary, "candidate p95" in tested.summary
 
 
 def lognormal(p50: float, p95: float) -> Callable[[random.Random], float]:
@@ -98,13 +104,13 @@ def synthetic(runs: int, requests: int, seed: int) -> list[dict[str, object]]:
         for ratio in RATIOS:
             stable_draw, candidate_draw = make(20.0, 48.0), make(20.0 * ratio, 48.0 * ratio)
             rng = random.Random(f"{seed}-{name}-{ratio}")
-            point = bounded = 0
+            point = tested = 0
             for _ in range(runs):
-                stable = _arm([stable_draw(rng) for _ in range(requests)])
-                candidate = _arm([candidate_draw(rng) for _ in range(requests)])
+                stable = [stable_draw(rng) for _ in range(requests)]
+                candidate = [candidate_draw(rng) for _ in range(requests)]
                 p, b = _verdicts(_result(stable, candidate))
-                point, bounded = point + p, bounded + b
-            rows.append({"cell": f"{name}, x{ratio:g}", "runs": runs, "point": point, "bounded": bounded})
+                point, tested = point + p, tested + b
+            rows.append({"cell": f"{name}, x{ratio:g}", "runs": runs, "point": point, "tested": tested})
     return rows
 
 
@@ -113,7 +119,7 @@ async def loopback(runs: int, requests: int, concurrency: int) -> list[dict[str,
     rows: list[dict[str, object]] = []
     shadow = ShadowSpec(requests_file=str(REQUESTS), max_requests=requests, concurrency=concurrency)
     for ratio in (1.0, 1.5):
-        point = bounded = 0
+        point = tested = 0
         async with (
             run_model_server(version="v1", error_rate=0.0, latency_p50_ms=20.0, latency_p95_ms=48.0, seed=1) as s,
             run_model_server(
@@ -121,11 +127,16 @@ async def loopback(runs: int, requests: int, concurrency: int) -> list[dict[str,
             ) as c,
             httpx.AsyncClient() as http,
         ):
-            task = ShadowInput(shadow=shadow, stable_endpoint=s.answer_url, candidate_endpoint=c.answer_url)
+            task = ShadowInput(
+                shadow=shadow,
+                stable_endpoint=s.answer_url,
+                candidate_endpoint=c.answer_url,
+                latency_limit=latency_limit(CRITERIA),
+            )
             for _ in range(runs):
                 p, b = _verdicts(await run_shadow(task, http))
-                point, bounded = point + p, bounded + b
-        rows.append({"cell": f"loopback, x{ratio:g}", "runs": runs, "point": point, "bounded": bounded})
+                point, tested = point + p, tested + b
+        rows.append({"cell": f"loopback, x{ratio:g}", "runs": runs, "point": point, "tested": tested})
     return rows
 
 
@@ -136,22 +147,22 @@ def _rate(count: int, runs: int) -> str:
 
 def report(rows: list[dict[str, object]], requests: int, took: float) -> str:
     lines = [
-        "# Shadow gate: failing on latency, point p95s against order-statistic bounds",
+        "# Shadow gate: failing on latency, point p95s against a quantile test",
         "",
         "Generated by `python -m bench.shadow_latency` (bench/shadow_latency.py describes the cells). Each row: how",
-        f"often the shadow gate failed the candidate on latency, {requests} replayed requests per run, criteria",
-        "p95 <= stable x 1.1 (+ 5 ms of slack), with 95 % Clopper-Pearson intervals. At x1.0 and x1.1 a failure",
-        "is a false one; from x1.3 up it is a detection. `point` compares the sample p95s (before the",
-        "`shadow-p95-bounds` patch); `bounded` fails only when the candidate's p95 lower bound is above the limit",
-        "on stable's p95 upper bound (each one-sided at 99.5 %).",
+        f"often the shadow gate failed the candidate on latency, {requests} replayed requests per run, criterion",
+        "p95 <= stable x 1.1, with 95 % Clopper-Pearson intervals. At x1.0 and x1.1 a failure is a false one;",
+        "from x1.3 up it is a detection. `point` compares the sample p95s at the limit plus 5 ms (before the",
+        "`shadow-p95-bounds` patch). `tested` fails when Mood's quantile test puts the candidate's p95 above the",
+        "limit at 1 %, or when the sample p95s are beyond the 1.5x rollback trigger (ADR 37).",
         "",
-        "| cell | point rule failed | bounded rule failed |",
+        "| cell | point rule failed | tested rule failed |",
         "| --- | --- | --- |",
     ]
     for row in rows:
         runs = int(str(row["runs"]))
         lines.append(
-            f"| {row['cell']} | {_rate(int(str(row['point'])), runs)} | {_rate(int(str(row['bounded'])), runs)} |"
+            f"| {row['cell']} | {_rate(int(str(row['point'])), runs)} | {_rate(int(str(row['tested'])), runs)} |"
         )
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     lines += ["", f"Took {took:.0f} s; load average at the end {load} (2 cores)."]

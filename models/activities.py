@@ -93,12 +93,24 @@ class PreflightResult(_Model):
         return self.score >= self.baseline - self.tolerance
 
 
+class LatencyLimit(_Model):
+    """The spec's p95 limit on stable's, which the shadow replay's latencies are tested against."""
+
+    ratio: float = Field(gt=0, le=100, description="The candidate's p95 may be at most this multiple of stable's.")
+
+
 class ShadowInput(_Model):
     """What to replay and where both versions answer directly (never through the router)."""
 
     shadow: ShadowSpec
     stable_endpoint: str
     candidate_endpoint: str
+    latency_limit: LatencyLimit | None = Field(
+        default=None,
+        # Absent before the shadow-p95-bounds patch: the inputs recorded histories hold keep their JSON.
+        exclude_if=lambda value: value is None,
+        description="The p95 criterion the replay's latencies are tested against; None: no test, point p95s only.",
+    )
 
 
 class ArmStats(_Model):
@@ -108,18 +120,6 @@ class ArmStats(_Model):
     errors: int
     latency_p50_ms: float | None
     latency_p95_ms: float | None
-    latency_p95_low_ms: float | None = Field(
-        default=None,
-        # Absent in results recorded before the bounds existed: those histories keep their JSON.
-        exclude_if=lambda value: value is None,
-        description="A lower bound for this version's true p95 on the replay (one-sided, "
-        "``SHADOW_P95_CONFIDENCE``); None when too few requests answered to give one.",
-    )
-    latency_p95_high_ms: float | None = Field(
-        default=None,
-        exclude_if=lambda value: value is None,
-        description="An upper bound for this version's true p95 on the replay, at the same confidence.",
-    )
 
 
 class Disagreement(_Model):
@@ -140,6 +140,13 @@ class ShadowResult(_Model):
     candidate: ArmStats
     examples: list[Disagreement] = Field(default_factory=list, description="First few disagreements.")
     compare: Comparator
+    latency_p_value: float | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="One-sided p-value that the candidate's p95 is above the input's latency_limit on stable's "
+        "(``workflows.quantile_test``); None when no limit was asked for, or the replay is too small for the test "
+        "to reach the gate's alpha.",
+    )
 
     @property
     def agreement(self) -> float:

@@ -9,7 +9,13 @@ import pytest
 from models.activities import ArmStats, PreflightResult, ShadowResult
 from models.criteria import Criteria
 from models.spec import ExactCompare
-from workflows.gates import SHADOW_LATENCY_SLACK_MS, excess_errors_p_value, preflight_gate, shadow_gate
+from workflows.gates import (
+    SHADOW_LATENCY_SLACK_MS,
+    excess_errors_p_value,
+    latency_limit,
+    preflight_gate,
+    shadow_gate,
+)
 
 # ---------------------------------------------------------------- preflight
 
@@ -180,61 +186,61 @@ def test_shadow_zero_requests_does_not_divide_by_zero() -> None:
     assert not shadow_gate(result, min_agreement=0.9, criteria=CRITERIA).passed
 
 
-# ---------------------------------------------------------------- shadow latency with bounds (shadow-p95-bounds)
+# ---------------------------------------------------------------- shadow latency tested (shadow-p95-bounds)
 
 
-def bounded_arm(p95: float, low: float | None, high: float | None, requests: int = 400) -> ArmStats:
-    return ArmStats(
-        requests=requests,
-        errors=0,
-        latency_p50_ms=p95 / 2,
-        latency_p95_ms=p95,
-        latency_p95_low_ms=low,
-        latency_p95_high_ms=high,
+def latency_result(stable_p95: float, candidate_p95: float, p_value: float | None) -> ShadowResult:
+    return ShadowResult(
+        requests=400,
+        compared=400,
+        agreed=400,
+        stable=arm(p95=stable_p95, requests=400),
+        candidate=arm(p95=candidate_p95, requests=400),
+        compare=ExactCompare(kind="exact"),
+        latency_p_value=p_value,
     )
 
 
-def test_bounded_latency_passes_the_ci_failure_whose_bounds_overlap() -> None:
+def test_tested_latency_passes_the_ci_failure_without_evidence() -> None:
     # The clean-clone CI run's healthy demo: point p95s 58.5 vs 48.5 ms failed 48.5 x 1.1 + 5 = 58.35.
-    result = shadow(
-        requests=400,
-        compared=400,
-        agreed=400,
-        stable=bounded_arm(48.5, low=44.0, high=55.0),
-        candidate=bounded_arm(58.5, low=52.0, high=66.0),
-    )
+    result = latency_result(48.5, 58.5, p_value=0.4)
     assert not shadow_gate(result, min_agreement=0.9, criteria=Criteria()).passed
-    assert shadow_gate(result, min_agreement=0.9, criteria=Criteria(), bounded=True).passed
+    assert shadow_gate(result, min_agreement=0.9, criteria=Criteria(), tested=True).passed
 
 
-def test_bounded_latency_fails_with_evidence_and_says_both_bounds() -> None:
-    result = shadow(
-        requests=400,
-        compared=400,
-        agreed=400,
-        stable=bounded_arm(48.5, low=44.0, high=55.0),
-        candidate=bounded_arm(90.0, low=80.0, high=99.0),
-    )
-    report = shadow_gate(result, min_agreement=0.9, criteria=Criteria(), bounded=True)
+def test_tested_latency_fails_on_evidence_and_says_the_p_value() -> None:
+    report = shadow_gate(latency_result(48.5, 60.0, p_value=0.003), min_agreement=0.9, criteria=Criteria(), tested=True)
     assert not report.passed
     assert report.summary.endswith(
-        "FAILED: candidate p95 90.0 ms (at least 80.0) vs stable 48.5 ms (at most 55.0): above 1.1x + 5 ms "
-        "at 99% confidence"
+        "FAILED: candidate p95 60.0 ms vs stable 48.5 ms: above 1.1x (quantile test, p=0.003)"
     )
+    # 0.01 itself is not evidence at 1%.
+    assert shadow_gate(
+        latency_result(48.5, 60.0, p_value=0.01), min_agreement=0.9, criteria=Criteria(), tested=True
+    ).passed
 
 
-@pytest.mark.parametrize(("c_low", "s_high"), [(None, 55.0), (80.0, None), (None, None)])
-def test_bounded_latency_without_both_bounds_keeps_the_point_comparison(
-    c_low: float | None, s_high: float | None
-) -> None:
-    # A replay under 104 requests, or a result from a worker older than the bounds.
-    slow = shadow(stable=bounded_arm(48.5, low=None, high=s_high), candidate=bounded_arm(90.0, low=c_low, high=None))
-    assert not shadow_gate(slow, min_agreement=0.9, criteria=Criteria(), bounded=True).passed
-    fine = shadow(stable=bounded_arm(48.5, low=None, high=s_high), candidate=bounded_arm(50.0, low=c_low, high=None))
-    assert shadow_gate(fine, min_agreement=0.9, criteria=Criteria(), bounded=True).passed
+@pytest.mark.parametrize(("trigger", "passed"), [(1.5, False), (2.0, True)])
+def test_tested_latency_fails_beyond_the_rollback_trigger_on_sight(trigger: float, passed: bool) -> None:
+    # 80 > 48.5 x 1.5 + 5 = 77.75, however weak the test's evidence.
+    result = latency_result(48.5, 80.0, p_value=0.2)
+    report = shadow_gate(result, min_agreement=0.9, criteria=Criteria(), tested=True, trigger=trigger)
+    assert report.passed is passed
+    if not passed:
+        assert "beyond the 1.5x rollback trigger" in report.summary
 
 
-def test_bounds_are_left_out_of_results_recorded_without_them() -> None:
-    # Histories recorded before the patch hold ArmStats without the two fields; they must read back the same.
-    assert "latency_p95_low_ms" not in arm().model_dump(mode="json")
-    assert bounded_arm(1.0, 0.5, 2.0).model_dump(mode="json")["latency_p95_high_ms"] == 2.0
+def test_tested_latency_without_a_p_value_keeps_the_point_comparison() -> None:
+    # A replay under 66 requests, or a result from a worker older than the test.
+    assert not shadow_gate(latency_result(48.5, 60.0, None), min_agreement=0.9, criteria=Criteria(), tested=True).passed
+    assert shadow_gate(latency_result(48.5, 55.0, None), min_agreement=0.9, criteria=Criteria(), tested=True).passed
+
+
+def test_the_p_value_is_left_out_of_results_recorded_without_it() -> None:
+    # Histories recorded before the patch hold results without the field; they must read back the same.
+    assert "latency_p_value" not in latency_result(1.0, 1.0, None).model_dump(mode="json")
+    assert latency_result(1.0, 1.0, 0.5).model_dump(mode="json")["latency_p_value"] == 0.5
+
+
+def test_the_latency_limit_is_the_criterion_ratio() -> None:
+    assert latency_limit(Criteria(latency_p95_ratio_max=1.25)).ratio == 1.25
