@@ -1,7 +1,7 @@
 """``python -m bench.shadow_latency``: how often the shadow gate fails on latency, point p95s against a quantile test.
 
 Two kinds of cell, each judged by both rules of ``workflows.gates.shadow_gate`` (``tested`` False: the point
-p95s at the limit with 5 ms of slack, as before the ``shadow-p95-bounds`` patch; True: Mood's quantile test at
+p95s at the limit with 5 ms of slack, as before the ``shadow-p95-test`` patch; True: Mood's quantile test at
 1% with no slack, or the sample p95s beyond the 1.5x rollback trigger):
 
 * synthetic: both versions' latencies drawn independently (lognormal, and a heavy-tailed mix where 3% of
@@ -153,7 +153,7 @@ def report(rows: list[dict[str, object]], requests: int, took: float) -> str:
         f"often the shadow gate failed the candidate on latency, {requests} replayed requests per run, criterion",
         "p95 <= stable x 1.1, with 95 % Clopper-Pearson intervals. At x1.0 and x1.1 a failure is a false one;",
         "from x1.3 up it is a detection. `point` compares the sample p95s at the limit plus 5 ms (before the",
-        "`shadow-p95-bounds` patch). `tested` fails when Mood's quantile test puts the candidate's p95 above the",
+        "`shadow-p95-test` patch). `tested` fails when Mood's quantile test puts the candidate's p95 above the",
         "limit at 1 %, or when the sample p95s are beyond the 1.5x rollback trigger (ADR 37).",
         "",
         "| cell | point rule failed | tested rule failed |",

@@ -107,7 +107,7 @@ class ShadowInput(_Model):
     candidate_endpoint: str
     latency_limit: LatencyLimit | None = Field(
         default=None,
-        # Absent before the shadow-p95-bounds patch: the inputs recorded histories hold keep their JSON.
+        # Absent before the shadow-p95-test patch: the inputs recorded histories hold keep their JSON.
         exclude_if=lambda value: value is None,
         description="The p95 criterion the replay's latencies are tested against; None: no test, point p95s only.",
     )

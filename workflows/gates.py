@@ -52,7 +52,7 @@ def preflight_gate(result: PreflightResult) -> GateReport:
 def _latency_problem(result: ShadowResult, criteria: Criteria, *, tested: bool, trigger: float) -> str | None:
     """Why the candidate's p95 is too slow, or None.
 
-    Tested (since the ``shadow-p95-bounds`` patch), either of two rules fails it:
+    Tested (since the ``shadow-p95-test`` patch), either of two rules fails it:
 
     * evidence against the criterion: Mood's quantile test (``workflows.quantile_test``, run by the activity on
       the replay's latencies) says at 1% that the candidate's p95 is above the limit on stable's;

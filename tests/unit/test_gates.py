@@ -186,7 +186,7 @@ def test_shadow_zero_requests_does_not_divide_by_zero() -> None:
     assert not shadow_gate(result, min_agreement=0.9, criteria=CRITERIA).passed
 
 
-# ---------------------------------------------------------------- shadow latency tested (shadow-p95-bounds)
+# ---------------------------------------------------------------- shadow latency tested (shadow-p95-test)
 
 
 def latency_result(stable_p95: float, candidate_p95: float, p_value: float | None) -> ShadowResult:

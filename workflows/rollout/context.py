@@ -73,10 +73,10 @@ CARRY_AS_DIGESTED_PATCH = "carry-state-as-digested"
 """Continue-as-new hands over a copy of the state taken when its digest was written: a ``finally`` that runs while
 the hand-over unwinds (a deploy-window wait resetting ``awaiting_decision``) can no longer change what is carried
 after the digest was computed, which made the next run refuse the state (issue 22, a weekend's window wait)."""
-SHADOW_P95_BOUNDS_PATCH = "shadow-p95-bounds"
-"""The shadow gate fails on latency only with evidence: the candidate's p95 lower bound above the ratio limit on
-stable's p95 upper bound (``workflows.gates``), where the point p95s of 400 loopback requests failed a healthy
-candidate. Checked when a shadow gate or step judges its replay."""
+SHADOW_P95_TEST_PATCH = "shadow-p95-test"
+"""The shadow replay tests the candidate's p95 against the limit (Mood's quantile test, ``workflows.quantile_test``)
+and the gate fails on latency at 1% or beyond the p95 rollback trigger (``workflows.gates``), where the point p95s
+of 400 loopback requests failed a healthy candidate. Checked before each shadow gate's or item's replay (ADR 37)."""
 NOTIFY_PATCH = "notifications"
 """Issue 23's aftercare: webhooks from the policy told about phase changes, approval requests, holds, rollbacks
 and recovery (workflows/rollout/notify.py), and, after a rollback, stable watched until it is back at its

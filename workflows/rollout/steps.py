@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         ANALYSIS_CADENCE_PATCH,
         DECISION_PATCH,
         ROUTER_COMPENSATION,
-        SHADOW_P95_BOUNDS_PATCH,
+        SHADOW_P95_TEST_PATCH,
         RolloutRun,
     )
     from workflows.rollout.interrupts import RollbackNeeded
@@ -160,7 +160,7 @@ async def shadow(run: RolloutRun) -> None:
     spec = run.spec
     assert spec.shadow is not None and spec.stable.endpoint and spec.candidate.endpoint
     run.enter(Phase.SHADOW, f"shadow comparison of up to {spec.shadow.max_requests} requests")
-    tested = workflow.patched(SHADOW_P95_BOUNDS_PATCH)
+    tested = workflow.patched(SHADOW_P95_TEST_PATCH)
     task = run.shadow_input()
     if tested:
         task = task.model_copy(update={"latency_limit": latency_limit(spec.criteria)})

@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from models.strategy import ShadowStep
     from workflows.gates import latency_limit, shadow_gate
     from workflows.rollout import calls
-    from workflows.rollout.context import SHADOW_P95_BOUNDS_PATCH, RolloutRun
+    from workflows.rollout.context import SHADOW_P95_TEST_PATCH, RolloutRun
     from workflows.rollout.interrupts import RollbackNeeded
     from workflows.rollout.kinds import mirror
     from workflows.rollout.plan import plan_of
@@ -62,7 +62,7 @@ async def run(run: RolloutRun, index: int, item: ShadowStep) -> None:
     s.record.steps.append(report)
     s.step_applied = True
     run.upsert()
-    tested = workflow.patched(SHADOW_P95_BOUNDS_PATCH)
+    tested = workflow.patched(SHADOW_P95_TEST_PATCH)
     task = replay_input(run, item)
     if tested:
         task = task.model_copy(update={"latency_limit": latency_limit(run.spec.criteria)})
