@@ -1,6 +1,7 @@
-"""Fifty rollouts on a real cluster (PostgreSQL, two history and two matching instances, three worker processes)
-while one worker and one history instance are killed with SIGKILL: every rollout ends as it should, and every
-router holds the weights its rollout's outcome promises."""
+"""Fifty rollouts on a real cluster (PostgreSQL, two history and two matching instances, three workers: one a
+container of the built worker image, run as deploy/kubernetes.yaml runs it) while that container and one history
+instance are killed with SIGKILL: every rollout ends as it should, and every router holds the weights its
+rollout's outcome promises. The container comes back (as Kubernetes restarts a pod) and serves the rest."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from temporalio.service import RPCError
 
 from simulator.testing import Simulator, run_simulator
 from tests.cluster.cluster import Cluster
-from tests.cluster.workers import worker_process
-from tests.workflows.helpers import compressed_spec, start_rollout, status, unique_service, wait_until
+from tests.cluster.workers import image_worker, worker_process
+from tests.workflows.helpers import LAB_POLICY, compressed_spec, start_rollout, status, unique_service, wait_until
 from workflows.rollout.state import RolloutResult
 
 APPROVALS = {"approvers": ["ml-lead", "sre-oncall", "product-owner"], "quorum": 2}
@@ -87,10 +88,11 @@ async def test_fifty_rollouts_survive_a_killed_worker_and_history_instance(
         bad = await stack.enter_async_context(
             run_simulator(knobs={"rps": 200000, "stable": {"error_rate": 0.01}, "candidate": {"error_rate": 0.03}})
         )
-        workers = [
+        container = await stack.enter_async_context(
+            image_worker(cluster.address, task_queue, tmp_path / "worker-image.log", LAB_POLICY)
+        )
+        for i in (1, 2):
             await stack.enter_async_context(worker_process(cluster.address, task_queue, tmp_path / f"worker-{i}.log"))
-            for i in range(3)
-        ]
         rollouts: list[tuple[str, Simulator, str, WorkflowHandle[Any, RolloutResult]]] = []
 
         async def start(kind: str) -> None:
@@ -113,8 +115,8 @@ async def test_fifty_rollouts_survive_a_killed_worker_and_history_instance(
 
         await wait_until(all_under_way, what="every rollout under way, mid-step", timeout=180, interval=1.0)
 
-        # Mid-run: no goodbye from one worker and from the history instance that owns about half the shards.
-        os.kill(workers[0], signal.SIGKILL)
+        # Mid-run: no goodbye from the image's worker and from the history instance that owns about half the shards.
+        await container.kill()
         os.kill(cluster.pid("history-2"), signal.SIGKILL)
 
         for _ in range(MIX["regressed"]):  # started while the killed instance's shards move
@@ -126,10 +128,15 @@ async def test_fifty_rollouts_survive_a_killed_worker_and_history_instance(
             elif kind == "approved":
                 for approver in ("ml-lead", "sre-oncall"):
                     await _through_failover(_signal(handle, "approve", {"approver": approver}), "an approval")
+        await container.start()  # the same container again, as a pod's restart brings it back
         results = await asyncio.wait_for(
             asyncio.gather(*(_through_failover(h.result, "a result", 300) for _, _, _, h in rollouts)), timeout=360
         )
         routes = [await sim.routes(service) for _, sim, service, _ in rollouts]
+        served = await container.logs()
+
+    # The container's worker read the policy where the manifest mounts it: rollouts started on it.
+    assert "policy loaded" in served and "/etc/rollouts/policy/default.json" in served, served[-3000:]
 
     wrong = []
     for (kind, _, service, _), result, route in zip(rollouts, results, routes, strict=True):
