@@ -126,7 +126,8 @@ async def test_fifty_rollouts_survive_a_killed_worker_and_history_instance(
             )
 
         try:
-            for kind in ("healthy", "aborted", "approved"):
+            # Healthy last: their 60 s first step must outlast the wait below, which counts from the first start.
+            for kind in ("aborted", "approved", "healthy"):
                 for _ in range(MIX[kind]):
                     await start(kind)
 
