@@ -154,7 +154,7 @@ def report(rows: list[dict[str, object]], requests: int, took: float) -> str:
         "p95 <= stable x 1.1, with 95 % Clopper-Pearson intervals. At x1.0 and x1.1 a failure is a false one;",
         "from x1.3 up it is a detection. `point` compares the sample p95s at the limit plus 5 ms (before the",
         "`shadow-p95-test` patch). `tested` fails when Mood's quantile test puts the candidate's p95 above the",
-        "limit at 1 %, or when the sample p95s are beyond the 1.5x rollback trigger (ADR 37).",
+        "limit at 1 %, or when the sample p95s are beyond the 1.5x rollback trigger (ADR 39).",
         "",
         "| cell | point rule failed | tested rule failed |",
         "| --- | --- | --- |",
