@@ -15,6 +15,8 @@ from activities.comparators import agrees
 from activities.errors import ProviderRejected, ProviderUnavailable
 from activities.http_errors import transport_problem
 from models.activities import ArmStats, Disagreement, ShadowInput, ShadowResult
+from workflows.gates import SHADOW_LATENCY_ALPHA
+from workflows.quantile_test import excess_quantile_p_value, smallest_p_value
 
 _EXAMPLES = 5
 
@@ -120,6 +122,13 @@ async def run_shadow(request: ShadowInput, http: httpx.AsyncClient) -> ShadowRes
             latency_p95_ms=_percentile(latencies[arm], 0.95),
         )
 
+    p_value: float | None = None
+    limit = request.latency_limit
+    testable = smallest_p_value(len(latencies["candidate"]), len(latencies["stable"])) < SHADOW_LATENCY_ALPHA
+    if limit is not None and testable:
+        # The same latencies as the point p95s: every call, answered or not.
+        p_value = excess_quantile_p_value(latencies["candidate"], latencies["stable"], ratio=limit.ratio)
+
     return ShadowResult(
         requests=len(requests),
         compared=compared,
@@ -128,4 +137,5 @@ async def run_shadow(request: ShadowInput, http: httpx.AsyncClient) -> ShadowRes
         candidate=stats("candidate"),
         examples=sorted(examples, key=lambda d: d.line),
         compare=spec.compare,
+        latency_p_value=p_value,
     )

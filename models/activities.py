@@ -93,12 +93,24 @@ class PreflightResult(_Model):
         return self.score >= self.baseline - self.tolerance
 
 
+class LatencyLimit(_Model):
+    """The spec's p95 limit on stable's, which the shadow replay's latencies are tested against."""
+
+    ratio: float = Field(gt=0, le=100, description="The candidate's p95 may be at most this multiple of stable's.")
+
+
 class ShadowInput(_Model):
     """What to replay and where both versions answer directly (never through the router)."""
 
     shadow: ShadowSpec
     stable_endpoint: str
     candidate_endpoint: str
+    latency_limit: LatencyLimit | None = Field(
+        default=None,
+        # Absent before the shadow-p95-test patch: the inputs recorded histories hold keep their JSON.
+        exclude_if=lambda value: value is None,
+        description="The p95 criterion the replay's latencies are tested against; None: no test, point p95s only.",
+    )
 
 
 class ArmStats(_Model):
@@ -128,6 +140,13 @@ class ShadowResult(_Model):
     candidate: ArmStats
     examples: list[Disagreement] = Field(default_factory=list, description="First few disagreements.")
     compare: Comparator
+    latency_p_value: float | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="One-sided p-value that the candidate's p95 is above the input's latency_limit on stable's "
+        "(``workflows.quantile_test``); None when no limit was asked for, or the replay is too small for the test "
+        "to reach the gate's alpha.",
+    )
 
     @property
     def agreement(self) -> float:

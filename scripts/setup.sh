@@ -30,3 +30,4 @@ bash scripts/install_temporal_cli.sh
 bash scripts/install_test_server.sh
 bash scripts/install_servers.sh   # nginx and Prometheus from Debian, for the end-to-end tests and the demo
 bash scripts/install_unleash.sh   # the Unleash flag server (npm) on PostgreSQL, for the flag router's tests
+bash scripts/install_docker.sh    # Debian's Docker engine and debootstrap: the worker image of the cluster test

@@ -1,6 +1,7 @@
-"""Fifty rollouts on a real cluster (PostgreSQL, two history and two matching instances, three worker processes)
-while one worker and one history instance are killed with SIGKILL: every rollout ends as it should, and every
-router holds the weights its rollout's outcome promises."""
+"""Fifty rollouts on a real cluster (PostgreSQL, two history and two matching instances, three workers: one a
+container of the built worker image, run as deploy/kubernetes.yaml runs it) while that container and one history
+instance are killed with SIGKILL: every rollout ends as it should, and every router holds the weights its
+rollout's outcome promises. The container comes back (as Kubernetes restarts a pod) and serves the rest."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowQueryFailedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from simulator.testing import Simulator, run_simulator
 from tests.cluster.cluster import Cluster
-from tests.cluster.workers import worker_process
-from tests.workflows.helpers import compressed_spec, start_rollout, status, unique_service, wait_until
+from tests.cluster.diagnosis import failure_chain, read, report
+from tests.cluster.workers import image_worker, worker_process
+from tests.workflows.helpers import LAB_POLICY, compressed_spec, start_rollout, status, unique_service, wait_until
 from workflows.rollout.state import RolloutResult
 
 APPROVALS = {"approvers": ["ml-lead", "sre-oncall", "product-owner"], "quorum": 2}
@@ -53,7 +56,12 @@ def _start(
     client: Client, spec: dict[str, Any], task_queue: str
 ) -> Callable[[], Awaitable[WorkflowHandle[Any, RolloutResult]]]:
     async def send() -> WorkflowHandle[Any, RolloutResult]:
-        return await start_rollout(client, spec, task_queue)
+        try:
+            return await start_rollout(client, spec, task_queue)
+        except WorkflowAlreadyStartedError:
+            # An earlier attempt reached the server but its answer was lost in the failover: that start stands (the
+            # workflow id names this test's own, unique service).
+            return client.get_workflow_handle(f"rollout-{spec['service']}", result_type=RolloutResult)
 
     return send
 
@@ -87,11 +95,18 @@ async def test_fifty_rollouts_survive_a_killed_worker_and_history_instance(
         bad = await stack.enter_async_context(
             run_simulator(knobs={"rps": 200000, "stable": {"error_rate": 0.01}, "candidate": {"error_rate": 0.03}})
         )
-        workers = [
+        container = await stack.enter_async_context(
+            image_worker(cluster.address, task_queue, tmp_path / "worker-image.log", LAB_POLICY)
+        )
+        for i in (1, 2):
             await stack.enter_async_context(worker_process(cluster.address, task_queue, tmp_path / f"worker-{i}.log"))
-            for i in range(3)
-        ]
         rollouts: list[tuple[str, Simulator, str, WorkflowHandle[Any, RolloutResult]]] = []
+
+        async def explain(what: str, wrong: list[tuple[str, str]]) -> str:
+            """The diagnosis CI prints (tests/cluster/diagnosis.py), while the container's log can still be read."""
+            logs = {"image worker": await container.logs()}
+            logs.update({f"worker-{i}": read(tmp_path / f"worker-{i}.log") for i in (1, 2)})
+            return report(what=what, wrong=wrong, worker_logs=logs, cluster=cluster)
 
         async def start(kind: str) -> None:
             sim = bad if kind == "regressed" else good
@@ -99,45 +114,73 @@ async def test_fifty_rollouts_survive_a_killed_worker_and_history_instance(
             handle = await _through_failover(_start(client, _spec(kind, sim, service), task_queue), "a start")
             rollouts.append((kind, sim, service, handle))
 
-        for kind in ("healthy", "aborted", "approved"):
-            for _ in range(MIX[kind]):
-                await start(kind)
-
         async def all_under_way() -> bool:
-            states = await asyncio.gather(*(status(h) for _, _, _, h in rollouts))
+            try:
+                states = await asyncio.gather(*(status(h) for _, _, _, h in rollouts))
+            except (RPCError, WorkflowQueryFailedError):  # a run handing over to the next, a worker busy: ask again
+                return False
             wanted = {"healthy": lambda st: st.weight == 10, "aborted": lambda st: st.weight == 25}
             return all(
                 wanted.get(kind, lambda st: st.phase == "awaiting_approval")(st)
                 for (kind, _, _, _), st in zip(rollouts, states, strict=True)
             )
 
-        await wait_until(all_under_way, what="every rollout under way, mid-step", timeout=180, interval=1.0)
+        try:
+            # Healthy last: their 60 s first step must outlast the wait below, which counts from the first start.
+            for kind in ("aborted", "approved", "healthy"):
+                for _ in range(MIX[kind]):
+                    await start(kind)
 
-        # Mid-run: no goodbye from one worker and from the history instance that owns about half the shards.
-        os.kill(workers[0], signal.SIGKILL)
-        os.kill(cluster.pid("history-2"), signal.SIGKILL)
+            await wait_until(all_under_way, what="every rollout under way, mid-step", timeout=180, interval=1.0)
 
-        for _ in range(MIX["regressed"]):  # started while the killed instance's shards move
-            await start("regressed")
-        for kind, _, _, handle in rollouts:
-            if kind == "aborted":
-                abort = {"by": "sre-oncall", "reason": "cluster test"}
-                await _through_failover(_signal(handle, "abort", abort), "an abort")
-            elif kind == "approved":
-                for approver in ("ml-lead", "sre-oncall"):
-                    await _through_failover(_signal(handle, "approve", {"approver": approver}), "an approval")
-        results = await asyncio.wait_for(
-            asyncio.gather(*(_through_failover(h.result, "a result", 300) for _, _, _, h in rollouts)), timeout=360
-        )
-        routes = [await sim.routes(service) for _, sim, service, _ in rollouts]
+            # Mid-run: no goodbye from the image's worker and from the history instance that owns about half the shards.
+            await container.kill()
+            os.kill(cluster.pid("history-2"), signal.SIGKILL)
 
+            for _ in range(MIX["regressed"]):  # started while the killed instance's shards move
+                await start("regressed")
+            for kind, _, _, handle in rollouts:
+                if kind == "aborted":
+                    abort = {"by": "sre-oncall", "reason": "cluster test"}
+                    await _through_failover(_signal(handle, "abort", abort), "an abort")
+                elif kind == "approved":
+                    for approver in ("ml-lead", "sre-oncall"):
+                        await _through_failover(_signal(handle, "approve", {"approver": approver}), "an approval")
+            await container.start()  # the same container again, as a pod's restart brings it back
+            results = await asyncio.wait_for(
+                asyncio.gather(
+                    *(_through_failover(h.result, "a result", 300) for _, _, _, h in rollouts), return_exceptions=True
+                ),
+                timeout=360,
+            )
+            routes = [await sim.routes(service) for _, sim, service, _ in rollouts]
+        except Exception as exc:  # a start, a signal, a wait or the container's restart gave up
+            raise AssertionError(await explain(f"the test stopped: {failure_chain(exc)}", [])) from exc
+        served = await container.logs()
+        wrong = _judge(rollouts, results, routes)
+        if wrong:
+            raise AssertionError(await explain(f"{len(wrong)} of {len(rollouts)} rollouts went wrong", wrong))
+
+    # The container's worker read the policy where the manifest mounts it: rollouts started on it.
+    assert "policy loaded" in served and "/etc/rollouts/policy/default.json" in served, served[-3000:]
+
+
+def _judge(
+    rollouts: list[tuple[str, Simulator, str, WorkflowHandle[Any, RolloutResult]]],
+    results: list[RolloutResult | BaseException],
+    routes: list[dict[str, float]],
+) -> list[tuple[str, str]]:
+    """Each rollout that did not end as its kind must, with its workflow id: a failure, a wrong outcome or route."""
     wrong = []
-    for (kind, _, service, _), result, route in zip(rollouts, results, routes, strict=True):
+    for (kind, _, service, handle), result, route in zip(rollouts, results, routes, strict=True):
+        if isinstance(result, BaseException):
+            wrong.append((f"{kind} {service}: no result: {failure_chain(result)}", handle.id))
+            continue
         outcome, cause, weights = _expected(kind)
         record = result.record
         got_cause = record.rollback.cause if record.rollback else None
         if (record.outcome, got_cause, route) != (outcome, cause, weights):
-            wrong.append(f"{kind} {service}: {record.outcome}, {got_cause}, {route}")
+            wrong.append((f"{kind} {service}: {record.outcome}, {got_cause}, {route}", handle.id))
         elif record.rollback is not None and record.rollback.router_verified is not True:
-            wrong.append(f"{kind} {service}: rollback not verified at the router")
-    assert not wrong, "\n".join(wrong)
+            wrong.append((f"{kind} {service}: rollback not verified at the router", handle.id))
+    return wrong

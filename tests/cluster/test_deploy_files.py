@@ -1,8 +1,8 @@
 """The deploy files agree with the worker: grace periods, probe paths, and settings the worker accepts.
 
-Nothing here runs Kubernetes or Docker (neither runs on the test machines, see deploy/README.md); these checks
-catch the drift that would otherwise only show in production: a SIGKILL before the drain ends, a probe on a file
-the worker never writes, a setting the worker refuses at start.
+Nothing here runs Kubernetes or Docker (test_cluster_rollouts.py builds the image and runs a worker from it);
+these checks catch the drift that would otherwise only show in production: a SIGKILL before the drain ends, a
+probe on a file the worker never writes, a setting the worker refuses at start, a file the image build leaves out.
 """
 
 from __future__ import annotations
@@ -43,3 +43,12 @@ def test_the_image_defaults_are_settings_the_worker_accepts() -> None:
     assert tuning.metrics_bind == "0.0.0.0:9464" and "EXPOSE 9464" in text
     assert tuning.ready_file is not None
     assert 'ENTRYPOINT ["python", "-m", "workers"]' in text
+
+
+def test_the_image_build_sends_every_file_the_dockerfile_copies() -> None:
+    """scripts/build_worker_image.sh sends a context of named files only: a new COPY must be added there too."""
+    copied = re.findall(r"^COPY (.+) \S+$", (DEPLOY / "Dockerfile").read_text(), flags=re.MULTILINE)
+    sources = {path.rstrip("/") for line in copied for path in line.split()}
+    script = (DEPLOY.parent / "scripts" / "build_worker_image.sh").read_text()
+    context = set(script.split("tar -c --exclude=__pycache__", 1)[1].split("|", 1)[0].replace("\\", " ").split())
+    assert sources and sources <= context, sorted(sources - context)

@@ -9,7 +9,13 @@ import pytest
 from models.activities import ArmStats, PreflightResult, ShadowResult
 from models.criteria import Criteria
 from models.spec import ExactCompare
-from workflows.gates import SHADOW_LATENCY_SLACK_MS, excess_errors_p_value, preflight_gate, shadow_gate
+from workflows.gates import (
+    SHADOW_LATENCY_SLACK_MS,
+    excess_errors_p_value,
+    latency_limit,
+    preflight_gate,
+    shadow_gate,
+)
 
 # ---------------------------------------------------------------- preflight
 
@@ -178,3 +184,63 @@ def test_shadow_lists_every_failure() -> None:
 def test_shadow_zero_requests_does_not_divide_by_zero() -> None:
     result = shadow(requests=0, compared=0, agreed=0)
     assert not shadow_gate(result, min_agreement=0.9, criteria=CRITERIA).passed
+
+
+# ---------------------------------------------------------------- shadow latency tested (shadow-p95-test)
+
+
+def latency_result(stable_p95: float, candidate_p95: float, p_value: float | None) -> ShadowResult:
+    return ShadowResult(
+        requests=400,
+        compared=400,
+        agreed=400,
+        stable=arm(p95=stable_p95, requests=400),
+        candidate=arm(p95=candidate_p95, requests=400),
+        compare=ExactCompare(kind="exact"),
+        latency_p_value=p_value,
+    )
+
+
+def test_tested_latency_passes_the_ci_failure_without_evidence() -> None:
+    # The clean-clone CI run's healthy demo: point p95s 58.5 vs 48.5 ms failed 48.5 x 1.1 + 5 = 58.35.
+    result = latency_result(48.5, 58.5, p_value=0.4)
+    assert not shadow_gate(result, min_agreement=0.9, criteria=Criteria()).passed
+    assert shadow_gate(result, min_agreement=0.9, criteria=Criteria(), tested=True).passed
+
+
+def test_tested_latency_fails_on_evidence_and_says_the_p_value() -> None:
+    report = shadow_gate(latency_result(48.5, 60.0, p_value=0.003), min_agreement=0.9, criteria=Criteria(), tested=True)
+    assert not report.passed
+    assert report.summary.endswith(
+        "FAILED: candidate p95 60.0 ms vs stable 48.5 ms: above 1.1x (quantile test, p=0.003)"
+    )
+    # 0.01 itself is not evidence at 1%.
+    assert shadow_gate(
+        latency_result(48.5, 60.0, p_value=0.01), min_agreement=0.9, criteria=Criteria(), tested=True
+    ).passed
+
+
+@pytest.mark.parametrize(("trigger", "passed"), [(1.5, False), (2.0, True)])
+def test_tested_latency_fails_beyond_the_rollback_trigger_on_sight(trigger: float, passed: bool) -> None:
+    # 80 > 48.5 x 1.5 + 5 = 77.75, however weak the test's evidence.
+    result = latency_result(48.5, 80.0, p_value=0.2)
+    report = shadow_gate(result, min_agreement=0.9, criteria=Criteria(), tested=True, trigger=trigger)
+    assert report.passed is passed
+    if not passed:
+        assert "beyond the 1.5x rollback trigger" in report.summary
+
+
+def test_tested_latency_without_a_p_value_keeps_the_point_comparison() -> None:
+    # A replay under 66 requests, or a result from a worker older than the test.
+    assert not shadow_gate(latency_result(48.5, 60.0, None), min_agreement=0.9, criteria=Criteria(), tested=True).passed
+    assert shadow_gate(latency_result(48.5, 55.0, None), min_agreement=0.9, criteria=Criteria(), tested=True).passed
+
+
+def test_the_p_value_is_left_out_of_results_recorded_without_it() -> None:
+    # Histories recorded before the patch hold results without the field; they must read back the same.
+    assert "latency_p_value" not in latency_result(1.0, 1.0, None).model_dump(mode="json")
+    assert latency_result(1.0, 1.0, 0.5).model_dump(mode="json")["latency_p_value"] == 0.5
+
+
+def test_the_latency_limit_is_the_criterion_ratio() -> None:
+    assert latency_limit(Criteria(latency_p95_ratio_max=1.25)).ratio == 1.25

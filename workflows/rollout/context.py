@@ -73,6 +73,16 @@ CARRY_AS_DIGESTED_PATCH = "carry-state-as-digested"
 """Continue-as-new hands over a copy of the state taken when its digest was written: a ``finally`` that runs while
 the hand-over unwinds (a deploy-window wait resetting ``awaiting_decision``) can no longer change what is carried
 after the digest was computed, which made the next run refuse the state (issue 22, a weekend's window wait)."""
+SHADOW_P95_TEST_PATCH = "shadow-p95-test"
+"""The shadow replay tests the candidate's p95 against the limit (Mood's quantile test, ``workflows.quantile_test``)
+and the gate fails on latency at 1% or beyond the p95 rollback trigger (``workflows.gates``), where the point p95s
+of 400 loopback requests failed a healthy candidate. Checked before each shadow gate's or item's replay (ADR 39)."""
+CARRIED_SIGNALS_PATCH = "carried-run-signals-wait"
+"""Signals and updates that reach a continued run before it has taken over its carried state (sent while the previous
+run handed over) wait for that state, as a first run's wait for its policy: judged earlier, an approval was refused
+as meaningless (phase validating) and lost, and the refusal, written into the carried state before its digest was
+checked, made the run refuse its own state and fail the rollout (the cluster test, approvals sent as a run handed
+over at its replay budget). Checked in each continued run's first task."""
 NOTIFY_PATCH = "notifications"
 """Issue 23's aftercare: webhooks from the policy told about phase changes, approval requests, holds, rollbacks
 and recovery (workflows/rollout/notify.py), and, after a rollback, stable watched until it is back at its

@@ -20,11 +20,17 @@ with workflow.unsafe.imports_passed_through():
     from models.spec import Step, UnleashRouter
     from workflows.approvals import quorum_reached
     from workflows.eval_gate import eval_gate
-    from workflows.gates import preflight_gate, shadow_gate
+    from workflows.gates import latency_limit, preflight_gate, shadow_gate
     from workflows.rollout import calls
     from workflows.rollout.analysis import take_baseline
     from workflows.rollout.analysis import watch as watch_analyses
-    from workflows.rollout.context import ANALYSIS_CADENCE_PATCH, DECISION_PATCH, ROUTER_COMPENSATION, RolloutRun
+    from workflows.rollout.context import (
+        ANALYSIS_CADENCE_PATCH,
+        DECISION_PATCH,
+        ROUTER_COMPENSATION,
+        SHADOW_P95_TEST_PATCH,
+        RolloutRun,
+    )
     from workflows.rollout.interrupts import RollbackNeeded
     from workflows.rollout.reconfirm import confirm_override, confirm_quorum
     from workflows.rollout.windows import await_window
@@ -154,14 +160,24 @@ async def shadow(run: RolloutRun) -> None:
     spec = run.spec
     assert spec.shadow is not None and spec.stable.endpoint and spec.candidate.endpoint
     run.enter(Phase.SHADOW, f"shadow comparison of up to {spec.shadow.max_requests} requests")
+    tested = workflow.patched(SHADOW_P95_TEST_PATCH)
+    task = run.shadow_input()
+    if tested:
+        task = task.model_copy(update={"latency_limit": latency_limit(spec.criteria)})
     result = await run.interruptible(
         calls.run_shadow(
-            run.shadow_input(),
+            task,
             summary=f"shadow: replay {spec.shadow.max_requests} requests to both versions",
         ),
         failure_cause="shadow",
     )
-    gate = shadow_gate(result, min_agreement=spec.shadow.min_agreement, criteria=spec.criteria)
+    gate = shadow_gate(
+        result,
+        min_agreement=spec.shadow.min_agreement,
+        criteria=spec.criteria,
+        tested=tested,
+        trigger=spec.rollback_triggers.latency_p95_ratio,
+    )
     run.state.record.gates.append(gate)
     run.note("shadow " + ("passed" if gate.passed else "failed"), gate.summary)
     if not gate.passed:

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.rollout import calls, signals, view
     from workflows.rollout.bounds import count_rejection
     from workflows.rollout.context import (
+        CARRIED_SIGNALS_PATCH,
         NOTIFY_PATCH,
         OPERATOR_VIEW_PATCH,
         SEQUENTIAL_JUDGE_PATCH,
@@ -80,9 +81,15 @@ class RolloutWorkflow:
         # Checked once per rollout, in the first run's first task (before any handler runs); later runs read it
         # from the carried state, so a rollout never changes rules in the middle.
         self._trust = carried.trust_operations if carried is not None else workflow.patched(TRUST_OPERATIONS_PATCH)
-        self._policy_read = carried is not None or not self._trust
-        """Until then, signals and updates wait: judged without their policy they would be judged wrongly."""
+        # A continued run's first task can hold signals sent while the previous run handed over: they wait until
+        # the run has checked its carried state against the digest and taken it over (``CARRIED_SIGNALS_PATCH``).
+        self._hold_for_carried = carried is not None and workflow.patched(CARRIED_SIGNALS_PATCH)
+        self._policy_read = not self._hold_for_carried and (carried is not None or not self._trust)
+        """Until then, signals and updates wait: judged without their policy (or, in a continued run, without its
+        state) they would be judged wrongly."""
         self._early: list[_Early] = []
+        self._early_rejected: list[tuple[str, Rejected, object]] = []
+        """Malformed or unknown signals refused before a continued run took over its state, recorded once it has."""
         self._early_refused: list[str] = []
         self._early_uncounted: dict[str, int] = {}
 
@@ -211,6 +218,9 @@ class RolloutWorkflow:
                 item.judged = True
             else:
                 self._judge_signal(item.name, item.payload)
+        held, self._early_rejected = self._early_rejected, []
+        for name, rejected, payload in held:
+            self._reject(name, rejected, payload)
         for name in self._early_refused:
             self._reject(name, Rejected(EARLY_REFUSED), None)
         if self._run is not None:  # past the kept ones, refusals are only counted, as other refusals are
@@ -260,6 +270,14 @@ class RolloutWorkflow:
         return signals.apply(self._run, accepted)
 
     def _reject(self, name: str, rejected: Rejected, payload: object) -> None:
+        if self._run is None and self._hold_for_carried:
+            # Not into the carried state yet: it must match its digest when the run checks it (bounded like the
+            # signals kept for later; past the bound only counted).
+            if len(self._early_rejected) < EARLY_SIGNALS_KEPT:
+                self._early_rejected.append((name, rejected, payload))
+            else:
+                self._early_uncounted[name] = self._early_uncounted.get(name, 0) + 1
+            return
         state = self._run.state if self._run is not None else self._carried
         signals.keep_rejection(state, name, rejected, payload)
 
