@@ -43,7 +43,6 @@ class Run:
     outcome: str
     why: str
     overrides: int
-    approvals_sent: int
 
 
 async def _client(deadline: float) -> Client:
@@ -107,7 +106,7 @@ async def one(candidate: str, timeout: float) -> Run:
             record = result.record
             rollback = record.rollback
             why = f"{rollback.cause}: {rollback.reason[:90]}" if rollback else "every criterion passed"
-            return Run(candidate, started - began, ended - started, record.outcome, why, len(record.overrides), sent)
+            return Run(candidate, started - began, ended - started, record.outcome, why, len(record.overrides))
         finally:
             os.killpg(make.pid, signal.SIGINT)
             try:
