@@ -124,10 +124,10 @@ async def run_shadow(request: ShadowInput, http: httpx.AsyncClient) -> ShadowRes
 
     p_value: float | None = None
     limit = request.latency_limit
-    testable = smallest_p_value(len(latencies["candidate"]), len(latencies["stable"])) < SHADOW_LATENCY_ALPHA
-    if limit is not None and testable:
+    candidate, stable = latencies["candidate"], latencies["stable"]
+    if limit is not None and smallest_p_value(len(candidate), len(stable)) < SHADOW_LATENCY_ALPHA:
         # The same latencies as the point p95s: every call, answered or not.
-        p_value = excess_quantile_p_value(latencies["candidate"], latencies["stable"], ratio=limit.ratio)
+        p_value = excess_quantile_p_value(candidate, stable, ratio=limit.ratio)
 
     return ShadowResult(
         requests=len(requests),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from models.activities import LatencyLimit, PreflightResult, ShadowResult
-from models.criteria import Criteria
+from models.criteria import Criteria, RollbackTriggers
 from models.record import GateReport
 
 SHADOW_LATENCY_SLACK_MS = 5.0
@@ -16,8 +16,8 @@ would otherwise decide the ratio."""
 SHADOW_ERROR_ALPHA = 0.01
 """Shadow fails on errors only with evidence: a few hundred requests cannot tell 1% from 2% by a point estimate."""
 
-DEFAULT_LATENCY_TRIGGER = 1.5
-"""``RollbackTriggers.latency_p95_ratio``'s default, for callers that judge without a spec (tests, benchmarks)."""
+DEFAULT_LATENCY_TRIGGER: float = RollbackTriggers().latency_p95_ratio
+"""The spec's p95 rollback trigger at its default, for callers that judge without a spec (tests, benchmarks)."""
 
 SHADOW_LATENCY_ALPHA = 0.01
 """Shadow fails on latency at the limit only with evidence, at the error test's level."""

@@ -40,15 +40,15 @@ def hypergeometric_upper_tail(population: int, drawn: int, marked: int, observed
 
 
 def excess_quantile_p_value(
-    candidate: Sequence[float], stable: Sequence[float], *, ratio: float, slack: float = 0.0, q: float = 0.95
+    candidate: Sequence[float], stable: Sequence[float], *, ratio: float, q: float = 0.95
 ) -> float:
-    """One-sided p-value that the candidate's ``q``-quantile exceeds ``ratio`` x stable's + ``slack``.
+    """One-sided p-value that the candidate's ``q``-quantile exceeds ``ratio`` x stable's.
 
     Small when the candidate has more requests above the pooled split than equal quantiles would give.
     """
     if not candidate or not stable:
         return 1.0
-    moved = [ratio * value + slack for value in stable]
+    moved = [ratio * value for value in stable]
     pooled = sorted([*candidate, *moved])
     split = pooled[min(len(pooled) - 1, max(0, round(q * (len(pooled) - 1))))]
     above_candidate = sum(1 for value in candidate if value > split)

@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from models.activities import PreflightInput, SetWeightsInput
+    from models.activities import PreflightInput, SetWeightsInput, ShadowInput
     from models.durations import format_duration
     from models.evals import EvalInput
     from models.phases import Phase
-    from models.record import CriterionEvidence, StepReport
+    from models.record import CriterionEvidence, GateReport, StepReport
     from models.segments import Segment, describe
     from models.spec import Step, UnleashRouter
     from workflows.approvals import quorum_reached
@@ -155,28 +155,36 @@ async def eval_suite(run: RolloutRun) -> None:
         raise RollbackNeeded("preflight", f"eval gate failed: {gate.summary}")
 
 
+async def replay_and_judge(run: RolloutRun, task: ShadowInput, *, min_agreement: float, summary: str) -> GateReport:
+    """Replay to both versions and judge the answers: the one path of the spec's shadow gate and of shadow items.
+
+    Since ``shadow-p95-test`` the replay also tests the candidate's p95 against the criterion (ADR 39); the
+    patch is checked before the replay is scheduled, because it decides the activity's input.
+    """
+    criteria = run.spec.criteria
+    tested = workflow.patched(SHADOW_P95_TEST_PATCH)
+    if tested:
+        task = task.model_copy(update={"latency_limit": latency_limit(criteria)})
+    result = await run.interruptible(calls.run_shadow(task, summary=summary), failure_cause="shadow")
+    return shadow_gate(
+        result,
+        min_agreement=min_agreement,
+        criteria=criteria,
+        tested=tested,
+        trigger=run.spec.rollback_triggers.latency_p95_ratio,
+    )
+
+
 async def shadow(run: RolloutRun) -> None:
     """The shadow comparison, before any traffic moves: both versions answer, only stable is served."""
     spec = run.spec
     assert spec.shadow is not None and spec.stable.endpoint and spec.candidate.endpoint
     run.enter(Phase.SHADOW, f"shadow comparison of up to {spec.shadow.max_requests} requests")
-    tested = workflow.patched(SHADOW_P95_TEST_PATCH)
-    task = run.shadow_input()
-    if tested:
-        task = task.model_copy(update={"latency_limit": latency_limit(spec.criteria)})
-    result = await run.interruptible(
-        calls.run_shadow(
-            task,
-            summary=f"shadow: replay {spec.shadow.max_requests} requests to both versions",
-        ),
-        failure_cause="shadow",
-    )
-    gate = shadow_gate(
-        result,
+    gate = await replay_and_judge(
+        run,
+        run.shadow_input(),
         min_agreement=spec.shadow.min_agreement,
-        criteria=spec.criteria,
-        tested=tested,
-        trigger=spec.rollback_triggers.latency_p95_ratio,
+        summary=f"shadow: replay {spec.shadow.max_requests} requests to both versions",
     )
     run.state.record.gates.append(gate)
     run.note("shadow " + ("passed" if gate.passed else "failed"), gate.summary)

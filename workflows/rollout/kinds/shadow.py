@@ -17,13 +17,11 @@ with workflow.unsafe.imports_passed_through():
     from models.record import StepReport
     from models.spec import ShadowSpec
     from models.strategy import ShadowStep
-    from workflows.gates import latency_limit, shadow_gate
-    from workflows.rollout import calls
-    from workflows.rollout.context import SHADOW_P95_TEST_PATCH, RolloutRun
+    from workflows.rollout.context import RolloutRun
     from workflows.rollout.interrupts import RollbackNeeded
     from workflows.rollout.kinds import mirror
     from workflows.rollout.plan import plan_of
-    from workflows.rollout.steps import end_step
+    from workflows.rollout.steps import end_step, replay_and_judge
 
 
 def replay_input(run: RolloutRun, item: ShadowStep) -> ShadowInput:
@@ -62,23 +60,11 @@ async def run(run: RolloutRun, index: int, item: ShadowStep) -> None:
     s.record.steps.append(report)
     s.step_applied = True
     run.upsert()
-    tested = workflow.patched(SHADOW_P95_TEST_PATCH)
-    task = replay_input(run, item)
-    if tested:
-        task = task.model_copy(update={"latency_limit": latency_limit(run.spec.criteria)})
-    result = await run.interruptible(
-        calls.run_shadow(
-            task,
-            summary=f"shadow step {index + 1}: replay {item.max_requests} of {item.replay} to both versions",
-        ),
-        failure_cause="shadow",
-    )
-    gate = shadow_gate(
-        result,
+    gate = await replay_and_judge(
+        run,
+        replay_input(run, item),
         min_agreement=item.min_agreement,
-        criteria=run.spec.criteria,
-        tested=tested,
-        trigger=run.spec.rollback_triggers.latency_p95_ratio,
+        summary=f"shadow step {index + 1}: replay {item.max_requests} of {item.replay} to both versions",
     )
     report.shadow = gate
     report.evidence = "pass" if gate.passed else "none"
