@@ -43,12 +43,25 @@ CLOSING_WAIT = timedelta(seconds=20)
 router that answers takes a second or two; the activity's retries wait again, so the whole wait stays bounded."""
 WATCH_UNSUPPORTED = "WatchUnsupported"
 """The failure type of a watch that cannot run here: the lease then waits for the release, unwatched."""
-WATCH_TICK = timedelta(seconds=10)
-"""How often the watcher heartbeats and looks at the holder's pending workflow task. The holder's close is not
-polled: a long poll on its history returns the moment it closes, so the tick only bounds how soon a holder whose
-workflow task keeps failing is seen (the server's own retries of that task take longer than a tick to reach
-``STUCK_TASK_ATTEMPTS``). Every running rollout has a watcher: at 2 s, 1,000 idle rollouts cost their worker 500
-describes a second and about half a core (issue 24); the heartbeat timeout (30 s) still spans three ticks."""
+WATCH_TICK = timedelta(seconds=60)
+"""How often the watcher heartbeats and looks at the holder's pending workflow task, at most: a third of the
+attempt's heartbeat timeout when that is shorter (leases started before ``lease-watch-slow-heartbeat`` give 30 s).
+The holder's close is not polled: a long poll on its history returns the moment it closes, so the tick only bounds
+how soon a holder whose workflow task keeps failing is seen, and the server's own retries of that task take tens of
+seconds to reach ``STUCK_TASK_ATTEMPTS``. Every running rollout has a watcher, so the tick sets what waiting costs:
+at 10 s, 1,000 idle rollouts made 100 describes and 100 heartbeats a second, which cost their worker most of the
+half core it used while the rollouts only waited, and the heartbeats were most of a rollout's Temporal Cloud
+actions (issue 24)."""
+
+
+def watch_tick(heartbeat_timeout: timedelta | None) -> timedelta:
+    """The tick for an attempt given ``heartbeat_timeout``: ``WATCH_TICK``, or a third of the timeout if shorter.
+
+    Three ticks per timeout, so one late heartbeat (a slow describe, a busy worker) does not end the attempt.
+    """
+    if heartbeat_timeout is None or heartbeat_timeout <= timedelta(0):
+        return WATCH_TICK
+    return min(WATCH_TICK, heartbeat_timeout / 3)
 
 
 def _log() -> structlog.stdlib.BoundLogger:
@@ -142,7 +155,7 @@ class LeaseActivities:
     async def watch_holder(self, request: WatchHolderInput) -> HolderEnding:
         """Wait until the holder's workflow closes, following continue-as-new, and say how it ended.
 
-        Every ``WATCH_TICK`` it heartbeats and describes the holder: a pending workflow task at attempt
+        Every ``watch_tick`` it heartbeats and describes the holder: a pending workflow task at attempt
         ``stuck_task_attempts`` or more means its code fails on its own history, so the watcher terminates it
         (naming why) and reports ``task_failing``. When the worker shuts down the attempt fails at once, so the
         retry resumes the watch on another worker instead of holding up the shutdown.
@@ -156,12 +169,11 @@ class LeaseActivities:
         runs = [request.holder_run_id]
         closed = asyncio.create_task(self._close_of(request.holder, runs))
         shutdown = asyncio.create_task(activity.wait_for_worker_shutdown())
+        tick = watch_tick(activity.info().heartbeat_timeout).total_seconds()
         terminated_for: str | None = None
         try:
             while True:
-                await asyncio.wait(
-                    {closed, shutdown}, timeout=WATCH_TICK.total_seconds(), return_when=asyncio.FIRST_COMPLETED
-                )
+                await asyncio.wait({closed, shutdown}, timeout=tick, return_when=asyncio.FIRST_COMPLETED)
                 if closed.done():
                     ending = closed.result()
                     if terminated_for is not None and ending.kind == "terminated":

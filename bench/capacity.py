@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-HEARTBEATS_SENT_EVERY_S = 24.0
-"""The lease watcher's heartbeat timeout is 30 s (``workflows.lease.WATCH_HEARTBEAT``); the SDK sends a heartbeat
-to the server at most every 0.8 of it. Each one sent is a billed action on Temporal Cloud and leaves no event."""
+HEARTBEATS_SENT_EVERY_S = 60.0
+"""The lease watcher heartbeats once a tick (``activities.lease.WATCH_TICK``, a minute, under the 3-minute timeout
+of ``workflows.lease.WATCH_SLOW_HEARTBEAT``), and the worker flushes each one within a second
+(``workers.build.HEARTBEAT_FLUSH``). Each one sent is a billed action on Temporal Cloud and leaves no event."""
 
 EVENTS_PER_RUN = 300
 """``workflows.rollout.analysis.REPLAY_BUDGET_EVENTS``: a run continues as new past this many events."""

@@ -56,7 +56,17 @@ that counter reads, router calls and rollbacks need. Leases started before this 
 WATCH_START_TO_CLOSE = timedelta(hours=24)
 """An attempt that reaches this simply starts the watch again (retries are unlimited)."""
 WATCH_HEARTBEAT = timedelta(seconds=30)
-"""A worker that died mid-watch is noticed within this, and the watch restarts on another worker."""
+"""A worker that died mid-watch is noticed within this, and the watch restarts on another worker (leases started
+before ``lease-watch-slow-heartbeat``)."""
+LEASE_SLOW_HEARTBEAT_PATCH = "lease-watch-slow-heartbeat"
+"""The watch heartbeats every minute against a 3-minute timeout (``WATCH_SLOW_HEARTBEAT``), not every 10 s against
+30 s: a lease lives as long as its rollout, so its heartbeats were most of the rollout's cost on the server and in
+Temporal Cloud actions (issue 24)."""
+WATCH_SLOW_HEARTBEAT = timedelta(minutes=3)
+"""A worker that died mid-watch is noticed within this. The holder is still followed meanwhile by nothing: a holder
+that ends while its watcher's worker is dead is compensated when the watch restarts, up to this late. The trade is
+taken because losing the watcher's worker and the holder together is the rare double failure, while the heartbeat
+is paid by every lease every minute."""
 WATCH_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=10), maximum_attempts=0
 )
@@ -121,7 +131,7 @@ class RolloutLease:
                 stuck_task_attempts=STUCK_TASK_ATTEMPTS,
             ),
             start_to_close_timeout=WATCH_START_TO_CLOSE,
-            heartbeat_timeout=WATCH_HEARTBEAT,
+            heartbeat_timeout=WATCH_SLOW_HEARTBEAT if workflow.patched(LEASE_SLOW_HEARTBEAT_PATCH) else WATCH_HEARTBEAT,
             retry_policy=WATCH_RETRY,
             summary=f"watch {request.holder}",
             task_queue=queue,

@@ -161,8 +161,9 @@ async def test_workflow_task_failing_holder_is_terminated_and_rolled_back(client
             await wait_for_status(rollout, lambda st: st.weight == 25, what="step 1 at 25%")
         assert await sim.routes(service) == {"stable": 75.0, "candidate": 25.0}
         async with worker_with(client, task_queue, [BrokenRollout, RolloutLease]):
-            # The next analysis timer gives the broken code a workflow task; it fails on every attempt.
-            await routes_become(sim, service, STABLE, timeout=120)
+            # The next analysis timer gives the broken code a workflow task; it fails on every attempt. The watcher
+            # sees the fifth failed attempt at its next tick (``WATCH_TICK``, a minute).
+            await routes_become(sim, service, STABLE, timeout=240)
             report = await lease_of(client, service).result()
         ended = await rollout.describe()
 

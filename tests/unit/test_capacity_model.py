@@ -47,7 +47,7 @@ def test_needs_scale_linearly_with_rollouts_and_cadence() -> None:
     # 33.3 analyses/s x 18 ms + 10,000 rollouts x 12 ms a minute.
     assert large.worker_cores == pytest.approx((10_000 / 300 * 18 + 10_000 * 12 / 60) / 1000)
     assert large.db_rows_per_s == pytest.approx(10_000 / 300 * 40)
-    # A 48 h rollout at 5 minutes: 576 analyses, 6,336 events, 21 runs of 300; heartbeats every 24 s.
+    # A 48 h rollout at 5 minutes: 576 analyses, 6,336 events, 21 runs of 300; heartbeats every minute.
     assert small.history_events_per_rollout == pytest.approx(576 * 11)
     assert small.runs_per_rollout == pytest.approx(576 * 11 / 300)
     heartbeats = 48 * 3600 / HEARTBEATS_SENT_EVERY_S
