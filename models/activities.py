@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.counters import Counters
+from models.criteria import MAX_RATIO
 from models.custom_metrics import CustomMetric, MetricName
 from models.segments import Segment
 from models.spec import Comparator, MetricsSpec, PreflightSpec, RouterSpec, ShadowSpec
@@ -96,7 +97,9 @@ class PreflightResult(_Model):
 class LatencyLimit(_Model):
     """The spec's p95 limit on stable's, which the shadow replay's latencies are tested against."""
 
-    ratio: float = Field(gt=0, le=100, description="The candidate's p95 may be at most this multiple of stable's.")
+    ratio: float = Field(
+        gt=0, le=MAX_RATIO, description="The candidate's p95 may be at most this multiple of stable's."
+    )
 
 
 class ShadowInput(_Model):
