@@ -224,17 +224,30 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             until = datetime.now(UTC).replace(tzinfo=None)
 
             restarted_at: datetime | None = None
+            run_lengths: list[int] = []
+            early_aborted: list[Any] = []
+            early_answers: list[float] = []
             if args.restart:  # every worker killed (no goodbye) and replaced: caches empty, all histories replay
+                if args.restart_at_events:
+                    await _runs_reach(handles, args.restart_at_events, args.observe_timeout)
+                run_lengths = await _run_lengths(handles)
                 for pid in pids:
                     os.kill(pid, signal.SIGKILL)
+                # The operator's reaction to the incident: aborts sent while no worker runs, answered after.
+                early_aborted = handles[: args.restart_aborts]
+                await asyncio.gather(
+                    *(h.signal("abort", {"by": "bench", "reason": "during the restart"}) for h in early_aborted),
+                    return_exceptions=True,
+                )
                 restarted_at = datetime.now(UTC).replace(tzinfo=None)
                 for i in range(args.workers):
                     log = folder / f"worker-{i}-restarted.log"
                     await stack.enter_async_context(worker_process(server.address, queue, log, env))
+                early_answers = await _closed_after(early_aborted, restarted_at, args.observe_timeout)
                 await asyncio.sleep(args.interval + 10)  # one full analysis round, and some, before the aborts
             abort_began = time.monotonic()
             await asyncio.gather(
-                *(h.signal("abort", {"by": "bench", "reason": "end of window"}) for h in handles),
+                *(h.signal("abort", {"by": "bench", "reason": "end of window"}) for h in handles[len(early_aborted) :]),
                 return_exceptions=True,
             )
             waiting = asyncio.Semaphore(RESULT_WAITS)
@@ -272,7 +285,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     first_event = history.events[0].workflow_execution_started_event_attributes
                     if first_event.continued_execution_run_id:
                         carried_bytes.append(history.events[0].ByteSize())
-                    if restarted_at is not None:
+                    if restarted_at is not None and handle not in early_aborted:
                         again = first_analysis_after(history, restarted_at)
                         if again is not None:
                             reanalysed.append(again)
@@ -357,6 +370,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "reanalysed_after_restart": len(reanalysed) if args.restart else None,
         "reanalysed_p50_s": round(percentile(reanalysed, 0.5), 2) if args.restart else None,
         "reanalysed_max_s": round(max(reanalysed, default=float("nan")), 2) if args.restart else None,
+        "restart_run_events": {
+            "p50": round(percentile([float(n) for n in run_lengths], 0.5)),
+            "min": min(run_lengths),
+            "max": max(run_lengths),
+        }
+        if run_lengths
+        else None,
+        "restart_aborts": len(early_aborted),
+        "restart_aborts_answered": len(early_answers),
+        "restart_abort_answer_p50_s": round(percentile(early_answers, 0.5), 2) if early_answers else None,
+        "restart_abort_answer_max_s": round(max(early_answers), 2) if early_answers else None,
         "rollouts_not_rolled_back": sum(
             1 for r in ended if isinstance(r, BaseException) or r.record.outcome != "rolled_back"
         ),
@@ -393,6 +417,52 @@ async def _idle_rates(server: Server, seconds: float) -> IdleRates:
         rows_per_s=rows / elapsed,
         wal_per_s=wal / elapsed,
     )
+
+
+async def _run_lengths(handles: list[Any]) -> list[int]:
+    """Each rollout's current run's history length, from the server (a describe is no workflow task)."""
+    waiting = asyncio.Semaphore(RESULT_WAITS)
+
+    async def length(handle: Any) -> int:
+        async with waiting:
+            described = await handle.describe()
+            return int(described.raw_description.workflow_execution_info.history_length)
+
+    found = await asyncio.gather(*(length(h) for h in handles), return_exceptions=True)
+    return [n for n in found if isinstance(n, int)]
+
+
+async def _runs_reach(handles: list[Any], events: int, timeout: float) -> None:
+    """Wait until half of a sample of the rollouts' current runs have ``events`` events or more.
+
+    The restart's worst case is every run at its longest, just before it continues as new: that is what a
+    restarted worker replays. Rollouts started in one burst at one interval stay close in phase, so the median
+    of a sample says when most of them are there. Gives up after ``timeout`` seconds.
+    """
+    sample_of = handles[:: max(1, len(handles) // 50)]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lengths = sorted(await _run_lengths(sample_of))
+        if lengths and lengths[len(lengths) // 2] >= events:
+            return
+        await asyncio.sleep(1.0)
+
+
+async def _closed_after(handles: list[Any], moment: datetime, timeout: float) -> list[float]:
+    """Seconds from ``moment`` (the new worker's start) to each rollout's close, for those that closed in time."""
+    waiting = asyncio.Semaphore(RESULT_WAITS)
+
+    async def closed(handle: Any) -> float:
+        async with waiting:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(handle.result(), timeout)
+            close = (await handle.describe()).close_time
+            if close is None:
+                raise TimeoutError(handle.id)
+            return float((close.replace(tzinfo=None) - moment).total_seconds())
+
+    found = await asyncio.gather(*(closed(h) for h in handles), return_exceptions=True)
+    return [seconds for seconds in found if isinstance(seconds, float)]
 
 
 async def _all_observing(client: Any, queue: str, expected: int, timeout: float) -> int:
@@ -493,6 +563,18 @@ def main() -> None:
     parser.add_argument("--observe-timeout", type=float, default=180.0, help="longest wait for every rollout's step")
     parser.add_argument("--cache", type=int, default=0, help="WORKER_MAX_CACHED_WORKFLOWS (0: the worker's default)")
     parser.add_argument("--restart", action="store_true", help="after the window, SIGKILL and replace every worker")
+    parser.add_argument(
+        "--restart-at-events",
+        type=int,
+        default=0,
+        help="with --restart: first wait until the median current run has this many events (runs at their longest)",
+    )
+    parser.add_argument(
+        "--restart-aborts",
+        type=int,
+        default=0,
+        help="with --restart: abort this many rollouts while no worker runs; time each answer from the new start",
+    )
     parser.add_argument("--dump", help="write the first rollout's history (JSON) to this file")
     parser.add_argument("--activities", type=int, default=0, help="WORKER_MAX_CONCURRENT_ACTIVITIES (0: default)")
     parser.add_argument("--sqlite-wal", action="store_true", help="dev server: journal_mode=wal, synchronous=normal")
