@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(names) - {scenario.name for scenario in scenarios}
     if unknown:
         parser.error(f"unknown cells: {', '.join(sorted(unknown))}")
+    load_before = os.getloadavg()
     started = time.monotonic()
     build = None if args.interpreted else compiled.build()
     # Imported only now: with the compiled judge active, these must load it rather than the source.
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"compiled judge matches the source on {VERIFY_RUNS} runs of every cell", file=sys.stderr)
     cells = run_cells(scenarios, runs, args.workers, args.seed, judges)
     wall = time.monotonic() - started
+    load_after = os.getloadavg()
+    load = f"{load_before[0]:.2f} at the start, {load_after[0]:.2f} / {load_after[2]:.2f} (1 / 15 min) at the end"
     command = "python -m bench.judge " + " ".join(argv if argv is not None else sys.argv[1:])
     report = render(
         cells,
@@ -64,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         runs=runs,
         wall_seconds=wall,
         workers=args.workers,
+        load=load,
         judge_build=f"compiled with mypyc, checked identical to the source on {VERIFY_RUNS} runs of every cell"
         if compiled.is_compiled()
         else "interpreted",
