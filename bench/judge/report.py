@@ -406,6 +406,22 @@ NOTES = """## How to read this
   rolls back: the workflow would move the step on there. At a boundary that is a false promotion.
 * **Overdispersed cells** (`od*`): each version's error rate is multiplied by its own gamma factor (mean 1,
   sd 8, 16 or 30 %) drawn per poll: bursts, a noisy pod, a heavy user.
+* **issue 19's judge** (`evidence`) is the whole-rollout judge as new rollouts run it under the `judge-evidence`
+  patch (`robust=True`): an upper confidence bound on the error dispersion under a 30 % wobble ceiling, capped
+  evidence per poll, passes earned per step, every rollback path inside the one alpha. The p95's testability is
+  decided per poll here (the `untestable-once` rule has its own benchmark, `bench/judge/untestable.py`).
+* **Issue 19's cells.** `partial-resets*`: each version runs 10 pods reporting their own counters
+  (`Counters.series`, as a per-pod Prometheus query or an http-json breakdown delivers them); every 2 h the next
+  pod of each version restarts in the middle of a poll, so half of that poll's traffic on that pod is lost to any
+  reader; "step totals" is the worst relative error, over every run, step and version, of the requests and errors
+  the judge counted against those served. `sticky-mix-shift`: users keep their version; heavy users (3x the
+  light ones' error rate) are half of stable's traffic and 40-60 % of the candidate's, drifting over the 48 h
+  (the candidate's error ratio moves between 0.9 and 1.1: within the 1.2 limit). `one-arm-bursts`: the
+  candidate's error rate x10 for one poll every 6 h (a mean ratio of 1.125: within the limit). `low-traffic`:
+  1 request per minute for the whole service (Poisson). `heavy-tail-*`: lognormal latency of log-sd 1.0 with
+  the p95 kept at 250 ms (median 48 ms, p99.9 about 1 s). Cells with no issue target are held to alpha.
+* **Horizon.** The whole-rollout judges get the late-onset detector's horizon production gives the default
+  48 h rollout at 5-minute polls (`horizon_polls`: 2 x 576 + 1 = 1,153), not the 576 polls simulated.
 * Known limits of the (per-step) sequential judge, visible above: (1) evidence accumulates over the whole step, so a
   regression that starts after 24 good hours is caught only once it dominates the step's data (hours, not
   minutes); keep steps short or restart the step (a new baseline) periodically. (2) Latency is decided at
