@@ -16,7 +16,8 @@ lint: setup
 bench: setup
 	@.venv/bin/python -m bench.abort_latency
 
-# Rewrites docs/judge-benchmark.md: 24 cells x 1,000 runs (see the figure and the wall time in that file).
+# Rewrites docs/judge-benchmark.md whole: every cell x 1,000 runs, ADR 13's and issue 19's judges (wall time and
+# load average in that file; `python -m bench.judge --runs 100` for a tenth of it).
 bench-judge: setup
 	@.venv/bin/python -m bench.judge
 

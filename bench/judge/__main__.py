@@ -12,7 +12,7 @@ from bench.judge import compiled
 from bench.judge.scenarios import QUICK, SCENARIOS
 
 DEFAULT_OUTPUT = Path("docs/judge-benchmark.md")
-VERIFY_RUNS = 3
+VERIFY_RUNS = 2
 """Runs per cell on which the compiled judge must reproduce the interpreted one exactly."""
 
 
@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--judges",
         default="",
-        help="comma-separated workflow judges to run (the naive ones always run); default: all",
+        help="comma-separated workflow judges to run (the baselines always run); default: whole-rollout,evidence; "
+        "also sequential, sequential-criteria (the per-step judge)",
     )
     parser.add_argument("--output", type=Path, default=None, help=f"report path (default {DEFAULT_OUTPUT})")
     parser.add_argument(
@@ -39,22 +40,26 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(names) - {scenario.name for scenario in scenarios}
     if unknown:
         parser.error(f"unknown cells: {', '.join(sorted(unknown))}")
+    load_before = os.getloadavg()
+    started = time.monotonic()
     build = None if args.interpreted else compiled.build()
+    # Imported only now: with the compiled judge active, these must load it rather than the source.
     if build is not None:
         compiled.activate(build)
-        compiled.verify(VERIFY_RUNS, args.seed)
-        print(f"compiled judge matches the source on {VERIFY_RUNS} runs of every cell", file=sys.stderr)
-    # Imported only now: with the compiled judge active, these must load it rather than the source.
-    from bench.judge.judges import JUDGES
+    from bench.judge.judges import DEFAULT_JUDGES, JUDGES
     from bench.judge.report import render
     from bench.judge.runner import run_cells
 
-    started = time.monotonic()
-    judges = tuple(name for name in args.judges.split(",") if name) or JUDGES
+    judges = tuple(name for name in args.judges.split(",") if name) or DEFAULT_JUDGES
     if set(judges) - set(JUDGES):
         parser.error(f"unknown judges: {', '.join(sorted(set(judges) - set(JUDGES)))}")
+    if build is not None:
+        compiled.verify(VERIFY_RUNS, args.seed, judges, tuple(scenario.name for scenario in scenarios))
+        print(f"compiled judge matches the source on {VERIFY_RUNS} runs of every cell", file=sys.stderr)
     cells = run_cells(scenarios, runs, args.workers, args.seed, judges)
     wall = time.monotonic() - started
+    load_after = os.getloadavg()
+    load = f"{load_before[0]:.2f} at the start, {load_after[0]:.2f} / {load_after[2]:.2f} (1 / 15 min) at the end"
     command = "python -m bench.judge " + " ".join(argv if argv is not None else sys.argv[1:])
     report = render(
         cells,
@@ -62,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         runs=runs,
         wall_seconds=wall,
         workers=args.workers,
+        load=load,
         judge_build=f"compiled with mypyc, checked identical to the source on {VERIFY_RUNS} runs of every cell"
         if compiled.is_compiled()
         else "interpreted",

@@ -98,30 +98,40 @@ def is_compiled() -> bool:
     return not str(bernstein.__file__).endswith(".py")
 
 
-def fingerprint(runs: int, base_seed: int) -> list[list[object]]:
-    """Every judge's outcome on the first ``runs`` runs of every cell, as plain JSON-able lists."""
+def fingerprint(runs: int, base_seed: int, judges: tuple[str, ...], cells: tuple[str, ...] = ()) -> list[list[object]]:
+    """The outcomes of ``judges`` on the first ``runs`` runs of every cell (or of ``cells``), as JSON-able lists."""
     from bench.judge.judges import run_all
     from bench.judge.runner import run_seed
     from bench.judge.scenarios import SCENARIOS
 
     outcomes: list[list[object]] = []
     for index, scenario in enumerate(SCENARIOS):
+        if cells and scenario.name not in cells:
+            continue
         for run in range(runs):
-            result = run_all(scenario, run_seed(base_seed, index, run))
+            result = run_all(scenario, run_seed(base_seed, index, run), judges)
             outcomes.append([scenario.name, run, *(list(result[name]) for name in sorted(result))])
     return outcomes
 
 
-def verify(runs: int, base_seed: int) -> None:
-    """Raise when the compiled judge (imported here) and the interpreted one disagree on any sampled run."""
-    compiled = json.loads(json.dumps(fingerprint(runs, base_seed)))  # as the interpreted side reports it
+def verify(runs: int, base_seed: int, judges: tuple[str, ...], cells: tuple[str, ...] = ()) -> None:
+    """Raise when the compiled judge (imported here) and the interpreted one disagree on any sampled run.
+
+    The interpreted side runs in a subprocess while this one runs the compiled side: both cores at once.
+    """
     code = (
         "import json; from bench.judge.compiled import fingerprint; "
-        f"print(json.dumps(fingerprint({runs}, {base_seed})))"
+        f"print(json.dumps(fingerprint({runs}, {base_seed}, {judges!r}, {cells!r})))"
     )
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
-    interpreted = json.loads(result.stdout)
+    with subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    ) as interpreted_side:
+        compiled = json.loads(json.dumps(fingerprint(runs, base_seed, judges, cells)))  # as the other side reports
+        output, _ = interpreted_side.communicate()
+    if interpreted_side.returncode != 0:
+        raise RuntimeError("the interpreted judge failed on the sample runs (see its output above)")
+    interpreted = json.loads(output)
     if compiled != interpreted:
         differing = [a[:2] for a, b in zip(compiled, interpreted, strict=True) if a != b]
         raise RuntimeError(f"the compiled judge disagrees with the source on runs {differing[:5]}")

@@ -22,6 +22,9 @@ Only the sequential judge reads raw counters poll by poll, and stops once a crit
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
 import numpy as np
 
 from bench.judge.kayenta import MetricSeries
@@ -31,7 +34,6 @@ from models.counters import Counters
 from models.criteria import Criteria, RollbackTriggers
 from workflows.judge import JudgeMethod, JudgeState, judge, new_judge_state
 
-JUDGES = ("window", "cumulative", "kayenta", "sequential", "sequential-criteria", "whole-rollout", "evidence")
 CRITERIA = Criteria()
 TRIGGERS = RollbackTriggers()
 WINDOW_ERROR_RATIO = 2.0
@@ -123,18 +125,35 @@ def kayenta(run: Run) -> int | None:
     return None
 
 
+HORIZON_POLLS = 2 * POLLS + 1
+"""The late-onset detector's horizon, as production sets it for these 48 h of 5-minute polls:
+``workflows.rollout.analysis.horizon_polls`` gives ``HORIZON_SLACK`` (2) x the observed polls + 1 = 1,153 for the
+default rollout (a test checks the two agree). The benchmark used the 576 polls themselves before issue 19."""
+
+
 class WorkflowJudge:
     """``workflows.judge`` as the workflow calls it; remembers the first rollback, criterion fail and pass.
 
     ``whole``: the whole-rollout judge (runs under the ``judge-whole-rollout`` patch): a new step carries the
     error-rate test on, each step spends 1 / steps of the latency and quality budgets, and the late-onset
-    detector may restart at every poll of the 48 h. Without it, every step starts afresh (the per-step judge).
+    detector may restart at every poll of the rollout's horizon. Without it, every step starts afresh (the
+    per-step judge). ``options`` go to ``new_judge_state`` as they are (``robust=True``: issue 19's judge), so a
+    judge under a new patch is one more entry in ``WORKFLOW_JUDGES``. ``criteria_only``: report the first
+    criterion ``fail`` as the rollback, ignoring the hard triggers.
     """
 
     def __init__(
-        self, method: JudgeMethod, first: tuple[Counters, Counters], *, whole: bool, steps: int, robust: bool = False
+        self,
+        first: tuple[Counters, Counters],
+        *,
+        steps: int,
+        whole: bool,
+        method: JudgeMethod = "sequential",
+        criteria_only: bool = False,
+        **options: Any,
     ) -> None:
-        self.method, self.whole, self.steps, self.robust = method, whole, max(1, steps), robust
+        self.method, self.whole, self.steps, self.options = method, whole, max(1, steps), options
+        self.criteria_only = criteria_only
         self.state = self._new_state(first, None)
         self.rollback: int | None = None
         self.criterion_fail: int | None = None
@@ -148,9 +167,9 @@ class WorkflowJudge:
             method=self.method,
             whole_rollout=self.whole,
             alpha_share=1.0 / self.steps if self.whole else 1.0,
-            horizon_polls=POLLS if self.whole else 0,
+            horizon_polls=HORIZON_POLLS if self.whole else 0,
             carried=carried,
-            robust=self.robust,
+            **self.options,
         )
 
     def new_step(self, reading: tuple[Counters, Counters]) -> None:
@@ -175,51 +194,111 @@ class WorkflowJudge:
             self.passed = minute
 
     @property
+    def reported_rollback(self) -> int | None:
+        """The minute this judge is scored on: its first rollback, or its first criterion fail if criteria only."""
+        return self.criterion_fail if self.criteria_only else self.rollback
+
+    @property
     def done(self) -> bool:
         return self.criterion_fail is not None or (self.whole and self.rollback is not None)
 
 
-Result = tuple[int | None, int, int | None, bool]
-"""Per judge: rollback minute (or None), candidate errors served from the onset until then (or the end), the
-first minute every criterion passed or was untestable (or None), and whether a criterion said untestable."""
+JudgeFactory = Callable[[tuple[Counters, Counters], int], WorkflowJudge]
+"""A workflow judge for one run: (the step's baseline reading, the number of steps) -> a fresh judge."""
+
+WORKFLOW_JUDGES: dict[str, JudgeFactory] = {
+    "whole-rollout": lambda first, steps: WorkflowJudge(first, steps=steps, whole=True),
+    "evidence": lambda first, steps: WorkflowJudge(first, steps=steps, whole=True, robust=True),
+    "sequential": lambda first, steps: WorkflowJudge(first, steps=steps, whole=False),
+    "sequential-criteria": lambda first, steps: WorkflowJudge(first, steps=steps, whole=False, criteria_only=True),
+}
+"""The workflow's judges by name. Add one entry for a judge under a new patch; ``--judges`` picks them."""
+
+BASELINES = ("window", "cumulative", "kayenta")
+"""The naive judges and Kayenta: vectorised over a run (a few ms), so every run computes them."""
+DEFAULT_JUDGES = ("whole-rollout", "evidence")
+"""The workflow judges a default run compares: ADR 13's and issue 19's (the per-step ones on request)."""
+JUDGES = (*BASELINES, *WORKFLOW_JUDGES)
 
 
-def _run_workflow_judge(run: Run, scenario: Scenario, *, whole: bool, robust: bool = False) -> WorkflowJudge:
+class Result(NamedTuple):
+    """One judge on one drawn run."""
+
+    rollback: int | None
+    """Rollback minute, or None."""
+    errors: int
+    """Candidate errors served from the onset until the rollback (or the end)."""
+    passed: int | None
+    """The first minute every criterion passed or was untestable, or None."""
+    untestable: bool
+    """Whether a criterion said untestable."""
+    totals_error: float = 0.0
+    """Workflow judges: the worst relative error of the step totals the judge kept (requests and errors, either
+    version, at every step's end) against the traffic served; 0 for the baselines."""
+
+
+def _step_error(run: Run, judge_: WorkflowJudge, start_poll: int, poll: int) -> float:
+    """Worst relative error of the judge's step totals after ``poll`` against what was served since the step began."""
+    end = int(run.scraped[poll])
+    begin = int(run.scraped[start_poll - 1]) if start_poll else 0
+    worst = 0.0
+    for arm, kept in enumerate((judge_.state.stable, judge_.state.candidate)):
+        for truth, measured in (
+            (run.totals.requests[arm], kept.requests),
+            (run.totals.errors[arm], kept.errors),
+        ):
+            served = int(truth[end] - truth[begin])
+            worst = max(worst, abs(measured - served) / max(served, 1))
+    return worst
+
+
+def _run_workflow_judge(run: Run, scenario: Scenario, factory: JudgeFactory) -> tuple[WorkflowJudge, float]:
+    """A workflow judge over the run's polls (until it is done); also the worst step-totals error it kept."""
     steps = len(scenario.steps) or 1
-    judge_ = WorkflowJudge("sequential", baseline(scenario), whole=whole, steps=steps, robust=robust)
+    judge_ = factory(baseline(scenario), steps)
     step_polls = POLLS // steps
     previous = baseline(scenario)
+    readings = run.readings
+    worst, start = 0.0, 0
     for poll in range(POLLS):
         if poll and poll % step_polls == 0:
+            worst = max(worst, _step_error(run, judge_, start, poll - 1))
             judge_.new_step(previous)
-        previous = run.reading(poll)
+            start = poll
+        previous = readings[poll]
         judge_.poll(run.poll_minute(poll), previous)
         if judge_.done:
             break
-    return judge_
+    return judge_, max(worst, _step_error(run, judge_, start, poll))
 
 
-def run_all(scenario: Scenario, seed: int, judges: tuple[str, ...] = JUDGES) -> dict[str, Result]:
-    """The outcome of each of ``judges`` on one drawn run of the cell (the naive ones always: they cost little)."""
+def run_all(scenario: Scenario, seed: int, judges: tuple[str, ...] = DEFAULT_JUDGES) -> dict[str, Result]:
+    """The outcome of the baselines and of each workflow judge in ``judges`` on one drawn run of the cell."""
     run = simulate(scenario, seed)
-    outcomes: dict[str, tuple[int | None, int | None, bool]] = {
-        "window": (window(run), None, False),
-        "cumulative": (cumulative(run), None, False),
-        "kayenta": (kayenta(run), None, False),
+    outcomes: dict[str, tuple[int | None, int | None, bool, float]] = {
+        "window": (window(run), None, False, 0.0),
+        "cumulative": (cumulative(run), None, False, 0.0),
+        "kayenta": (kayenta(run), None, False, 0.0),
     }
-    if "sequential" in judges or "sequential-criteria" in judges:
-        sequential = _run_workflow_judge(run, scenario, whole=False)
-        outcomes["sequential"] = (sequential.rollback, sequential.passed, sequential.untestable)
-        outcomes["sequential-criteria"] = (sequential.criterion_fail, sequential.passed, sequential.untestable)
-    if "whole-rollout" in judges:
-        whole = _run_workflow_judge(run, scenario, whole=True)
-        outcomes["whole-rollout"] = (whole.rollback, whole.passed, whole.untestable)
-    if "evidence" in judges:
-        robust = _run_workflow_judge(run, scenario, whole=True, robust=True)
-        outcomes["evidence"] = (robust.rollback, robust.passed, robust.untestable)
+    for name in judges:
+        if name in BASELINES:
+            continue
+        workflow_judge, totals_error = _run_workflow_judge(run, scenario, WORKFLOW_JUDGES[name])
+        outcomes[name] = (
+            workflow_judge.reported_rollback,
+            workflow_judge.passed,
+            workflow_judge.untestable,
+            totals_error,
+        )
     served = run.candidate_errors()
     onset = int(served[min(scenario.onset_minute, MINUTES)])
     return {
-        name: (minute, max(0, int(served[MINUTES if minute is None else minute]) - onset), passed, untestable)
-        for name, (minute, passed, untestable) in outcomes.items()
+        name: Result(
+            minute,
+            max(0, int(served[MINUTES if minute is None else minute]) - onset),
+            passed,
+            untestable,
+            totals_error,
+        )
+        for name, (minute, passed, untestable, totals_error) in outcomes.items()
     }

@@ -45,6 +45,20 @@ class Scenario:
     steps: tuple[float, ...] = ()
     """Whole-rollout cells: canary weights of equal-length steps over the 48 h (the judge starts a new step at
     each, carrying what the rollout carries); empty: one step at ``canary``."""
+    requests_per_minute: float = 6000.0
+    """Mean requests per minute of the whole service (both versions) before the daily cycle: 100 req/s."""
+    pods: int = 0
+    """Pods per version reporting their own counters (``Counters.series``); 0: one process, no breakdown."""
+    pod_restart_minutes: int = 0
+    """With ``pods``: every this many minutes one pod of each version restarts (in turn), mid-poll."""
+    mix_shift: float = 0.0
+    """Sticky users: a heavy segment (3x the light one's error rate) makes up half of stable's traffic and
+    0.5 + this x sin(2 pi t / 48 h) of the candidate's, so the candidate's users differ and their mix drifts."""
+    burst_every_polls: int = 0
+    """One-arm bursts: the candidate's error rate x ``burst_ratio`` for one poll in every this many."""
+    burst_ratio: float = 10.0
+    latency_sigma: float = 0.0
+    """Log-scale sd of latency (heavy tail when large), the p95 kept at 250 ms; 0: the default (median 100 ms)."""
 
     @property
     def violates(self) -> bool:
@@ -199,7 +213,87 @@ ISSUE_19: tuple[Scenario, ...] = (
 )
 """Cells of issue 19: 30% wobble over a whole rollout and at the boundary, and wobble the judge was not tuned on."""
 
-SCENARIOS: tuple[Scenario, ...] = (*ORIGINAL, *ISSUE_11, *ISSUE_19)
+HEAVY_TAIL_SIGMA = 1.0
+"""Lognormal sd of the heavy-tailed cells: median 48 ms, p95 250 ms, p99 490 ms, p99.9 1.05 s (p99.9 / median 22)."""
+
+ISSUE_19_NEW: tuple[Scenario, ...] = (
+    Scenario(
+        "partial-resets",
+        "nuisance",
+        "A/A, 10 pods per version with their own counters, one pod of each restarting every 2 h (mid-poll)",
+        pods=10,
+        pod_restart_minutes=120,
+    ),
+    Scenario(
+        "partial-resets-whole",
+        "nuisance",
+        "A/A, 10 pods per version, one restarting every 2 h, over the 4-step rollout",
+        pods=10,
+        pod_restart_minutes=120,
+        steps=WHOLE_STEPS,
+    ),
+    Scenario(
+        "sticky-mix-shift",
+        "nuisance",
+        "A/A per user segment; the candidate's sticky users drift 40-60% heavy (3x errors) vs stable's 50%, 5% canary",
+        canary=0.05,
+        mix_shift=0.1,
+    ),
+    Scenario(
+        "one-arm-bursts",
+        "nuisance",
+        "A/A but the candidate's errors x10 for one poll every 6 h (then healthy), 5% canary",
+        canary=0.05,
+        burst_every_polls=72,
+    ),
+    Scenario(
+        "low-traffic",
+        "aa",
+        "A/A at 1 request per minute (the whole service), 25% canary",
+        canary=0.25,
+        requests_per_minute=1.0,
+    ),
+    Scenario(
+        "heavy-tail-aa",
+        "aa",
+        "A/A, heavy-tailed latency (lognormal sd 1.0: p99.9 / median 22), 5% canary",
+        canary=0.05,
+        latency_sigma=HEAVY_TAIL_SIGMA,
+    ),
+    Scenario(
+        "heavy-tail-boundary-p95-1.1x",
+        "boundary",
+        "heavy-tailed latency, candidate's latency x1.1 (p95 exactly at the limit), 5% canary",
+        canary=0.05,
+        latency_sigma=HEAVY_TAIL_SIGMA,
+        latency_scale=1.1,
+    ),
+    Scenario(
+        "heavy-tail-p95-1.5x",
+        "regression",
+        "heavy-tailed latency, candidate's latency x1.5, 5% canary",
+        canary=0.05,
+        latency_sigma=HEAVY_TAIL_SIGMA,
+        latency_scale=1.5,
+    ),
+    Scenario(
+        "whole-boundary-p95-1.1x",
+        "boundary",
+        "p95 exactly 1.1x over the 4-step rollout",
+        latency_scale=1.1,
+        steps=WHOLE_STEPS,
+    ),
+    Scenario(
+        "whole-boundary-quality-0.02",
+        "boundary",
+        "quality exactly -0.02 over the 4-step rollout",
+        quality_delta=-0.02,
+        steps=WHOLE_STEPS,
+    ),
+)
+"""Cells issue 19 adds: per-pod counters, sticky users, one-arm bursts, low traffic, heavy tails, boundaries."""
+
+SCENARIOS: tuple[Scenario, ...] = (*ORIGINAL, *ISSUE_11, *ISSUE_19, *ISSUE_19_NEW)
 """Every cell: the original 24, then issue 11's, then issue 19's."""
 
 QUICK = ("aa-1%", "boundary-errors-1.2x", "errors-2x", "p95-1.5x", "quality-0.05", "counter-reset")

@@ -50,3 +50,15 @@ def quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
     return ordered[index]
+
+
+def median_interval(values: list[float], confidence_z: float = 1.96) -> tuple[float, float]:
+    """A distribution-free 95 % interval for the median: order statistics n/2 -+ z sqrt(n)/2 (ranks, 1-based)."""
+    if not values:
+        return math.nan, math.nan
+    ordered = sorted(values)
+    n = len(ordered)
+    half_width = confidence_z * math.sqrt(n) / 2.0
+    low = max(1, math.floor(n / 2.0 - half_width))
+    high = min(n, math.ceil(n / 2.0 + half_width) + 1)
+    return ordered[low - 1], ordered[high - 1]

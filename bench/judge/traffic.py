@@ -41,9 +41,11 @@ judges.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from statistics import NormalDist
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -67,9 +69,19 @@ RESET_MINUTES = (6 * 60, 30 * 60)
 MISSED_SCRAPE_SHARE = 0.05
 _EXACT_P95_BELOW = 20
 """Minutes with fewer requests draw their p95 from actual samples: the normal approximation is poor there."""
-_P95_SPREAD = SIGMA * math.sqrt(0.95 * 0.05) / NormalDist().pdf(_Z95)
-"""sd of log(sample p95) is this / sqrt(n) (asymptotic normality of sample quantiles)."""
+_P95_SPREAD = math.sqrt(0.95 * 0.05) / NormalDist().pdf(_Z95)
+"""sd of log(sample p95) is sigma x this / sqrt(n) (asymptotic normality of sample quantiles)."""
 _LOG_P95 = MU + SIGMA * _Z95
+POISSON_BELOW = 1000.0
+"""Mean requests per minute below which they are drawn from the Poisson itself, not its normal approximation."""
+RESTART_KEEPS = 0.5
+"""Share of its restart poll's traffic a restarted pod's new counters hold: it restarts mid-poll, and what it
+served between the last scrape and the restart is lost to every reader (Prometheus' ``increase()`` too)."""
+
+
+def latency_mu(sigma: float) -> float:
+    """Log-scale median of the lognormal latency with sd ``sigma`` whose p95 is 250 ms (unstretched)."""
+    return _LOG_P95 - sigma * _Z95
 
 
 def _fine_layout() -> tuple[float, ...]:
@@ -99,11 +111,11 @@ def _normal_cdf(x: FloatArray) -> FloatArray:
     return np.where(x >= 0.0, 1.0 - tail, tail)
 
 
-def bucket_probabilities(bounds: tuple[float, ...], scale: FloatArray) -> FloatArray:
+def bucket_probabilities(bounds: tuple[float, ...], scale: FloatArray, sigma: float = SIGMA) -> FloatArray:
     """P(latency in bucket i) for lognormal latency stretched by each ``scale``: shape ``(*scale.shape, len)``."""
     assert math.isinf(bounds[-1]), "layouts end with +Inf: every request lands in a bucket"
     log_bounds = np.log(np.asarray(bounds[:-1]))
-    cdf = _normal_cdf((log_bounds - np.log(scale)[..., None] - MU) / SIGMA)
+    cdf = _normal_cdf((log_bounds - np.log(scale)[..., None] - latency_mu(sigma)) / sigma)
     cdf = np.minimum(np.maximum.accumulate(cdf, axis=-1), 1.0)  # monotone and <= 1 despite rounding
     ones = np.ones((*scale.shape, 1))
     return np.diff(cdf, axis=-1, prepend=0.0, append=ones)
@@ -119,6 +131,16 @@ class Totals:
     quality_sum_squares: FloatArray
     buckets: IntArray
     """Latency histograms, cumulative over the bucket axis (2): counts at or below each bound."""
+
+    def rows_of(self, pod: int) -> Totals:
+        """One pod's totals, from totals whose axis 0 is the pod."""
+        return Totals(
+            self.requests[pod],
+            self.errors[pod],
+            self.quality_sum[pod],
+            self.quality_sum_squares[pod],
+            self.buckets[pod],
+        )
 
     def rows(self, index: IntArray) -> Totals:
         """The totals at the given rows (axis 1)."""
@@ -141,10 +163,20 @@ class Totals:
         )
 
 
+_NO_SERIES: dict[str, Counters] = {}
+
+
 def _reading(
-    bounds: tuple[float, ...], requests: int, errors: int, buckets: list[int], total: float, squares: float
+    bounds: tuple[float, ...],
+    requests: int,
+    errors: int,
+    buckets: list[int],
+    total: float,
+    squares: float,
+    series: dict[str, Counters] = _NO_SERIES,
 ) -> Counters:
-    # Valid by construction; the judge validates every reading itself anyway.
+    # Valid by construction; the judge validates every reading itself anyway. Every field is given: pydantic
+    # then calls no default factory, which made this the benchmark's costliest line outside the judge.
     return Counters.model_construct(
         requests=requests,
         errors=errors,
@@ -152,7 +184,25 @@ def _reading(
         quality_sum=total,
         quality_sum_squares=min(squares, total),
         quality_count=requests,
+        inputs={},
+        custom={},
+        series=series,
     )
+
+
+def _row_readings(bounds: tuple[float, ...], raw: Totals, arm: int) -> list[Counters]:
+    """The raw counters of one version at every row, built once per run (a stale scrape reuses its row's)."""
+    return [
+        _reading(bounds, requests, errors, buckets, total, squares)
+        for requests, errors, buckets, total, squares in zip(
+            raw.requests[arm].tolist(),
+            raw.errors[arm].tolist(),
+            raw.buckets[arm].tolist(),
+            raw.quality_sum[arm].tolist(),
+            raw.quality_sum_squares[arm].tolist(),
+            strict=True,
+        )
+    ]
 
 
 def baseline(scenario: Scenario) -> tuple[Counters, Counters]:
@@ -180,6 +230,8 @@ class Run:
     """The raw counters each version's provider holds at each row (the candidate's restart from zero)."""
     scraped: IntArray
     """Per poll, the row whose raw counters its scrape delivers (an earlier row after a missed scrape)."""
+    pod_raw: Totals | None = None
+    """With pods: each pod's raw counters, axis 0 the pod (then version, row, ...); ``raw`` holds their sums."""
 
     def poll_minute(self, poll: int) -> int:
         """Minutes since the step started when poll ``poll`` (0-based) is read."""
@@ -187,20 +239,26 @@ class Run:
 
     def reading(self, poll: int) -> tuple[Counters, Counters]:
         """The raw (stable, candidate) counters delivered at poll ``poll``, as ``workflows.judge`` reads them."""
-        row = int(self.scraped[poll])
-        raw = self.raw
-        stable, candidate = (
-            _reading(
-                self.bounds,
-                int(raw.requests[arm, row]),
-                int(raw.errors[arm, row]),
-                raw.buckets[arm, row].tolist(),
-                float(raw.quality_sum[arm, row]),
-                float(raw.quality_sum_squares[arm, row]),
+        return self.readings[poll]
+
+    @cached_property
+    def readings(self) -> list[tuple[Counters, Counters]]:
+        """Every poll's raw (stable, candidate) counters, built once and shared by every judge of the run."""
+        rows = [self._arm_rows(arm) for arm in (0, 1)]
+        return [(rows[0][row], rows[1][row]) for row in self.scraped.tolist()]
+
+    def _arm_rows(self, arm: int) -> list[Counters]:
+        totals = _row_readings(self.bounds, self.raw, arm)
+        if self.pod_raw is None:
+            return totals
+        pods = [_row_readings(self.bounds, self.pod_raw.rows_of(pod), arm) for pod in range(len(self.pod_raw.requests))]
+        names = [f"pod-{pod}" for pod in range(len(pods))]
+        return [
+            Counters.model_construct(
+                **{**total.__dict__, "series": dict(zip(names, (rows[row] for rows in pods), strict=True))}
             )
-            for arm in (0, 1)
-        )
-        return stable, candidate
+            for row, total in enumerate(totals)
+        ]
 
     def seen(self) -> Totals:
         """Per poll, the step's cumulative counts as its scrape shows them (true increments, stale when missed)."""
@@ -227,9 +285,9 @@ def _quality_sums(rng: np.random.Generator, n: IntArray, mean: FloatArray) -> tu
     return total, np.minimum(np.maximum(squares, total * total / count), total)
 
 
-def _minute_p95(rng: np.random.Generator, n: IntArray, scale: FloatArray) -> FloatArray:
+def _minute_p95(rng: np.random.Generator, n: IntArray, scale: FloatArray, sigma: float = SIGMA) -> FloatArray:
     """Each minute's sample p95 (nearest rank) of n lognormal latencies stretched by ``scale``; NaN for n = 0."""
-    spread = _P95_SPREAD / np.sqrt(np.maximum(n, 1))
+    spread = sigma * _P95_SPREAD / np.sqrt(np.maximum(n, 1))
     p95 = np.exp(_LOG_P95 + spread * rng.standard_normal(n.shape)) * scale
     few = (n > 0) & (n < _EXACT_P95_BELOW)
     if few.any():
@@ -238,7 +296,7 @@ def _minute_p95(rng: np.random.Generator, n: IntArray, scale: FloatArray) -> Flo
         samples[np.arange(_EXACT_P95_BELOW - 1) >= sizes[:, None]] = np.inf  # sorts the unused draws last
         samples.sort(axis=1)
         rank = np.ceil(0.95 * sizes).astype(np.int64) - 1
-        p95[few] = np.exp(MU + SIGMA * samples[np.arange(sizes.size), rank]) * scale[few]
+        p95[few] = np.exp(latency_mu(sigma) + sigma * samples[np.arange(sizes.size), rank]) * scale[few]
     p95[n == 0] = np.nan
     return p95
 
@@ -294,8 +352,11 @@ def simulate(scenario: Scenario, seed: int) -> Run:
     incident = (minutes >= INCIDENT_MINUTES.start) & (minutes < INCIDENT_MINUTES.stop) & scenario.incident
     regressed = np.stack((np.zeros(MINUTES, dtype=np.bool_), minutes >= scenario.onset_minute))
 
-    mean_requests = RPS * 60.0 * (1.0 + 0.5 * cycle)
-    total = np.maximum(0, np.rint(rng.normal(mean_requests, np.sqrt(mean_requests)))).astype(np.int64)
+    mean_requests = scenario.requests_per_minute * (1.0 + 0.5 * cycle)
+    if scenario.requests_per_minute >= POISSON_BELOW:
+        total = np.maximum(0, np.rint(rng.normal(mean_requests, np.sqrt(mean_requests)))).astype(np.int64)
+    else:
+        total = rng.poisson(mean_requests).astype(np.int64)
     if scenario.split_drift:
         share = 0.01 * 2.0**cycle
     elif scenario.steps:
@@ -316,23 +377,35 @@ def simulate(scenario: Scenario, seed: int) -> Run:
             shape = 1.0 / scenario.dispersion**2
             factors = rng.gamma(shape, 1.0 / shape, size=(2, POLLS))
         rate = np.minimum(1.0, rate * np.repeat(factors, POLL_MINUTES, axis=1))
-    errors = rng.binomial(requests, rate).astype(np.int64)
+    if scenario.burst_every_polls:
+        burst = minutes // POLL_MINUTES % scenario.burst_every_polls == scenario.burst_every_polls // 2
+        rate[1] = np.minimum(1.0, rate[1] * np.where(burst, scenario.burst_ratio, 1.0))
+    errors = _errors(rng, scenario, requests, rate, minutes)
 
     quality_mean = QUALITY_MEAN + np.where(regressed, scenario.quality_delta, 0.0)
     quality_sum, quality_squares = _quality_sums(rng, requests, quality_mean)
 
     stretch = (1.0 + 0.1 * cycle) * np.where(incident, 1.5, 1.0) * np.where(regressed, scenario.latency_scale, 1.0)
-    p95 = _minute_p95(rng, requests, stretch)
+    sigma = scenario.latency_sigma or SIGMA
+    p95 = _minute_p95(rng, requests, stretch, sigma)
 
     bounds = COARSE_BOUNDS if scenario.coarse_buckets else FINE_BOUNDS
     poll_requests = requests.reshape(2, POLLS, POLL_MINUTES).sum(axis=2)
-    probabilities = bucket_probabilities(bounds, stretch[:, POLL_MINUTES - 1 :: POLL_MINUTES])
-    histograms = np.cumsum(rng.multinomial(poll_requests, probabilities), axis=2).astype(np.int64)
+    probabilities = bucket_probabilities(bounds, stretch[:, POLL_MINUTES - 1 :: POLL_MINUTES], sigma)
+    poll_histograms = rng.multinomial(poll_requests, probabilities).astype(np.int64)
+    histograms = np.cumsum(poll_histograms, axis=2)
 
     totals = _step_totals(requests, errors, quality_sum, quality_squares, histograms)
     missed = rng.random(POLLS) < MISSED_SCRAPE_SHARE
     polls = np.arange(1, POLLS + 1)
     scraped = np.maximum.accumulate(np.where(missed, 0, polls)) if scenario.missed_scrapes else polls
+    pod_raw = None
+    if scenario.pods:
+        by_poll = totals.increments().rows(np.arange(1, POLLS + 1))
+        by_poll = Totals(
+            by_poll.requests, by_poll.errors, by_poll.quality_sum, by_poll.quality_sum_squares, poll_histograms
+        )
+        pod_raw = _pod_counters(rng, scenario, by_poll)
     return Run(
         scenario=scenario,
         bounds=bounds,
@@ -341,6 +414,103 @@ def simulate(scenario: Scenario, seed: int) -> Run:
         quality_sum=quality_sum,
         p95=p95,
         totals=totals,
-        raw=_raw_counters(totals, scenario),
+        raw=_raw_counters(totals, scenario)
+        if pod_raw is None
+        else _fieldwise(lambda values: values.sum(axis=0), pod_raw),
         scraped=scraped.astype(np.int64),
+        pod_raw=pod_raw,
+    )
+
+
+def _errors(
+    rng: np.random.Generator, scenario: Scenario, requests: IntArray, rate: FloatArray, minutes: IntArray
+) -> IntArray:
+    """Each version's errors per minute; with sticky users, drawn per segment (light, and heavy at 3x)."""
+    if not scenario.mix_shift:
+        return rng.binomial(requests, rate).astype(np.int64)
+    drift = 0.5 + scenario.mix_shift * np.sin(2.0 * math.pi * minutes / MINUTES)
+    heavy = rng.binomial(requests, np.stack((np.full(MINUTES, 0.5), drift)))
+    # Light users err at half the mean rate, heavy ones at 1.5x: a 50/50 mix has the mean rate.
+    light_errors = rng.binomial(requests - heavy, 0.5 * rate)
+    return (light_errors + rng.binomial(heavy, np.minimum(1.0, 1.5 * rate))).astype(np.int64)
+
+
+def _fieldwise(function: Callable[..., Any], *parts: Totals) -> Totals:
+    """``function`` applied to the same field of every part: Totals again."""
+    return Totals(
+        function(*(part.requests for part in parts)),
+        function(*(part.errors for part in parts)),
+        function(*(part.quality_sum for part in parts)),
+        function(*(part.quality_sum_squares for part in parts)),
+        function(*(part.buckets for part in parts)),
+    )
+
+
+def _split(rng: np.random.Generator, increments: Totals, share: float) -> Totals:
+    """A random part of each poll's traffic (per-bucket counts): each request kept with probability ``share``.
+
+    Buckets are thinned one by one (latency is independent of the rest), errors drawn without replacement
+    from the poll's requests, quality sums split in proportion to the requests kept.
+    """
+    buckets = rng.binomial(increments.buckets, share)
+    requests = buckets.sum(axis=-1)
+    errors = rng.hypergeometric(increments.errors, increments.requests - increments.errors, requests)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fraction = np.where(increments.requests > 0, requests / increments.requests, 0.0)
+    return Totals(
+        requests.astype(np.int64),
+        errors.astype(np.int64),
+        increments.quality_sum * fraction,
+        increments.quality_sum_squares * fraction,
+        buckets.astype(np.int64),
+    )
+
+
+def _fields(totals: Totals) -> tuple[NDArray[Any], ...]:
+    return (totals.requests, totals.errors, totals.quality_sum, totals.quality_sum_squares, totals.buckets)
+
+
+def _minus(a: Totals, b: Totals) -> Totals:
+    return _fieldwise(np.subtract, a, b)
+
+
+def _pod_counters(rng: np.random.Generator, scenario: Scenario, by_poll: Totals) -> Totals:
+    """Each pod's raw counters (pod, version, row): an even random split of each poll, one pod restarting at a time.
+
+    ``by_poll`` holds each poll's increments (per-bucket counts, not cumulative). Every ``pod_restart_minutes``
+    the next pod of each version restarts in the middle of a poll: its counters start again from zero, holding
+    ``RESTART_KEEPS`` of that poll's traffic (the rest is lost, as it would be to Prometheus).
+    """
+    pods: list[Totals] = []
+    remaining = by_poll
+    for pod in range(scenario.pods):
+        part = remaining if pod == scenario.pods - 1 else _split(rng, remaining, 1.0 / (scenario.pods - pod))
+        pods.append(part)
+        remaining = _minus(remaining, part)
+    raw_pods = []
+    restarts = range(scenario.pod_restart_minutes, MINUTES, scenario.pod_restart_minutes)
+    for pod, increments in enumerate(pods):
+        # Rows of raw counters (row 0 the start, zero), per-bucket counts until the end.
+        cumulative = _fieldwise(
+            lambda values: np.concatenate((np.zeros_like(values[:, :1]), np.cumsum(values, axis=1)), axis=1),
+            increments,
+        )
+        offset = _fieldwise(np.zeros_like, cumulative)
+        for number, minute in enumerate(restarts):
+            if number % scenario.pods != pod:
+                continue
+            poll = minute // POLL_MINUTES
+            poll_increment = increments.rows(np.asarray([poll]))
+            lost = _minus(poll_increment, _split(rng, poll_increment, RESTART_KEEPS))
+            forgotten = _fieldwise(np.add, cumulative.rows(np.asarray([poll])), lost)
+            for mine, value in zip(_fields(offset), _fields(forgotten), strict=True):
+                mine[:, poll + 1 :] = value
+        raw_pods.append(_minus(cumulative, offset))
+    stacked = _fieldwise(lambda *values: np.stack(values), *raw_pods)
+    return Totals(
+        stacked.requests,
+        stacked.errors,
+        stacked.quality_sum,
+        stacked.quality_sum_squares,
+        np.cumsum(stacked.buckets, axis=3),
     )
