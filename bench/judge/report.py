@@ -272,7 +272,8 @@ def render(
         "judging for the 48 h (a pass does not end the run): the false-rollback rates are those of a rollout "
         "monitored that long. The p95's testability decided once per step (a drifting p95 around a bucket edge) is "
         "measured by `python -m bench.judge.untestable` "
-        "([judge-benchmark-untestable.md](judge-benchmark-untestable.md)).",
+        "([judge-benchmark-untestable.md](judge-benchmark-untestable.md)); the A/B winner rule and the watch after "
+        "promotion by `python -m bench.judge.ab_watch` ([judge-benchmark-ab-watch.md](judge-benchmark-ab-watch.md)).",
     ]
     for title, targets in (
         ("Targets of issue 19 (done when, issue 19's judge)", ISSUE_19_TARGETS),
