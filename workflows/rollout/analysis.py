@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.rollout.moves import raise_if_moved
     from workflows.rollout.notify import drain
     from workflows.rollout.state import JudgeRules, state_digest
+    from workflows.summaries import shown
 
 HORIZON_SLACK = 2
 """The late-onset detector may restart at this many times the polls the steps' observe times hold: room for
@@ -97,7 +98,7 @@ async def watch(
                 else f"next analysis {wake:%H:%M:%S} UTC; {summary}"
             )
             with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(woken(run, done), timeout=wake - now, timeout_summary=label)
+                await workflow.wait_condition(woken(run, done), timeout=wake - now, timeout_summary=shown(label))
         run.raise_if_aborted()
         raise_if_moved(run)
         if workflow.now() >= s.next_analysis_at:
