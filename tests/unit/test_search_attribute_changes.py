@@ -12,7 +12,11 @@ from workflows.rollout import view
 
 def test_only_changed_values_are_upserted() -> None:
     current = TypedSearchAttributes([SearchAttributePair(sa.PHASE, "canary"), SearchAttributePair(sa.WEIGHT, 10.0)])
-    updates: list[SearchAttributeUpdate[Any]] = [sa.PHASE.value_set("canary"), sa.WEIGHT.value_set(50.0), sa.SERVICE.value_set("chat")]
+    updates: list[SearchAttributeUpdate[Any]] = [
+        sa.PHASE.value_set("canary"),
+        sa.WEIGHT.value_set(50.0),
+        sa.SERVICE.value_set("chat"),
+    ]
     assert [u.key.name for u in view.changed(updates, current)] == [sa.WEIGHT.name, sa.SERVICE.name]
 
 
