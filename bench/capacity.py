@@ -21,8 +21,9 @@ HEARTBEATS_SENT_EVERY_S = 24.0
 """The lease watcher's heartbeat timeout is 30 s (``workflows.lease.WATCH_HEARTBEAT``); the SDK sends a heartbeat
 to the server at most every 0.8 of it. Each one sent is a billed action on Temporal Cloud and leaves no event."""
 
-EVENTS_PER_RUN = 300
-"""``workflows.rollout.analysis.REPLAY_BUDGET_EVENTS``: a run continues as new past this many events."""
+EVENTS_PER_RUN = 200
+"""``workflows.rollout.analysis.LEAN_HISTORY_EVENTS``: a run continues as new past this many events (300 before the
+``lean-history`` patch)."""
 
 
 @dataclass(frozen=True)
