@@ -3,7 +3,8 @@
     python -m bench.replay_cost [--seconds 240] [--repeats 5] [--keep PATH | --history PATH]
 
 One rollout on the real dev server and the production worker wiring analyses every second for ``--seconds`` on a
-step that never ends (the simulator's traffic, nothing tuned), then is aborted. Its history is cut at every
+step that never ends (the simulator's traffic, nothing tuned), then is aborted. Its first run's history (a whole run
+up to its hand-over, when the seconds are enough for one) is cut at every
 workflow task completion past each quarter and replayed with the SDK's ``Replayer`` (the same sandbox a worker
 uses after a restart or a cache eviction), ``--repeats`` times each; the slope of replay time over events gives
 the cost of one event, and the events a run may hold within the replay budget follow. Events per analysis are
@@ -118,8 +119,10 @@ async def record_history(seconds: float) -> WorkflowHistory:
 
                 await wait_until(closed, what="rollout closed", timeout=120)
                 final = await status(handle)
-                history = await handle.fetch_history()
-    print(f"recorded: {len(history.events)} events, phase {final.phase}")
+                # The first run: when the rollout handed over, a whole run, the longest a restarted worker replays.
+                first = client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+                history = await first.fetch_history()
+    print(f"recorded: {len(history.events)} events in the first run, phase {final.phase}")
     return history
 
 
