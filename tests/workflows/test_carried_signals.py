@@ -42,7 +42,8 @@ from tests.workflows.helpers import (
 
 APPROVALS = {"approvers": ["ml-lead", "sre-oncall", "product-owner"], "quorum": 2}
 NOISE = 320
-"""Unknown signals (refused and recorded): past the 300-event replay budget, the next analysis hands over."""
+"""Unknown signals (refused and recorded): past the replay budget (200 events, 300 before `lean-history`), the next
+analysis hands over."""
 HOLD_SECONDS = 1.5
 """The longest the held task waits for the test's approvals (under the sandbox's 2 s deadlock detector)."""
 
