@@ -72,8 +72,8 @@ an abort is served while deliveries drain before the hand-over (issue 24)."""
 LEAN_HISTORY_PATCH = "lean-history"
 """A run continues as new past ``analysis.LEAN_HISTORY_EVENTS``, set from a 100 ms replay budget measured on this
 machine (ADR 40), and an upsert writes only the search attributes whose values changed (none at all when nothing
-did): a continued run's start event already holds the previous run's, so its first task upserted five unchanged
-values (issue 24)."""
+did): a continued run's start event already holds the previous run's, and its first task wrote them again in two
+upserts, each an event (issue 24)."""
 CARRY_AS_DIGESTED_PATCH = "carry-state-as-digested"
 """Continue-as-new hands over a copy of the state taken when its digest was written: a ``finally`` that runs while
 the hand-over unwinds (a deploy-window wait resetting ``awaiting_decision``) can no longer change what is carried
