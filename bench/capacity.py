@@ -22,8 +22,9 @@ HEARTBEATS_SENT_EVERY_S = 60.0
 of ``workflows.lease.WATCH_SLOW_HEARTBEAT``), and the worker flushes each one within a second
 (``workers.build.HEARTBEAT_FLUSH``). Each one sent is a billed action on Temporal Cloud and leaves no event."""
 
-EVENTS_PER_RUN = 300
-"""``workflows.rollout.analysis.REPLAY_BUDGET_EVENTS``: a run continues as new past this many events."""
+EVENTS_PER_RUN = 200
+"""``workflows.rollout.analysis.LEAN_HISTORY_EVENTS``: a run continues as new past this many events (300 before the
+``lean-history`` patch)."""
 
 
 @dataclass(frozen=True)

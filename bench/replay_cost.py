@@ -1,14 +1,17 @@
 """Events per analysis and replay time per run: what sets the continue-as-new threshold (issue 24).
 
-    python -m bench.replay_cost [--seconds 240] [--repeats 5]
+    python -m bench.replay_cost [--seconds 240] [--repeats 5] [--keep PATH | --history PATH]
 
 One rollout on the real dev server and the production worker wiring analyses every second for ``--seconds`` on a
-step that never ends (the simulator's traffic, nothing tuned), then is aborted. Its history is cut at every
+step that never ends (the simulator's traffic, nothing tuned), then is aborted. Its first run's history (a whole run
+up to its hand-over, when the seconds are enough for one) is cut at every
 workflow task completion past each quarter and replayed with the SDK's ``Replayer`` (the same sandbox a worker
 uses after a restart or a cache eviction), ``--repeats`` times each; the slope of replay time over events gives
 the cost of one event, and the events a run may hold within the replay budget follow. Events per analysis are
 counted between consecutive counter reads, here (local reads) and in a history recorded before the
-``local-counter-reads`` patch.
+``local-counter-reads`` patch. ``--history`` replays a history kept earlier (``--keep``) instead of recording one, so
+the same events can be replayed on two versions of the workflow code. Replay is timed in wall time and in the
+process's CPU time (all threads): on a machine that other jobs load, the CPU time is the steadier of the two.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from tests.servers import dev_server
 from tests.workflows.helpers import rollout_worker, start_rollout, status, targeted_spec, wait_until
 from workers.build import sandbox_runner
 from workers.client import connect
+from workers.converter import data_converter
 from workers.settings import Settings
 from workflows.lease import RolloutLease
 from workflows.rollout import RolloutWorkflow
@@ -76,16 +80,17 @@ def prefix(history: WorkflowHistory, fraction: float) -> WorkflowHistory:
     return history
 
 
-async def replay_ms(replayer: Replayer, history: WorkflowHistory, repeats: int) -> float:
-    """Median wall time of replaying ``history`` (it must replay without a nondeterminism error)."""
-    times = []
+async def replay_ms(replayer: Replayer, history: WorkflowHistory, repeats: int) -> tuple[float, float]:
+    """Median wall and CPU milliseconds of replaying ``history`` (it must replay without a nondeterminism error)."""
+    walls, cpus = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
-        times.append((time.perf_counter() - started) * 1000)
+        walls.append((time.perf_counter() - started) * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
         if result.replay_failure is not None:
             raise RuntimeError(f"replay failed: {result.replay_failure}")
-    return statistics.median(times)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def slope(points: list[tuple[int, float]]) -> tuple[float, float]:
@@ -114,21 +119,37 @@ async def record_history(seconds: float) -> WorkflowHistory:
 
                 await wait_until(closed, what="rollout closed", timeout=120)
                 final = await status(handle)
-                history = await handle.fetch_history()
-    print(f"recorded: {len(history.events)} events, phase {final.phase}")
+                # The first run: when the rollout handed over, a whole run, the longest a restarted worker replays.
+                first = client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+                history = await first.fetch_history()
+    print(f"recorded: {len(history.events)} events in the first run, phase {final.phase}")
     return history
 
 
-async def main(seconds: float, repeats: int, keep: Path | None = None) -> dict[str, Any]:
-    history = await record_history(seconds)
+CUTS = (0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0)
+"""Where the history is cut for the fit: eight points, so one noisy replay moves the slope less."""
+
+
+async def main(seconds: float, repeats: int, keep: Path | None = None, replay: Path | None = None) -> dict[str, Any]:
+    if replay is not None:
+        history = WorkflowHistory.from_json("rollout-replay-cost", json.loads(replay.read_text()))
+    else:
+        history = await record_history(seconds)
     if keep is not None:
         keep.write_text(history.to_json())
-    replayer = Replayer(workflows=[RolloutWorkflow, RolloutLease], workflow_runner=sandbox_runner())
-    points = []
-    for fraction in (0.25, 0.5, 0.75, 1.0):
+    # The worker's own converter and sandbox: what a restarted worker pays.
+    replayer = Replayer(
+        workflows=[RolloutWorkflow, RolloutLease], workflow_runner=sandbox_runner(), data_converter=data_converter
+    )
+    await replay_ms(replayer, history, 1)  # warm: the first replay in a process also imports
+    points, cpu_points = [], []
+    for fraction in CUTS:
         part = prefix(history, fraction)
-        points.append((len(part.events), await replay_ms(replayer, part, repeats)))
+        wall, cpu = await replay_ms(replayer, part, repeats)
+        points.append((len(part.events), wall))
+        cpu_points.append((len(part.events), cpu))
     per_event, fixed = slope(points)
+    cpu_per_event, cpu_fixed = slope(cpu_points)
     before = WorkflowHistory.from_json("rollout-recorded-promote", json.loads(BEFORE.read_text()))
     now = events_per_analysis(history)
     budget_events = int((BUDGET_MS - fixed) / per_event) if per_event > 0 else None
@@ -141,6 +162,9 @@ async def main(seconds: float, repeats: int, keep: Path | None = None) -> dict[s
         "replay_ms_by_events": points,
         "replay_ms_per_event": per_event,
         "replay_ms_fixed": fixed,
+        "replay_cpu_ms_by_events": cpu_points,
+        "replay_cpu_ms_per_event": cpu_per_event,
+        "replay_cpu_ms_fixed": cpu_fixed,
         "events_within_budget": budget_events,
         "analyses_within_budget": int(budget_events / now) if budget_events and now else None,
     }
@@ -151,5 +175,6 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=240.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--keep", type=Path, default=None, help="write the recorded history here (JSON)")
+    parser.add_argument("--history", type=Path, default=None, help="replay this history (JSON) instead of recording")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.seconds, args.repeats, args.keep)), indent=2))
+    print(json.dumps(asyncio.run(main(args.seconds, args.repeats, args.keep, args.history)), indent=2))

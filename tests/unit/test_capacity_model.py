@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bench.capacity import HEARTBEATS_SENT_EVERY_S, UnitCosts, needs
+from bench.capacity import EVENTS_PER_RUN, HEARTBEATS_SENT_EVERY_S, UnitCosts, needs
 
 
 def _busy(**per: Any) -> dict[str, Any]:
@@ -49,7 +49,7 @@ def test_needs_scale_linearly_with_rollouts_and_cadence() -> None:
     assert large.db_rows_per_s == pytest.approx(10_000 / 300 * 40)
     # A 48 h rollout at 5 minutes: 576 analyses, 6,336 events, 21 runs of 300; heartbeats every minute.
     assert small.history_events_per_rollout == pytest.approx(576 * 11)
-    assert small.runs_per_rollout == pytest.approx(576 * 11 / 300)
+    assert small.runs_per_rollout == pytest.approx(576 * 11 / EVENTS_PER_RUN)
     heartbeats = 48 * 3600 / HEARTBEATS_SENT_EVERY_S
     assert small.actions_per_rollout == pytest.approx(576 * 2 + heartbeats)
     assert small.actions_per_month_per_slot == pytest.approx(small.actions_per_rollout * 15)

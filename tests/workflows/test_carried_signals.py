@@ -42,11 +42,16 @@ from tests.workflows.helpers import (
 
 APPROVALS = {"approvers": ["ml-lead", "sre-oncall", "product-owner"], "quorum": 2}
 NOISE = 320
-"""Unknown signals (refused and recorded): past the 300-event replay budget, the next analysis hands over."""
+"""Unknown signals (refused and recorded): past the replay budget (200 events, 300 before `lean-history`), the next
+analysis hands over."""
 HOLD_SECONDS = 1.5
 """The longest the held task waits for the test's approvals (under the sandbox's 2 s deadlock detector)."""
 
 _armed = threading.Event()
+_armed_after: list[str] = []
+"""The run whose successor's first task is held: the one awaiting approval when the test armed the hold. Under load
+the step's inconclusive hold can fill a run of 200 events before the approval phase, so an earlier hand-over (or a
+replay of that earlier successor) must not take the hold."""
 _holding = threading.Event()
 _released = threading.Event()
 
@@ -54,7 +59,8 @@ _released = threading.Event()
 class _HoldFirstContinuedTask(WorkflowInboundInterceptor):
     async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
         info = workflow.info()
-        if info.workflow_type == "Rollout" and info.continued_run_id and _armed.is_set():
+        armed = _armed.is_set() and info.continued_run_id in _armed_after
+        if info.workflow_type == "Rollout" and info.continued_run_id and armed:
             _armed.clear()
             _holding.set()
             _released.wait(HOLD_SECONDS)
@@ -93,6 +99,7 @@ async def test_approvals_sent_during_a_hand_over_count_in_the_next_run(client: C
         handle = await start_rollout(client, {**spec, "approvals": APPROVALS}, task_queue)
         await wait_for_status(handle, lambda st: st.phase == "awaiting_approval", what="approval phase", timeout=90)
 
+        _armed_after[:] = [(await client.get_workflow_handle(handle.id).describe()).run_id]
         _armed.set()
         for _ in range(NOISE):
             await handle.signal("noise", {})

@@ -17,7 +17,7 @@ from tests.workflows.helpers import (
     run_histories,
     start_rollout,
 )
-from workflows.rollout.analysis import REPLAY_BUDGET_EVENTS
+from workflows.rollout.analysis import LEAN_HISTORY_EVENTS
 
 
 @pytest.mark.timeskipping
@@ -95,7 +95,7 @@ async def test_fourteen_day_step_at_one_minute_keeps_every_run_and_payload_bound
     result_bytes = result_size(runs[-1])
     assert max(events) < 10_000, events
     # The replay budget (issue 24): a run hands over once past it, within the analysis that crossed it.
-    assert max(events[:-1]) <= REPLAY_BUDGET_EVENTS + EVENTS_PER_ANALYSIS_AT_MOST, events
+    assert max(events[:-1]) <= LEAN_HISTORY_EVENTS + EVENTS_PER_ANALYSIS_AT_MOST, events
     assert max(sizes) < MAX_PAYLOAD_BYTES, sizes
     assert result_bytes < MAX_PAYLOAD_BYTES
     print(

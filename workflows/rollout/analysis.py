@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         DECISION_PATCH,
         JUDGE_EVIDENCE_PATCH,
         JUDGE_WHOLE_ROLLOUT_PATCH,
+        LEAN_HISTORY_PATCH,
         LOCAL_READS_PATCH,
         REMOTE_READS_PATCH,
         UNTESTABLE_ONCE_PATCH,
@@ -49,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.rollout.moves import raise_if_moved
     from workflows.rollout.notify import drain
     from workflows.rollout.state import JudgeRules, state_digest
+    from workflows.summaries import shown
 
 HORIZON_SLACK = 2
 """The late-onset detector may restart at this many times the polls the steps' observe times hold: room for
@@ -63,6 +65,11 @@ REPLAY_BUDGET_EVENTS = 300
 or a cache eviction. ``python -m bench.replay_cost`` measured 0.87 ms an event on this 2-core machine (load 0.7), so
 a run replays in about 260 ms: 2.6 times the 100 ms budget issue 24 sets, which would take ~115 events. 300 is a
 first step (13 times below the 4,000 before), about 27 analyses of 11 events; docs/benchmarks.md has the figures."""
+LEAN_HISTORY_EVENTS = 200
+"""Since the ``lean-history`` patch: the replay budget itself. A run past N events, N = (B - F) / e with B = 100 ms,
+F the fixed part and e the cost of one event of a run's replay (``python -m bench.replay_cost``: F about 0, e 0.35 to
+0.5 ms on this 2-core machine at load 3, after summaries stopped being serialised on replay), replays within B:
+200 events, about 15 analyses of 11 events after a continued run's ~30 events of start. ADR 42."""
 
 
 async def watch(
@@ -97,7 +104,7 @@ async def watch(
                 else f"next analysis {wake:%H:%M:%S} UTC; {summary}"
             )
             with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(woken(run, done), timeout=wake - now, timeout_summary=label)
+                await workflow.wait_condition(woken(run, done), timeout=wake - now, timeout_summary=shown(label))
         run.raise_if_aborted()
         raise_if_moved(run)
         if workflow.now() >= s.next_analysis_at:
@@ -438,11 +445,14 @@ async def continue_as_new_if_due(run: RolloutRun) -> None:
 
     Under the ``continue-as-new-budget`` patch the threshold is the replay budget and an abort that arrives while
     deliveries drain is served at once (in this run) instead of after them: with a hand-over every few hours, a
-    dead webhook must not hold up a rollback for its delivery's timeout.
+    dead webhook must not hold up a rollback for its delivery's timeout. Under ``lean-history`` the budget is the
+    measured 100 ms (``LEAN_HISTORY_EVENTS``).
     """
     info = workflow.info()
     budget = workflow.patched(CONTINUE_AS_NEW_BUDGET_PATCH)
     limit = REPLAY_BUDGET_EVENTS if budget else CONTINUE_AS_NEW_EVENTS
+    if budget and workflow.patched(LEAN_HISTORY_PATCH):
+        limit = LEAN_HISTORY_EVENTS
     if not (info.is_continue_as_new_suggested() or info.get_current_history_length() > limit):
         return
     await workflow.wait_condition(workflow.all_handlers_finished)

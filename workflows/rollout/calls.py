@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from models.lease import LeaseHolder, LeaseRequest
     from models.notifications import NotifyInput, NotifyResult
     from models.release import ReleaseInput, ReleaseResult
+    from workflows.summaries import shown
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def start_notification(request: NotifyInput, *, summary: str) -> workflow.Activi
         start_to_close_timeout=NOTIFY_START_TO_CLOSE,
         schedule_to_close_timeout=NOTIFY_SCHEDULE_TO_CLOSE,
         retry_policy=notify_retry(request.webhook.attempts),
-        summary=summary,
+        summary=shown(summary),
     )
 
 
@@ -107,7 +108,7 @@ async def set_weights(request: SetWeightsInput, *, summary: str) -> RouterState:
         request,
         start_to_close_timeout=o.start_to_close,
         retry_policy=o.retry,
-        summary=summary,
+        summary=shown(summary),
     )
 
 
@@ -119,7 +120,7 @@ async def route_all_to_stable(request: SetWeightsInput, *, summary: str) -> Rout
         request,
         start_to_close_timeout=o.start_to_close,
         retry_policy=o.retry,
-        summary=summary,
+        summary=shown(summary),
     )
 
 
@@ -138,7 +139,7 @@ async def read_counters(request: ReadCountersInput, *, summary: str, local: bool
                 request,
                 start_to_close_timeout=o.start_to_close,
                 retry_policy=o.retry,
-                summary=summary,
+                summary=shown(summary),
             )
         except (ApplicationError, TimeoutError) as exc:
             # A local activity's last failure reaches the workflow bare, not wrapped in an ActivityError as a normal
@@ -158,7 +159,7 @@ async def read_counters(request: ReadCountersInput, *, summary: str, local: bool
         request,
         start_to_close_timeout=o.start_to_close,
         retry_policy=o.retry,
-        summary=summary,
+        summary=shown(summary),
     )
 
 
@@ -170,7 +171,7 @@ async def run_preflight(request: PreflightInput, *, summary: str) -> PreflightRe
         request,
         start_to_close_timeout=o.start_to_close,
         retry_policy=o.retry,
-        summary=summary,
+        summary=shown(summary),
     )
 
 
@@ -183,7 +184,7 @@ async def run_shadow(request: ShadowInput, *, summary: str) -> ShadowResult:
         start_to_close_timeout=o.start_to_close,
         heartbeat_timeout=o.heartbeat,
         retry_policy=o.retry,
-        summary=summary,
+        summary=shown(summary),
     )
 
 
@@ -196,7 +197,7 @@ async def run_eval(request: EvalInput, *, summary: str) -> EvalResult:
         start_to_close_timeout=o.start_to_close,
         heartbeat_timeout=o.heartbeat,
         retry_policy=o.retry,
-        summary=summary,
+        summary=shown(summary),
     )
 
 
@@ -208,7 +209,7 @@ async def acquire_lease(request: LeaseRequest, *, summary: str) -> LeaseHolder:
         request,
         start_to_close_timeout=o.start_to_close,
         retry_policy=o.retry,
-        summary=summary,
+        summary=shown(summary),
     )
 
 
@@ -220,7 +221,7 @@ async def release_lease(request: LeaseRequest, *, summary: str) -> None:
         request,
         start_to_close_timeout=o.start_to_close,
         retry_policy=o.retry,
-        summary=summary,
+        summary=shown(summary),
     )
 
 
@@ -231,5 +232,5 @@ async def release_old_version(request: ReleaseInput) -> ReleaseResult:
         request,
         start_to_close_timeout=RELEASE_START_TO_CLOSE,
         retry_policy=RELEASE_RETRY,
-        summary=f"release {request.released_version}: the operators' hook",
+        summary=shown(f"release {request.released_version}: the operators' hook"),
     )

@@ -69,6 +69,11 @@ Counter reads are normal activities again; rollouts whose histories hold local r
 CONTINUE_AS_NEW_BUDGET_PATCH = "continue-as-new-budget"
 """A run continues as new past ``analysis.REPLAY_BUDGET_EVENTS`` (a replay-time budget) instead of 4,000 events, and
 an abort is served while deliveries drain before the hand-over (issue 24)."""
+LEAN_HISTORY_PATCH = "lean-history"
+"""A run continues as new past ``analysis.LEAN_HISTORY_EVENTS``, set from a 100 ms replay budget measured on this
+machine (ADR 42), and an upsert writes only the search attributes whose values changed (none at all when nothing
+did): a continued run's start event already holds the previous run's, and its first task wrote them again in two
+upserts, each an event (issue 24)."""
 CARRY_AS_DIGESTED_PATCH = "carry-state-as-digested"
 """Continue-as-new hands over a copy of the state taken when its digest was written: a ``finally`` that runs while
 the hand-over unwinds (a deploy-window wait resetting ``awaiting_decision``) can no longer change what is carried
@@ -152,10 +157,12 @@ class RolloutRun:
         self.upsert()
 
     def upsert(self) -> None:
-        """Search attributes and Current Details, from state alone."""
-        workflow.upsert_search_attributes(
-            view.search_attributes(self.spec, self.state, with_outcome=self.operator_view)
-        )
+        """Search attributes and Current Details, from state alone; under ``LEAN_HISTORY_PATCH`` only what changed."""
+        updates = view.search_attributes(self.spec, self.state, with_outcome=self.operator_view)
+        if workflow.patched(LEAN_HISTORY_PATCH):
+            updates = view.changed(updates, workflow.info().typed_search_attributes)
+        if updates:
+            workflow.upsert_search_attributes(updates)
         self.show()
 
     def show(self) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from temporalio.common import SearchAttributeUpdate
+from temporalio.common import SearchAttributeUpdate, TypedSearchAttributes
 
 from models.durations import format_duration
 from models.phases import Phase
@@ -42,6 +42,13 @@ def search_attributes(
     if with_outcome:
         updates.append(sa.OUTCOME.value_set(outcome_of(s.record)))
     return updates
+
+
+def changed(
+    updates: Sequence[SearchAttributeUpdate[Any]], current: TypedSearchAttributes
+) -> list[SearchAttributeUpdate[Any]]:
+    """The updates that would change a value: an upsert of an unchanged value is still an event in the history."""
+    return [u for u in updates if current.get(u.key) != u.value]
 
 
 def outcome_of(record: DeploymentRecord) -> str:
