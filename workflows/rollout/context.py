@@ -88,6 +88,11 @@ run handed over) wait for that state, as a first run's wait for its policy: judg
 as meaningless (phase validating) and lost, and the refusal, written into the carried state before its digest was
 checked, made the run refuse its own state and fail the rollout (the cluster test, approvals sent as a run handed
 over at its replay budget). Checked in each continued run's first task."""
+QUIET_RETURN_PATCH = "quiet-return"
+"""A continued run handed an approval wait or a hold walks back to it through the step's code, which enters the
+canary phase and then the handed phase again: before this patch each hand-over noted both moves in the timeline and
+notified them (a second ``approval_requested``, a second ``held``). With runs of 200 events (``lean-history``) a
+hand-over during a wait is routine. Under the patch the walk back is silent until the run is where it was handed."""
 NOTIFY_PATCH = "notifications"
 """Issue 23's aftercare: webhooks from the policy told about phase changes, approval requests, holds, rollbacks
 and recovery (workflows/rollout/notify.py), and, after a rollback, stable watched until it is back at its
@@ -108,6 +113,9 @@ class RolloutRun:
     """The run started under ``OPERATOR_VIEW_PATCH``: it upserts ``RolloutOutcome`` too."""
     deliveries: Deliveries = field(default_factory=Deliveries)
     """Notifications in flight in this run (``NOTIFY_PATCH``)."""
+    returning_to: Phase | None = None
+    """The wait this continued run was handed and is walking back to (``QUIET_RETURN_PATCH``); None once there, or
+    once the run moves anywhere else."""
 
     def router(self) -> RouterSpec:
         """The router every weight change uses: the chosen target's; the spec's own in rollouts before targets."""
@@ -146,6 +154,11 @@ class RolloutRun:
     def enter(self, phase: Phase, detail: str = "") -> None:
         """Move to ``phase`` (or note ``detail`` in the current one) and tell the UI."""
         s = self.state
+        if self.returning_to is not None and self._returning(phase, detail):
+            if phase in {Phase.CANARY, Phase.AWAITING_APPROVAL} and s.paused_by is None:
+                s.clock.start(workflow.now())
+            self.upsert()
+            return
         if s.phase is not phase:
             s.phase = phase
             self.note(f"phase {phase.value}", detail)
@@ -155,6 +168,19 @@ class RolloutRun:
         if phase in {Phase.CANARY, Phase.AWAITING_APPROVAL} and s.paused_by is None:
             s.clock.start(workflow.now())
         self.upsert()
+
+    def _returning(self, phase: Phase, detail: str) -> bool:
+        """Whether ``enter(phase, detail)`` is a step of the walk back to ``returning_to``: noted and notified once.
+
+        The step's code re-enters the bare canary phase (observe) and then the handed phase; the phase shown stays
+        the handed one meanwhile, as it truly is. Any other move (a rollback, a manual move, an override) ends
+        the walk back and is news as usual.
+        """
+        target = self.returning_to
+        if phase is Phase.CANARY and not detail:
+            return True
+        self.returning_to = None
+        return phase is target and self.state.phase is target
 
     def upsert(self) -> None:
         """Search attributes and Current Details, from state alone; under ``LEAN_HISTORY_PATCH`` only what changed."""

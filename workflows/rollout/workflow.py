@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         CARRIED_SIGNALS_PATCH,
         NOTIFY_PATCH,
         OPERATOR_VIEW_PATCH,
+        QUIET_RETURN_PATCH,
         SEQUENTIAL_JUDGE_PATCH,
         SERVICE_LEASE_PATCH,
         SIGNED_APPROVALS_PATCH,
@@ -164,9 +165,11 @@ class RolloutWorkflow:
                 exc.args[0], {"problems": exc.problems}, type="InvalidRolloutSpec", non_retryable=True
             ) from None
         state = self._carried if self._carried is not None else _new_state(spec, trust=self._trust, notify=notify)
-        return RolloutRun(
-            spec=spec, state=state, raw_spec=raw, interrupts=self._interrupts, operator_view=operator_view
-        )
+        run = RolloutRun(spec=spec, state=state, raw_spec=raw, interrupts=self._interrupts, operator_view=operator_view)
+        waits = {Phase.AWAITING_APPROVAL, Phase.INCONCLUSIVE}
+        if self._carried is not None and state.phase in waits and workflow.patched(QUIET_RETURN_PATCH):
+            run.returning_to = state.phase
+        return run
 
     # ---------------------------------------------------------------- signals, updates, queries
 
