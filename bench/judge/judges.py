@@ -14,6 +14,9 @@
 * ``evidence``: the whole-rollout judge with issue 19's changes (``robust``, the ``judge-evidence`` patch): an
   upper confidence bound on the dispersion under a 30 % wobble ceiling, capped evidence per poll, passes
   earned per step, the hard error trigger and the margin's ratio cap inside the error test's alpha.
+* ``detection``: issue 19's second judge (``JudgeState.detection``, the ``judge-evidence-2`` patch): the evidence
+  judge with the kappa bound's margin scaled to the information per poll and a late-onset detector that restarts
+  every few polls, weighted toward regressions worth catching within the hour.
 
 The two naive judges are vectorised over every poll of the run (numpy); they see the step's true increments
 as the scrapes deliver them, which is what the workflow's counter handling reconstructs from raw counters.
@@ -31,7 +34,16 @@ from models.counters import Counters
 from models.criteria import Criteria, RollbackTriggers
 from workflows.judge import JudgeMethod, JudgeState, judge, new_judge_state
 
-JUDGES = ("window", "cumulative", "kayenta", "sequential", "sequential-criteria", "whole-rollout", "evidence")
+JUDGES = (
+    "window",
+    "cumulative",
+    "kayenta",
+    "sequential",
+    "sequential-criteria",
+    "whole-rollout",
+    "evidence",
+    "detection",
+)
 CRITERIA = Criteria()
 TRIGGERS = RollbackTriggers()
 WINDOW_ERROR_RATIO = 2.0
@@ -132,9 +144,17 @@ class WorkflowJudge:
     """
 
     def __init__(
-        self, method: JudgeMethod, first: tuple[Counters, Counters], *, whole: bool, steps: int, robust: bool = False
+        self,
+        method: JudgeMethod,
+        first: tuple[Counters, Counters],
+        *,
+        whole: bool,
+        steps: int,
+        robust: bool = False,
+        detection: bool = False,
     ) -> None:
         self.method, self.whole, self.steps, self.robust = method, whole, max(1, steps), robust
+        self.detection = detection
         self.state = self._new_state(first, None)
         self.rollback: int | None = None
         self.criterion_fail: int | None = None
@@ -151,6 +171,7 @@ class WorkflowJudge:
             horizon_polls=POLLS if self.whole else 0,
             carried=carried,
             robust=self.robust,
+            detection=self.detection,
         )
 
     def new_step(self, reading: tuple[Counters, Counters]) -> None:
@@ -184,9 +205,13 @@ Result = tuple[int | None, int, int | None, bool]
 first minute every criterion passed or was untestable (or None), and whether a criterion said untestable."""
 
 
-def _run_workflow_judge(run: Run, scenario: Scenario, *, whole: bool, robust: bool = False) -> WorkflowJudge:
+def _run_workflow_judge(
+    run: Run, scenario: Scenario, *, whole: bool, robust: bool = False, detection: bool = False
+) -> WorkflowJudge:
     steps = len(scenario.steps) or 1
-    judge_ = WorkflowJudge("sequential", baseline(scenario), whole=whole, steps=steps, robust=robust)
+    judge_ = WorkflowJudge(
+        "sequential", baseline(scenario), whole=whole, steps=steps, robust=robust, detection=detection
+    )
     step_polls = POLLS // steps
     previous = baseline(scenario)
     for poll in range(POLLS):
@@ -217,6 +242,9 @@ def run_all(scenario: Scenario, seed: int, judges: tuple[str, ...] = JUDGES) -> 
     if "evidence" in judges:
         robust = _run_workflow_judge(run, scenario, whole=True, robust=True)
         outcomes["evidence"] = (robust.rollback, robust.passed, robust.untestable)
+    if "detection" in judges:
+        second = _run_workflow_judge(run, scenario, whole=True, robust=True, detection=True)
+        outcomes["detection"] = (second.rollback, second.passed, second.untestable)
     served = run.candidate_errors()
     onset = int(served[min(scenario.onset_minute, MINUTES)])
     return {

@@ -16,6 +16,7 @@ JUDGE_TITLES = {
     "sequential-criteria": "sequential criteria only",
     "whole-rollout": "whole-rollout (ADR 13, + hard triggers)",
     "evidence": "issue 19's judge (judge-evidence patch, + hard triggers)",
+    "detection": "issue 19's second judge (judge-evidence-2 patch, + hard triggers)",
 }
 
 

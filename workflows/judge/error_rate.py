@@ -222,12 +222,62 @@ def robust_kappa(state: ErrorRateTestState, variance: float) -> float:
     return estimate + KAPPA_UCB_Z * math.sqrt(2.0 * spread_sum) / weight
 
 
+SMALL_POLL_VARIANCE = 30.0
+"""Issue 19's second judge (``JudgeState.detection``): the binomial variance of the split (errors x share x
+(1 - share)) below which a poll's kappa bound is taken nearer its estimate. About 25 candidate errors a poll at a
+small canary; a 5 % canary at 2 % errors (variance about 35) and anything larger keep the full bound."""
+
+
+def detection_kappa(state: ErrorRateTestState, variance: float) -> float:
+    """The second judge's kappa: ``robust_kappa``'s estimate, its confidence margin scaled by min(1, v / V0).
+
+    Why the margin may shrink at small v. The bound is there so that an estimate that came out low does not let
+    the next poll count as binomial; what a low estimate costs is the dispersion factor 1 + kappa v being too
+    small by (error of kappa) x v, and the excess growth of the e-value it allows per poll is of that order times
+    the poll's own information, which is itself proportional to v. The margin in kappa, z x se, has an se that
+    grows like 1 / v (a poll with few errors says little about kappa), so without scaling its effect on phi,
+    z sqrt(2 / n), is the same at 3 errors a poll as at 300, and at 3 it costs a 1 % canary a quarter of its
+    evidence for a risk that is a few percent of it. The ceiling prior and the estimate are kept whole, so a
+    service that wobbles is still discounted by all of its measured wobble.
+    """
+    polls = state.pearson_polls
+    mean_variance = state.variance_sum / polls if polls else variance
+    prior = CEILING_PRIOR_POLLS * mean_variance
+    weight = prior + state.variance_sum
+    estimate = max(0.0, (WOBBLE_CEILING * prior + state.pearson_sum - polls) / weight)
+    spread_sum = polls + 2.0 * estimate * state.variance_sum + estimate * estimate * state.variance_square_sum
+    scale = min(1.0, variance / SMALL_POLL_VARIANCE)
+    return estimate + scale * KAPPA_UCB_Z * math.sqrt(2.0 * spread_sum) / weight
+
+
 def robust_dispersion(state: ErrorRateTestState, variance: float) -> float:
     """The dispersion factor 1 + kappa v at ``robust_kappa``'s upper bound."""
     return min(DISPERSION_MAX, 1.0 + robust_kappa(state, variance) * variance)
 
 
-def _estimated_ratio(requests_sum: tuple[int, int], errors_sum: tuple[int, int]) -> float:
+LEVERAGE_CAP = 0.2
+"""Most a poll's leverage may scale its Pearson statistic up (a factor of 1.25): only a rollout's first polls reach
+it; afterwards a poll's leverage is about 1 - ``RECENT_DECAY``."""
+RECENT_DECAY = 0.9
+"""Issue 19's second judge: per-poll decay of the weights of the local ratio Pearson's statistic is measured
+against (about the last 10 polls, 50 minutes)."""
+
+
+def _decayed(
+    recent: tuple[tuple[float, float], tuple[float, float]], requests: tuple[int, int], errors: tuple[int, int]
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The exponentially weighted (requests, errors) sums after one more poll."""
+    (stable_n, candidate_n), (stable_e, candidate_e) = recent
+    decay = RECENT_DECAY
+    return (
+        (decay * stable_n + requests[0], decay * candidate_n + requests[1]),
+        (decay * stable_e + errors[0], decay * candidate_e + errors[1]),
+    )
+
+
+def _estimated_ratio(
+    requests_sum: tuple[int, int] | tuple[float, float], errors_sum: tuple[int, int] | tuple[float, float]
+) -> float:
     """The candidate/stable error-rate ratio of the informative polls so far, each side shrunk by one error.
 
     The shrinkage keeps the first polls' estimate near 1 (a poll without candidate errors would otherwise put
@@ -249,6 +299,7 @@ def update_whole(
     *,
     horizon: int,
     robust: bool = False,
+    detection: bool = False,
 ) -> ErrorRateTestState:
     """Add one poll to the whole-rollout test.
 
@@ -272,7 +323,7 @@ def update_whole(
     share = rq / (1.0 + rq)
     variance = total_errors * share * (1.0 - share)
     if robust:
-        kappa = robust_kappa(state, variance)
+        kappa = detection_kappa(state, variance) if detection else robust_kappa(state, variance)
         phi = min(DISPERSION_MAX, 1.0 + kappa * variance)
     else:
         kappa, phi = 0.0, dispersion(state, variance)
@@ -294,13 +345,28 @@ def update_whole(
     errors_sum = (state.errors_sum[0] + stable_errors, state.errors_sum[1] + candidate_errors)
     # Pearson's statistic of this poll at the ratio fitted on every poll so far, this one included: known once
     # the poll is in, so still predictable for the next poll's phi, and a real regression is not read as noise.
-    fitted = _estimated_ratio(requests_sum, errors_sum) * split
+    recent_requests, recent_errors = state.recent_requests, state.recent_errors
+    if detection:
+        recent_requests, recent_errors = _decayed(
+            (recent_requests, recent_errors), (stable_requests, candidate_requests), (stable_errors, candidate_errors)
+        )
+        fitted = _estimated_ratio(recent_requests, recent_errors) * split
+    else:
+        fitted = _estimated_ratio(requests_sum, errors_sum) * split
     fitted_share = fitted / (1.0 + fitted)
     fitted_variance = total_errors * fitted_share * (1.0 - fitted_share)
     expected = total_errors * fitted_share
     pearson = (candidate_errors - expected) ** 2 / fitted_variance if fitted_variance > 0.0 else 1.0
+    if detection:
+        # The local ratio is fitted partly on this poll: Pearson's statistic shrinks by its leverage (its share of
+        # the weighted errors), which is undone so that kappa is not underestimated.
+        leverage = min(LEVERAGE_CAP, total_errors / (recent_errors[0] + recent_errors[1]))
+        pearson /= 1.0 - leverage
     log_likelihood = [old + new for old, new in zip(state.log_likelihood, poll, strict=True)]
     restart = state.late_starts < horizon
+    if detection:
+        # Restarts at informative polls 0, k, 2k, ...: late_starts counts informative polls here.
+        restart = state.late_starts < horizon and state.late_starts % LATE_RESTART_POLLS == 0
     late = [
         (_log_add(value, 0.0) if restart else value) + poll[index] for value, index in zip(late, _ABOVE, strict=True)
     ]
@@ -317,8 +383,8 @@ def update_whole(
         max_log_e_pass=max(state.max_log_e_pass, log_e_pass),
         skipped_polls=state.skipped_polls,
         late_log_e=late,
-        late_starts=state.late_starts + (1 if restart else 0),
-        max_log_late=max(state.max_log_late, _log_late(late)),
+        late_starts=state.late_starts + (1 if restart or detection else 0),
+        max_log_late=max(state.max_log_late, _log_late(late, LATE_LOG_WEIGHTS if detection else None)),
         pearson_sum=state.pearson_sum + pearson,
         pearson_polls=state.pearson_polls + 1,
         variance_sum=state.variance_sum + fitted_variance,
@@ -326,6 +392,8 @@ def update_whole(
         errors_sum=errors_sum,
         step_log_likelihood=step_log_likelihood,
         variance_square_sum=state.variance_square_sum + fitted_variance * fitted_variance,
+        recent_requests=recent_requests,
+        recent_errors=recent_errors,
     )
 
 
@@ -347,9 +415,17 @@ def log_e_beyond(log_likelihood: list[float], ratio: float, limit: float) -> tup
     return best + math.log(sum([math.exp(term - best) for term in terms])) - math.log(share), share
 
 
-def _log_late(late: list[float]) -> float:
+LATE_RESTART_POLLS = 1
+"""Issue 19's second judge: the late-onset detector starts a new mixture at every k-th informative poll only."""
+LATE_SIDE_WEIGHTS: tuple[float, ...] = _SIDE_WEIGHTS
+"""Issue 19's second judge: mixing weights of the late-onset detector over the grid above the limit, nearest first."""
+LATE_LOG_WEIGHTS: tuple[float, ...] = tuple(math.log(w) if w > 0 else -math.inf for w in LATE_SIDE_WEIGHTS)
+
+
+def _log_late(late: list[float], log_weights: tuple[float, ...] | None = None) -> float:
     """Log of the late-onset detector: the weighted sum over the grid ratios above the limit."""
-    terms = [value + _LOG_WEIGHTS[index] for value, index in zip(late, _ABOVE, strict=True)]
+    weights = log_weights if log_weights is not None else tuple(_LOG_WEIGHTS[index] for index in _ABOVE)
+    terms = [value + weight for value, weight in zip(late, weights, strict=True)]
     best = max(terms)
     if best == -math.inf:
         return -math.inf
