@@ -15,8 +15,8 @@
   upper confidence bound on the dispersion under a 30 % wobble ceiling, capped evidence per poll, passes
   earned per step, the hard error trigger and the margin's ratio cap inside the error test's alpha.
 * ``detection``: issue 19's second judge (``JudgeState.detection``, the ``judge-evidence-2`` patch): the evidence
-  judge with the kappa bound's margin scaled to the information per poll and a late-onset detector that restarts
-  every few polls, weighted toward regressions worth catching within the hour.
+  judge with the kappa bound's margin scaled to the information per poll and the dispersion measured against the
+  recent polls' ratio.
 
 The two naive judges are vectorised over every poll of the run (numpy); they see the step's true increments
 as the scrapes deliver them, which is what the workflow's counter handling reconstructs from raw counters.

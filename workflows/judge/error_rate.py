@@ -364,9 +364,6 @@ def update_whole(
         pearson /= 1.0 - leverage
     log_likelihood = [old + new for old, new in zip(state.log_likelihood, poll, strict=True)]
     restart = state.late_starts < horizon
-    if detection:
-        # Restarts at informative polls 0, k, 2k, ...: late_starts counts informative polls here.
-        restart = state.late_starts < horizon and state.late_starts % LATE_RESTART_POLLS == 0
     late = [
         (_log_add(value, 0.0) if restart else value) + poll[index] for value, index in zip(late, _ABOVE, strict=True)
     ]
@@ -383,8 +380,8 @@ def update_whole(
         max_log_e_pass=max(state.max_log_e_pass, log_e_pass),
         skipped_polls=state.skipped_polls,
         late_log_e=late,
-        late_starts=state.late_starts + (1 if restart or detection else 0),
-        max_log_late=max(state.max_log_late, _log_late(late, LATE_LOG_WEIGHTS if detection else None)),
+        late_starts=state.late_starts + (1 if restart else 0),
+        max_log_late=max(state.max_log_late, _log_late(late)),
         pearson_sum=state.pearson_sum + pearson,
         pearson_polls=state.pearson_polls + 1,
         variance_sum=state.variance_sum + fitted_variance,
@@ -415,17 +412,9 @@ def log_e_beyond(log_likelihood: list[float], ratio: float, limit: float) -> tup
     return best + math.log(sum([math.exp(term - best) for term in terms])) - math.log(share), share
 
 
-LATE_RESTART_POLLS = 1
-"""Issue 19's second judge: the late-onset detector starts a new mixture at every k-th informative poll only."""
-LATE_SIDE_WEIGHTS: tuple[float, ...] = _SIDE_WEIGHTS
-"""Issue 19's second judge: mixing weights of the late-onset detector over the grid above the limit, nearest first."""
-LATE_LOG_WEIGHTS: tuple[float, ...] = tuple(math.log(w) if w > 0 else -math.inf for w in LATE_SIDE_WEIGHTS)
-
-
-def _log_late(late: list[float], log_weights: tuple[float, ...] | None = None) -> float:
+def _log_late(late: list[float]) -> float:
     """Log of the late-onset detector: the weighted sum over the grid ratios above the limit."""
-    weights = log_weights if log_weights is not None else tuple(_LOG_WEIGHTS[index] for index in _ABOVE)
-    terms = [value + weight for value, weight in zip(late, weights, strict=True)]
+    terms = [value + _LOG_WEIGHTS[index] for value, index in zip(late, _ABOVE, strict=True)]
     best = max(terms)
     if best == -math.inf:
         return -math.inf

@@ -32,27 +32,6 @@ ALPHA_SHARES: dict[str, float] = {"error_rate": 0.6, "latency_p95": 0.2, "qualit
 """Shares of ``criteria.alpha`` per criterion for the whole-rollout judge: errors get more than in the per-step
 judge (0.5) because their test now also carries the late-onset detector, while latency and quality, fed by
 every request, reach their targets with room to spare even at a quarter of their budget per step."""
-DETECTION_LATE_SHARE = 0.2
-"""Issue 19's second judge (``JudgeState.detection``): the late-onset detector's share of the fail budget."""
-
-
-def late_share(detection: bool) -> float:
-    """The late-onset detector's share of the error criterion's fail budget; the carried test gets the rest.
-
-    Either way the two rollback paths of the ratio spend share x alpha and (1 - share) x alpha: a union bound keeps
-    the criterion's false rollback within its alpha, and the hard error trigger and the margin's ratio cap only
-    fire on evidence that already crosses the carried test's own threshold (``log_e_beyond``).
-    """
-    return DETECTION_LATE_SHARE if detection else LATE_SHARE
-
-
-def late_restarts(horizon: int, detection: bool) -> int:
-    """How many mixtures the late-onset detector may start: every poll, or every k-th (second judge)."""
-    if not detection:
-        return horizon
-    return -(-max(1, horizon) // error_rate.LATE_RESTART_POLLS)
-
-
 MARGIN_PASS_SHARE = 0.5
 """Share of the error criterion's pass budget given to the absolute margin; the rest to the ratio."""
 MARGIN_RATIO_CAP = 1.5
@@ -90,7 +69,7 @@ def error_rate_whole(
         robust: Issue 19's judge (``JudgeState.robust``): robust dispersion and capped polls, the pass from
             this step's evidence only, the margin capped at ``MARGIN_RATIO_CAP``.
         detection: Issue 19's second judge (``JudgeState.detection``, with ``robust``): the kappa bound's margin
-            scaled to the poll's information, the late-onset detector's restarts, weights and share of alpha.
+            scaled to the poll's information, Pearson's statistic against a local ratio.
     """
     limit = criteria.error_rate_ratio_max
     test = state.error_rate or error_rate.new_error_rate_state(limit)
@@ -108,9 +87,8 @@ def error_rate_whole(
     )
     margin_state = error_margin.update(state.error_margin or ErrorMarginState(), previous, steps)
     stable, candidate = totals
-    share_late = late_share(detection)
-    fail_main = math.log(1.0 / (alpha * (1.0 - share_late)))
-    fail_late = error_rate.late_log_threshold(late_restarts(horizon, detection), alpha * share_late)
+    fail_main = math.log(1.0 / (alpha * (1.0 - LATE_SHARE)))
+    fail_late = error_rate.late_log_threshold(horizon, alpha * LATE_SHARE)
     pass_ratio = math.log(1.0 / (alpha * (1.0 - MARGIN_PASS_SHARE)))
     ratio_fail = test.max_log_e_fail >= fail_main or test.max_log_late >= fail_late
     if robust:
@@ -205,9 +183,7 @@ def latency_resolution(stable_q: Quantile | None, limit: float) -> str | None:
     )
 
 
-def error_trigger_evidence(
-    state: SequentialState, trigger_ratio: float, alpha: float, *, detection: bool = False
-) -> tuple[bool, float]:
+def error_trigger_evidence(state: SequentialState, trigger_ratio: float, alpha: float) -> tuple[bool, float]:
     """Issue 19's hard error trigger: the carried, dispersion-aware test's evidence that the ratio is above it.
 
     Breached when the sub-mixture of grid ratios at or beyond ``trigger_ratio`` reaches 1 / (alpha_main x its
@@ -221,6 +197,6 @@ def error_trigger_evidence(
     test = state.error_rate
     if test is None:
         return False, -math.inf
-    fail_main = math.log(1.0 / (alpha * (1.0 - late_share(detection))))
+    fail_main = math.log(1.0 / (alpha * (1.0 - LATE_SHARE)))
     value, share = error_rate.log_e_beyond(test.log_likelihood, trigger_ratio, test.limit)
     return value >= fail_main - math.log(share), value
