@@ -7,9 +7,10 @@ import numpy as np
 from tests.judge.helpers import Arm
 from workflows.judge import JudgeState, error_rate, new_judge_state
 from workflows.judge.models import ErrorRateTestState
+from workflows.judge.whole_rollout import DETECTION_LATE_SHARE, LATE_SHARE, late_share
 from workflows.rollout.analysis import judge_rules
 
-LATE_THRESHOLD = error_rate.late_log_threshold(576, 0.05 * 0.6 * 0.2)
+LATE_THRESHOLD = error_rate.late_log_threshold(576, 0.05 * 0.6 * DETECTION_LATE_SHARE)
 
 
 def _run(
@@ -75,20 +76,21 @@ def test_the_late_onset_detector_fires_on_a_sustained_2x_but_not_on_one_poll() -
 def test_binomial_healthy_traffic_stays_below_both_thresholds() -> None:
     state = _run(np.random.default_rng(6), 576)
     assert state.max_log_late < LATE_THRESHOLD
-    assert state.max_log_e_fail < np.log(1 / (0.05 * 0.6 * 0.8))
+    assert state.max_log_e_fail < np.log(1 / (0.05 * 0.6 * (1 - DETECTION_LATE_SHARE)))
 
 
 def test_detection_needs_the_robust_judge_and_old_states_serialise_as_before() -> None:
     stable, candidate = Arm(), Arm()
 
-    def start(**flags: bool) -> JudgeState:
+    def start(*, robust: bool, detection: bool = False) -> JudgeState:
         return new_judge_state(
             stable.reading(),
             candidate.reading(),
             method="sequential",
             whole_rollout=True,
             horizon_polls=576,
-            **flags,
+            robust=robust,
+            detection=detection,
         )
 
     assert start(robust=True, detection=True).detection
@@ -104,3 +106,9 @@ def test_only_a_first_step_chooses_the_second_judge() -> None:
     assert judge_rules(first_step=True, carried_whole=False, whole_patch=True) == "evidence"
     assert judge_rules(first_step=True, carried_whole=False, whole_patch=False, detection_patch=True) == "per-step"
     assert judge_rules(first_step=False, carried_whole=True, whole_patch=True, detection_patch=True) == "whole-rollout"
+
+
+def test_the_split_gives_the_late_detector_more_and_stays_inside_alpha() -> None:
+    assert late_share(detection=False) == LATE_SHARE
+    assert late_share(detection=True) == DETECTION_LATE_SHARE > LATE_SHARE
+    assert 0.0 < DETECTION_LATE_SHARE < 1.0  # the two paths' budgets sum to the criterion's alpha

@@ -130,13 +130,18 @@ def _decide_testability(state: JudgeState, stable: ArmTotals, criteria: Criteria
 
 
 def _robust_error_trigger(
-    trigger: TriggerResult, sequential: SequentialState | None, criteria: Criteria, triggers: RollbackTriggers
+    trigger: TriggerResult,
+    sequential: SequentialState | None,
+    criteria: Criteria,
+    triggers: RollbackTriggers,
+    *,
+    detection: bool = False,
 ) -> TriggerResult:
     """Issue 19's hard error trigger: the carried error test's evidence beyond the trigger ratio (inside alpha)."""
     if sequential is None or trigger.note.startswith("waiting for data"):
         return trigger
     alpha = criteria.alpha * WHOLE_ALPHA_SHARES["error_rate"]
-    breached, _ = error_trigger_evidence(sequential, triggers.error_rate_ratio, alpha)
+    breached, _ = error_trigger_evidence(sequential, triggers.error_rate_ratio, alpha, detection=detection)
     note = trigger.note
     if not breached and trigger.observed is not None and trigger.observed > trigger.limit:
         note = "ratio above the trigger, but the dispersion-aware evidence does not establish it yet"
@@ -230,7 +235,9 @@ def judge(
     )
     if state.robust:
         trigger_results = [
-            _robust_error_trigger(t, sequential, criteria, triggers) if t.name == "error_rate" else t
+            _robust_error_trigger(t, sequential, criteria, triggers, detection=state.detection)
+            if t.name == "error_rate"
+            else t
             for t in trigger_results
         ]
     decision = _decision(results, trigger_results)
