@@ -205,13 +205,14 @@ likelihood ratio from above keeps a supermartingale one (E[min(L, c)] <= E[L]), 
 stops a single bursty poll from deciding: the late-onset detector (threshold about 12 nats) needs five."""
 
 
-def robust_kappa(state: ErrorRateTestState, variance: float) -> float:
+def robust_kappa(state: ErrorRateTestState, variance: float, margin_scale: float = 1.0) -> float:
     """Issue 19's judge: an upper confidence bound on kappa, shrunk toward the ceiling.
 
     Same variance function as ``dispersion``. kappa's estimate is the Pearson excess of earlier polls over their
     binomial variance, with the ceiling worth ``CEILING_PRIOR_POLLS`` polls; its standard error follows from the
     model itself (a poll's Pearson statistic is a scaled chi-square with one degree of freedom, variance
-    2 (1 + kappa v)^2), evaluated at the estimate. Predictable: only earlier polls are used.
+    2 (1 + kappa v)^2), evaluated at the estimate. Predictable: only earlier polls are used. ``margin_scale``
+    multiplies the confidence margin (1 for this judge; ``detection_kappa`` for the second one).
     """
     polls = state.pearson_polls
     mean_variance = state.variance_sum / polls if polls else variance
@@ -219,13 +220,14 @@ def robust_kappa(state: ErrorRateTestState, variance: float) -> float:
     weight = prior + state.variance_sum
     estimate = max(0.0, (WOBBLE_CEILING * prior + state.pearson_sum - polls) / weight)
     spread_sum = polls + 2.0 * estimate * state.variance_sum + estimate * estimate * state.variance_square_sum
-    return estimate + KAPPA_UCB_Z * math.sqrt(2.0 * spread_sum) / weight
+    return estimate + margin_scale * KAPPA_UCB_Z * math.sqrt(2.0 * spread_sum) / weight
 
 
 SMALL_POLL_VARIANCE = 30.0
 """Issue 19's second judge (``JudgeState.detection``): the binomial variance of the split (errors x share x
-(1 - share)) below which a poll's kappa bound is taken nearer its estimate. About 25 candidate errors a poll at a
-small canary; a 5 % canary at 2 % errors (variance about 35) and anything larger keep the full bound."""
+(1 - share)) below which a poll's kappa bound is taken nearer its estimate: about 30 candidate errors a poll at a
+small canary. A 5 % canary at 2 % errors (variance about 33 at the daily mean) keeps the full bound but at the
+trough of its day, and larger canaries keep it throughout."""
 
 
 def detection_kappa(state: ErrorRateTestState, variance: float) -> float:
@@ -240,14 +242,7 @@ def detection_kappa(state: ErrorRateTestState, variance: float) -> float:
     evidence for a risk that is a few percent of it. The ceiling prior and the estimate are kept whole, so a
     service that wobbles is still discounted by all of its measured wobble.
     """
-    polls = state.pearson_polls
-    mean_variance = state.variance_sum / polls if polls else variance
-    prior = CEILING_PRIOR_POLLS * mean_variance
-    weight = prior + state.variance_sum
-    estimate = max(0.0, (WOBBLE_CEILING * prior + state.pearson_sum - polls) / weight)
-    spread_sum = polls + 2.0 * estimate * state.variance_sum + estimate * estimate * state.variance_square_sum
-    scale = min(1.0, variance / SMALL_POLL_VARIANCE)
-    return estimate + scale * KAPPA_UCB_Z * math.sqrt(2.0 * spread_sum) / weight
+    return robust_kappa(state, variance, margin_scale=min(1.0, variance / SMALL_POLL_VARIANCE))
 
 
 def robust_dispersion(state: ErrorRateTestState, variance: float) -> float:
@@ -343,8 +338,9 @@ def update_whole(
         poll = [min(POLL_CAP_NATS, value) for value in poll]
     requests_sum = (state.requests_sum[0] + stable_requests, state.requests_sum[1] + candidate_requests)
     errors_sum = (state.errors_sum[0] + stable_errors, state.errors_sum[1] + candidate_errors)
-    # Pearson's statistic of this poll at the ratio fitted on every poll so far, this one included: known once
-    # the poll is in, so still predictable for the next poll's phi, and a real regression is not read as noise.
+    # Pearson's statistic of this poll at the ratio fitted on every poll so far, this one included (the second
+    # judge: on the recent polls, exponentially weighted): known once the poll is in, so still predictable for the
+    # next poll's phi, and a real regression is not read as noise.
     recent_requests, recent_errors = state.recent_requests, state.recent_errors
     if detection:
         recent_requests, recent_errors = _decayed(
