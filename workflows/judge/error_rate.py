@@ -251,8 +251,8 @@ def robust_dispersion(state: ErrorRateTestState, variance: float) -> float:
 
 
 LEVERAGE_CAP = 0.2
-"""Most a poll's leverage may scale its Pearson statistic up (a factor of 1.25): only a rollout's first polls reach
-it; afterwards a poll's leverage is about 1 - ``RECENT_DECAY``."""
+"""Largest leverage counted in the correction of Pearson's statistic (only a rollout's first polls reach it, where
+the local and the overall fit are nearly the same and the correction is near 1)."""
 RECENT_DECAY = 0.9
 """Issue 19's second judge: per-poll decay of the weights of the local ratio Pearson's statistic is measured
 against (about the last 10 polls, 50 minutes)."""
@@ -354,10 +354,13 @@ def update_whole(
     expected = total_errors * fitted_share
     pearson = (candidate_errors - expected) ** 2 / fitted_variance if fitted_variance > 0.0 else 1.0
     if detection:
-        # The local ratio is fitted partly on this poll: Pearson's statistic shrinks by its leverage (its share of
-        # the weighted errors), which is undone so that kappa is not underestimated.
-        leverage = min(LEVERAGE_CAP, total_errors / (recent_errors[0] + recent_errors[1]))
-        pearson /= 1.0 - leverage
+        # The local ratio is fitted partly on this poll, so Pearson's statistic shrinks by its leverage (its share
+        # of the weighted errors, about 1 - RECENT_DECAY once the window is full); the fit on every poll shrinks it
+        # by the poll's share of all errors. Scaling by (1 - overall) / (1 - local) keeps the statistic's mean where
+        # ADR 30's judge had it, so kappa is not underestimated.
+        local = min(LEVERAGE_CAP, total_errors / (recent_errors[0] + recent_errors[1]))
+        overall = min(LEVERAGE_CAP, total_errors / (errors_sum[0] + errors_sum[1]))
+        pearson *= (1.0 - overall) / (1.0 - local)
     log_likelihood = [old + new for old, new in zip(state.log_likelihood, poll, strict=True)]
     restart = state.late_starts < horizon
     late = [

@@ -259,7 +259,7 @@ class JudgeState(BaseModel):
         exclude_if=_empty,
         description="Issue 19's second judge (``judge-evidence-2`` patch, with ``robust``): the kappa bound's margin "
         "scaled to the information per poll, Pearson's statistic measured against the recent polls' ratio (a "
-        "late regression is not read as dispersion), and 0.35 of the fail budget for the late-onset detector.",
+        "late regression is not read as dispersion), and 0.3 of the fail budget for the late-onset detector.",
     )
     testability_once: bool = Field(
         default=False,
