@@ -14,6 +14,9 @@
 * ``evidence``: the whole-rollout judge with issue 19's changes (``robust``, the ``judge-evidence`` patch): an
   upper confidence bound on the dispersion under a 30 % wobble ceiling, capped evidence per poll, passes
   earned per step, the hard error trigger and the margin's ratio cap inside the error test's alpha.
+* ``detection``: issue 19's second judge (``JudgeState.detection``, the ``judge-evidence-2`` patch): the evidence
+  judge with the kappa bound's margin scaled to the information per poll and the dispersion measured against the
+  recent polls' ratio.
 
 The two naive judges are vectorised over every poll of the run (numpy); they see the step's true increments
 as the scrapes deliver them, which is what the workflow's counter handling reconstructs from raw counters.
@@ -209,6 +212,7 @@ JudgeFactory = Callable[[tuple[Counters, Counters], int], WorkflowJudge]
 WORKFLOW_JUDGES: dict[str, JudgeFactory] = {
     "whole-rollout": lambda first, steps: WorkflowJudge(first, steps=steps, whole=True),
     "evidence": lambda first, steps: WorkflowJudge(first, steps=steps, whole=True, robust=True),
+    "detection": lambda first, steps: WorkflowJudge(first, steps=steps, whole=True, robust=True, detection=True),
     "sequential": lambda first, steps: WorkflowJudge(first, steps=steps, whole=False),
     "sequential-criteria": lambda first, steps: WorkflowJudge(first, steps=steps, whole=False, criteria_only=True),
 }
@@ -216,8 +220,9 @@ WORKFLOW_JUDGES: dict[str, JudgeFactory] = {
 
 BASELINES = ("window", "cumulative", "kayenta")
 """The naive judges and Kayenta: vectorised over a run (a few ms), so every run computes them."""
-DEFAULT_JUDGES = ("whole-rollout", "evidence")
-"""The workflow judges a default run compares: ADR 13's and issue 19's (the per-step ones on request)."""
+DEFAULT_JUDGES = ("evidence", "detection")
+"""The workflow judges a default run compares: issue 19's first judge and its second, which new rollouts get
+(ADR 13's and the per-step ones on request)."""
 JUDGES = (*BASELINES, *WORKFLOW_JUDGES)
 
 

@@ -17,6 +17,7 @@ JUDGE_TITLES = {
     "sequential-criteria": "sequential criteria only",
     "whole-rollout": "whole-rollout (ADR 13, + hard triggers)",
     "evidence": "issue 19's judge (judge-evidence patch, + hard triggers)",
+    "detection": "issue 19's second judge (judge-evidence-2 patch, + hard triggers)",
 }
 
 
@@ -93,7 +94,8 @@ def _title(judge: str) -> str:
     return JUDGE_TITLES.get(judge, judge)
 
 
-_E = "evidence"
+_E = "detection"
+"""The judge issue 19's targets are read on: the one new rollouts get (``judge-evidence-2``)."""
 _ALPHA = 0.05
 """``criteria.alpha``: the one alpha of the whole rollout."""
 ISSUE_19_TARGETS = (
@@ -276,7 +278,7 @@ def render(
         "promotion by `python -m bench.judge.ab_watch` ([judge-benchmark-ab-watch.md](judge-benchmark-ab-watch.md)).",
     ]
     for title, targets in (
-        ("Targets of issue 19 (done when, issue 19's judge)", ISSUE_19_TARGETS),
+        ("Targets of issue 19 (done when, the judge new rollouts get)", ISSUE_19_TARGETS),
         ("Targets of issue 11 (whole-rollout judge)", ISSUE_11_TARGETS),
         ("Targets of the per-step judge", TARGETS),
     ):
@@ -411,6 +413,9 @@ NOTES = """## How to read this
   patch (`robust=True`): an upper confidence bound on the error dispersion under a 30 % wobble ceiling, capped
   evidence per poll, passes earned per step, every rollback path inside the one alpha. The p95's testability is
   decided per poll here (the `untestable-once` rule has its own benchmark, `bench/judge/untestable.py`).
+* **issue 19's second judge** (`detection`) is what new rollouts run under `judge-evidence-2` (ADR 44): the
+  evidence judge with the kappa bound's margin scaled to the information per poll, the dispersion measured against
+  the recent polls' ratio, and 0.3 of the error fail budget for the late-onset detector.
 * **Issue 19's cells.** `partial-resets*`: each version runs 10 pods reporting their own counters
   (`Counters.series`, as a per-pod Prometheus query or an http-json breakdown delivers them); every 2 h the next
   pod of each version restarts in the middle of a poll, so half of that poll's traffic on that pod is lost to any

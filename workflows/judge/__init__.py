@@ -66,6 +66,7 @@ def new_judge_state(
     horizon_polls: int = 0,
     carried: JudgeState | None = None,
     robust: bool = False,
+    detection: bool = False,
     testability_once: bool = False,
 ) -> JudgeState:
     """Start a canary step: the raw counters read now are the baseline every later increment counts from.
@@ -80,6 +81,8 @@ def new_judge_state(
         carried: The previous step's final state: the whole-rollout judge carries its error-rate test on.
         robust: Issue 19's judge on top of the whole-rollout one (runs started under ``judge-evidence``): see
             ``JudgeState.robust``. Ignored without ``whole_rollout``.
+        detection: Issue 19's second judge on top of the robust one (runs started under ``judge-evidence-2``):
+            see ``JudgeState.detection``. Ignored without ``robust``.
         testability_once: Issue 19 (runs started under ``untestable-once``): the p95's testability is decided
             once in the step from a confidence statement (``testability.decide_latency``), not at every poll.
 
@@ -106,6 +109,7 @@ def new_judge_state(
         alpha_share=alpha_share,
         horizon_polls=horizon_polls,
         robust=robust and whole_rollout and method == "sequential",
+        detection=detection and robust and whole_rollout and method == "sequential",
         testability_once=testability_once,
     )
 
@@ -126,13 +130,18 @@ def _decide_testability(state: JudgeState, stable: ArmTotals, criteria: Criteria
 
 
 def _robust_error_trigger(
-    trigger: TriggerResult, sequential: SequentialState | None, criteria: Criteria, triggers: RollbackTriggers
+    trigger: TriggerResult,
+    sequential: SequentialState | None,
+    criteria: Criteria,
+    triggers: RollbackTriggers,
+    *,
+    detection: bool = False,
 ) -> TriggerResult:
     """Issue 19's hard error trigger: the carried error test's evidence beyond the trigger ratio (inside alpha)."""
     if sequential is None or trigger.note.startswith("waiting for data"):
         return trigger
     alpha = criteria.alpha * WHOLE_ALPHA_SHARES["error_rate"]
-    breached, _ = error_trigger_evidence(sequential, triggers.error_rate_ratio, alpha)
+    breached, _ = error_trigger_evidence(sequential, triggers.error_rate_ratio, alpha, detection=detection)
     note = trigger.note
     if not breached and trigger.observed is not None and trigger.observed > trigger.limit:
         note = "ratio above the trigger, but the dispersion-aware evidence does not establish it yet"
@@ -214,6 +223,7 @@ def judge(
             alpha_share=state.alpha_share,
             horizon=state.horizon_polls,
             robust=state.robust,
+            detection=state.detection,
             testability=decided if state.testability_once else None,
             testability_once=state.testability_once,
         )
@@ -225,7 +235,9 @@ def judge(
     )
     if state.robust:
         trigger_results = [
-            _robust_error_trigger(t, sequential, criteria, triggers) if t.name == "error_rate" else t
+            _robust_error_trigger(t, sequential, criteria, triggers, detection=state.detection)
+            if t.name == "error_rate"
+            else t
             for t in trigger_results
         ]
     decision = _decision(results, trigger_results)

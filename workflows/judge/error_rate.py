@@ -205,13 +205,14 @@ likelihood ratio from above keeps a supermartingale one (E[min(L, c)] <= E[L]), 
 stops a single bursty poll from deciding: the late-onset detector (threshold about 12 nats) needs five."""
 
 
-def robust_kappa(state: ErrorRateTestState, variance: float) -> float:
+def robust_kappa(state: ErrorRateTestState, variance: float, margin_scale: float = 1.0) -> float:
     """Issue 19's judge: an upper confidence bound on kappa, shrunk toward the ceiling.
 
     Same variance function as ``dispersion``. kappa's estimate is the Pearson excess of earlier polls over their
     binomial variance, with the ceiling worth ``CEILING_PRIOR_POLLS`` polls; its standard error follows from the
     model itself (a poll's Pearson statistic is a scaled chi-square with one degree of freedom, variance
-    2 (1 + kappa v)^2), evaluated at the estimate. Predictable: only earlier polls are used.
+    2 (1 + kappa v)^2), evaluated at the estimate. Predictable: only earlier polls are used. ``margin_scale``
+    multiplies the confidence margin (1 for this judge; ``detection_kappa`` for the second one).
     """
     polls = state.pearson_polls
     mean_variance = state.variance_sum / polls if polls else variance
@@ -219,7 +220,29 @@ def robust_kappa(state: ErrorRateTestState, variance: float) -> float:
     weight = prior + state.variance_sum
     estimate = max(0.0, (WOBBLE_CEILING * prior + state.pearson_sum - polls) / weight)
     spread_sum = polls + 2.0 * estimate * state.variance_sum + estimate * estimate * state.variance_square_sum
-    return estimate + KAPPA_UCB_Z * math.sqrt(2.0 * spread_sum) / weight
+    return estimate + margin_scale * KAPPA_UCB_Z * math.sqrt(2.0 * spread_sum) / weight
+
+
+SMALL_POLL_VARIANCE = 30.0
+"""Issue 19's second judge (``JudgeState.detection``): the binomial variance of the split (errors x share x
+(1 - share)) below which a poll's kappa bound is taken nearer its estimate: about 30 candidate errors a poll at a
+small canary. A 5 % canary at 2 % errors (variance about 33 at the daily mean) keeps the full bound but at the
+trough of its day, and larger canaries keep it throughout."""
+
+
+def detection_kappa(state: ErrorRateTestState, variance: float) -> float:
+    """The second judge's kappa: ``robust_kappa``'s estimate, its confidence margin scaled by min(1, v / V0).
+
+    Why the margin may shrink at small v. The bound is there so that an estimate that came out low does not let
+    the next poll count as binomial; what a low estimate costs is the dispersion factor 1 + kappa v being too
+    small by (error of kappa) x v, and the excess growth of the e-value it allows per poll is of that order times
+    the poll's own information, which is itself proportional to v. The margin in kappa, z x se, has an se that
+    grows like 1 / v (a poll with few errors says little about kappa), so without scaling its effect on phi,
+    z sqrt(2 / n), is the same at 3 errors a poll as at 300, and at 3 it costs a 1 % canary a quarter of its
+    evidence for a risk that is a few percent of it. The ceiling prior and the estimate are kept whole, so a
+    service that wobbles is still discounted by all of its measured wobble.
+    """
+    return robust_kappa(state, variance, margin_scale=min(1.0, variance / SMALL_POLL_VARIANCE))
 
 
 def robust_dispersion(state: ErrorRateTestState, variance: float) -> float:
@@ -227,7 +250,29 @@ def robust_dispersion(state: ErrorRateTestState, variance: float) -> float:
     return min(DISPERSION_MAX, 1.0 + robust_kappa(state, variance) * variance)
 
 
-def _estimated_ratio(requests_sum: tuple[int, int], errors_sum: tuple[int, int]) -> float:
+LEVERAGE_CAP = 0.2
+"""Largest leverage counted in the correction of Pearson's statistic (only a rollout's first polls reach it, where
+the local and the overall fit are nearly the same and the correction is near 1)."""
+RECENT_DECAY = 0.9
+"""Issue 19's second judge: per-poll decay of the weights of the local ratio Pearson's statistic is measured
+against (about the last 10 polls, 50 minutes)."""
+
+
+def _decayed(
+    recent: tuple[tuple[float, float], tuple[float, float]], requests: tuple[int, int], errors: tuple[int, int]
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The exponentially weighted (requests, errors) sums after one more poll."""
+    (stable_n, candidate_n), (stable_e, candidate_e) = recent
+    decay = RECENT_DECAY
+    return (
+        (decay * stable_n + requests[0], decay * candidate_n + requests[1]),
+        (decay * stable_e + errors[0], decay * candidate_e + errors[1]),
+    )
+
+
+def _estimated_ratio(
+    requests_sum: tuple[int, int] | tuple[float, float], errors_sum: tuple[int, int] | tuple[float, float]
+) -> float:
     """The candidate/stable error-rate ratio of the informative polls so far, each side shrunk by one error.
 
     The shrinkage keeps the first polls' estimate near 1 (a poll without candidate errors would otherwise put
@@ -249,6 +294,7 @@ def update_whole(
     *,
     horizon: int,
     robust: bool = False,
+    detection: bool = False,
 ) -> ErrorRateTestState:
     """Add one poll to the whole-rollout test.
 
@@ -272,7 +318,7 @@ def update_whole(
     share = rq / (1.0 + rq)
     variance = total_errors * share * (1.0 - share)
     if robust:
-        kappa = robust_kappa(state, variance)
+        kappa = detection_kappa(state, variance) if detection else robust_kappa(state, variance)
         phi = min(DISPERSION_MAX, 1.0 + kappa * variance)
     else:
         kappa, phi = 0.0, dispersion(state, variance)
@@ -292,13 +338,29 @@ def update_whole(
         poll = [min(POLL_CAP_NATS, value) for value in poll]
     requests_sum = (state.requests_sum[0] + stable_requests, state.requests_sum[1] + candidate_requests)
     errors_sum = (state.errors_sum[0] + stable_errors, state.errors_sum[1] + candidate_errors)
-    # Pearson's statistic of this poll at the ratio fitted on every poll so far, this one included: known once
-    # the poll is in, so still predictable for the next poll's phi, and a real regression is not read as noise.
-    fitted = _estimated_ratio(requests_sum, errors_sum) * split
+    # Pearson's statistic of this poll at the ratio fitted on every poll so far, this one included (the second
+    # judge: on the recent polls, exponentially weighted): known once the poll is in, so still predictable for the
+    # next poll's phi, and a real regression is not read as noise.
+    recent_requests, recent_errors = state.recent_requests, state.recent_errors
+    if detection:
+        recent_requests, recent_errors = _decayed(
+            (recent_requests, recent_errors), (stable_requests, candidate_requests), (stable_errors, candidate_errors)
+        )
+        fitted = _estimated_ratio(recent_requests, recent_errors) * split
+    else:
+        fitted = _estimated_ratio(requests_sum, errors_sum) * split
     fitted_share = fitted / (1.0 + fitted)
     fitted_variance = total_errors * fitted_share * (1.0 - fitted_share)
     expected = total_errors * fitted_share
     pearson = (candidate_errors - expected) ** 2 / fitted_variance if fitted_variance > 0.0 else 1.0
+    if detection:
+        # The local ratio is fitted partly on this poll, so Pearson's statistic shrinks by its leverage (its share
+        # of the weighted errors, about 1 - RECENT_DECAY once the window is full); the fit on every poll shrinks it
+        # by the poll's share of all errors. Scaling by (1 - overall) / (1 - local) keeps the statistic's mean where
+        # ADR 30's judge had it, so kappa is not underestimated.
+        local = min(LEVERAGE_CAP, total_errors / (recent_errors[0] + recent_errors[1]))
+        overall = min(LEVERAGE_CAP, total_errors / (errors_sum[0] + errors_sum[1]))
+        pearson *= (1.0 - overall) / (1.0 - local)
     log_likelihood = [old + new for old, new in zip(state.log_likelihood, poll, strict=True)]
     restart = state.late_starts < horizon
     late = [
@@ -326,6 +388,8 @@ def update_whole(
         errors_sum=errors_sum,
         step_log_likelihood=step_log_likelihood,
         variance_square_sum=state.variance_square_sum + fitted_variance * fitted_variance,
+        recent_requests=recent_requests,
+        recent_errors=recent_errors,
     )
 
 

@@ -127,6 +127,17 @@ class ErrorRateTestState(BaseModel):
         exclude_if=_empty,
         description="Sum of the polls' squared binomial variances (issue 19's judge: kappa's spread).",
     )
+    recent_requests: tuple[float, float] = Field(
+        default=(0.0, 0.0),
+        exclude_if=lambda value: value == (0.0, 0.0),
+        description="Issue 19's second judge: (stable, candidate) requests of the informative polls, exponentially "
+        "weighted toward the recent ones (the local ratio Pearson's statistic is measured against).",
+    )
+    recent_errors: tuple[float, float] = Field(
+        default=(0.0, 0.0),
+        exclude_if=lambda value: value == (0.0, 0.0),
+        description="Issue 19's second judge: (stable, candidate) errors, weighted as ``recent_requests``.",
+    )
 
 
 class ErrorMarginState(BaseModel):
@@ -242,6 +253,13 @@ class JudgeState(BaseModel):
         description="Issue 19's judge (``judge-evidence`` patch, with ``whole_rollout``): dispersion from an upper "
         "confidence bound under a 30 % wobble ceiling, evidence per poll capped, the pass earned by the step's "
         "own evidence, the hard error trigger and the margin's ratio cap inside the error test's alpha.",
+    )
+    detection: bool = Field(
+        default=False,
+        exclude_if=_empty,
+        description="Issue 19's second judge (``judge-evidence-2`` patch, with ``robust``): the kappa bound's margin "
+        "scaled to the information per poll, Pearson's statistic measured against the recent polls' ratio (a "
+        "late regression is not read as dispersion), and 0.3 of the fail budget for the late-onset detector.",
     )
     testability_once: bool = Field(
         default=False,

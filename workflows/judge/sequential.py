@@ -241,6 +241,7 @@ def sequential_criteria(
     alpha_share: float = 1.0,
     horizon: int = 0,
     robust: bool = False,
+    detection: bool = False,
     testability: LatencyTestability | None = None,
     testability_once: bool = False,
 ) -> tuple[list[CriterionResult], list[str], SequentialState]:
@@ -260,6 +261,7 @@ def sequential_criteria(
         alpha_share: Share of the per-step budgets this step may spend (whole-rollout judge).
         horizon: Polls at which the late-onset detector may restart (whole-rollout judge).
         robust: Issue 19's judge (``JudgeState.robust``).
+        detection: Issue 19's second judge (``JudgeState.detection``).
         testability: The step's p95 testability decision, once made (``JudgeState.latency_testability``).
         testability_once: The p95 says ``untestable`` from ``testability`` alone (``JudgeState.testability_once``).
     """
@@ -276,6 +278,7 @@ def sequential_criteria(
             horizon=horizon,
             evidence=evidence,
             robust=robust,
+            detection=detection,
         )
     else:
         error_result, error_test = _error_rate(state, steps, totals, criteria, evidence)

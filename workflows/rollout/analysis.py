@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         CARRY_AS_DIGESTED_PATCH,
         CONTINUE_AS_NEW_BUDGET_PATCH,
         DECISION_PATCH,
+        JUDGE_DETECTION_PATCH,
         JUDGE_EVIDENCE_PATCH,
         JUDGE_WHOLE_ROLLOUT_PATCH,
         LEAN_HISTORY_PATCH,
@@ -186,15 +187,21 @@ def horizon_polls(spec: RolloutSpec) -> int:
     return max(1, min(MAX_HORIZON_POLLS, int(HORIZON_SLACK * observed // max(interval, 1.0)) + 1))
 
 
-def judge_rules(*, first_step: bool, carried_whole: bool, whole_patch: bool) -> JudgeRules:
+def judge_rules(
+    *, first_step: bool, carried_whole: bool, whole_patch: bool, detection_patch: bool = False
+) -> JudgeRules:
     """The judge a rollout keeps for its whole life, chosen when the ``judge-evidence`` patch is first met.
 
     At the rollout's first step that is the robust judge (where the whole-rollout judge is on). A rollout that
     meets the patch at a later step started under older code: it keeps the judge its earlier steps used, which a
     carried state shows (only the whole-rollout judge carries one), instead of switching judges mid-rollout.
+    ``detection_patch``: the ``judge-evidence-2`` patch is on at that first step, and the robust judge is its
+    second version ("evidence-2"); only a first step chooses it, so no rollout changes judge mid-way.
     """
     if first_step:
-        return "evidence" if whole_patch else "per-step"
+        if not whole_patch:
+            return "per-step"
+        return "evidence-2" if detection_patch else "evidence"
     return "whole-rollout" if carried_whole else "per-step"
 
 
@@ -218,10 +225,14 @@ def start_judge(run: RolloutRun, pair: CounterPair) -> None:
     if s.judge_rules is None and method == "sequential" and workflow.patched(JUDGE_EVIDENCE_PATCH):
         # A shadow item's report moved no traffic: the first canary after it is still the first step.
         first = len([r for r in s.record.steps if r.kind != "shadow"]) <= 1 and s.judge_carried is None
-        s.judge_rules = judge_rules(first_step=first, carried_whole=s.judge_carried is not None, whole_patch=whole)
-    robust = False
+        detection = first and whole and workflow.patched(JUDGE_DETECTION_PATCH)
+        s.judge_rules = judge_rules(
+            first_step=first, carried_whole=s.judge_carried is not None, whole_patch=whole, detection_patch=detection
+        )
+    robust = detection = False
     if s.judge_rules is not None:
-        whole, robust = s.judge_rules != "per-step", s.judge_rules == "evidence"
+        whole = s.judge_rules != "per-step"
+        robust, detection = s.judge_rules in ("evidence", "evidence-2"), s.judge_rules == "evidence-2"
     s.judge_state = new_judge_state(
         pair.stable,
         pair.candidate,
@@ -231,6 +242,7 @@ def start_judge(run: RolloutRun, pair: CounterPair) -> None:
         horizon_polls=horizon_polls(run.spec) if whole else 0,
         carried=s.judge_carried if whole else None,
         robust=robust,
+        detection=detection,
         testability_once=untestable_once(run),
     )
 

@@ -40,6 +40,10 @@ JUDGE_EVIDENCE_PATCH = "judge-evidence"
 """Issue 19: the judge is chosen once per rollout, at its first step (``RolloutState.judge_rules``), and new rollouts
 get the robust whole-rollout judge (``JudgeState.robust``): dispersion-aware evidence capped per poll, passes earned
 per step, every error rollback path inside alpha."""
+JUDGE_DETECTION_PATCH = "judge-evidence-2"
+"""Issue 19's second judge: rollouts whose judge is chosen under this patch (at their first step) get the robust
+judge with ``JudgeState.detection`` (``RolloutState.judge_rules`` "evidence-2"); rollouts that chose "evidence"
+before it keep that judge for their whole life."""
 UNTESTABLE_ONCE_PATCH = "untestable-once"
 """Issue 19: the p95's testability is decided once per step from a confidence statement (``JudgeState
 .testability_once``), and an accepted untestable p95 is refused where its smallest detectable ratio exceeds

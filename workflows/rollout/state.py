@@ -17,8 +17,9 @@ from models.targets import ChosenTarget
 from models.verdicts import AnalysisDecision
 from workflows.judge import JudgeState
 
-JudgeRules = Literal["per-step", "whole-rollout", "evidence"]
-"""The judges a rollout can use: ADR 7's per-step one, ADR 13's whole-rollout one, issue 19's robust one."""
+JudgeRules = Literal["per-step", "whole-rollout", "evidence", "evidence-2"]
+"""The judges a rollout can use: ADR 7's per-step one, ADR 13's whole-rollout one, issue 19's robust one, and issue
+19's second robust one (faster detection, ``JudgeState.detection``)."""
 
 
 class StepClock(BaseModel):
