@@ -112,3 +112,22 @@ def test_the_split_gives_the_late_detector_more_and_stays_inside_alpha() -> None
     assert late_share(detection=False) == LATE_SHARE
     assert late_share(detection=True) == DETECTION_LATE_SHARE > LATE_SHARE
     assert 0.0 < DETECTION_LATE_SHARE < 1.0  # the two paths' budgets sum to the criterion's alpha
+
+
+def test_the_pass_is_read_untilted_so_the_limit_seen_through_wobble_earns_less_of_it() -> None:
+    """A candidate whose split sits at the limit times the wobble's tilt: the second judge's pass evidence is lower.
+
+    The tilt (kappa / 2 at kappa's upper bound) keeps a candidate at the limit from drifting into a fail; read on
+    the pass side it made the limit look passable (22 % false promotions at a 25 % canary with 30 % wobble).
+    """
+    passes = {}
+    for detection in (False, True):
+        state = error_rate.new_error_rate_state(1.2)
+        for _ in range(40):  # a 25 % canary at 2 % errors, the candidate at 1.28x stable's rate
+            state = error_rate.update_whole(
+                state, 30000, 600, 10000, 256, horizon=1153, robust=True, detection=detection
+            )
+        passes[detection] = error_rate.log_e_values(state.step_log_likelihood)[1]
+        fail = error_rate.log_e_values(state.log_likelihood)[0]
+        assert fail > 0.0, "the fail side still reads the tilt: some evidence of harm"
+    assert passes[True] < passes[False]
