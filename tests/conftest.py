@@ -35,9 +35,15 @@ async def client(temporal_dev: DevServer) -> Client:
     return await connect(Settings(address=temporal_dev.address, namespace=temporal_dev.namespace))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The Java time-skipping test server: real timers, skipped when every workflow is waiting on one."""
+    """The Java time-skipping test server: real timers, skipped when every workflow is waiting on one.
+
+    One server per test, not per session: the test server skips time only while no workflow task is outstanding
+    anywhere on it, and it once kept a run whose task had ended in a continue-as-new open with that task started
+    (the new run went on). Every later test on that server then waited for time that never moved, until its
+    timeout. A server of its own costs a test a few seconds.
+    """
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(require(TEST_SERVER)),
         data_converter=pydantic_data_converter,
