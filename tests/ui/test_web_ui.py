@@ -89,8 +89,11 @@ async def test_the_web_ui_shows_approval_and_rollback(tmp_path: Path) -> None:
                 compressed_spec(
                     healthy_sim,
                     "support-assistant",
-                    steps=[{"weight": 10, "observe": "2s"}, {"weight": 50, "observe": "2s", "approval": True}],
+                    steps=[{"weight": 10, "observe": "5s"}, {"weight": 50, "observe": "5s", "approval": True}],
                     approvals={"approvers": ["ml-lead", "sre-oncall", "product-owner"], "quorum": 2, "timeout": "30m"},
+                    # A run hands over every 200 events (lean-history): at one analysis a second that is every
+                    # ~15 s, and the page below would show a run already continued as new.
+                    analysis_interval="5s",
                 ),
                 "ui",
             )
@@ -119,9 +122,8 @@ async def test_the_web_ui_shows_approval_and_rollback(tmp_path: Path) -> None:
                 assert "awaiting_approval" in waiting_row and "running" in waiting_row and "50" in waiting_row
                 await page.screenshot(shots / "ui-list.png")
 
-                await page.goto(
-                    f"{base}/namespaces/default/workflows/{waiting.id}/{waiting.result_run_id}/user-metadata"
-                )
+                current = (await client.get_workflow_handle(waiting.id).describe()).run_id
+                await page.goto(f"{base}/namespaces/default/workflows/{waiting.id}/{current}/user-metadata")
                 await page.wait_for_text(
                     "Phase: awaiting_approval",
                     "Candidate weight: 50%",
