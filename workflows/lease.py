@@ -21,6 +21,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from workflows.patch_epoch import LEASE_EPOCH, begin, patched
+
 with workflow.unsafe.imports_passed_through():
     from activities.lease import WATCH_UNSUPPORTED, LeaseActivities
     from activities.policy import PolicyActivities
@@ -84,6 +86,7 @@ class RolloutLease:
 
     @workflow.init
     def __init__(self, service: str) -> None:
+        self.patches_taken = begin(LEASE_EPOCH)  # first of all: the patches this lease takes under one marker
         self._holder: str | None = None
         self._holder_run_id: str | None = None
         self._request: LeaseRequest | None = None
@@ -94,7 +97,7 @@ class RolloutLease:
     @workflow.run
     async def run(self, service: str) -> LeaseReport | None:
         """Wait for the release; if patched, watch each holder meanwhile and compensate for an orphaned one."""
-        if not workflow.patched(LEASE_WATCHER_PATCH):
+        if not patched(LEASE_WATCHER_PATCH):
             await workflow.wait_condition(lambda: self._released and workflow.all_handlers_finished())
             return None
         self._report.watched = True
@@ -121,7 +124,7 @@ class RolloutLease:
 
     async def _watch(self, request: LeaseRequest) -> HolderEnding | None:
         """Run the watcher until the holder ends; None if the lease was released or changed hands first."""
-        queue = watch_queue(workflow.info().task_queue) if workflow.patched(LEASE_WATCH_QUEUE_PATCH) else None
+        queue = watch_queue(workflow.info().task_queue) if patched(LEASE_WATCH_QUEUE_PATCH) else None
         watch = workflow.start_activity_method(
             LeaseActivities.watch_holder,
             WatchHolderInput(
@@ -131,7 +134,7 @@ class RolloutLease:
                 stuck_task_attempts=STUCK_TASK_ATTEMPTS,
             ),
             start_to_close_timeout=WATCH_START_TO_CLOSE,
-            heartbeat_timeout=WATCH_SLOW_HEARTBEAT if workflow.patched(LEASE_SLOW_HEARTBEAT_PATCH) else WATCH_HEARTBEAT,
+            heartbeat_timeout=WATCH_SLOW_HEARTBEAT if patched(LEASE_SLOW_HEARTBEAT_PATCH) else WATCH_HEARTBEAT,
             retry_policy=WATCH_RETRY,
             summary=f"watch {request.holder}",
             task_queue=queue,
@@ -177,7 +180,7 @@ class RolloutLease:
         elif request.router is None:
             note = "no router known (the holder started before leases watched): put stable back at 100% by hand"
             self._note("no router known", note, logging.ERROR)
-        elif workflow.patched(LEASE_TRUSTED_ROUTER_PATCH) and (refusal := await self._untrusted(request)):
+        elif patched(LEASE_TRUSTED_ROUTER_PATCH) and (refusal := await self._untrusted(request)):
             note = f"{refusal}; put stable back at 100% by hand if {ending.holder} had moved traffic"
             self._note("router refused", note, logging.ERROR)
         else:

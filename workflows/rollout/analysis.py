@@ -12,6 +12,8 @@ from datetime import datetime
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
+from workflows.patch_epoch import patched
+
 with workflow.unsafe.imports_passed_through():
     from models.activities import CounterPair, ReadCountersInput
     from models.counters import Counters, CustomValue
@@ -121,7 +123,7 @@ def next_analysis(run: RolloutRun, due: datetime) -> datetime:
     """A fixed cadence (an analysis that ran late does not push every later one back)."""
     interval = run.spec.analysis_interval
     now = workflow.now()
-    if not workflow.patched(ANALYSIS_CADENCE_PATCH):
+    if not patched(ANALYSIS_CADENCE_PATCH):
         return now + interval
     following = due + interval
     return following if following > now else now + interval
@@ -149,7 +151,7 @@ async def read_counters(run: RolloutRun, summary: str) -> CounterPair:
             summary=summary,
             # A new rollout reads remotely (REMOTE_READS_PATCH, checked first so it records no local-reads
             # marker); one whose history already reads locally goes on doing so, so that it replays.
-            local=not workflow.patched(REMOTE_READS_PATCH) and workflow.patched(LOCAL_READS_PATCH),
+            local=not patched(REMOTE_READS_PATCH) and patched(LOCAL_READS_PATCH),
         )
     )
 
@@ -213,7 +215,7 @@ def untestable_once(run: RolloutRun) -> bool:
     s = run.state
     if s.untestable_once is None:
         first = len([r for r in s.record.steps if r.kind != "shadow"]) <= 1 and s.judge_carried is None
-        s.untestable_once = first and workflow.patched(UNTESTABLE_ONCE_PATCH)
+        s.untestable_once = first and patched(UNTESTABLE_ONCE_PATCH)
     return s.untestable_once
 
 
@@ -221,11 +223,11 @@ def start_judge(run: RolloutRun, pair: CounterPair) -> None:
     """A new step's judge state from its baseline reading; whole-rollout under its patch (ADR 13)."""
     s, method = run.state, run.judge_method()
     keep_baseline(run, pair)
-    whole = method == "sequential" and workflow.patched(JUDGE_WHOLE_ROLLOUT_PATCH)
-    if s.judge_rules is None and method == "sequential" and workflow.patched(JUDGE_EVIDENCE_PATCH):
+    whole = method == "sequential" and patched(JUDGE_WHOLE_ROLLOUT_PATCH)
+    if s.judge_rules is None and method == "sequential" and patched(JUDGE_EVIDENCE_PATCH):
         # A shadow item's report moved no traffic: the first canary after it is still the first step.
         first = len([r for r in s.record.steps if r.kind != "shadow"]) <= 1 and s.judge_carried is None
-        detection = first and whole and workflow.patched(JUDGE_DETECTION_PATCH)
+        detection = first and whole and patched(JUDGE_DETECTION_PATCH)
         s.judge_rules = judge_rules(
             first_step=first, carried_whole=s.judge_carried is not None, whole_patch=whole, detection_patch=detection
         )
@@ -310,7 +312,7 @@ async def analyse(run: RolloutRun, index: int) -> None:
         decision = "continue"
     drifted = input_drift.assess(run, pair)  # criteria.input_drift only: None otherwise
     accepted: frozenset[str] = frozenset()
-    if workflow.patched(DECISION_PATCH):
+    if patched(DECISION_PATCH):
         judged = verdict.state
         decided = judged.latency_testability if judged.testability_once else None
         if judged.testability_once:
@@ -461,9 +463,9 @@ async def continue_as_new_if_due(run: RolloutRun) -> None:
     measured 100 ms (``LEAN_HISTORY_EVENTS``).
     """
     info = workflow.info()
-    budget = workflow.patched(CONTINUE_AS_NEW_BUDGET_PATCH)
+    budget = patched(CONTINUE_AS_NEW_BUDGET_PATCH)
     limit = REPLAY_BUDGET_EVENTS if budget else CONTINUE_AS_NEW_EVENTS
-    if budget and workflow.patched(LEAN_HISTORY_PATCH):
+    if budget and patched(LEAN_HISTORY_PATCH):
         limit = LEAN_HISTORY_EVENTS
     if not (info.is_continue_as_new_suggested() or info.get_current_history_length() > limit):
         return
@@ -478,5 +480,5 @@ async def continue_as_new_if_due(run: RolloutRun) -> None:
         run.state.carried_digest = state_digest(run.state)
     # The arguments are serialised only once the workflow has unwound, after every ``finally`` on the way out:
     # hand over the state exactly as digested, not as those blocks leave it.
-    carried = run.state.model_copy(deep=True) if workflow.patched(CARRY_AS_DIGESTED_PATCH) else run.state
+    carried = run.state.model_copy(deep=True) if patched(CARRY_AS_DIGESTED_PATCH) else run.state
     workflow.continue_as_new(args=[run.raw_spec, carried])

@@ -13,6 +13,8 @@ from typing import TypeVar
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from workflows.patch_epoch import patched
+
 with workflow.unsafe.imports_passed_through():
     from models.activities import ShadowInput
     from models.phases import Phase
@@ -189,7 +191,7 @@ class RolloutRun:
     def upsert(self) -> None:
         """Search attributes and Current Details, from state alone; under ``LEAN_HISTORY_PATCH`` only what changed."""
         updates = view.search_attributes(self.spec, self.state, with_outcome=self.operator_view)
-        if workflow.patched(LEAN_HISTORY_PATCH):
+        if patched(LEAN_HISTORY_PATCH):
             updates = view.changed(updates, workflow.info().typed_search_attributes)
         if updates:
             workflow.upsert_search_attributes(updates)

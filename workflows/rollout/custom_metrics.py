@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from temporalio import workflow
 
+from workflows.patch_epoch import patched
+
 with workflow.unsafe.imports_passed_through():
     from models.activities import CounterPair
     from models.criteria import Criteria
@@ -42,7 +44,7 @@ def ab_budget(run: RolloutRun) -> bool:
     strategy = run.spec.strategy
     if not strategy or not any(isinstance(item, ABTestStep) for item in strategy):
         return False
-    return workflow.patched(AB_BUDGET_PATCH)
+    return patched(AB_BUDGET_PATCH)
 
 
 def guard_alpha_of(run: RolloutRun) -> float:
@@ -62,7 +64,7 @@ def guard_alpha_of(run: RolloutRun) -> float:
 def definitions(run: RolloutRun) -> dict[str, CustomMetric]:
     """The target's definitions of the custom metrics the spec judges (none: an empty dict, nothing is read)."""
     criteria = run.spec.criteria.custom
-    if not criteria or run.state.target is None or not workflow.patched(CUSTOM_METRICS_PATCH):
+    if not criteria or run.state.target is None or not patched(CUSTOM_METRICS_PATCH):
         return {}
     return used_definitions(criteria, run.state.target.target.custom_metrics)
 

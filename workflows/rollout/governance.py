@@ -14,6 +14,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from workflows.patch_epoch import patched
+
 with workflow.unsafe.imports_passed_through():
     from activities.policy import PolicyActivities
     from models.custom_metrics import definitions_sha256, used_definitions
@@ -51,7 +53,7 @@ async def govern(run: RolloutRun) -> None:
         _refuse(run, [f"policy: {cause(exc)}"], "PolicyUnreadable")
         return
     governing = loaded.policy
-    boundary = workflow.patched(TRUST_BOUNDARY_PATCH)
+    boundary = patched(TRUST_BOUNDARY_PATCH)
     problems = conflicts(spec, governing)
     if boundary:
         chosen = choose_target(spec, governing, lab_mode=loaded.lab_mode)
@@ -63,7 +65,7 @@ async def govern(run: RolloutRun) -> None:
                 used = used_definitions(spec.criteria.custom, chosen.target.custom_metrics)
                 s.record.custom_metrics_sha256 = definitions_sha256(used)
             # Since preflight-baseline-locked, an operators' target locks the preflight baseline (new rollouts only).
-            if spec.preflight is not None and workflow.patched(PREFLIGHT_BASELINE_PATCH):
+            if spec.preflight is not None and patched(PREFLIGHT_BASELINE_PATCH):
                 locked = preflight_baseline_problem(spec, chosen)
                 problems += [] if locked is None else [locked]
     signed_with: str | None = None

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from temporalio import workflow
 
+from workflows.patch_epoch import patched
+
 with workflow.unsafe.imports_passed_through():
     from models.activities import CounterPair
     from workflows import drift
@@ -24,7 +26,7 @@ INPUT_DRIFT_PATCH = "input-drift"
 def assess(run: RolloutRun, pair: CounterPair) -> drift.DriftReport | None:
     """The window's report, or None (criterion off, first reading, or a rollout from before the patch)."""
     criterion = run.spec.criteria.input_drift
-    if criterion is None or not workflow.patched(INPUT_DRIFT_PATCH):
+    if criterion is None or not patched(INPUT_DRIFT_PATCH):
         return None
     s = run.state
     if s.input_baseline is None:

@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
+from workflows.patch_epoch import patched
+
 with workflow.unsafe.imports_passed_through():
     from models.activities import ReadCountersInput
     from models.counters import Counters
@@ -117,7 +119,7 @@ def _conclude(run: RolloutRun, verdict: RecoveryVerdict, started: datetime, evid
     )
     s.record.recovery = report
     phrase = recovery_phrase(report)
-    if verdict == "not_recovered" and run.operator_view and workflow.patched(RECOVERY_OUTCOME_PATCH):
+    if verdict == "not_recovered" and run.operator_view and patched(RECOVERY_OUTCOME_PATCH):
         run.upsert()  # view.outcome_of: rolled_back_not_recovered
     run.note("recovery " + verdict.replace("_", " "), f"stable {phrase}: {evidence[-1]}")
     notify(

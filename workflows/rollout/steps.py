@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 
+from workflows.patch_epoch import patched
+
 with workflow.unsafe.imports_passed_through():
     from models.activities import PreflightInput, SetWeightsInput, ShadowInput
     from models.durations import format_duration
@@ -162,7 +164,7 @@ async def replay_and_judge(run: RolloutRun, task: ShadowInput, *, min_agreement:
     patch is checked before the replay is scheduled, because it decides the activity's input.
     """
     criteria = run.spec.criteria
-    tested = workflow.patched(SHADOW_P95_TEST_PATCH)
+    tested = patched(SHADOW_P95_TEST_PATCH)
     if tested:
         task = task.model_copy(update={"latency_limit": latency_limit(criteria)})
     result = await run.interruptible(calls.run_shadow(task, summary=summary), failure_cause="shadow")
@@ -224,12 +226,12 @@ async def start_step(run: RolloutRun, index: int, step: Step) -> None:
         s.judge_carried = s.judge_state
     s.judge_state, s.approved_by, s.approval_deadline = None, [], None
     s.awaiting_decision, s.held_since = False, None
-    if not workflow.patched(DECISION_PATCH):
+    if not patched(DECISION_PATCH):
         # Before the patch the failure count restarted with every step, so short steps never met the policy.
         s.consecutive_failures = 0
     s.step_applied = True
     await take_baseline(run)
-    if workflow.patched(ANALYSIS_CADENCE_PATCH):
+    if patched(ANALYSIS_CADENCE_PATCH):
         # Anchored to the step's start, so the last analysis lands exactly at the step's end.
         s.next_analysis_at = now + spec.analysis_interval
     else:

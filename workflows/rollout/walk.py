@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from temporalio import workflow
 
+from workflows.patch_epoch import patched
+
 with workflow.unsafe.imports_passed_through():
     from workflows.rollout import kinds, moves
     from workflows.rollout.analysis import check_testability
@@ -29,7 +31,7 @@ async def forward(run: RolloutRun) -> None:
         if spec.shadow is not None:
             await shadow(run)
         s.gates_done = True
-    if s.step_index == 0 and not s.step_applied and not s.record.steps and workflow.patched(DECISION_PATCH):
+    if s.step_index == 0 and not s.step_applied and not s.record.steps and patched(DECISION_PATCH):
         await check_testability(run)
     before, after = split_watch(plan_of(spec))
     index = s.step_index

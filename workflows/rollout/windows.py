@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 
+from workflows.patch_epoch import patched
+
 with workflow.unsafe.imports_passed_through():
     from models.windows import DeployWindows
     from workflows.rollout.analysis import watch, woken
@@ -39,7 +41,7 @@ def governing_windows(run: RolloutRun) -> DeployWindows | None:
 async def await_window(run: RolloutRun, move: str) -> None:
     """Return when ``move`` may start: inside a window, or after a signed override; abort raises."""
     windows = governing_windows(run)
-    if windows is None or not workflow.patched(DEPLOY_WINDOWS_PATCH):
+    if windows is None or not patched(DEPLOY_WINDOWS_PATCH):
         return
     s = run.state
     verdict = check(windows, workflow.now())

@@ -18,6 +18,8 @@ from temporalio import workflow
 from temporalio.common import RawValue
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from workflows.patch_epoch import ROLLOUT_EPOCH, begin, patched
+
 with workflow.unsafe.imports_passed_through():
     from models.lease import LeaseRequest
     from models.phases import Phase
@@ -76,15 +78,19 @@ class RolloutWorkflow:
 
     @workflow.init
     def __init__(self, spec: Any = None, carried: RolloutState | None = None) -> None:
+        # First of all: the patches this run takes under one marker (every run asks, continued ones too).
+        self.patches_taken = begin(ROLLOUT_EPOCH)
         self._carried = carried
         self._run: RolloutRun | None = None
         self._interrupts = Interrupts()
         # Checked once per rollout, in the first run's first task (before any handler runs); later runs read it
         # from the carried state, so a rollout never changes rules in the middle.
-        self._trust = carried.trust_operations if carried is not None else workflow.patched(TRUST_OPERATIONS_PATCH)
+        self._trust = (
+            carried.trust_operations if carried is not None else patched(TRUST_OPERATIONS_PATCH, self.patches_taken)
+        )
         # A continued run's first task can hold signals sent while the previous run handed over: they wait until
         # the run has checked its carried state against the digest and taken it over (``CARRIED_SIGNALS_PATCH``).
-        self._hold_for_carried = carried is not None and workflow.patched(CARRIED_SIGNALS_PATCH)
+        self._hold_for_carried = carried is not None and patched(CARRIED_SIGNALS_PATCH, self.patches_taken)
         self._policy_read = not self._hold_for_carried and (carried is not None or not self._trust)
         """Until then, signals and updates wait: judged without their policy (or, in a continued run, without its
         state) they would be judged wrongly."""
@@ -107,9 +113,9 @@ class RolloutWorkflow:
         """
         if carried is not None:
             _refuse_foreign_state(carried)
-        operator_view = workflow.patched(OPERATOR_VIEW_PATCH)
+        operator_view = patched(OPERATOR_VIEW_PATCH)
         # Checked once per rollout, like trust-operations; later runs read it from the carried state.
-        notify = carried.notify_patch if carried is not None else workflow.patched(NOTIFY_PATCH)
+        notify = carried.notify_patch if carried is not None else patched(NOTIFY_PATCH)
         try:
             run = self._run = self._begin(spec, operator_view=operator_view, notify=notify)
         except ApplicationError:
@@ -117,7 +123,7 @@ class RolloutWorkflow:
             raise
         if carried is None:
             # Checked once per rollout (later runs carry it): skip and full count only in rollouts started with it.
-            run.state.moves_patch = workflow.patched(MOVES_PATCH)
+            run.state.moves_patch = patched(MOVES_PATCH)
             run.note("started", f"{run.spec.stable.version} -> {run.spec.candidate.version}")
         else:
             run.state.record.continued_as_new += 1
@@ -126,14 +132,14 @@ class RolloutWorkflow:
         else:
             run.show()
         # The policy is read once, by the first run; continue-as-new carries it as read.
-        if carried is None and workflow.patched(SIGNED_APPROVALS_PATCH):
+        if carried is None and patched(SIGNED_APPROVALS_PATCH):
             try:
                 await govern(run)
             finally:  # also when the spec is refused: every waiting update gets its answer
                 self._judge_early()
         if not self._policy_read:
             self._judge_early()
-        leased = workflow.patched(SERVICE_LEASE_PATCH)
+        leased = patched(SERVICE_LEASE_PATCH)
         if leased:
             await _acquire_lease(run)
         # Released on every ending but continue-as-new (same holder next run) and worker eviction (the run goes
@@ -167,7 +173,7 @@ class RolloutWorkflow:
         state = self._carried if self._carried is not None else _new_state(spec, trust=self._trust, notify=notify)
         run = RolloutRun(spec=spec, state=state, raw_spec=raw, interrupts=self._interrupts, operator_view=operator_view)
         waits = {Phase.AWAITING_APPROVAL, Phase.INCONCLUSIVE}
-        if self._carried is not None and state.phase in waits and workflow.patched(QUIET_RETURN_PATCH):
+        if self._carried is not None and state.phase in waits and patched(QUIET_RETURN_PATCH):
             run.returning_to = state.phase
         return run
 
@@ -404,7 +410,7 @@ def _new_state(spec: RolloutSpec, *, trust: bool, notify: bool) -> RolloutState:
             criteria_sha256=criteria_fingerprint(spec),
             # Rollouts started before the sequential judge existed keep the threshold rule they started with;
             # the patch marker makes that choice part of the history.
-            judge="sequential" if workflow.patched(SEQUENTIAL_JUDGE_PATCH) else "threshold",
+            judge="sequential" if patched(SEQUENTIAL_JUDGE_PATCH) else "threshold",
             started_at=workflow.now(),
         ),
     )

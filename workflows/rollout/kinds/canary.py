@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from temporalio import workflow
 
+from workflows.patch_epoch import patched
+
 with workflow.unsafe.imports_passed_through():
     from models.strategy import CanaryStep
     from workflows.rollout.context import DECISION_PATCH, RolloutRun
@@ -19,7 +21,7 @@ async def run(run: RolloutRun, index: int, step: CanaryStep) -> None:
     if s.step_index != index or not s.step_applied:
         await start_step(run, index, step)
     await observe(run, index, step)
-    if workflow.patched(DECISION_PATCH):
+    if patched(DECISION_PATCH):
         await decide(run, index, step)
     if step.approval:
         await await_approval(run, index)

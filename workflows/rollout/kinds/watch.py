@@ -14,6 +14,8 @@ from __future__ import annotations
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
+from workflows.patch_epoch import patched
+
 with workflow.unsafe.imports_passed_through():
     from models.durations import format_duration
     from models.phases import Phase
@@ -73,7 +75,7 @@ async def _release(run: RolloutRun) -> None:
     """The old version through the target's release hook, once; recorded whatever happens, never a rollback."""
     s = run.state
     hook = None if s.target is None else s.target.target.release_hook
-    if hook is None or s.record.release is not None or not workflow.patched(RELEASE_HOOK_PATCH):
+    if hook is None or s.record.release is not None or not patched(RELEASE_HOOK_PATCH):
         return
     request = ReleaseInput(
         hook=hook,
