@@ -24,10 +24,6 @@ from workflows.pipeline import PipelineWorkflow
 from workflows.rollout import RolloutWorkflow
 
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
-HTTP_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-"""httpx's 100 connections, all of them kept alive between calls (its default keeps 20). A worker's calls go to few
-hosts (the operators' metrics, routers and webhooks), many at once: in a burst of 1,000 starts each counter read
-beyond the 20 kept opened a new connection and closed it after, a TCP handshake per read on both sides."""
 
 
 def registered_workflows() -> Sequence[type]:
@@ -44,7 +40,7 @@ async def open_activities(
     One shared HTTP client (closed when the worker stops), the Temporal client, and the operators' policy path
     (None: no policy, the secure default); ``lab_mode`` lets a spec's inline target run when there is no policy.
     """
-    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT, limits=HTTP_LIMITS) as http:
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
         activities: list[object] = [
             *RolloutActivities(http).all(),
             *LeaseActivities(client, task_queue).all(),
