@@ -263,7 +263,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             run_events: list[int] = []
             failure_causes: Counter[str] = Counter()
             carried_bytes: list[int] = []
-            reanalysed: list[float] = []
+            first_again: dict[str, float] = {}
+            """Per rollout: a run that continued as new after the restart analyses later than the one before it."""
             paths: list[BurstPath] = []
             lease_failures: Counter[str] = Counter()
             leases = await _all_histories(client, [lease_id(f"scale-{i}-{queue}") for i in range(args.rollouts)])
@@ -287,10 +288,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         carried_bytes.append(history.events[0].ByteSize())
                     if restarted_at is not None and handle not in early_aborted:
                         again = first_analysis_after(history, restarted_at)
-                        if again is not None:
-                            reanalysed.append(again)
+                        if again is not None:  # the rollout's first analysis, whichever of its runs made it
+                            first_again[handle.id] = min(again, first_again.get(handle.id, again))
                     failures += task_failures(history)
                     failure_causes.update(task_failure_causes(history))
+    reanalysed = list(first_again.values())
     expected = args.rollouts * elapsed / args.interval
     worker_cpu = sum(last[p].cpu_seconds - first[p].cpu_seconds for p in pids)
     per = max(started, 1)
