@@ -36,9 +36,9 @@ from simulator.policies import write_lab_policy
 from simulator.testing import run_simulator
 from tests.servers import dev_server
 from tests.workflows.helpers import rollout_worker, start_rollout, status, targeted_spec, wait_until
-from workers.build import sandbox_runner
 from workers.client import connect
 from workers.converter import data_converter
+from workers.sandbox import sandbox_runner
 from workers.settings import Settings
 from workflows.lease import RolloutLease
 from workflows.rollout import RolloutWorkflow

@@ -10,11 +10,11 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.lease import LeaseActivities
 from models.lease import watch_queue
 from workers.rollout_metrics import RolloutMetricsInterceptor
+from workers.sandbox import sandbox_runner
 from workers.tuning import SHARED_QUEUE_POLL_SHARE, WorkerTuning
 
 HEARTBEAT_FLUSH = timedelta(seconds=1)
@@ -22,21 +22,6 @@ HEARTBEAT_FLUSH = timedelta(seconds=1)
 heartbeat timeout (24 s for the eval gate's 30 s): a worker killed mid-suite lost that much graded work, which
 the next attempt ran again. Heartbeats carry progress (eval verdicts, shadow counts), so they go out each second.
 """
-
-
-def sandbox_runner() -> SandboxedWorkflowRunner:
-    """The workflow sandbox, with our pure modules and pydantic passed through.
-
-    Passing pydantic through avoids re-importing it per workflow run (slow, and its classes would not be the
-    ones the converter knows). Our pure modules hold no I/O, so sharing them across runs is safe. ``sshsig`` and
-    ``cryptography`` verify signed decisions in handlers: pure functions, and their native bindings cannot be
-    imported twice in one process.
-    """
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(
-            "pydantic", "pydantic_core", "models", "workflows", "sshsig", "cryptography"
-        )
-    )
 
 
 class RolloutWorker:

@@ -66,6 +66,10 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # httpx writes a line per request at INFO: at 1,000 rollouts that is most of the log and a few per cent of
+    # the worker's CPU. The activities log what the request meant (weights applied, a delivery's status); the
+    # request lines come back with LOG_LEVEL=DEBUG.
+    logging.getLogger("httpx").setLevel(logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING)
     # The context is already lifted into JSON keys; the SDK would also append it to every message.
     temporalio.workflow.logger.workflow_info_on_message = False
     temporalio.activity.logger.activity_info_on_message = False

@@ -24,8 +24,8 @@ from temporalio.worker import Replayer
 from simulator.policies import write_lab_policy
 from simulator.testing import Simulator, run_simulator
 from tests.workflows.helpers import SIM_TARGET, rollout_worker, run_histories, start_rollout, status, targeted_spec
-from workers.build import sandbox_runner
 from workers.registry import registered_workflows
+from workers.sandbox import sandbox_runner
 from workflows.rollout.state import RolloutStatus
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -40,10 +40,11 @@ from tests.workflows.helpers import (
     wait_for_status,
     wait_until,
 )
-from workers.build import RolloutWorker, build_worker, sandbox_runner
+from workers.build import RolloutWorker, build_worker
 from workers.cli.decisions import Signer, payload_for, signed_payload
 from workers.cli.signing import expiry
 from workers.registry import open_activities, registered_workflows
+from workers.sandbox import sandbox_runner
 from workflows.rollout.state import RolloutResult
 from workflows.rollout.workflow import EARLY_REFUSED, EARLY_SIGNALS_KEPT
 from workflows.signatures import Binding, canonical_spec
