@@ -39,7 +39,7 @@ from bench.scale.burst import BurstPath, burst_path, summarise
 from bench.scale.measure import (
     ProcessSample,
     analyses_started,
-    analysis_lags,
+    analysis_lag_points,
     billed_actions,
     first_analysis_after,
     percentile,
@@ -259,6 +259,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             ended = await asyncio.gather(*(result(h) for h in handles), return_exceptions=True)
             aborts_answered_seconds = time.monotonic() - abort_began
             lags: list[float] = []
+            lag_points: list[tuple[str, float, str]] = []
             failures = started = events = event_bytes = actions = 0
             run_events: list[int] = []
             failure_causes: Counter[str] = Counter()
@@ -277,7 +278,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         paths.append(burst_path(history))
                     if args.dump and handle is handles[0]:
                         Path(args.dump).write_text(history.to_json())
-                    lags += analysis_lags(history, since, until)
+                    points = analysis_lag_points(history, since, until)
+                    lags += [lag for _, lag in points]
+                    lag_points += [(due.isoformat(), lag, handle.id) for due, lag in points]
                     started += analyses_started(history, since, until)
                     window = window_events(history, since, until)
                     events, event_bytes = events + window[0], event_bytes + window[1]
@@ -292,6 +295,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                             first_again[handle.id] = min(again, first_again.get(handle.id, again))
                     failures += task_failures(history)
                     failure_causes.update(task_failure_causes(history))
+    if args.lags:
+        Path(args.lags).write_text("".join(json.dumps(point) + "\n" for point in sorted(lag_points)))
     reanalysed = list(first_again.values())
     expected = args.rollouts * elapsed / args.interval
     worker_cpu = sum(last[p].cpu_seconds - first[p].cpu_seconds for p in pids)
@@ -578,6 +583,7 @@ def main() -> None:
         help="with --restart: abort this many rollouts while no worker runs; time each answer from the new start",
     )
     parser.add_argument("--dump", help="write the first rollout's history (JSON) to this file")
+    parser.add_argument("--lags", help="write every analysis's due time, lag and rollout (JSON lines) to this file")
     parser.add_argument("--activities", type=int, default=0, help="WORKER_MAX_CONCURRENT_ACTIVITIES (0: default)")
     parser.add_argument("--sqlite-wal", action="store_true", help="dev server: journal_mode=wal, synchronous=normal")
     parser.add_argument(

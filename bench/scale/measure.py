@@ -37,7 +37,12 @@ def local_read_scheduled(event: HistoryEvent) -> datetime | None:
 
 
 def analysis_lags(history: WorkflowHistory, since: datetime, until: datetime) -> list[float]:
-    """Seconds from each analysis timer's due time to the start of the counter read it led to.
+    """Seconds from each analysis timer's due time to the start of the counter read it led to (see below)."""
+    return [lag for _, lag in analysis_lag_points(history, since, until)]
+
+
+def analysis_lag_points(history: WorkflowHistory, since: datetime, until: datetime) -> list[tuple[datetime, float]]:
+    """Each analysis's due time and the seconds from it to the start of the counter read it led to.
 
     A local read (a marker) starts when the worker scheduled it, in the workflow task that followed the timer.
 
@@ -48,7 +53,7 @@ def analysis_lags(history: WorkflowHistory, since: datetime, until: datetime) ->
     due_of_timer: dict[int, datetime] = {}
     last_due: datetime | None = None
     scheduled_due: dict[int, datetime] = {}
-    lags: list[float] = []
+    lags: list[tuple[datetime, float]] = []
     for event in history.events:
         kind = event.event_type
         if kind == EventType.EVENT_TYPE_TIMER_STARTED:
@@ -64,10 +69,10 @@ def analysis_lags(history: WorkflowHistory, since: datetime, until: datetime) ->
         elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             due = scheduled_due.pop(event.activity_task_started_event_attributes.scheduled_event_id, None)
             if due is not None and since <= due < until:
-                lags.append((event.event_time.ToDatetime() - due).total_seconds())
+                lags.append((due, (event.event_time.ToDatetime() - due).total_seconds()))
         elif (local := local_read_scheduled(event)) is not None:
             if last_due is not None and since <= last_due < until:
-                lags.append((local - last_due).total_seconds())
+                lags.append((last_due, (local - last_due).total_seconds()))
             last_due = None
     return lags
 
