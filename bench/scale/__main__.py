@@ -25,6 +25,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -81,6 +82,8 @@ def _env_pair(text: str) -> tuple[str, str]:
 RESULT_WAITS = 100
 """Rollouts whose result the benchmark awaits at once: the dev server refuses more concurrent long polls per
 namespace ("namespace concurrent poller limit exceeded"), and a refused wait read as a rollout not rolled back."""
+LATE_SECONDS = 10.0
+"""An analysis this late is worth reading the history of (``--dump-late``)."""
 
 
 @dataclass(frozen=True)
@@ -163,8 +166,11 @@ def _spec(sim: Simulator, service: str, interval: float) -> dict[str, Any]:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     queue = f"scale-{uuid.uuid4().hex[:8]}"
-    with tempfile.TemporaryDirectory(prefix="scale-") as tmp:
+    kept = contextlib.nullcontext(tempfile.mkdtemp(prefix="scale-")) if args.keep_logs else None
+    with kept or tempfile.TemporaryDirectory(prefix="scale-") as tmp:
         folder = Path(tmp)
+        if args.keep_logs:
+            print(f"logs kept in {folder}", file=sys.stderr)
         os.chmod(folder, 0o755)
         async with (
             _server(args.server, folder, args.sqlite_wal) as server,
@@ -281,6 +287,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     points = analysis_lag_points(history, since, until)
                     lags += [lag for _, lag in points]
                     lag_points += [(due.isoformat(), lag, handle.id) for due, lag in points]
+                    if args.dump_late and any(lag > LATE_SECONDS for _, lag in points):
+                        began_at = history.events[0].event_time.seconds
+                        late = Path(args.dump_late) / f"{history.workflow_id}-{began_at}.json"
+                        late.parent.mkdir(parents=True, exist_ok=True)
+                        late.write_text(history.to_json())
                     started += analyses_started(history, since, until)
                     window = window_events(history, since, until)
                     events, event_bytes = events + window[0], event_bytes + window[1]
@@ -584,6 +595,8 @@ def main() -> None:
     )
     parser.add_argument("--dump", help="write the first rollout's history (JSON) to this file")
     parser.add_argument("--lags", help="write every analysis's due time, lag and rollout (JSON lines) to this file")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the server's and workers' logs (path on stderr)")
+    parser.add_argument("--dump-late", help=f"write every run with an analysis over {LATE_SECONDS:g} s late here")
     parser.add_argument("--activities", type=int, default=0, help="WORKER_MAX_CONCURRENT_ACTIVITIES (0: default)")
     parser.add_argument("--sqlite-wal", action="store_true", help="dev server: journal_mode=wal, synchronous=normal")
     parser.add_argument(
