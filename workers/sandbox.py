@@ -14,8 +14,8 @@ Two changes, both keeping what runs inside the sandbox exactly as it was:
   methods only look up the run's pending commands and its info (no import, no workflow code), so the import hook
   the ``exec`` path installs around them protects nothing.
 
-The SDK version is pinned in pyproject.toml; ``tests/unit/test_sandbox.py`` fails if the private names used here
-move, and every replay test runs through this runner.
+The SDK version is pinned in pyproject.toml; ``tests/workflows/test_sandbox_runner.py`` fails if the private
+names used here move, and every replay test runs through this runner.
 """
 
 from __future__ import annotations
