@@ -117,7 +117,7 @@ class Server:
 
 
 @contextlib.asynccontextmanager
-async def _dev_server(folder: Path, wal: bool) -> AsyncIterator[Server]:
+async def _dev_server(folder: Path, wal: bool, memory: bool = False) -> AsyncIterator[Server]:
     address = f"127.0.0.1:{free_port()}"
 
     async def ready(_process: object) -> bool:
@@ -128,7 +128,8 @@ async def _dev_server(folder: Path, wal: bool) -> AsyncIterator[Server]:
         return True
 
     argv = [str(require(TEMPORAL_CLI)), "server", "start-dev", "--headless", "--ip", "127.0.0.1"]
-    argv += ["--port", address.rsplit(":", 1)[1], "--db-filename", str(folder / "temporal.db"), "--log-level", "warn"]
+    argv += ["--port", address.rsplit(":", 1)[1], "--log-level", "warn"]
+    argv += [] if memory else ["--db-filename", str(folder / "temporal.db")]
     argv += [*DEV_SERVER_FLAGS, *search_attributes.cli_flags(), *(WAL_PRAGMAS if wal else ())]
     log = folder / "temporal.log"
     async with running(argv, ready=ready, what="dev server", timeout=60, log=log, interval=0.2) as process:
@@ -136,9 +137,9 @@ async def _dev_server(folder: Path, wal: bool) -> AsyncIterator[Server]:
 
 
 @contextlib.asynccontextmanager
-async def _server(kind: str, folder: Path, wal: bool) -> AsyncIterator[Server]:
+async def _server(kind: str, folder: Path, wal: bool, memory: bool = False) -> AsyncIterator[Server]:
     if kind == "dev":
-        async with _dev_server(folder, wal) as server:
+        async with _dev_server(folder, wal, memory) as server:
             yield server
     else:
         async with running_cluster(folder / "cluster") as cluster:
@@ -173,7 +174,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"logs kept in {folder}", file=sys.stderr)
         os.chmod(folder, 0o755)
         async with (
-            _server(args.server, folder, args.sqlite_wal) as server,
+            _server(args.server, folder, args.sqlite_wal, args.dev_memory) as server,
             run_simulator(knobs={"rps": 5}) as sim,
             contextlib.AsyncExitStack() as stack,
         ):
@@ -325,7 +326,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         }
     )
     return {
-        "server": args.server + (" (sqlite wal)" if args.server == "dev" and args.sqlite_wal else ""),
+        "server": args.server + (" (in memory)" if args.server == "dev" and args.dev_memory else ""),
         "workers": args.workers,
         "cache": args.cache or "default",
         "activity_slots": args.activities or "default",
@@ -598,6 +599,9 @@ def main() -> None:
     parser.add_argument("--keep-logs", action="store_true", help="keep the server's and workers' logs (path on stderr)")
     parser.add_argument("--dump-late", help=f"write every run with an analysis over {LATE_SECONDS:g} s late here")
     parser.add_argument("--activities", type=int, default=0, help="WORKER_MAX_CONCURRENT_ACTIVITIES (0: default)")
+    parser.add_argument(
+        "--dev-memory", action="store_true", help="dev server: its database in memory, not in a file (nothing kept)"
+    )
     parser.add_argument("--sqlite-wal", action="store_true", help="dev server: journal_mode=wal, synchronous=normal")
     parser.add_argument(
         "--worker-env",
