@@ -288,7 +288,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     points = analysis_lag_points(history, since, until)
                     lags += [lag for _, lag in points]
                     lag_points += [(due.isoformat(), lag, handle.id) for due, lag in points]
-                    if args.dump_late and any(lag > LATE_SECONDS for _, lag in points):
+                    late_or_failed = any(lag > LATE_SECONDS for _, lag in points) or task_failures(history)
+                    if args.dump_late and late_or_failed:
                         began_at = history.events[0].event_time.seconds
                         late = Path(args.dump_late) / f"{history.workflow_id}-{began_at}.json"
                         late.parent.mkdir(parents=True, exist_ok=True)
@@ -597,7 +598,10 @@ def main() -> None:
     parser.add_argument("--dump", help="write the first rollout's history (JSON) to this file")
     parser.add_argument("--lags", help="write every analysis's due time, lag and rollout (JSON lines) to this file")
     parser.add_argument("--keep-logs", action="store_true", help="keep the server's and workers' logs (path on stderr)")
-    parser.add_argument("--dump-late", help=f"write every run with an analysis over {LATE_SECONDS:g} s late here")
+    parser.add_argument(
+        "--dump-late",
+        help=f"write every run with an analysis over {LATE_SECONDS:g} s late, or a failed workflow task, here",
+    )
     parser.add_argument("--activities", type=int, default=0, help="WORKER_MAX_CONCURRENT_ACTIVITIES (0: default)")
     parser.add_argument(
         "--dev-memory", action="store_true", help="dev server: its database in memory, not in a file (nothing kept)"
