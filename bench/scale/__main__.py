@@ -288,8 +288,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     points = analysis_lag_points(history, since, until)
                     lags += [lag for _, lag in points]
                     lag_points += [(due.isoformat(), lag, handle.id) for due, lag in points]
-                    late_or_failed = any(lag > LATE_SECONDS for _, lag in points) or task_failures(history)
-                    if args.dump_late and late_or_failed:
+                    failed = task_failures(history)
+                    if args.dump_late and (failed or any(lag > LATE_SECONDS for _, lag in points)):
                         began_at = history.events[0].event_time.seconds
                         late = Path(args.dump_late) / f"{history.workflow_id}-{began_at}.json"
                         late.parent.mkdir(parents=True, exist_ok=True)
@@ -306,7 +306,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         again = first_analysis_after(history, restarted_at)
                         if again is not None:  # the rollout's first analysis, whichever of its runs made it
                             first_again[handle.id] = min(again, first_again.get(handle.id, again))
-                    failures += task_failures(history)
+                    failures += failed
                     failure_causes.update(task_failure_causes(history))
     if args.lags:
         Path(args.lags).write_text("".join(json.dumps(point) + "\n" for point in sorted(lag_points)))
@@ -327,7 +327,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         }
     )
     return {
-        "server": args.server + (" (in memory)" if args.server == "dev" and args.dev_memory else ""),
+        "server": args.server
+        + (" (sqlite wal)" if args.server == "dev" and args.sqlite_wal else "")
+        + (" (in memory)" if args.server == "dev" and args.dev_memory else ""),
         "workers": args.workers,
         "cache": args.cache or "default",
         "activity_slots": args.activities or "default",
