@@ -17,6 +17,9 @@
 * ``detection``: issue 19's second judge (``JudgeState.detection``, the ``judge-evidence-2`` patch): the evidence
   judge with the kappa bound's margin scaled to the information per poll and the dispersion measured against the
   recent polls' ratio.
+* ``evidence-3``: issue 19's third judge (``JudgeState.third``, the ``judge-evidence-3`` patch, ADR 47): the second
+  with kappa's score bound, the fail side's tilt at a higher bound, late-onset restarts weighted toward the planned
+  polls, and the absolute margin's pass only where the ratio does not bind.
 
 The two naive judges are vectorised over every poll of the run (numpy); they see the step's true increments
 as the scrapes deliver them, which is what the workflow's counter handling reconstructs from raw counters.
@@ -213,6 +216,9 @@ WORKFLOW_JUDGES: dict[str, JudgeFactory] = {
     "whole-rollout": lambda first, steps: WorkflowJudge(first, steps=steps, whole=True),
     "evidence": lambda first, steps: WorkflowJudge(first, steps=steps, whole=True, robust=True),
     "detection": lambda first, steps: WorkflowJudge(first, steps=steps, whole=True, robust=True, detection=True),
+    "evidence-3": lambda first, steps: WorkflowJudge(
+        first, steps=steps, whole=True, robust=True, detection=True, third=True
+    ),
     "sequential": lambda first, steps: WorkflowJudge(first, steps=steps, whole=False),
     "sequential-criteria": lambda first, steps: WorkflowJudge(first, steps=steps, whole=False, criteria_only=True),
 }
@@ -220,9 +226,9 @@ WORKFLOW_JUDGES: dict[str, JudgeFactory] = {
 
 BASELINES = ("window", "cumulative", "kayenta")
 """The naive judges and Kayenta: vectorised over a run (a few ms), so every run computes them."""
-DEFAULT_JUDGES = ("evidence", "detection")
-"""The workflow judges a default run compares: issue 19's first judge and its second, which new rollouts get
-(ADR 13's and the per-step ones on request)."""
+DEFAULT_JUDGES = ("detection", "evidence-3")
+"""The workflow judges a default run compares: issue 19's second judge and its third, which new rollouts get
+(ADR 13's, the first evidence judge and the per-step ones on request)."""
 JUDGES = (*BASELINES, *WORKFLOW_JUDGES)
 
 

@@ -94,8 +94,8 @@ def _title(judge: str) -> str:
     return JUDGE_TITLES.get(judge, judge)
 
 
-_E = "detection"
-"""The judge issue 19's targets are read on: the one new rollouts get (``judge-evidence-2``)."""
+_E = "evidence-3"
+"""The judge issue 19's targets are read on: the one new rollouts get (``judge-evidence-3``)."""
 _ALPHA = 0.05
 """``criteria.alpha``: the one alpha of the whole rollout."""
 ISSUE_19_TARGETS = (

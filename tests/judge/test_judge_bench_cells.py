@@ -71,7 +71,7 @@ def test_the_judge_keeps_partial_reset_totals_within_a_percent() -> None:
 
 
 def test_totals_are_exact_without_restarts() -> None:
-    assert run_all(CELLS["aa-1%"], 3)["evidence"].totals_error == 0.0
+    assert run_all(CELLS["aa-1%"], 3)["evidence-3"].totals_error == 0.0
 
 
 def test_sticky_users_differ_and_drift() -> None:

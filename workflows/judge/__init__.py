@@ -67,6 +67,7 @@ def new_judge_state(
     carried: JudgeState | None = None,
     robust: bool = False,
     detection: bool = False,
+    third: bool = False,
     testability_once: bool = False,
 ) -> JudgeState:
     """Start a canary step: the raw counters read now are the baseline every later increment counts from.
@@ -83,6 +84,8 @@ def new_judge_state(
             ``JudgeState.robust``. Ignored without ``whole_rollout``.
         detection: Issue 19's second judge on top of the robust one (runs started under ``judge-evidence-2``):
             see ``JudgeState.detection``. Ignored without ``robust``.
+        third: Issue 19's third judge on top of the second (runs started under ``judge-evidence-3``): see
+            ``JudgeState.third``. Ignored without ``detection``.
         testability_once: Issue 19 (runs started under ``untestable-once``): the p95's testability is decided
             once in the step from a confidence statement (``testability.decide_latency``), not at every poll.
 
@@ -110,6 +113,7 @@ def new_judge_state(
         horizon_polls=horizon_polls,
         robust=robust and whole_rollout and method == "sequential",
         detection=detection and robust and whole_rollout and method == "sequential",
+        third=third and detection and robust and whole_rollout and method == "sequential",
         testability_once=testability_once,
     )
 
@@ -136,12 +140,13 @@ def _robust_error_trigger(
     triggers: RollbackTriggers,
     *,
     detection: bool = False,
+    third: bool = False,
 ) -> TriggerResult:
     """Issue 19's hard error trigger: the carried error test's evidence beyond the trigger ratio (inside alpha)."""
     if sequential is None or trigger.note.startswith("waiting for data"):
         return trigger
     alpha = criteria.alpha * WHOLE_ALPHA_SHARES["error_rate"]
-    breached, _ = error_trigger_evidence(sequential, triggers.error_rate_ratio, alpha, detection=detection)
+    breached, _ = error_trigger_evidence(sequential, triggers.error_rate_ratio, alpha, detection=detection, third=third)
     note = trigger.note
     if not breached and trigger.observed is not None and trigger.observed > trigger.limit:
         note = "ratio above the trigger, but the dispersion-aware evidence does not establish it yet"
@@ -224,6 +229,7 @@ def judge(
             horizon=state.horizon_polls,
             robust=state.robust,
             detection=state.detection,
+            third=state.third,
             testability=decided if state.testability_once else None,
             testability_once=state.testability_once,
         )
@@ -235,7 +241,7 @@ def judge(
     )
     if state.robust:
         trigger_results = [
-            _robust_error_trigger(t, sequential, criteria, triggers, detection=state.detection)
+            _robust_error_trigger(t, sequential, criteria, triggers, detection=state.detection, third=state.third)
             if t.name == "error_rate"
             else t
             for t in trigger_results

@@ -245,6 +245,42 @@ def detection_kappa(state: ErrorRateTestState, variance: float) -> float:
     return robust_kappa(state, variance, margin_scale=min(1.0, variance / SMALL_POLL_VARIANCE))
 
 
+def score_kappa(state: ErrorRateTestState, variance: float, margin_scale: float = 1.0) -> float:
+    """Issue 19's third judge: ``robust_kappa``'s bound with the standard error taken at the bound itself.
+
+    ``robust_kappa`` evaluates kappa's standard error at the estimate. A poll's Pearson statistic has variance
+    2 (1 + kappa v)^2, so when the first polls of a step happen to come out calm the estimate is low, its standard
+    error with it, and the bound barely rises above the estimate: the bound collapses exactly where it is needed
+    (Wilson's interval for a proportion fixes the same fault in the Wald interval). Here kappa_u solves
+    kappa_u = estimate + z sqrt(2 spread(kappa_u)) / weight, spread(k) = n + 2 k sum(v) + k^2 sum(v^2): a quadratic
+    in kappa_u, its larger root. Binomial traffic (estimate near 0) pays little; wobbling traffic whose estimate
+    came out low is bounded about estimate / (1 - z sqrt(2 / n)) until the polls pin it down.
+    """
+    polls = state.pearson_polls
+    mean_variance = state.variance_sum / polls if polls else variance
+    prior = CEILING_PRIOR_POLLS * mean_variance
+    weight = prior + state.variance_sum
+    estimate = max(0.0, (WOBBLE_CEILING * prior + state.pearson_sum - polls) / weight)
+    c2 = 2.0 * (margin_scale * SCORE_Z) ** 2
+    a = weight * weight - c2 * state.variance_square_sum
+    if a <= 0.0:
+        return KAPPA_MAX
+    b = estimate * weight * weight + c2 * state.variance_sum
+    c = estimate * estimate * weight * weight - c2 * polls
+    return min(KAPPA_MAX, (b + math.sqrt(max(0.0, b * b - a * c))) / a)
+
+
+SCORE_Z = 0.5
+"""z of the third judge's score bound on kappa (``score_kappa``), as ``KAPPA_UCB_Z``."""
+TILT_Z = 0.8
+"""Issue 19's third judge: z of the kappa bound the fail side tilts the limit's split by, at polls of at least
+``SMALL_POLL_VARIANCE`` (a small poll keeps the dispersion's bound)."""
+LARGE_POLL_CAP_NATS = 2.0
+"""Issue 19's third judge: the clip per poll at polls of at least ``SMALL_POLL_VARIANCE`` (``POLL_CAP_NATS`` below)."""
+KAPPA_MAX = 4.0
+"""Largest kappa the score bound returns (a 140 % relative wobble per version; phi is capped anyway)."""
+
+
 def robust_dispersion(state: ErrorRateTestState, variance: float) -> float:
     """The dispersion factor 1 + kappa v at ``robust_kappa``'s upper bound."""
     return min(DISPERSION_MAX, 1.0 + robust_kappa(state, variance) * variance)
@@ -285,7 +321,9 @@ def _estimated_ratio(
     return ((candidate_errors + 1.0) / candidate_requests) / ((stable_errors + 1.0) / stable_requests)
 
 
-def _poll_evidence(base: float, candidate_errors: int, total_errors: int, phi: float, robust: bool) -> list[float]:
+def _poll_evidence(
+    base: float, candidate_errors: int, total_errors: int, phi: float, robust: bool, cap: float = POLL_CAP_NATS
+) -> list[float]:
     """One poll's log-likelihood ratios at every grid ratio against the limit's log split ``base``.
 
     Discounted by the dispersion ``phi`` and, for the robust judges, clipped at ``POLL_CAP_NATS``.
@@ -299,7 +337,7 @@ def _poll_evidence(base: float, candidate_errors: int, total_errors: int, phi: f
     null = poll[_NULL]
     poll = [(value - null) / phi for value in poll]
     if robust:
-        poll = [min(POLL_CAP_NATS, value) for value in poll]
+        poll = [min(cap, value) for value in poll]
     return poll
 
 
@@ -313,6 +351,7 @@ def update_whole(
     horizon: int,
     robust: bool = False,
     detection: bool = False,
+    third: bool = False,
 ) -> ErrorRateTestState:
     """Add one poll to the whole-rollout test.
 
@@ -323,6 +362,9 @@ def update_whole(
 
     ``robust`` (issue 19's judge): the dispersion is ``robust_dispersion``, each poll's evidence is clipped at
     ``POLL_CAP_NATS``, and the step's own log-likelihood (``step_log_likelihood``) is kept for the pass.
+    ``third`` (issue 19's third judge, with ``detection``): kappa from ``score_kappa``; at polls of at least
+    ``SMALL_POLL_VARIANCE`` the tilt from the bound at ``TILT_Z`` and the clip at ``LARGE_POLL_CAP_NATS``; the
+    late-onset detector's restarts weighted by ``late_start_log_weight``.
     """
     total_errors = stable_errors + candidate_errors
     late = state.late_log_e or [-math.inf] * len(_ABOVE)
@@ -335,7 +377,10 @@ def update_whole(
     rq = _estimated_ratio(state.requests_sum, state.errors_sum) * split
     share = rq / (1.0 + rq)
     variance = total_errors * share * (1.0 - share)
-    if robust:
+    if third:
+        kappa = score_kappa(state, variance, margin_scale=min(1.0, variance / SMALL_POLL_VARIANCE))
+        phi = min(DISPERSION_MAX, 1.0 + kappa * variance)
+    elif robust:
         kappa = detection_kappa(state, variance) if detection else robust_kappa(state, variance)
         phi = min(DISPERSION_MAX, 1.0 + kappa * variance)
     else:
@@ -344,14 +389,19 @@ def update_whole(
     # factor] = 1 + d^2 = 1 + kappa / 2 for mean-1 factors of relative sd d. The robust judge compares each poll
     # with the split the limit gives under that tilt, so a candidate at the limit does not drift into a fail.
     untilted = math.log(state.limit) + math.log(split)
-    poll = _poll_evidence(untilted + math.log1p(0.5 * kappa), candidate_errors, total_errors, phi, robust)
+    tilt_kappa, cap = kappa, POLL_CAP_NATS
+    if third and variance >= SMALL_POLL_VARIANCE:
+        # A poll with the information of a large canary: the tilt from a higher bound, and less evidence per poll.
+        tilt_kappa = score_kappa(state, variance, margin_scale=TILT_Z / SCORE_Z)
+        cap = LARGE_POLL_CAP_NATS
+    poll = _poll_evidence(untilted + math.log1p(0.5 * tilt_kappa), candidate_errors, total_errors, phi, robust, cap)
     # The tilt is at kappa's upper bound: right for the fail side (a candidate at the limit must not drift into a
     # fail), but for the pass it would compare the poll with a split above the limit's, and a candidate exactly at
     # the limit passed in 22 % of runs at a 25 % canary with 30 % wobble. The second judge's pass reads the poll
     # untilted: wobble only ever tilts the split toward the candidate, so that pass is conservative.
     pass_poll = poll
-    if detection and kappa > 0.0:
-        pass_poll = _poll_evidence(untilted, candidate_errors, total_errors, phi, robust)
+    if detection and tilt_kappa > 0.0:
+        pass_poll = _poll_evidence(untilted, candidate_errors, total_errors, phi, robust, cap)
     requests_sum = (state.requests_sum[0] + stable_requests, state.requests_sum[1] + candidate_requests)
     errors_sum = (state.errors_sum[0] + stable_errors, state.errors_sum[1] + candidate_errors)
     # Pearson's statistic of this poll at the ratio fitted on every poll so far, this one included (the second
@@ -379,8 +429,9 @@ def update_whole(
         pearson *= (1.0 - overall) / (1.0 - local)
     log_likelihood = [old + new for old, new in zip(state.log_likelihood, poll, strict=True)]
     restart = state.late_starts < horizon
+    start = late_start_log_weight(state.late_starts, horizon) if third else 0.0
     late = [
-        (_log_add(value, 0.0) if restart else value) + poll[index] for value, index in zip(late, _ABOVE, strict=True)
+        (_log_add(value, start) if restart else value) + poll[index] for value, index in zip(late, _ABOVE, strict=True)
     ]
     log_e_fail, log_e_pass = log_e_values(log_likelihood)
     step_log_likelihood = state.step_log_likelihood
@@ -439,6 +490,28 @@ def _log_late(late: list[float]) -> float:
 def _log_add(a: float, b: float) -> float:
     high, low = (a, b) if a >= b else (b, a)
     return high if low == -math.inf else high + math.log1p(math.exp(low - high))
+
+
+LATE_SLACK_SHARE = 0.1
+"""Issue 19's third judge: the share of the late-onset detector's restart weight given to the horizon's second
+half (the room for extensions); the planned half gets the rest."""
+
+
+def late_start_log_weight(start: int, horizon: int) -> float:
+    """Issue 19's third judge: log of horizon x the weight of the mixture started at informative poll ``start``.
+
+    The horizon is twice the rollout's planned polls (``HORIZON_SLACK``), the second half being room for
+    extensions. The ``horizon`` starts' weights sum to ``horizon`` whatever the split, so ``late_log_threshold``
+    is unchanged; the planned half's starts get (1 - ``LATE_SLACK_SHARE``) of it, so a regression starting on
+    schedule meets a threshold log(2 x 0.9) = 0.59 nats lower, and one starting in an extension 1.6 nats higher.
+    """
+    horizon = max(1, horizon)
+    planned = max(1, (horizon - 1) // 2)
+    if planned >= horizon:
+        return 0.0
+    if start < planned:
+        return math.log((1.0 - LATE_SLACK_SHARE) * horizon / planned)
+    return math.log(LATE_SLACK_SHARE * horizon / (horizon - planned))
 
 
 def late_log_threshold(horizon: int, alpha: float) -> float:

@@ -261,6 +261,14 @@ class JudgeState(BaseModel):
         "scaled to the information per poll, Pearson's statistic measured against the recent polls' ratio (a "
         "late regression is not read as dispersion), and 0.3 of the fail budget for the late-onset detector.",
     )
+    third: bool = Field(
+        default=False,
+        exclude_if=_empty,
+        description="Issue 19's third judge (``judge-evidence-3`` patch, with ``detection``): kappa's bound with its "
+        "standard error taken at the bound (a calm start no longer collapses it), the fail side's tilt at a higher "
+        "bound, the late-onset detector's restarts weighted toward the rollout's planned polls, and the absolute "
+        "margin's pass only where the ratio does not bind.",
+    )
     testability_once: bool = Field(
         default=False,
         exclude_if=_empty,

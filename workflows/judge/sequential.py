@@ -242,6 +242,7 @@ def sequential_criteria(
     horizon: int = 0,
     robust: bool = False,
     detection: bool = False,
+    third: bool = False,
     testability: LatencyTestability | None = None,
     testability_once: bool = False,
 ) -> tuple[list[CriterionResult], list[str], SequentialState]:
@@ -262,6 +263,7 @@ def sequential_criteria(
         horizon: Polls at which the late-onset detector may restart (whole-rollout judge).
         robust: Issue 19's judge (``JudgeState.robust``).
         detection: Issue 19's second judge (``JudgeState.detection``).
+        third: Issue 19's third judge (``JudgeState.third``).
         testability: The step's p95 testability decision, once made (``JudgeState.latency_testability``).
         testability_once: The p95 says ``untestable`` from ``testability`` alone (``JudgeState.testability_once``).
     """
@@ -279,6 +281,7 @@ def sequential_criteria(
             evidence=evidence,
             robust=robust,
             detection=detection,
+            third=third,
         )
     else:
         error_result, error_test = _error_rate(state, steps, totals, criteria, evidence)

@@ -39,13 +39,19 @@ before). Its threshold is log(horizon / (alpha x share)), the carried test's log
 0.25 / 0.3 / 0.35 gave 45 / 45 / 50 minutes for 2x at a 1 % canary and 90 / 85 / 85 for a late onset."""
 
 
-def late_share(detection: bool) -> float:
+THIRD_LATE_SHARE = 0.3
+"""Issue 19's third judge: the late-onset detector's share of the fail budget."""
+
+
+def late_share(detection: bool, third: bool = False) -> float:
     """The late-onset detector's share of the error criterion's fail budget; the carried test gets the rest.
 
     The split keeps every rollback path inside the criterion's alpha: the carried test spends (1 - share) x alpha,
     the detector share x alpha (a union bound over the two), and the hard error trigger and the margin's ratio cap
     fire only on evidence that already crosses the carried test's own threshold (``error_rate.log_e_beyond``).
     """
+    if third:
+        return THIRD_LATE_SHARE
     return DETECTION_LATE_SHARE if detection else LATE_SHARE
 
 
@@ -70,6 +76,7 @@ def error_rate_whole(
     evidence: bool,
     robust: bool = False,
     detection: bool = False,
+    third: bool = False,
 ) -> tuple[CriterionResult, ErrorRateTestState, ErrorMarginState]:
     """The error criterion: ratio (carried, dispersion-aware, late detector) or absolute margin.
 
@@ -88,6 +95,9 @@ def error_rate_whole(
         detection: Issue 19's second judge (``JudgeState.detection``, with ``robust``): the kappa bound's margin
             scaled to the poll's information, Pearson's statistic against a local ratio, the late-onset detector's
             larger share of the fail budget (``DETECTION_LATE_SHARE``).
+        third: Issue 19's third judge (``JudgeState.third``, with ``detection``): kappa's bound with its standard
+            error at the bound (``error_rate.score_kappa``), the late-onset detector's restarts weighted toward the
+            planned polls, and the absolute margin's pass only where the ratio does not bind.
     """
     limit = criteria.error_rate_ratio_max
     test = state.error_rate or error_rate.new_error_rate_state(limit)
@@ -102,11 +112,12 @@ def error_rate_whole(
         horizon=horizon,
         robust=robust,
         detection=detection,
+        third=third,
     )
     margin_state = error_margin.update(state.error_margin or ErrorMarginState(), previous, steps)
     stable, candidate = totals
-    fail_main = math.log(1.0 / (alpha * (1.0 - late_share(detection))))
-    fail_late = error_rate.late_log_threshold(horizon, alpha * late_share(detection))
+    fail_main = math.log(1.0 / (alpha * (1.0 - late_share(detection, third))))
+    fail_late = error_rate.late_log_threshold(horizon, alpha * late_share(detection, third))
     pass_ratio = math.log(1.0 / (alpha * (1.0 - MARGIN_PASS_SHARE)))
     ratio_fail = test.max_log_e_fail >= fail_main or test.max_log_late >= fail_late
     if robust:
@@ -146,7 +157,7 @@ def error_rate_whole(
             note = (note + "; " if note else "") + f"above {MARGIN_RATIO_CAP:g}x, beyond what the margin forgives"
         if test.max_log_late >= fail_late and test.max_log_e_fail < fail_main:
             note = (note + "; " if note else "") + "a late-onset regression (restarted detector)"
-    elif ratio_pass or (margin > 0.0 and margin_verdict == "pass"):
+    elif ratio_pass or (margin > 0.0 and margin_verdict == "pass" and not (third and ratio_binds)):
         verdict = "pass"
         if not ratio_pass:
             note = (note + "; " if note else "") + f"within the absolute margin of {margin:g}"
@@ -202,7 +213,7 @@ def latency_resolution(stable_q: Quantile | None, limit: float) -> str | None:
 
 
 def error_trigger_evidence(
-    state: SequentialState, trigger_ratio: float, alpha: float, *, detection: bool = False
+    state: SequentialState, trigger_ratio: float, alpha: float, *, detection: bool = False, third: bool = False
 ) -> tuple[bool, float]:
     """Issue 19's hard error trigger: the carried, dispersion-aware test's evidence that the ratio is above it.
 
@@ -217,6 +228,6 @@ def error_trigger_evidence(
     test = state.error_rate
     if test is None:
         return False, -math.inf
-    fail_main = math.log(1.0 / (alpha * (1.0 - late_share(detection))))
+    fail_main = math.log(1.0 / (alpha * (1.0 - late_share(detection, third))))
     value, share = error_rate.log_e_beyond(test.log_likelihood, trigger_ratio, test.limit)
     return value >= fail_main - math.log(share), value

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         DECISION_PATCH,
         JUDGE_DETECTION_PATCH,
         JUDGE_EVIDENCE_PATCH,
+        JUDGE_THIRD_PATCH,
         JUDGE_WHOLE_ROLLOUT_PATCH,
         LEAN_HISTORY_PATCH,
         LOCAL_READS_PATCH,
@@ -190,7 +191,12 @@ def horizon_polls(spec: RolloutSpec) -> int:
 
 
 def judge_rules(
-    *, first_step: bool, carried_whole: bool, whole_patch: bool, detection_patch: bool = False
+    *,
+    first_step: bool,
+    carried_whole: bool,
+    whole_patch: bool,
+    detection_patch: bool = False,
+    third_patch: bool = False,
 ) -> JudgeRules:
     """The judge a rollout keeps for its whole life, chosen when the ``judge-evidence`` patch is first met.
 
@@ -199,11 +205,15 @@ def judge_rules(
     carried state shows (only the whole-rollout judge carries one), instead of switching judges mid-rollout.
     ``detection_patch``: the ``judge-evidence-2`` patch is on at that first step, and the robust judge is its
     second version ("evidence-2"); only a first step chooses it, so no rollout changes judge mid-way.
+    ``third_patch``: the ``judge-evidence-3`` patch is on at that first step (with ``detection_patch``): the third
+    version ("evidence-3").
     """
     if first_step:
         if not whole_patch:
             return "per-step"
-        return "evidence-2" if detection_patch else "evidence"
+        if detection_patch:
+            return "evidence-3" if third_patch else "evidence-2"
+        return "evidence"
     return "whole-rollout" if carried_whole else "per-step"
 
 
@@ -228,13 +238,20 @@ def start_judge(run: RolloutRun, pair: CounterPair) -> None:
         # A shadow item's report moved no traffic: the first canary after it is still the first step.
         first = len([r for r in s.record.steps if r.kind != "shadow"]) <= 1 and s.judge_carried is None
         detection = first and whole and patched(JUDGE_DETECTION_PATCH)
+        third = detection and patched(JUDGE_THIRD_PATCH)
         s.judge_rules = judge_rules(
-            first_step=first, carried_whole=s.judge_carried is not None, whole_patch=whole, detection_patch=detection
+            first_step=first,
+            carried_whole=s.judge_carried is not None,
+            whole_patch=whole,
+            detection_patch=detection,
+            third_patch=third,
         )
-    robust = detection = False
+    robust = detection = third = False
     if s.judge_rules is not None:
         whole = s.judge_rules != "per-step"
-        robust, detection = s.judge_rules in ("evidence", "evidence-2"), s.judge_rules == "evidence-2"
+        robust = s.judge_rules in ("evidence", "evidence-2", "evidence-3")
+        detection = s.judge_rules in ("evidence-2", "evidence-3")
+        third = s.judge_rules == "evidence-3"
     s.judge_state = new_judge_state(
         pair.stable,
         pair.candidate,
@@ -245,6 +262,7 @@ def start_judge(run: RolloutRun, pair: CounterPair) -> None:
         carried=s.judge_carried if whole else None,
         robust=robust,
         detection=detection,
+        third=third,
         testability_once=untestable_once(run),
     )
 

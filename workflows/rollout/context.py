@@ -46,6 +46,10 @@ JUDGE_DETECTION_PATCH = "judge-evidence-2"
 """Issue 19's second judge: rollouts whose judge is chosen under this patch (at their first step) get the robust
 judge with ``JudgeState.detection`` (``RolloutState.judge_rules`` "evidence-2"); rollouts that chose "evidence"
 before it keep that judge for their whole life."""
+JUDGE_THIRD_PATCH = "judge-evidence-3"
+"""Issue 19's third judge: rollouts whose judge is chosen under this patch (at their first step) get the second
+judge with ``JudgeState.third`` (``RolloutState.judge_rules`` "evidence-3"); rollouts that chose "evidence" or
+"evidence-2" before it keep that judge for their whole life. Asked on its own: the patch epochs are frozen."""
 UNTESTABLE_ONCE_PATCH = "untestable-once"
 """Issue 19: the p95's testability is decided once per step from a confidence statement (``JudgeState
 .testability_once``), and an accepted untestable p95 is refused where its smallest detectable ratio exceeds

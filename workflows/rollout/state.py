@@ -17,9 +17,10 @@ from models.targets import ChosenTarget
 from models.verdicts import AnalysisDecision
 from workflows.judge import JudgeState
 
-JudgeRules = Literal["per-step", "whole-rollout", "evidence", "evidence-2"]
-"""The judges a rollout can use: ADR 7's per-step one, ADR 13's whole-rollout one, issue 19's robust one, and issue
-19's second robust one (faster detection, ``JudgeState.detection``)."""
+JudgeRules = Literal["per-step", "whole-rollout", "evidence", "evidence-2", "evidence-3"]
+"""The judges a rollout can use: ADR 7's per-step one, ADR 13's whole-rollout one, issue 19's robust one, issue
+19's second robust one (faster detection, ``JudgeState.detection``) and its third (``JudgeState.third``: kappa's
+score bound, restarts weighted to the planned polls, the margin's pass only where the ratio does not bind)."""
 
 
 class StepClock(BaseModel):
