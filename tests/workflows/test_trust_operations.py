@@ -455,7 +455,10 @@ async def test_the_record_alone_proves_every_signed_decision_bound_to_the_first_
     rules = {"approvers": ["bob", "carol"], "quorum": 2}
     write_policy(policy, rules, [p.allowed() for p in (alice, bob, carol)])
     service = unique_service()
-    async with run_simulator(knobs=FAST) as sim, rollout_worker(client, task_queue, policy_path=policy):
+    # Errors at 0.1% on both versions: with analyses 5 s apart, the absolute margin decides the error criterion in a
+    # few polls. At 1% the ratio binds and its dispersion-aware test (ADR 47) needs about a dozen polls, a minute.
+    low_errors = {"rps": 200000, "versions": {v: {"error_rate": 0.001} for v in ("v1", "v2")}}
+    async with run_simulator(knobs=low_errors) as sim, rollout_worker(client, task_queue, policy_path=policy):
         spec = compressed_spec(
             sim,
             service,
