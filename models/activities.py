@@ -66,6 +66,21 @@ class ReadCountersInput(_Model):
         exclude_if=lambda value: not value,  # inputs of rollouts without custom metrics stay as they were
         description="The custom metrics to read beside the counters (the rollout's criteria.custom), by name.",
     )
+    stable_since: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        exclude_if=lambda value: value is None,  # inputs of rollouts that do not ask serialise as before
+        description="The instant of stable's previous reading (its ``at``): a provider that keeps samples "
+        "(Prometheus) reports what a process that restarted since then served before its restart.",
+    )
+    candidate_since: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        exclude_if=lambda value: value is None,
+        description="The instant of the candidate's previous reading, as ``stable_since``.",
+    )
 
 
 class CounterPair(_Model):

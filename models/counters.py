@@ -121,3 +121,28 @@ class Counters(BaseModel):
             if counters.series:
                 raise ValueError(f"series {name!r} has series of its own (one level only)")
         return value
+
+    at: float | None = Field(
+        default=None,
+        ge=0,
+        allow_inf_nan=False,
+        exclude_if=lambda value: value is None,  # readings of providers that do not say serialise as before
+        description="The instant (Unix seconds) the reading describes, where the provider knows it (Prometheus: "
+        "the queries' evaluation time). The next reading asks the provider for restarts since then.",
+    )
+    before_restart: Counters | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,  # readings with no restart in them serialise as before
+        description="Set when this process restarted after the previous reading: its counters at the provider's "
+        "last sample before the restart (after more than one restart, the last sample before each one, added). "
+        "The judge counts them against the previous reading, then the new process' counts; without them what "
+        "the process served between the previous reading and its restart is lost.",
+    )
+
+    @field_validator("before_restart")
+    @classmethod
+    def _plain(cls, value: Counters | None) -> Counters | None:
+        """Counters only: no breakdown, no restarts of its own, no instant (it is not a reading)."""
+        if value is not None and (value.series or value.before_restart is not None or value.at is not None):
+            raise ValueError("before_restart holds counters only (no series, before_restart or at)")
+        return value

@@ -118,3 +118,40 @@ def test_the_judge_sees_the_true_step_totals_through_rolling_restarts() -> None:
         state = judgement.state
         assert judgement.decision != "rollback", judgement.reason
     assert (state.stable.requests, state.candidate.requests) == tuple(served)
+
+
+def test_counts_a_restarted_pod_served_before_its_restart_once() -> None:
+    before = _ten_pods(900_000)
+    after = {name: _pod(c.requests + 1_000, c.errors + 10) for name, c in before.items()}
+    # Pod 3 served 700 more requests (7 errors) after the previous poll, then restarted and served 400 (4).
+    after["pod-3"] = _pod(400, 4).model_copy(update={"before_restart": _pod(900_700, 9_007)})
+    step = increment(_fleet(before), _fleet(after))
+    assert step.requests == 9 * 1_000 + 700 + 400
+    assert step.errors == 9 * 10 + 7 + 4
+    assert step.reset
+    assert step.latency_counts[-1] == step.requests
+    assert step.latency_counts[0] == 9 * 500 + 350 + 200
+
+
+def test_samples_behind_the_previous_reading_add_nothing_before_the_restart() -> None:
+    """A provider whose last sample before the restart predates the previous reading cannot take counts back."""
+    before = {"a": _pod(1_000, 10)}
+    after = {"a": _pod(300, 3).model_copy(update={"before_restart": _pod(990, 9)})}
+    step = increment(_fleet(before), _fleet(after))
+    assert (step.requests, step.errors, step.reset) == (300, 3, True)
+
+
+def test_a_restart_the_raw_counters_hide_still_counts_both_lives() -> None:
+    """The new process already served more than the old one had: without ``before_restart`` no reset would show."""
+    before = {"a": _pod(1_000, 10)}
+    after = {"a": _pod(5_000, 50).model_copy(update={"before_restart": _pod(1_200, 12)})}
+    step = increment(_fleet(before), _fleet(after))
+    assert (step.requests, step.errors, step.reset) == (200 + 5_000, 2 + 50, True)
+
+
+def test_before_restart_is_validated_and_holds_counters_only() -> None:
+    broken = _pod(300, 3).model_copy(update={"before_restart": Counters(requests=5, errors=9)})
+    with pytest.raises(ValueError, match=r"series\['a'\]\.before_restart\.errors"):
+        validate_counters(_fleet({"a": broken}), "candidate")
+    with pytest.raises(ValueError, match="before_restart holds counters only"):
+        Counters(requests=1, errors=0, before_restart=Counters(requests=1, errors=0, at=3.0))

@@ -8,6 +8,10 @@ method sees the same data. The rules, all chosen to be conservative:
 * Readings broken down per series (``Counters.series``: pods, instances) are differenced series by series and
   then summed, so one pod restarting adds only its own new counts; a series seen for the first time (a new pod)
   counts from zero, one that disappeared adds nothing.
+* A reading that says what a restarted process served before its restart (``Counters.before_restart``, from a
+  provider that keeps samples) counts that against the previous reading, then the new process' counts: only
+  the traffic between the provider's last sample and the restart is lost, not everything since the previous
+  poll. Counters below the previous reading there (samples the provider had not yet ingested) add nothing.
 * A reading identical to the previous one (a missed scrape) is a zero increment: no new data.
 * When the bucket layout changes without a restart, the latency increment of that poll cannot be computed and
   is dropped; the accumulated histogram keeps only the bounds common to every layout seen, so a layout
@@ -79,6 +83,8 @@ def validate_counters(counters: Counters, arm: str) -> None:
         _raise_bucket_error(buckets, arm)
     for name, series in counters.series.items():
         validate_counters(series, f"{arm}.series[{name!r}]")
+    if counters.before_restart is not None:
+        validate_counters(counters.before_restart, f"{arm}.before_restart")
 
 
 def _buckets_look_valid(buckets: list[tuple[float, int]]) -> bool:
@@ -182,6 +188,33 @@ def _sum_increments(parts: list[Increment]) -> Increment:
     )
 
 
+def _restarted(current: Counters, old_bounds: tuple[float, ...]) -> Increment:
+    """A restarted process' increment: everything its new counters hold (they count from zero)."""
+    new_bounds, new_counts = _histogram(current)
+    return Increment(
+        requests=current.requests,
+        errors=current.errors,
+        latency_bounds=new_bounds,
+        latency_counts=new_counts,
+        latency_total=_histogram_total(new_bounds, new_counts, current.requests),
+        quality_sum=current.quality_sum,
+        quality_sum_squares=current.quality_sum_squares,
+        quality_count=current.quality_count,
+        reset=True,
+        layout_changed=bool(old_bounds) and old_bounds != new_bounds,
+    )
+
+
+def _across_restart(previous: Counters, current: Counters, before: Counters) -> Increment:
+    """What the process served from the previous reading to its restart, then since it (both counted once)."""
+    old_bounds, old_counts = _histogram(previous)
+    before_bounds, before_counts = _histogram(before)
+    after = _restarted(current, before_bounds or old_bounds)
+    if _went_down(previous, before, old_bounds, old_counts, before_bounds, before_counts):
+        return after  # the provider's samples before the restart are behind the previous reading: add nothing
+    return _sum_increments([increment(previous, before), after])
+
+
 def increment(previous: Counters, current: Counters) -> Increment:
     """The traffic served between two raw readings of one version (both already validated)."""
     if previous.series and current.series:
@@ -190,19 +223,10 @@ def increment(previous: Counters, current: Counters) -> Increment:
         )
     new_bounds, new_counts = _histogram(current)
     old_bounds, old_counts = _histogram(previous)
+    if current.before_restart is not None:
+        return _across_restart(previous, current, current.before_restart)
     if _went_down(previous, current, old_bounds, old_counts, new_bounds, new_counts):
-        return Increment(
-            requests=current.requests,
-            errors=current.errors,
-            latency_bounds=new_bounds,
-            latency_counts=new_counts,
-            latency_total=_histogram_total(new_bounds, new_counts, current.requests),
-            quality_sum=current.quality_sum,
-            quality_sum_squares=current.quality_sum_squares,
-            quality_count=current.quality_count,
-            reset=True,
-            layout_changed=bool(old_bounds) and old_bounds != new_bounds,
-        )
+        return _restarted(current, old_bounds)
     requests = current.requests - previous.requests
     latency_bounds: tuple[float, ...] | None
     if not old_bounds or old_bounds == new_bounds:
