@@ -88,8 +88,8 @@ class RolloutActivities:
         """Both versions' cumulative counters, read back to back so they cover the same moment."""
         provider = metrics_for(request.metrics, self._http)
         try:
-            stable = await provider.counters(request.stable_version)
-            candidate = await provider.counters(request.candidate_version)
+            stable = await provider.counters(request.stable_version, request.stable_since)
+            candidate = await provider.counters(request.candidate_version, request.candidate_since)
             # Only the custom metrics the rollout judges are kept, under their names (none: none kept).
             stable = stable.model_copy(
                 update={"custom": await provider.custom(request.stable_version, request.custom, stable)}

@@ -12,8 +12,12 @@ from models.custom_metrics import CustomMetric
 class MetricsProvider(Protocol):
     """Where the counters of stable and candidate come from."""
 
-    async def counters(self, version: str) -> Counters:
-        """Cumulative counters of ``version`` since its serving process started."""
+    async def counters(self, version: str, since: float | None = None) -> Counters:
+        """Cumulative counters of ``version`` since its serving process started.
+
+        ``since``: the instant of the previous reading (its ``at``), for a provider that keeps samples to report
+        what a process that restarted after it served before the restart (``Counters.before_restart``).
+        """
         ...
 
     async def custom(

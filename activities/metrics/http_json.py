@@ -20,13 +20,21 @@ class HttpJsonMetricsProvider:
         self._url = spec.url
         self._http = http
 
-    async def counters(self, version: str) -> Counters:
-        """The counters exactly as the endpoint returns them; a body that does not fit ``Counters`` is rejected."""
+    async def counters(self, version: str, since: float | None = None) -> Counters:
+        """The counters as the endpoint returns them; a body that does not fit ``Counters`` is rejected.
+
+        The endpoint keeps no samples, so ``since`` is not asked about, and a ``before_restart`` in its answer is
+        dropped: it would be counted against a previous reading the endpoint never saw.
+        """
         async with provider_call(f"metrics GET {self._url}?version={version}"):
             # Merge, not replace: the configured URL may carry its own query (?service=...).
             response = await self._http.get(httpx.URL(self._url).copy_merge_params({"version": version}))
             response.raise_for_status()
-            return Counters.model_validate_json(response.content)
+            counters = Counters.model_validate_json(response.content)
+        if counters.before_restart is None and all(s.before_restart is None for s in counters.series.values()):
+            return counters
+        series = {name: s.model_copy(update={"before_restart": None}) for name, s in counters.series.items()}
+        return counters.model_copy(update={"before_restart": None, "series": series})
 
     async def custom(
         self, version: str, definitions: Mapping[str, CustomMetric], counters: Counters

@@ -9,10 +9,16 @@ scraped) must surface as an analysis error for the workflow's policy, not pass a
 With ``queries.series_by`` (default ``instance``) every query is grouped by that label (``$series`` in the
 template) and the reading carries one set of counters per process in ``Counters.series``, their sums on top: the
 judge differences each process on its own, so a pod that restarts adds its new counts, not the fleet's lifetime.
+
+Given ``since`` (the instant of the previous reading), the reader also looks for restarts in between: a subquery
+of the requests over the window finds each series whose count went down, and for those the counters at the last
+sample before each restart become the series' ``before_restart``. The judge counts them, so a restart loses only
+what the pod served between its last scrape and the restart, not everything since the previous poll.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Mapping
@@ -25,8 +31,17 @@ from activities.http_errors import provider_call
 from models.counters import MAX_SERIES, Counters, CustomValue
 from models.custom_metrics import CustomMetric
 from models.spec import PrometheusMetrics
+from workflows.judge.increments import validate_counters
 
 _LE_SCALE = {"seconds": 1000.0, "milliseconds": 1.0}
+
+MAX_RESTART_WINDOW_S = 6 * 3600.0
+"""Longest gap since the previous reading searched for restarts: a few analysis intervals, or a pause's length,
+within Prometheus' retention and small enough that the window's points stay a bounded answer."""
+
+RESTART_POINTS = 120
+"""Points per series over the window (a 5-minute window: one every 3 s, finer than a 15 s scrape): a restart's
+old counts are read at the last point before it, so the points must be no coarser than the scrapes."""
 
 _READ_ATTEMPTS = 3
 """Readings taken until one is consistent. A scrape's samples carry the scrape's start time but become visible
@@ -44,10 +59,11 @@ class PrometheusMetricsProvider:
         self._url = spec.url.rstrip("/") + "/api/v1/query"
         self._http = http
 
-    async def counters(self, version: str) -> Counters:
+    async def counters(self, version: str, since: float | None = None) -> Counters:
         """Requests, errors, latency buckets and quality sums of ``version``, every query at the same instant.
 
         Quality queries the spec leaves out read as zero samples rather than an error: quality is optional.
+        ``since``: the previous reading's instant; processes that restarted after it get ``before_restart``.
         """
         queries = self._spec.queries
         for _ in range(_READ_ATTEMPTS):
@@ -62,6 +78,7 @@ class PrometheusMetricsProvider:
             inputs = await self._inputs(queries.input_features, version, at) if queries.input_features else {}
             if await self._values(queries.requests, version, at) == requests:
                 break  # no scrape landed at or before `at` while we read: every query saw the same samples
+        restarts = await self._restarts(version, at, since, requests) if since is not None else {}
         try:
             series = {
                 name: Counters(
@@ -71,6 +88,7 @@ class PrometheusMetricsProvider:
                     quality_sum=quality[0].get(name, 0.0),
                     quality_sum_squares=quality[1].get(name, 0.0),
                     quality_count=round(quality[2].get(name, 0.0)),
+                    before_restart=restarts.get(name) if queries.series_by is not None else None,
                 )
                 for name, count in sorted(requests.items())
             }
@@ -84,10 +102,90 @@ class PrometheusMetricsProvider:
                 quality_count=sum(part.quality_count for part in parts),
                 series=series if queries.series_by is not None else {},
                 inputs=inputs,
+                at=float(at),
+                before_restart=restarts.get("") if queries.series_by is None else None,
             )
         except ValueError as exc:
             raise ProviderRejected(f"prometheus: counters of {version!r} are unusable: {exc}") from exc
         return total
+
+    async def _restarts(self, version: str, at: str, since: float, requests: dict[str, float]) -> dict[str, Counters]:
+        """Each series that restarted after ``since``: its counters at the last sample before each restart, added.
+
+        Only the requests are read over the window unless a series went down: restarts are rare, and the other
+        counters' windows are read only then. A window longer than ``MAX_RESTART_WINDOW_S`` (a rollout that was
+        paused, metrics that were down) is not searched: the judge then counts the reset as before.
+        """
+        window = float(at) - since
+        if not 0 < window <= MAX_RESTART_WINDOW_S:
+            return {}
+        step = max(1, math.ceil(window / RESTART_POINTS))
+        queries = self._spec.queries
+        series = await self._windows(queries.requests, version, at, window, step)
+        for name, count in requests.items():  # the reading itself is the window's last point
+            series.setdefault(name, {})[float(at)] = count
+        lasts = {name: _before_drops(points, since) for name, points in series.items()}
+        lasts = {name: times for name, times in lasts.items() if times}
+        if not lasts:
+            return {}
+        errors = await self._windows(queries.errors, version, at, window, step)
+        quality = [
+            await self._windows(q, version, at, window, step) if q is not None else {}
+            for q in (queries.quality_sum, queries.quality_sum_squares, queries.quality_count)
+        ]
+        buckets = await self._bucket_windows(queries.latency_buckets, version, at, window, step)
+        found: dict[str, Counters] = {}
+        for name, times in lasts.items():
+
+            def added(windows: dict[str, dict[float, float]], name: str = name, times: list[float] = times) -> float:
+                points = windows.get(name, {})
+                return math.fsum(points.get(t, 0.0) for t in times)
+
+            histogram = buckets.get(name, {})
+            try:
+                before = Counters(
+                    requests=round(added(series)),
+                    errors=round(added(errors)),
+                    latency_ms_buckets=sorted(
+                        (bound, round(math.fsum(points.get(t, 0.0) for t in times)))
+                        for bound, points in histogram.items()
+                    ),
+                    quality_sum=added(quality[0]),
+                    quality_sum_squares=added(quality[1]),
+                    quality_count=round(added(quality[2])),
+                )
+                validate_counters(before, f"{version}.series[{name!r}].before_restart")
+            except ValueError:
+                continue  # samples that do not add up (a scrape half ingested): count the restart as before
+            found[name] = before
+        return found
+
+    async def _windows(
+        self, template: str, version: str, at: str, window: float, step: int
+    ) -> dict[str, dict[float, float]]:
+        """A query's values over the window at ``step``-second points, per series: {series: {instant: value}}."""
+        result = await self._query(_subquery(template, window, step), version, at, kind="matrix")
+        if len(result) > MAX_SERIES:
+            raise ProviderRejected(f"prometheus: {template!r} returned more than {MAX_SERIES} series")
+        return {
+            self._series_of(series): {float(t): _number(v, template) for t, v in series.get("values") or []}
+            for series in result
+        }
+
+    async def _bucket_windows(
+        self, template: str, version: str, at: str, window: float, step: int
+    ) -> dict[str, dict[float, dict[float, float]]]:
+        """The buckets' values over the window per series: {series: {bound: {instant: value}}}."""
+        scale = _LE_SCALE[self._spec.queries.latency_unit]
+        result = await self._query(_subquery(template, window, step), version, at, kind="matrix")
+        windows: dict[str, dict[float, dict[float, float]]] = {}
+        for series in result:
+            bound = _bound(series, template, scale)
+            points = {float(t): _number(v, template) for t, v in series.get("values") or []}
+            windows.setdefault(self._series_of(series), {})[bound] = points
+        if len(windows) > MAX_SERIES:
+            raise ProviderRejected(f"prometheus: {template!r} returned more than {MAX_SERIES} series")
+        return windows
 
     async def custom(
         self, version: str, definitions: Mapping[str, CustomMetric], counters: Counters
@@ -116,7 +214,7 @@ class PrometheusMetricsProvider:
         label = self._spec.queries.series_by
         return str((series.get("metric") or {}).get(label, "")) if label is not None else ""
 
-    async def _query(self, template: str, version: str, at: str) -> list[dict[str, Any]]:
+    async def _query(self, template: str, version: str, at: str, kind: str = "vector") -> list[dict[str, Any]]:
         query = template.replace("$version", version).replace("$series", self._spec.queries.series_by or "")
         what = f"prometheus query {query!r}"
         async with provider_call(what):
@@ -128,8 +226,8 @@ class PrometheusMetricsProvider:
         if not isinstance(body, dict) or body.get("status") != "success":
             raise ProviderUnavailable(f"{what}: {str(body)[:300]}")
         data = body.get("data") or {}
-        if data.get("resultType") != "vector":
-            raise ProviderRejected(f"{what}: expected an instant vector, got {data.get('resultType')!r}")
+        if data.get("resultType") != kind:
+            raise ProviderRejected(f"{what}: expected a {kind}, got {data.get('resultType')!r}")
         result: list[dict[str, Any]] = data.get("result") or []
         if not result:
             raise ProviderUnavailable(f"{what}: no data (is version {version!r} scraped?)")
@@ -172,14 +270,7 @@ class PrometheusMetricsProvider:
         scale = _LE_SCALE[self._spec.queries.latency_unit]
         buckets: dict[str, list[tuple[float, int]]] = {}
         for series in await self._query(template, version, at):
-            le = (series.get("metric") or {}).get("le")
-            if le is None:
-                raise ProviderRejected(f"prometheus: {template!r} returned a series without an le label")
-            try:
-                bound = float(le)
-            except ValueError as exc:
-                raise ProviderRejected(f"prometheus: le={le!r} is not a number") from exc
-            value = (bound if math.isinf(bound) else round(bound * scale, 6), round(_value(series, template)))
+            value = (_bound(series, template, scale), round(_value(series, template)))
             buckets.setdefault(self._series_of(series), []).append(value)
         if len(buckets) > MAX_SERIES:
             raise ProviderRejected(f"prometheus: {template!r} returned more than {MAX_SERIES} series")
@@ -199,12 +290,43 @@ def _summed_buckets(histograms: list[list[tuple[float, int]]]) -> list[tuple[flo
 
 def _value(series: dict[str, Any], template: str) -> float:
     try:
-        value = float(series["value"][1])
-    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        sample = series["value"][1]
+    except (KeyError, IndexError, TypeError) as exc:
         raise ProviderRejected(f"prometheus: {template!r}: malformed sample {series!r:.200}") from exc
+    return _number(sample, template)
+
+
+def _number(sample: object, template: str) -> float:
+    try:
+        value = float(sample)  # type: ignore[arg-type]  # Prometheus sends numbers as strings
+    except (TypeError, ValueError) as exc:
+        raise ProviderRejected(f"prometheus: {template!r}: malformed sample {sample!r:.200}") from exc
     if math.isnan(value) or value < 0:
         raise ProviderUnavailable(f"prometheus: {template!r} evaluated to {value}")
     return value
+
+
+def _bound(series: dict[str, Any], template: str, scale: float) -> float:
+    """A bucket series' upper bound in milliseconds (``+Inf`` kept)."""
+    le = (series.get("metric") or {}).get("le")
+    if le is None:
+        raise ProviderRejected(f"prometheus: {template!r} returned a series without an le label")
+    try:
+        bound = float(le)
+    except ValueError as exc:
+        raise ProviderRejected(f"prometheus: le={le!r} is not a number") from exc
+    return bound if math.isinf(bound) else round(bound * scale, 6)
+
+
+def _subquery(template: str, window: float, step: int) -> str:
+    """The template over the window, at ``step``-second points (a subquery: templates are aggregations)."""
+    return f"({template})[{math.ceil(window)}s:{step}s]"
+
+
+def _before_drops(points: dict[float, float], since: float) -> list[float]:
+    """The instants of the last point before each drop after ``since``: where a restart's old counts end."""
+    ordered = sorted((t, v) for t, v in points.items() if t > since)
+    return [before for (before, old), (_, new) in itertools.pairwise(ordered) if new < old]
 
 
 def _error_of(response: httpx.Response) -> str:

@@ -7,11 +7,12 @@ compression is time (steps of seconds, 1 s scrapes).
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any, TypedDict
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from models.record import DeploymentRecord
 from simulator.procs import binary
@@ -55,6 +56,33 @@ async def test_healthy_candidate_is_promoted_and_serves_everything(
     assert [o.step for o in record.overrides] == [s.index for s in record.steps if s.evidence == "override"]
     assert all(s.candidate_requests >= 150 for s in record.steps), "the judge saw real traffic in every step"
     assert set(after) == {"v2"}, "200 requests after promotion all answered by the candidate"
+    # Each analysis asks Prometheus for restarts since the step's previous reading of each version (ADR 48).
+    reads = await _counter_reads(handle)
+    asked = [(request, previous) for (request, _), (_, previous) in zip(reads[1:], reads, strict=False)]
+    assert any(request.get("stable_since") for request, _ in asked), reads[:3]
+    for request, previous in asked:
+        if "stable_since" in request:
+            assert (request["stable_since"], request["candidate_since"]) == (
+                previous["stable"]["at"],
+                previous["candidate"]["at"],
+            )
+
+
+async def _counter_reads(handle: WorkflowHandle[Any, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Every counter read of the run in order: its input and its result, as the history holds them."""
+    inputs: dict[int, dict[str, Any]] = {}
+    reads = []
+    async for event in handle.fetch_history_events():
+        if event.HasField("activity_task_scheduled_event_attributes"):
+            scheduled = event.activity_task_scheduled_event_attributes
+            if scheduled.activity_type.name == "read_counters":
+                inputs[event.event_id] = json.loads(scheduled.input.payloads[0].data)
+        elif event.HasField("activity_task_completed_event_attributes"):
+            completed = event.activity_task_completed_event_attributes
+            if completed.scheduled_event_id in inputs:
+                result = json.loads(completed.result.payloads[0].data)
+                reads.append((inputs[completed.scheduled_event_id], result))
+    return reads
 
 
 async def test_error_regression_rolls_back_in_the_first_step_from_prometheus(

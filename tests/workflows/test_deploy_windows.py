@@ -7,10 +7,12 @@ than the test, so nothing depends on the wall clock: only a person's decision en
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from temporalio.client import Client
 
 from simulator.policies import write_lab_policy
@@ -22,8 +24,11 @@ from tests.workflows.helpers import (
     targeted_spec,
     unique_service,
     wait_for_status,
+    wait_until,
 )
 from tests.workflows.test_operator_view import current_details
+from workflows.rollout.analysis import LEAN_HISTORY_EVENTS
+from workflows.rollout.state import RolloutResult
 
 FAST = {"rps": 200000}
 
@@ -91,3 +96,38 @@ async def test_an_abort_inside_a_freeze_rolls_back_at_once(client: Client, task_
 
     assert result.outcome == "rolled_back"
     assert result.record.rollback is not None and result.record.rollback.cause == "abort"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(480)
+async def test_an_override_that_lands_as_the_run_hands_over_still_moves_it(
+    client: Client, task_queue: str, tmp_path: Path
+) -> None:
+    """The promotion's override arrives when the waiting run's history stands a few events below the hand-over
+    budget, so the events the update itself writes take it past: the move must still happen (it was lost in the
+    hand-over, and the rollout waited for the window again, for a week)."""
+    service = unique_service()
+    async with run_simulator(knobs=FAST) as sim:
+        policy = frozen_policy(tmp_path / "policy.json", sim)
+        async with rollout_worker(client, task_queue, policy_path=policy):
+            first = await start_rollout(client, spec_of(sim, service), task_queue)
+            # Follows the runs continue-as-new starts (``first`` is bound to the first run).
+            latest = client.get_workflow_handle(first.id, result_type=RolloutResult)
+            await wait_for_status(latest, lambda s: s.waiting_for_window is not None, what="window wait")
+            await latest.execute_update("promote", {"approver": "release-manager", "reason": "fix"})
+            await wait_for_status(
+                latest, lambda s: s.waiting_for_window is not None and s.weight == 10, what="promotion's wait"
+            )
+
+            async def near_the_budget() -> bool:
+                length = (await latest.describe()).raw_description.workflow_execution_info.history_length
+                # The update's first events (its task scheduled and started) then take the run past the budget.
+                return LEAN_HISTORY_EVENTS - 1 <= length <= LEAN_HISTORY_EVENTS
+
+            # Runs hand over every 15-20 s at 1 s analyses; one in several stands at exactly these lengths.
+            await wait_until(near_the_budget, timeout=300, interval=0.02, what="a run just below its budget")
+            await latest.execute_update("promote", {"approver": "release-manager", "reason": "fix, to 100%"})
+            result = await asyncio.wait_for(latest.result(), timeout=60)
+
+    assert result.outcome == "promoted", result.markdown
+    assert [o.reason for o in result.record.overrides] == ["fix", "fix, to 100%"]

@@ -38,7 +38,9 @@ with workflow.unsafe.imports_passed_through():
         ANALYSIS_CADENCE_PATCH,
         CARRY_AS_DIGESTED_PATCH,
         CONTINUE_AS_NEW_BUDGET_PATCH,
+        COUNTER_RESTARTS_PATCH,
         DECISION_PATCH,
+        DONE_BEFORE_HANDOVER_PATCH,
         JUDGE_DETECTION_PATCH,
         JUDGE_EVIDENCE_PATCH,
         JUDGE_THIRD_PATCH,
@@ -116,6 +118,8 @@ async def watch(
             await analyse(run, index)
             s.next_analysis_at = next_analysis(run, due)
             run.show()
+        if done() and patched(DONE_BEFORE_HANDOVER_PATCH):
+            break  # the caller acts on what ended the wait (an override) in this run; it hands over afterwards
         await continue_as_new_if_due(run)
     return True
 
@@ -138,8 +142,15 @@ def woken(run: RolloutRun, done: Callable[[], bool]) -> Callable[[], bool]:
 
 
 async def read_counters(run: RolloutRun, summary: str) -> CounterPair:
-    """Both versions' counters; an abort stops the wait at once."""
-    spec = run.spec
+    """Both versions' counters; an abort stops the wait at once.
+
+    Under ``COUNTER_RESTARTS_PATCH`` the read passes the instants of the step's previous readings (none before the
+    baseline), so the provider can report what a pod served before a restart in between.
+    """
+    spec, state = run.spec, run.state.judge_state
+    stable_since = candidate_since = None
+    if state is not None and patched(COUNTER_RESTARTS_PATCH):
+        stable_since, candidate_since = state.last_stable.at, state.last_candidate.at
     return await run.interruptible(
         calls.read_counters(
             ReadCountersInput(
@@ -148,6 +159,8 @@ async def read_counters(run: RolloutRun, summary: str) -> CounterPair:
                 stable_version=spec.stable.version,
                 candidate_version=spec.candidate.version,
                 custom=custom_metrics.definitions(run),
+                stable_since=stable_since,
+                candidate_since=candidate_since,
             ),
             summary=summary,
             # A new rollout reads remotely (REMOTE_READS_PATCH, checked first so it records no local-reads

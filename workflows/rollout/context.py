@@ -76,6 +76,14 @@ REMOTE_READS_PATCH = "remote-counter-reads"
 instance killed mid-run, 50 rollouts) one rollout's replay on another worker failed with "[TMPRL1100]
 Nondeterminism error: Missing associated machine for LocalActivity", every attempt, until its lease terminated it.
 Counter reads are normal activities again; rollouts whose histories hold local reads keep replaying them."""
+COUNTER_RESTARTS_PATCH = "counter-restarts"
+"""Each analysis's counter read passes the instants of the previous readings (``ReadCountersInput.*_since``), so a
+provider that keeps samples (Prometheus) says what a restarted pod served before its restart and the judge counts
+it (issue 19: a restart lost up to a poll of that pod's traffic; now only what follows its last scrape)."""
+DONE_BEFORE_HANDOVER_PATCH = "done-before-handover"
+"""A wait that ends (an overrider's promote in a deploy-window wait) is acted on before the run may continue as new,
+and a run that is handed an override taken just before the hand-over honours it: the override was recorded, but
+the next run began the window wait afresh and waited for the window (a week's freeze) despite it."""
 CONTINUE_AS_NEW_BUDGET_PATCH = "continue-as-new-budget"
 """A run continues as new past ``analysis.REPLAY_BUDGET_EVENTS`` (a replay-time budget) instead of 4,000 events, and
 an abort is served while deliveries drain before the hand-over (issue 24)."""

@@ -22,7 +22,7 @@ from workflows.patch_epoch import patched
 with workflow.unsafe.imports_passed_through():
     from models.windows import DeployWindows
     from workflows.rollout.analysis import watch, woken
-    from workflows.rollout.context import RolloutRun
+    from workflows.rollout.context import DONE_BEFORE_HANDOVER_PATCH, RolloutRun
     from workflows.windows import Closed, check, waiting_line, windows_for
 
 DEPLOY_WINDOWS_PATCH = "deploy-windows"
@@ -44,6 +44,12 @@ async def await_window(run: RolloutRun, move: str) -> None:
     if windows is None or not patched(DEPLOY_WINDOWS_PATCH):
         return
     s = run.state
+    if s.window_override and s.window_wait is not None and patched(DONE_BEFORE_HANDOVER_PATCH):
+        # The previous run took an overrider's promote for this move and handed over before acting on it.
+        run.note("deploy window", f"{move}: overridden")
+        s.window_wait, s.window_opens_at, s.window_override = None, None, False
+        run.upsert()
+        return
     verdict = check(windows, workflow.now())
     if not isinstance(verdict, Closed):
         return
