@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 from bench.judge.judges import BASELINES, JUDGES
 from bench.judge.runner import CellOutcome, JudgeOutcome
+from bench.judge.scenarios import POLL_MINUTES, SCRAPE_SECONDS
 from bench.judge.stats import median_interval
+from bench.judge.traffic import SCRAPE_LOSS_MAX
 
 JUDGE_TITLES = {
     "window": "naive 5-min window",
@@ -157,6 +159,7 @@ ISSUE_19_TARGETS = (
             ("low-traffic", "1 request per minute"),
             ("heavy-tail-aa", "heavy-tailed latency, A/A"),
             ("heavy-tail-boundary-p95-1.1x", "heavy-tailed latency at the p95 boundary"),
+            ("partial-resets-whole-no-samples", "partial resets over a whole rollout, read without samples"),
         )
     ),
 )
@@ -320,6 +323,29 @@ def render(
     ]
     lines += ["", "## False rollbacks within 48 h (candidate meets every criterion)", ""]
     lines += _table(header, false_rows)
+    pod_cells = {name: cell for name, cell in cells.items() if cell.scenario.pods}
+    if pod_cells and workflow_judges:
+        # Every cell with per-pod counters, targets or not: the reader without samples has none but is shown.
+        lines += [
+            "",
+            "## Step totals: worst relative error of the requests and errors counted per step and version "
+            "(cells with per-pod counters)",
+            "",
+        ]
+        lines += _table(
+            ["cell", "what", *(_title(name) for name in workflow_judges)],
+            [
+                [
+                    f"`{name}`",
+                    cell.scenario.description,
+                    *(
+                        f"{100 * cell.judges[j].totals_error:.2f}% (worst of {cell.judges[j].runs} runs)"
+                        for j in workflow_judges
+                    ),
+                ]
+                for name, cell in pod_cells.items()
+            ],
+        )
     regressions = {name: cell for name, cell in cells.items() if cell.scenario.violates}
     if regressions:
         horizon = {name: 48 * 60 - cell.scenario.onset_minute for name, cell in regressions.items()}
@@ -367,7 +393,7 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-NOTES = """## How to read this
+NOTES = f"""## How to read this
 
 * **Judges.** **naive 5-min window**: the common alert rule, on each poll's increments alone: candidate
   error rate > 2x stable's, interpolated p95 > 1.5x stable's, or mean quality more than 0.02 below stable's.
@@ -418,14 +444,20 @@ NOTES = """## How to read this
   the recent polls' ratio, and 0.3 of the error fail budget for the late-onset detector.
 * **Issue 19's cells.** `partial-resets*`: each version runs 10 pods reporting their own counters
   (`Counters.series`, as a per-pod Prometheus query or an http-json breakdown delivers them); every 2 h the next
-  pod of each version restarts in the middle of a poll, so half of that poll's traffic on that pod is lost to any
-  reader; "step totals" is the worst relative error, over every run, step and version, of the requests and errors
-  the judge counted against those served. `sticky-mix-shift`: users keep their version; heavy users (3x the
-  light ones' error rate) are half of stable's traffic and 40-60 % of the candidate's, drifting over the 48 h
-  (the candidate's error ratio moves between 0.9 and 1.1: within the 1.2 limit). `one-arm-bursts`: the
-  candidate's error rate x10 for one poll every 6 h (a mean ratio of 1.125: within the limit). `low-traffic`:
-  1 request per minute for the whole service (Poisson). `heavy-tail-*`: lognormal latency of log-sd 1.0 with
-  the p95 kept at 250 ms (median 48 ms, p99.9 about 1 s). Cells with no issue target are held to alpha.
+  pod of each version restarts in the middle of a poll. `partial-resets` and `partial-resets-whole` are read the
+  way the Prometheus reader reads them: with Prometheus' samples (a scrape every {SCRAPE_SECONDS} s), the pod loses
+  only what it served between its last scrape and its restart (a uniform share of at most {SCRAPE_SECONDS} s /
+  {POLL_MINUTES} min = {SCRAPE_LOSS_MAX:.0%} of that poll's traffic on that pod), and the reading after the restart
+  carries the pod's counters at that scrape (`Counters.before_restart`), which the judge counts once.
+  `partial-resets-whole-no-samples` is the same rollout read without history (http-json): nothing says what the pod
+  served before its restart, its new counters hold half of that poll's traffic on it and the other half is lost; it
+  has no step-totals target. "Step totals" is the worst relative error, over every run, step and version, of the
+  requests and errors the judge counted against those served. `sticky-mix-shift`: users keep their version; heavy
+  users (3x the light ones' error rate) are half of stable's traffic and 40-60 % of the candidate's, drifting over
+  the 48 h (the candidate's error ratio moves between 0.9 and 1.1: within the 1.2 limit). `one-arm-bursts`: the
+  candidate's error rate x10 for one poll every 6 h (a mean ratio of 1.125: within the limit). `low-traffic`: 1
+  request per minute for the whole service (Poisson). `heavy-tail-*`: lognormal latency of log-sd 1.0 with the p95
+  kept at 250 ms (median 48 ms, p99.9 about 1 s). Cells with no issue target are held to alpha.
 * **Horizon.** The whole-rollout judges get the late-onset detector's horizon production gives the default
   48 h rollout at 5-minute polls (`horizon_polls`: 2 x 576 + 1 = 1,153), not the 576 polls simulated.
 * Known limits of the (per-step) sequential judge, visible above: (1) evidence accumulates over the whole step, so a

@@ -16,6 +16,10 @@ Group = Literal["aa", "boundary", "regression", "nuisance", "untestable"]
 HOURS = 48
 MINUTES = HOURS * 60
 POLL_MINUTES = 5
+SCRAPE_SECONDS = 15
+"""Prometheus' scrape interval in the cells read with samples. 15 s is what Prometheus' example configuration sets
+and a common choice in practice (Prometheus' own default, when nothing is set, is 1 min: up to four times the loss).
+A restarted pod loses only what it served after its last scrape, so this interval bounds what a restart costs."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,10 @@ class Scenario:
     """Pods per version reporting their own counters (``Counters.series``); 0: one process, no breakdown."""
     pod_restart_minutes: int = 0
     """With ``pods``: every this many minutes one pod of each version restarts (in turn), mid-poll."""
+    restart_samples: bool = True
+    """With ``pods``: the reader keeps the provider's samples (Prometheus), so a restarted pod loses only what it
+    served after its last scrape, and the next reading says what it held then (``Counters.before_restart``).
+    False: a reader without history (http-json), which sees only the new process' counters."""
     mix_shift: float = 0.0
     """Sticky users: a heavy segment (3x the light one's error rate) makes up half of stable's traffic and
     0.5 + this x sin(2 pi t / 48 h) of the candidate's, so the candidate's users differ and their mix drifts."""
@@ -220,14 +228,16 @@ ISSUE_19_NEW: tuple[Scenario, ...] = (
     Scenario(
         "partial-resets",
         "nuisance",
-        "A/A, 10 pods per version with their own counters, one pod of each restarting every 2 h (mid-poll)",
+        "A/A, 10 pods per version with their own counters, one pod of each restarting every 2 h (mid-poll), read "
+        f"from Prometheus' {SCRAPE_SECONDS} s samples",
         pods=10,
         pod_restart_minutes=120,
     ),
     Scenario(
         "partial-resets-whole",
         "nuisance",
-        "A/A, 10 pods per version, one restarting every 2 h, over the 4-step rollout",
+        "A/A, 10 pods per version, one restarting every 2 h, over the 4-step rollout, read from Prometheus' "
+        f"{SCRAPE_SECONDS} s samples",
         pods=10,
         pod_restart_minutes=120,
         steps=WHOLE_STEPS,
@@ -290,8 +300,20 @@ ISSUE_19_NEW: tuple[Scenario, ...] = (
         quality_delta=-0.02,
         steps=WHOLE_STEPS,
     ),
+    # Last, so that every other cell keeps its index and hence its runs' seeds.
+    Scenario(
+        "partial-resets-whole-no-samples",
+        "nuisance",
+        "partial-resets-whole read without samples (http-json: no history, so a restarted pod's counters hold half "
+        "of its restart poll; the other half is lost)",
+        pods=10,
+        pod_restart_minutes=120,
+        steps=WHOLE_STEPS,
+        restart_samples=False,
+    ),
 )
-"""Cells issue 19 adds: per-pod counters, sticky users, one-arm bursts, low traffic, heavy tails, boundaries."""
+"""Cells issue 19 adds: per-pod counters (read with and without samples), sticky users, one-arm bursts, low
+traffic, heavy tails, boundaries."""
 
 SCENARIOS: tuple[Scenario, ...] = (*ORIGINAL, *ISSUE_11, *ISSUE_19, *ISSUE_19_NEW)
 """Every cell: the original 24, then issue 11's, then issue 19's."""

@@ -31,6 +31,11 @@ What the judges get:
 * Nuisances: in the counter-reset cell the candidate's process restarts at 6 h and 30 h (its raw counters
   start again from zero); in the missed-scrape cell 5 % of polls deliver the previous reading again, and the
   next good scrape catches up.
+* Pods (the partial-resets cells): each poll's traffic is split evenly at random over the pods of each version,
+  each reported as a series of its own, and one pod of each version restarts mid-poll every
+  ``pod_restart_minutes``. A reader with samples (Prometheus) loses what the pod served between its last scrape
+  and the restart, and its next reading says what the pod held at that scrape (``Counters.before_restart``); a
+  reader without history (http-json) sees only the new process' counters (``RESTART_KEEPS`` of the poll).
 
 ``Run.reading`` gives the raw cumulative counters a provider would report at a poll (resets and stale
 scrapes included), for the workflow's judge; ``Run.seen`` gives the step's true cumulative increments as the
@@ -50,7 +55,7 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from bench.judge.scenarios import MINUTES, POLL_MINUTES, Scenario
+from bench.judge.scenarios import MINUTES, POLL_MINUTES, SCRAPE_SECONDS, Scenario
 from models.counters import Counters
 
 IntArray = NDArray[np.int64]
@@ -75,8 +80,11 @@ _LOG_P95 = MU + SIGMA * _Z95
 POISSON_BELOW = 1000.0
 """Mean requests per minute below which they are drawn from the Poisson itself, not its normal approximation."""
 RESTART_KEEPS = 0.5
-"""Share of its restart poll's traffic a restarted pod's new counters hold: it restarts mid-poll, and what it
-served between the last scrape and the restart is lost to every reader (Prometheus' ``increase()`` too)."""
+"""Readers without samples (http-json, ``restart_samples=False``): the share of its restart poll's traffic a
+restarted pod's new counters hold. The pod restarts mid-poll, on average halfway, and such a reader has only the
+new process' counters: everything the pod served since the previous poll and before the restart is lost."""
+SCRAPE_LOSS_MAX = SCRAPE_SECONDS / (POLL_MINUTES * 60)
+"""Most of its restart poll's traffic a pod read with samples can lose: one whole scrape interval of the poll."""
 
 
 def latency_mu(sigma: float) -> float:
@@ -213,6 +221,18 @@ def baseline(scenario: Scenario) -> tuple[Counters, Counters]:
 
 
 @dataclass(frozen=True)
+class Restart:
+    """One pod's restart, as a reader with samples reports it (the same pod index restarts in both versions)."""
+
+    pod: int
+    row: int
+    """The first row whose counters are the new process' (the restart happened in the poll ending there)."""
+    before: Totals
+    """The old process' raw counters at its last scrape before the restart: per version (axis 0), one row
+    (axis 1), buckets cumulative; what the reading at ``row`` carries as ``before_restart``."""
+
+
+@dataclass(frozen=True)
 class Run:
     """One drawn 48-hour run of a cell. Axis 0 of every array is the version: 0 stable, 1 candidate."""
 
@@ -232,6 +252,8 @@ class Run:
     """Per poll, the row whose raw counters its scrape delivers (an earlier row after a missed scrape)."""
     pod_raw: Totals | None = None
     """With pods: each pod's raw counters, axis 0 the pod (then version, row, ...); ``raw`` holds their sums."""
+    pod_restarts: tuple[Restart, ...] = ()
+    """With pods read with samples: every restart, for the ``before_restart`` of the reading that follows it."""
 
     def poll_minute(self, poll: int) -> int:
         """Minutes since the step started when poll ``poll`` (0-based) is read."""
@@ -245,7 +267,30 @@ class Run:
     def readings(self) -> list[tuple[Counters, Counters]]:
         """Every poll's raw (stable, candidate) counters, built once and shared by every judge of the run."""
         rows = [self._arm_rows(arm) for arm in (0, 1)]
-        return [(rows[0][row], rows[1][row]) for row in self.scraped.tolist()]
+        readings = []
+        previous = 0
+        for row in self.scraped.tolist():
+            readings.append((self._after(rows[0][row], 0, previous, row), self._after(rows[1][row], 1, previous, row)))
+            previous = row
+        return readings
+
+    def _after(self, reading: Counters, arm: int, previous: int, row: int) -> Counters:
+        """The reading at ``row`` as a reader with samples delivers it after the one at ``previous``.
+
+        Each pod that restarted in between carries its counters at its last scrape before the restart (before each
+        one, added, should it have restarted more than once), as ``Counters.before_restart`` says; the reading
+        after that carries nothing, since no restart happened since. Without samples, ``pod_restarts`` is empty.
+        """
+        restarts = [restart for restart in self.pod_restarts if previous < restart.row <= row]
+        if not restarts:
+            return reading
+        series = dict(reading.series)
+        for pod in sorted({restart.pod for restart in restarts}):
+            before = _fieldwise(lambda *values: np.sum(values, axis=0), *(r.before for r in restarts if r.pod == pod))
+            (sampled,) = _row_readings(self.bounds, before, arm)
+            name = f"pod-{pod}"
+            series[name] = Counters.model_construct(**{**series[name].__dict__, "before_restart": sampled})
+        return Counters.model_construct(**{**reading.__dict__, "series": series})
 
     def _arm_rows(self, arm: int) -> list[Counters]:
         totals = _row_readings(self.bounds, self.raw, arm)
@@ -400,12 +445,13 @@ def simulate(scenario: Scenario, seed: int) -> Run:
     polls = np.arange(1, POLLS + 1)
     scraped = np.maximum.accumulate(np.where(missed, 0, polls)) if scenario.missed_scrapes else polls
     pod_raw = None
+    pod_restarts: tuple[Restart, ...] = ()
     if scenario.pods:
         by_poll = totals.increments().rows(np.arange(1, POLLS + 1))
         by_poll = Totals(
             by_poll.requests, by_poll.errors, by_poll.quality_sum, by_poll.quality_sum_squares, poll_histograms
         )
-        pod_raw = _pod_counters(rng, scenario, by_poll)
+        pod_raw, pod_restarts = _pod_counters(rng, scenario, by_poll)
     return Run(
         scenario=scenario,
         bounds=bounds,
@@ -419,6 +465,7 @@ def simulate(scenario: Scenario, seed: int) -> Run:
         else _fieldwise(lambda values: values.sum(axis=0), pod_raw),
         scraped=scraped.astype(np.int64),
         pod_raw=pod_raw,
+        pod_restarts=pod_restarts,
     )
 
 
@@ -474,12 +521,15 @@ def _minus(a: Totals, b: Totals) -> Totals:
     return _fieldwise(np.subtract, a, b)
 
 
-def _pod_counters(rng: np.random.Generator, scenario: Scenario, by_poll: Totals) -> Totals:
+def _pod_counters(rng: np.random.Generator, scenario: Scenario, by_poll: Totals) -> tuple[Totals, tuple[Restart, ...]]:
     """Each pod's raw counters (pod, version, row): an even random split of each poll, one pod restarting at a time.
 
     ``by_poll`` holds each poll's increments (per-bucket counts, not cumulative). Every ``pod_restart_minutes``
-    the next pod of each version restarts in the middle of a poll: its counters start again from zero, holding
-    ``RESTART_KEEPS`` of that poll's traffic (the rest is lost, as it would be to Prometheus).
+    the next pod of each version restarts in the middle of a poll and its counters start again from zero. Read
+    with samples (``restart_samples``), the pod loses a uniform share in [0, ``SCRAPE_LOSS_MAX``] of that poll's
+    traffic (what it served after its last scrape), and the restart is returned with the old process' counters
+    at that scrape (the restart's instant in the poll uniform too). Without samples its new counters hold
+    ``RESTART_KEEPS`` of the poll, and nothing says what came before.
     """
     pods: list[Totals] = []
     remaining = by_poll
@@ -488,6 +538,7 @@ def _pod_counters(rng: np.random.Generator, scenario: Scenario, by_poll: Totals)
         pods.append(part)
         remaining = _minus(remaining, part)
     raw_pods = []
+    pod_restarts: list[Restart] = []
     restarts = range(scenario.pod_restart_minutes, MINUTES, scenario.pod_restart_minutes)
     for pod, increments in enumerate(pods):
         # Rows of raw counters (row 0 the start, zero), per-bucket counts until the end.
@@ -500,17 +551,36 @@ def _pod_counters(rng: np.random.Generator, scenario: Scenario, by_poll: Totals)
             if number % scenario.pods != pod:
                 continue
             poll = minute // POLL_MINUTES
-            poll_increment = increments.rows(np.asarray([poll]))
-            lost = _minus(poll_increment, _split(rng, poll_increment, RESTART_KEEPS))
-            forgotten = _fieldwise(np.add, cumulative.rows(np.asarray([poll])), lost)
+            at_poll = np.asarray([poll])
+            poll_increment = increments.rows(at_poll)
+            if scenario.restart_samples:
+                lost = _split(rng, poll_increment, rng.uniform(0.0, SCRAPE_LOSS_MAX))
+                # Of the rest, what the pod served before its last scrape (the old process' samples end there).
+                scraped = _split(rng, _minus(poll_increment, lost), rng.uniform(0.0, 1.0))
+                old_process = _minus(cumulative.rows(at_poll), offset.rows(at_poll))
+                before = _fieldwise(np.add, old_process, scraped)
+                sampled = Totals(
+                    before.requests,
+                    before.errors,
+                    before.quality_sum,
+                    before.quality_sum_squares,
+                    np.cumsum(before.buckets, axis=-1),
+                )
+                pod_restarts.append(Restart(pod, poll + 1, sampled))
+                # The new process counts from its restart on: neither the lost part nor the scraped one.
+                before_new = _fieldwise(np.add, lost, scraped)
+            else:
+                before_new = _minus(poll_increment, _split(rng, poll_increment, RESTART_KEEPS))
+            forgotten = _fieldwise(np.add, cumulative.rows(at_poll), before_new)
             for mine, value in zip(_fields(offset), _fields(forgotten), strict=True):
                 mine[:, poll + 1 :] = value
         raw_pods.append(_minus(cumulative, offset))
     stacked = _fieldwise(lambda *values: np.stack(values), *raw_pods)
-    return Totals(
+    raw = Totals(
         stacked.requests,
         stacked.errors,
         stacked.quality_sum,
         stacked.quality_sum_squares,
         np.cumsum(stacked.buckets, axis=3),
     )
+    return raw, tuple(sorted(pod_restarts, key=lambda restart: (restart.row, restart.pod)))

@@ -16,9 +16,9 @@ from bench.judge.report import ISSUE_19_TARGETS, render
 from bench.judge.runner import run_cells
 from bench.judge.scenarios import HEAVY_TAIL_SIGMA, POLL_MINUTES, SCENARIOS, Scenario
 from bench.judge.stats import median_interval
-from bench.judge.traffic import FINE_BOUNDS, POLLS, bucket_probabilities, simulate
+from bench.judge.traffic import FINE_BOUNDS, POLLS, SCRAPE_LOSS_MAX, Run, bucket_probabilities, simulate
 from models.spec import RolloutSpec
-from workflows.judge.increments import increment
+from workflows.judge.increments import increment, validate_counters
 from workflows.rollout.analysis import horizon_polls
 
 CELLS = {scenario.name: scenario for scenario in SCENARIOS}
@@ -45,7 +45,7 @@ def test_every_target_names_a_cell_that_exists() -> None:
 
 
 def test_pods_sum_to_the_version_and_one_restart_resets_only_its_pod() -> None:
-    run = simulate(CELLS["partial-resets"], 7)
+    run = simulate(CELLS["partial-resets-whole-no-samples"], 7)
     assert run.pod_raw is not None
     stable, candidate = run.reading(POLLS - 1)
     for arm in (stable, candidate):
@@ -62,12 +62,56 @@ def test_pods_sum_to_the_version_and_one_restart_resets_only_its_pod() -> None:
     served = int(run.totals.requests[1, 25] - run.totals.requests[1, 24])
     counted = increment(before, after).requests
     assert 0.8 * served < counted < served
+    assert all(pod.before_restart is None for reading in run.readings for arm in reading for pod in arm.series.values())
+
+
+def _restart_polls(run: Run) -> list[int]:
+    """The polls whose candidate reading says a pod restarted (carries ``before_restart``)."""
+    return [
+        poll
+        for poll, (_, candidate) in enumerate(run.readings)
+        if any(pod.before_restart is not None for pod in candidate.series.values())
+    ]
+
+
+def test_a_reader_with_samples_says_once_what_a_restarted_pod_held_at_its_last_scrape() -> None:
+    """The Prometheus reader: the reading after a restart carries ``before_restart`` for that pod alone, the next
+    one nothing, and the judge's own increment loses at most one scrape interval of the pod's poll."""
+    run = simulate(CELLS["partial-resets-whole"], 7)
+    polls = _restart_polls(run)
+    assert polls == [row - 1 for row in sorted({restart.row for restart in run.pod_restarts})]
+    assert polls[0] == 24, "pod 0 restarts in the poll that starts at minute 120"
+    lost = []
+    for poll in polls:
+        for arm, (previous, current) in enumerate(zip(run.readings[poll - 1], run.readings[poll], strict=True)):
+            carrying = [name for name, pod in current.series.items() if pod.before_restart is not None]
+            assert len(carrying) == 1
+            held = current.series[carrying[0]].before_restart
+            assert held is not None and not held.series and held.before_restart is None
+            assert held.requests >= previous.series[carrying[0]].requests, "its last scrape is after the last poll"
+            assert len(held.latency_ms_buckets) == len(current.latency_ms_buckets)
+            assert all(pod.before_restart is None for pod in run.readings[poll + 1][arm].series.values())
+            validate_counters(current, "candidate" if arm else "stable")
+            served = int(run.totals.requests[arm, poll + 1] - run.totals.requests[arm, poll])
+            counted = increment(previous, current).requests
+            assert 0 <= served - counted <= SCRAPE_LOSS_MAX * served
+            lost.append(served - counted)
+    without = simulate(CELLS["partial-resets-whole-no-samples"], 7)
+    lost_without = [
+        int(without.totals.requests[arm, poll + 1] - without.totals.requests[arm, poll])
+        - increment(without.readings[poll - 1][arm], without.readings[poll][arm]).requests
+        for poll in polls
+        for arm in (0, 1)
+    ]
+    assert sum(lost) < sum(lost_without) / 5, "samples keep all but a scrape interval; no samples lose half a poll"
 
 
 def test_the_judge_keeps_partial_reset_totals_within_a_percent() -> None:
     results = run_all(CELLS["partial-resets"], 3)
+    without_samples = run_all(CELLS["partial-resets-whole-no-samples"], 3)
     for name in DEFAULT_JUDGES:
         assert 0.0 < results[name].totals_error < 0.01, "mid-poll restarts lose a little, never a fleet"
+        assert 0.0 < without_samples[name].totals_error < 0.01
 
 
 def test_totals_are_exact_without_restarts() -> None:
@@ -127,6 +171,7 @@ def test_one_command_writes_the_whole_report() -> None:
     report = render(cells, command="python -m bench.judge --runs 2", runs=2, wall_seconds=1.0, workers=1)
     assert "## Targets of issue 19" in report
     assert "partial resets: step totals within 1 % of the truth" in report
+    assert "## Step totals" in report, "cells with pods show their step totals, target or not"
     assert "`errors-5x`" in report
 
 
