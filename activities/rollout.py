@@ -100,6 +100,8 @@ class RolloutActivities:
         except ProviderError as exc:
             _log().warning("read_counters failed", error=str(exc))
             raise exc.to_application_error() from exc
+        if not request.restarts:  # a workflow that does not ask gets the answer its release knows
+            stable, candidate = (c.model_copy(update={"at": None}) for c in (stable, candidate))
         return CounterPair(stable=stable, candidate=candidate)
 
     @activity.defn(name="run_preflight")

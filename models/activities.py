@@ -66,6 +66,13 @@ class ReadCountersInput(_Model):
         exclude_if=lambda value: not value,  # inputs of rollouts without custom metrics stay as they were
         description="The custom metrics to read beside the counters (the rollout's criteria.custom), by name.",
     )
+    restarts: bool = Field(
+        default=False,
+        exclude_if=lambda value: not value,  # inputs of rollouts that do not ask serialise as before
+        description="Whether the workflow reads ``Counters.at`` and ``before_restart`` (patch counter-restarts): "
+        "only then are they in the answer, so a workflow worker of an older release is never sent a field its "
+        "model refuses.",
+    )
     stable_since: float | None = Field(
         default=None,
         ge=0,

@@ -19,14 +19,16 @@ what the pod served between its last scrape and the restart, not everything sinc
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
+import structlog
 
-from activities.errors import ProviderRejected, ProviderUnavailable
+from activities.errors import ProviderError, ProviderRejected, ProviderUnavailable
 from activities.http_errors import provider_call
 from models.counters import MAX_SERIES, Counters, CustomValue
 from models.custom_metrics import CustomMetric
@@ -41,7 +43,12 @@ within Prometheus' retention and small enough that the window's points stay a bo
 
 RESTART_POINTS = 120
 """Points per series over the window (a 5-minute window: one every 3 s, finer than a 15 s scrape): a restart's
-old counts are read at the last point before it, so the points must be no coarser than the scrapes."""
+old counts are read at the last point before it, so the points must be no coarser than the scrapes. Only the
+restarted series' points are fetched; the others answer one number each (``resets()``)."""
+
+MAX_RESTARTED_SERIES = 50
+"""Restarted series of one version searched per reading: a rolling restart of a large fleet reads 50 pods' points
+(a few MB at most), and the rest count their reset as before."""
 
 _READ_ATTEMPTS = 3
 """Readings taken until one is consistent. A scrape's samples carry the scrape's start time but become visible
@@ -49,6 +56,11 @@ only once ingested, so a scrape ingested between two queries at the same ``time`
 the first: at 1,000 requests a second quality_sum and quality_count then disagree by hundreds of scores (a mean
 above 1 was seen). Each reading re-reads the requests at its end; when they moved, it is taken again at a fresh
 instant (never an earlier one, which could read below the previous analysis). The last attempt is kept."""
+
+
+def _log() -> structlog.stdlib.BoundLogger:
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger("activities")
+    return logger
 
 
 class PrometheusMetricsProvider:
@@ -110,81 +122,78 @@ class PrometheusMetricsProvider:
         return total
 
     async def _restarts(self, version: str, at: str, since: float, requests: dict[str, float]) -> dict[str, Counters]:
-        """Each series that restarted after ``since``: its counters at the last sample before each restart, added.
+        """Each series that restarted after ``since``: its counters at the last point before each restart, added.
 
-        Only the requests are read over the window unless a series went down: restarts are rare, and the other
-        counters' windows are read only then. A window longer than ``MAX_RESTART_WINDOW_S`` (a rollout that was
-        paused, metrics that were down) is not searched: the judge then counts the reset as before.
+        A best effort: any error, a window longer than ``MAX_RESTART_WINDOW_S`` (a pause, metrics that were down) or
+        a reading without a per-process breakdown (a drop in a sum over pods says nothing about which pod
+        restarted) searches nothing, and the judge counts a reset as it always did.
         """
-        window = float(at) - since
-        if not 0 < window <= MAX_RESTART_WINDOW_S:
+        label = self._spec.queries.series_by
+        window = math.floor(float(at) - since)  # whole seconds, rounded down: every point is after `since`
+        if label is None or not 0 < window <= MAX_RESTART_WINDOW_S:
             return {}
         step = max(1, math.ceil(window / RESTART_POINTS))
-        queries = self._spec.queries
-        series = await self._windows(queries.requests, version, at, window, step)
-        for name, count in requests.items():  # the reading itself is the window's last point
-            series.setdefault(name, {})[float(at)] = count
-        lasts = {name: _before_drops(points, since) for name, points in series.items()}
-        lasts = {name: times for name, times in lasts.items() if times}
-        if not lasts:
+        try:
+            return await self._search(version, at, requests, label, window, step)
+        except ProviderError as exc:
+            _log().warning("restart search failed; a reset counts as before", version=version, error=str(exc))
             return {}
-        errors = await self._windows(queries.errors, version, at, window, step)
-        quality = [
-            await self._windows(q, version, at, window, step) if q is not None else {}
-            for q in (queries.quality_sum, queries.quality_sum_squares, queries.quality_count)
+
+    async def _search(
+        self, version: str, at: str, requests: dict[str, float], label: str, window: int, step: int
+    ) -> dict[str, Counters]:
+        queries = self._spec.queries
+        # One number per series first (how often its requests went down), so a poll without restarts stays cheap.
+        counts = await self._values(f"resets({_subquery(queries.requests, window, step)})", version, at)
+        restarted = sorted(name for name, count in counts.items() if count > 0 and name in requests)
+        if not restarted:
+            return {}
+        only = _only(restarted[:MAX_RESTARTED_SERIES], label)
+        windows = [
+            await self._windows(_subquery(only(q), window, step), version, at) if q is not None else {}
+            for q in (
+                queries.requests,
+                queries.errors,
+                queries.quality_sum,
+                queries.quality_sum_squares,
+                queries.quality_count,
+            )
         ]
-        buckets = await self._bucket_windows(queries.latency_buckets, version, at, window, step)
+        buckets = await self._bucket_windows(_subquery(only(queries.latency_buckets), window, step), version, at)
         found: dict[str, Counters] = {}
-        for name, times in lasts.items():
-
-            def added(windows: dict[str, dict[float, float]], name: str = name, times: list[float] = times) -> float:
-                points = windows.get(name, {})
-                return math.fsum(points.get(t, 0.0) for t in times)
-
-            histogram = buckets.get(name, {})
+        for name in restarted[:MAX_RESTARTED_SERIES]:
+            times = _before_drops(windows[0].get(name, {}))
+            if not times or requests[name] >= windows[0][name][times[0]]:
+                continue  # a dip that came back (a target missing a scrape), not a restart: nothing to add
             try:
-                before = Counters(
-                    requests=round(added(series)),
-                    errors=round(added(errors)),
-                    latency_ms_buckets=sorted(
-                        (bound, round(math.fsum(points.get(t, 0.0) for t in times)))
-                        for bound, points in histogram.items()
-                    ),
-                    quality_sum=added(quality[0]),
-                    quality_sum_squares=added(quality[1]),
-                    quality_count=round(added(quality[2])),
-                )
+                before = _counters_at(times, [w.get(name, {}) for w in windows], buckets.get(name, {}))
                 validate_counters(before, f"{version}.series[{name!r}].before_restart")
             except ValueError:
-                continue  # samples that do not add up (a scrape half ingested): count the restart as before
+                continue  # points that do not add up (a scrape half ingested): count the reset as before
             found[name] = before
         return found
 
-    async def _windows(
-        self, template: str, version: str, at: str, window: float, step: int
-    ) -> dict[str, dict[float, float]]:
-        """A query's values over the window at ``step``-second points, per series: {series: {instant: value}}."""
-        result = await self._query(_subquery(template, window, step), version, at, kind="matrix")
+    async def _windows(self, query: str, version: str, at: str) -> dict[str, dict[float, float]]:
+        """A subquery's points per series: {series: {instant: value}}."""
+        result = await self._query(query, version, at, kind="matrix", empty_ok=True)  # a pod without errors
         if len(result) > MAX_SERIES:
-            raise ProviderRejected(f"prometheus: {template!r} returned more than {MAX_SERIES} series")
+            raise ProviderRejected(f"prometheus: {query!r} returned more than {MAX_SERIES} series")
         return {
-            self._series_of(series): {float(t): _number(v, template) for t, v in series.get("values") or []}
+            self._series_of(series): {float(t): _number(v, query) for t, v in series.get("values") or []}
             for series in result
         }
 
-    async def _bucket_windows(
-        self, template: str, version: str, at: str, window: float, step: int
-    ) -> dict[str, dict[float, dict[float, float]]]:
-        """The buckets' values over the window per series: {series: {bound: {instant: value}}}."""
+    async def _bucket_windows(self, query: str, version: str, at: str) -> dict[str, dict[float, dict[float, float]]]:
+        """The buckets' points per series: {series: {bound: {instant: value}}}."""
         scale = _LE_SCALE[self._spec.queries.latency_unit]
-        result = await self._query(_subquery(template, window, step), version, at, kind="matrix")
+        result = await self._query(query, version, at, kind="matrix", empty_ok=True)
         windows: dict[str, dict[float, dict[float, float]]] = {}
         for series in result:
-            bound = _bound(series, template, scale)
-            points = {float(t): _number(v, template) for t, v in series.get("values") or []}
+            bound = _bound(series, query, scale)
+            points = {float(t): _number(v, query) for t, v in series.get("values") or []}
             windows.setdefault(self._series_of(series), {})[bound] = points
         if len(windows) > MAX_SERIES:
-            raise ProviderRejected(f"prometheus: {template!r} returned more than {MAX_SERIES} series")
+            raise ProviderRejected(f"prometheus: {query!r} returned more than {MAX_SERIES} series")
         return windows
 
     async def custom(
@@ -214,7 +223,9 @@ class PrometheusMetricsProvider:
         label = self._spec.queries.series_by
         return str((series.get("metric") or {}).get(label, "")) if label is not None else ""
 
-    async def _query(self, template: str, version: str, at: str, kind: str = "vector") -> list[dict[str, Any]]:
+    async def _query(
+        self, template: str, version: str, at: str, kind: str = "vector", *, empty_ok: bool = False
+    ) -> list[dict[str, Any]]:
         query = template.replace("$version", version).replace("$series", self._spec.queries.series_by or "")
         what = f"prometheus query {query!r}"
         async with provider_call(what):
@@ -229,7 +240,7 @@ class PrometheusMetricsProvider:
         if data.get("resultType") != kind:
             raise ProviderRejected(f"{what}: expected a {kind}, got {data.get('resultType')!r}")
         result: list[dict[str, Any]] = data.get("result") or []
-        if not result:
+        if not result and not empty_ok:
             raise ProviderUnavailable(f"{what}: no data (is version {version!r} scraped?)")
         return result
 
@@ -318,15 +329,44 @@ def _bound(series: dict[str, Any], template: str, scale: float) -> float:
     return bound if math.isinf(bound) else round(bound * scale, 6)
 
 
-def _subquery(template: str, window: float, step: int) -> str:
+def _subquery(template: str, window: int, step: int) -> str:
     """The template over the window, at ``step``-second points (a subquery: templates are aggregations)."""
-    return f"({template})[{math.ceil(window)}s:{step}s]"
+    return f"({template})[{window}s:{step}s]"
 
 
-def _before_drops(points: dict[float, float], since: float) -> list[float]:
-    """The instants of the last point before each drop after ``since``: where a restart's old counts end."""
-    ordered = sorted((t, v) for t, v in points.items() if t > since)
+def _only(names: list[str], label: str) -> Callable[[str], str]:
+    """A template narrowed to the series ``names`` (by the ``series_by`` label).
+
+    A restart reads a few pods' points, not the fleet's. Each name becomes a one-sample vector carrying that
+    label, which ``and on`` matches.
+    """
+    wanted = " or ".join(f'label_replace(vector(1), "{label}", {json.dumps(name)}, "", "")' for name in names)
+    return lambda template: f"(({template}) and on({label}) ({wanted}))"
+
+
+def _before_drops(points: dict[float, float]) -> list[float]:
+    """The instants of the last point before each drop: where a restart's old counts end."""
+    ordered = sorted(points.items())
     return [before for (before, old), (_, new) in itertools.pairwise(ordered) if new < old]
+
+
+def _counters_at(
+    times: list[float], windows: list[dict[float, float]], buckets: dict[float, dict[float, float]]
+) -> Counters:
+    """One series' counters at ``times``, added (requests, errors, quality sums, buckets: ``windows``' order)."""
+
+    def added(points: dict[float, float]) -> float:
+        return math.fsum(points.get(t, 0.0) for t in times)
+
+    requests, errors, quality_sum, quality_sum_squares, quality_count = (added(w) for w in windows)
+    return Counters(
+        requests=round(requests),
+        errors=round(errors),
+        latency_ms_buckets=sorted((bound, round(added(points))) for bound, points in buckets.items()),
+        quality_sum=quality_sum,
+        quality_sum_squares=quality_sum_squares,
+        quality_count=round(quality_count),
+    )
 
 
 def _error_of(response: httpx.Response) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -130,3 +131,55 @@ def healthy_scaled(query: str, scale: int) -> httpx.Response:
     value = {"model_requests_total": 10, "5..": 1, "sum_squares": 4.5, "quality_sum": 7, "count": 9}
     key = next(k for k in ("5..", "sum_squares", "quality_sum", "count", "model_requests_total") if k in query)
     return httpx.Response(200, json=vector(({}, str(value[key] * scale))))
+
+
+def restarted_pod(current: str, *, search: int = 200) -> Callable[[str], httpx.Response]:
+    """Pod ``a`` read per instance: its requests went 100, 200, then down to 20 over the window, ``current`` now."""
+
+    def answer(query: str) -> httpx.Response:
+        if query.startswith("resets("):
+            return httpx.Response(200, json=vector(({"instance": "a"}, "1")))
+        if "and on(instance)" in query:
+            if search != 200:
+                return httpx.Response(search, text="overloaded")
+            assert '"instance", "a"' in query, query  # only the restarted pod's points are asked for
+            per = {"bucket": "1", "5..": "0", "sum_squares": "1", "quality_sum": "1", "count": "1"}
+            factor = next((v for k, v in per.items() if k in query), None)
+            values = [
+                [1000.0 + 3 * i, str(v if factor is None else int(factor) * v // 10)]
+                for i, v in enumerate((100, 200, 20))
+            ]
+            labels = {"instance": "a", **({"le": "+Inf"} if "bucket" in query else {})}
+            return httpx.Response(
+                200,
+                json={
+                    "status": "success",
+                    "data": {"resultType": "matrix", "result": [{"metric": labels, "values": values}]},
+                },
+            )
+        if "bucket" in query:
+            return httpx.Response(200, json=vector(({"instance": "a", "le": "+Inf"}, current)))
+        zero = any(k in query for k in ("5..", "sum_squares", "quality_sum", "count"))
+        return httpx.Response(200, json=vector(({"instance": "a"}, "0" if zero else current)))
+
+    return answer
+
+
+async def test_a_pod_below_its_old_count_carries_what_it_held_before_restarting() -> None:
+    counters = await provider(restarted_pod("30")).counters("v2", since=time.time() - 300)
+    before = counters.series["a"].before_restart
+    assert before is not None
+    assert (before.requests, before.errors, before.latency_ms_buckets) == (200, 0, [(math.inf, 20)])
+    assert counters.at is not None
+
+
+async def test_a_dip_that_came_back_is_not_a_restart() -> None:
+    """Back above the old count (a target that missed a scrape), the drop was no restart: nothing is added."""
+    counters = await provider(restarted_pod("250")).counters("v2", since=time.time() - 300)
+    assert counters.series["a"].before_restart is None
+
+
+async def test_a_failed_search_leaves_the_reading_as_it_was() -> None:
+    counters = await provider(restarted_pod("30", search=503)).counters("v2", since=time.time() - 300)
+    assert counters.requests == 30
+    assert counters.series["a"].before_restart is None

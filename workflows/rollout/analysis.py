@@ -148,9 +148,12 @@ async def read_counters(run: RolloutRun, summary: str) -> CounterPair:
     baseline), so the provider can report what a pod served before a restart in between.
     """
     spec, state = run.spec, run.state.judge_state
+    restarts = patched(COUNTER_RESTARTS_PATCH)
     stable_since = candidate_since = None
-    if state is not None and patched(COUNTER_RESTARTS_PATCH):
-        stable_since, candidate_since = state.last_stable.at, state.last_candidate.at
+    if restarts and state is not None:
+        # Watching after promotion, stable serves nothing and its reading is set aside: nothing to search.
+        stable_since = None if run.state.watching else state.last_stable.at
+        candidate_since = state.last_candidate.at
     return await run.interruptible(
         calls.read_counters(
             ReadCountersInput(
@@ -159,6 +162,7 @@ async def read_counters(run: RolloutRun, summary: str) -> CounterPair:
                 stable_version=spec.stable.version,
                 candidate_version=spec.candidate.version,
                 custom=custom_metrics.definitions(run),
+                restarts=restarts,
                 stable_since=stable_since,
                 candidate_since=candidate_since,
             ),
