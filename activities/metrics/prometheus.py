@@ -100,7 +100,7 @@ class PrometheusMetricsProvider:
                     quality_sum=quality[0].get(name, 0.0),
                     quality_sum_squares=quality[1].get(name, 0.0),
                     quality_count=round(quality[2].get(name, 0.0)),
-                    before_restart=restarts.get(name) if queries.series_by is not None else None,
+                    before_restart=restarts.get(name),  # only a per-process breakdown is ever searched
                 )
                 for name, count in sorted(requests.items())
             }
@@ -115,7 +115,6 @@ class PrometheusMetricsProvider:
                 series=series if queries.series_by is not None else {},
                 inputs=inputs,
                 at=float(at),
-                before_restart=restarts.get("") if queries.series_by is None else None,
             )
         except ValueError as exc:
             raise ProviderRejected(f"prometheus: counters of {version!r} are unusable: {exc}") from exc
@@ -146,9 +145,10 @@ class PrometheusMetricsProvider:
         # One number per series first (how often its requests went down), so a poll without restarts stays cheap.
         counts = await self._values(f"resets({_subquery(queries.requests, window, step)})", version, at)
         restarted = sorted(name for name, count in counts.items() if count > 0 and name in requests)
+        restarted = restarted[:MAX_RESTARTED_SERIES]
         if not restarted:
             return {}
-        only = _only(restarted[:MAX_RESTARTED_SERIES], label)
+        only = _only(restarted, label)
         windows = [
             await self._windows(_subquery(only(q), window, step), version, at) if q is not None else {}
             for q in (
@@ -161,7 +161,7 @@ class PrometheusMetricsProvider:
         ]
         buckets = await self._bucket_windows(_subquery(only(queries.latency_buckets), window, step), version, at)
         found: dict[str, Counters] = {}
-        for name in restarted[:MAX_RESTARTED_SERIES]:
+        for name in restarted:
             times = _before_drops(windows[0].get(name, {}))
             if not times or requests[name] >= windows[0][name][times[0]]:
                 continue  # a dip that came back (a target missing a scrape), not a restart: nothing to add

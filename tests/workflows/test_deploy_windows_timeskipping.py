@@ -67,7 +67,15 @@ async def skip_to_thursday_afternoon(env: WorkflowEnvironment) -> tuple[datetime
 
 
 async def skip_until_waiting(env: WorkflowEnvironment, handle: WorkflowHandle[Any, Any]) -> RolloutStatus:
-    """Skip the clock an hour at a time (queries do not skip it) until step two waits for the window."""
+    """Skip the clock an hour at a time (queries do not skip it) until step two waits for the window.
+
+    The queries land half an hour after each hourly analysis, never while one runs. Asked right after it (each
+    sleep ended just after the analysis timer fired), about one test in twelve failed: the run that handed over
+    at that analysis (continue-as-new) stayed on the test server with its last workflow task started, its history
+    ending there while its status said continued-as-new, so time never skipped again and ``env.sleep`` failed
+    after a minute ("Timeout expired"). Offset, 48 runs in a row passed.
+    """
+    await env.sleep(timedelta(minutes=30))
     for _ in range(30):
         found = await status(handle)
         if found.waiting_for_window is not None:
