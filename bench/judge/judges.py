@@ -38,7 +38,7 @@ from bench.judge.scenarios import HOURS, MINUTES, POLL_MINUTES, Scenario
 from bench.judge.traffic import POLLS, BoolArray, FloatArray, IntArray, Run, baseline, simulate
 from models.counters import Counters
 from models.criteria import Criteria, RollbackTriggers
-from workflows.judge import JudgeMethod, JudgeState, judge, new_judge_state
+from workflows.judge import JudgeMethod, JudgeState, Judgement, judge, new_judge_state
 
 CRITERIA = Criteria()
 TRIGGERS = RollbackTriggers()
@@ -165,6 +165,8 @@ class WorkflowJudge:
         self.criterion_fail: int | None = None
         self.passed: int | None = None
         self.untestable = False
+        self.judgement: Judgement | None = None
+        """The last poll's judgement (``bench/judge/fast/check.py`` compares it with the fast judge's)."""
 
     def _new_state(self, reading: tuple[Counters, Counters], carried: JudgeState | None) -> JudgeState:
         return new_judge_state(
@@ -186,7 +188,7 @@ class WorkflowJudge:
         judgement = judge(
             self.state, stable=reading[0], candidate=reading[1], criteria=CRITERIA, triggers=TRIGGERS, evidence=False
         )
-        self.state = judgement.state
+        self.state, self.judgement = judgement.state, judgement
         if self.rollback is None and judgement.decision == "rollback":
             self.rollback = minute
         if self.criterion_fail is None and any(result.verdict == "fail" for result in judgement.criteria):
