@@ -326,7 +326,15 @@ class Run:
                 np.zeros((0, 2, len(index), len(self.bounds)), dtype=np.int64),
             )
             return ReadingArrays(
-                *_fields(top), pods=0, pod=no_pods, restarted=empty.astype(np.bool_), before=no_pods
+                top.requests,
+                top.errors,
+                top.quality_sum,
+                top.quality_sum_squares,
+                top.buckets,
+                pods=0,
+                pod=no_pods,
+                restarted=empty.astype(np.bool_),
+                before=no_pods,
             )
         pods = len(self.pod_raw.requests)
         pod = _capped(_fieldwise(lambda values: np.ascontiguousarray(values[:, :, index]), self.pod_raw))
@@ -344,7 +352,17 @@ class Run:
                 for mine, value in zip(_fields(before), _fields(_capped(summed)), strict=True):
                     mine[number, :, poll] = value[:, 0]
             previous = row
-        return ReadingArrays(*_fields(top), pods=pods, pod=pod, restarted=restarted, before=before)
+        return ReadingArrays(
+            top.requests,
+            top.errors,
+            top.quality_sum,
+            top.quality_sum_squares,
+            top.buckets,
+            pods=pods,
+            pod=pod,
+            restarted=restarted,
+            before=before,
+        )
 
     def _after(self, reading: Counters, arm: int, previous: int, row: int) -> Counters:
         """The reading at ``row`` as a reader with samples delivers it after the one at ``previous``.

@@ -42,5 +42,5 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(_cache_dir()))
 
 from numba.core import config  # noqa: E402  (after the cache directory is chosen)
 
-if not config.CACHE_DIR:  # numba was imported before this package: its configuration missed the variable
-    config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+if not getattr(config, "CACHE_DIR", ""):  # numba was imported before this package and missed the variable
+    setattr(config, "CACHE_DIR", os.environ["NUMBA_CACHE_DIR"])  # noqa: B010 (numba's config has no stubs)

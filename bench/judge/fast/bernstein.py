@@ -15,8 +15,8 @@ from bench.judge.fast.numerics import py_max, py_min
 from workflows.judge import bernstein as source
 
 LAMBDAS = np.asarray(source.LAMBDAS, dtype=np.float64)
-PSI = np.asarray(source._PSI, dtype=np.float64)  # noqa: SLF001 (the port mirrors the module's internals)
-LOG_SIZE = source._LOG_SIZE  # noqa: SLF001
+PSI = np.asarray(source._PSI, dtype=np.float64)
+LOG_SIZE = source._LOG_SIZE
 SIZE = len(source.LAMBDAS)
 NEWTON_STEPS = 30
 

@@ -34,7 +34,11 @@ _INT_COLUMNS = (
     "quality verdict",
     "error_rate trigger",
     "latency_p95 trigger",
-    *(f"{arm} {name}" for arm in ("stable", "candidate") for name in ("requests", "errors", "quality_count", "latency_total")),
+    *(
+        f"{arm} {name}"
+        for arm in ("stable", "candidate")
+        for name in ("requests", "errors", "quality_count", "latency_total")
+    ),
 )
 _FLOAT_COLUMNS = (
     *(f"{arm} {name}" for arm in ("stable", "candidate") for name in ("quality_sum", "quality_sum_squares")),

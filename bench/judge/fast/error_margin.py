@@ -5,7 +5,7 @@ from __future__ import annotations
 from numba import njit
 
 from bench.judge.fast.bernstein import bounds, variance_increment
-from bench.judge.fast.layout import ERRORS, INCONCLUSIVE, PASS, FAIL, REQUESTS, IntMatrix, FloatVector
+from bench.judge.fast.layout import ERRORS, FAIL, INCONCLUSIVE, PASS, REQUESTS, FloatVector, IntMatrix
 from workflows.judge import error_margin as source
 
 PRIOR_RATE = source.PRIOR_RATE

@@ -46,8 +46,8 @@ OFFSETS = np.asarray(source.OFFSETS, dtype=np.float64)
 GRID = len(source.OFFSETS)
 NULL = source.OFFSETS.index(0.0)
 LOG_WEIGHTS = np.asarray([math.log(w) if w > 0 else -math.inf for w in source.WEIGHTS], dtype=np.float64)
-ABOVE = np.asarray(source._ABOVE, dtype=np.int64)  # noqa: SLF001 (the port mirrors the module's internals)
-BELOW = np.asarray(source._BELOW, dtype=np.int64)  # noqa: SLF001
+ABOVE = np.asarray(source._ABOVE, dtype=np.int64)
+BELOW = np.asarray(source._BELOW, dtype=np.int64)
 CEILING = source.WOBBLE_CEILING
 CEILING_POLLS = source.CEILING_PRIOR_POLLS
 UCB_Z = source.KAPPA_UCB_Z
@@ -84,7 +84,7 @@ def log_e_beyond(values: FloatVector, indices: IntVector, log_share: float, term
     total = 0.0
     for k in range(indices.size):
         total += math.exp(terms[k] - best)
-    return best + math.log(total) - log_share
+    return float(best + math.log(total) - log_share)
 
 
 @njit(cache=True)
@@ -106,7 +106,9 @@ def log_add(a: float, b: float) -> float:
 
 
 @njit(cache=True)
-def estimated_ratio(stable_requests: float, candidate_requests: float, stable_errors: float, candidate_errors: float) -> float:
+def estimated_ratio(
+    stable_requests: float, candidate_requests: float, stable_errors: float, candidate_errors: float
+) -> float:
     """``_estimated_ratio`` (int sums are exact as floats below 2^53, so one version serves both uses)."""
     if stable_requests <= 0 or candidate_requests <= 0:
         return 1.0
@@ -130,9 +132,7 @@ def robust_kappa(state_float: FloatVector, state_int: IntVector, variance: float
     polls = state_int[PEARSON_POLLS]
     weight, estimate = kappa_prior(state_float, state_int, variance)
     spread_sum = (
-        polls
-        + 2.0 * estimate * state_float[VARIANCE_SUM]
-        + estimate * estimate * state_float[VARIANCE_SQUARE_SUM]
+        polls + 2.0 * estimate * state_float[VARIANCE_SUM] + estimate * estimate * state_float[VARIANCE_SQUARE_SUM]
     )
     return estimate + margin_scale * UCB_Z * math.sqrt(2.0 * spread_sum) / weight
 
@@ -160,10 +160,7 @@ def poll_evidence(
     """``_poll_evidence`` with ``robust``: discounted by phi, clipped at ``cap``."""
     for k in range(GRID):
         log_rq = base + OFFSETS[k]
-        if log_rq > 0:
-            softplus = log_rq + math.log1p(math.exp(-log_rq))
-        else:
-            softplus = math.log1p(math.exp(log_rq))
+        softplus = log_rq + math.log1p(math.exp(-log_rq)) if log_rq > 0 else math.log1p(math.exp(log_rq))
         out[k] = candidate_errors * log_rq - total_errors * softplus
     null = out[NULL]
     for k in range(GRID):
@@ -241,9 +238,7 @@ def update_whole(
     expected = total_errors * fitted_share
     pearson = py_square(candidate_errors - expected, two) / fitted_variance if fitted_variance > 0.0 else 1.0
     local = py_min(LEVERAGE_CAP, total_errors / (recent_stable_e + recent_candidate_e))
-    overall = py_min(
-        LEVERAGE_CAP, total_errors / (state_int[ERRORS_SUM_STABLE] + state_int[ERRORS_SUM_CANDIDATE])
-    )
+    overall = py_min(LEVERAGE_CAP, total_errors / (state_int[ERRORS_SUM_STABLE] + state_int[ERRORS_SUM_CANDIDATE]))
     pearson *= (1.0 - overall) / (1.0 - local)
     for k in range(GRID):
         log_likelihood[k] = log_likelihood[k] + poll[k]

@@ -58,7 +58,7 @@ def went_down(
         return True
     if squares < old_squares - slack:
         return True
-    for i in range(buckets.size):
+    for i in range(buckets.size):  # noqa: SIM110 (a loop numba compiles to a plain one)
         if buckets[i] < old_buckets[i]:
             return True
     return False
@@ -103,7 +103,9 @@ def difference(
     out_buckets: IntVector,
 ) -> None:
     """``increment`` of one series without ``before_restart``: a restart, or the plain difference."""
-    if went_down(old_requests, old_errors, old_sum, old_squares, old_buckets, requests, errors, total, squares, buckets):
+    if went_down(
+        old_requests, old_errors, old_sum, old_squares, old_buckets, requests, errors, total, squares, buckets
+    ):
         restarted(requests, errors, total, squares, buckets, out_int, out_float, out_buckets)
         return
     last = buckets.size - 1

@@ -112,12 +112,12 @@ def evaluate(
     candidate_low, candidate_high = p95_bounds(
         totals_buckets[1], totals_int[1, LATENCY_TOTAL], variance[1], bounds, log_threshold
     )
-    if not math.isnan(candidate_low) and not math.isnan(stable_high):
-        if candidate_low / stable_high >= limit * (1 - TOLERANCE):
-            return FAIL
-    if not math.isnan(candidate_high) and not math.isnan(stable_low):
-        if candidate_high / stable_low <= limit * (1 + TOLERANCE):
-            return PASS
+    known_lower = not math.isnan(candidate_low) and not math.isnan(stable_high)
+    if known_lower and candidate_low / stable_high >= limit * (1 - TOLERANCE):
+        return FAIL
+    known_upper = not math.isnan(candidate_high) and not math.isnan(stable_low)
+    if known_upper and candidate_high / stable_low <= limit * (1 + TOLERANCE):
+        return PASS
     return INCONCLUSIVE
 
 

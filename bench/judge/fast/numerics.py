@@ -53,7 +53,7 @@ def log_sum_exp_shifted(terms: FloatVector, count: int) -> float:
     total = 0.0
     for i in range(count):
         total += math.exp(terms[i] - best)
-    return best + math.log(total)
+    return float(best + math.log(total))
 
 
 @njit(cache=True)
@@ -95,4 +95,4 @@ def fsum(values: FloatVector, count: int, partials: FloatVector) -> float:
             x = hi + y
             if y == x - hi:
                 hi = x
-    return hi
+    return float(hi)

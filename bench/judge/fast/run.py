@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 from numba import njit
 
+from bench.judge.fast import layout
 from bench.judge.fast.error_rate import ABOVE, GRID, OFFSETS
 from bench.judge.fast.increments import accumulate, arm_increment
 from bench.judge.fast.latency import latency_criterion
@@ -67,7 +68,6 @@ from bench.judge.fast.layout import (
     IntMatrix,
     IntVector,
 )
-from bench.judge.fast import layout
 from bench.judge.fast.numerics import TWO
 from bench.judge.fast.quality import DEFAULT_PRIOR, quality_criterion
 from bench.judge.fast.quality import update as quality_update
@@ -294,10 +294,9 @@ def judge_run(
             latency_started, latency_variance, totals_int, totals_buckets, bounds, params, min_requests,
             stable_q[2] if stable_q[0] else math.nan, stable_q[3], stable_q[4],
         )  # fmt: skip
-        if previous >= 0 and requests[0, previous]:
-            prior = sums[0, previous] / requests[0, previous]
-        else:
-            prior = DEFAULT_PRIOR
+        # sequential._quality's prior: stable's lifetime mean at the previous reading (quality_count = requests).
+        known = previous >= 0 and requests[0, previous] > 0
+        prior = sums[0, previous] / requests[0, previous] if known else DEFAULT_PRIOR
         quality_update(quality_variance, previous_int, previous_float, step_int, step_float, prior)
         quality_verdict = quality_criterion(quality_variance, totals_int, totals_float, params, min_requests)
 
@@ -359,7 +358,7 @@ def _beyond(ratio: float, limit: float) -> tuple[IntVector, float]:
     from workflows.judge import error_rate
 
     offset = math.log(max(ratio, limit) / limit)
-    above = error_rate._ABOVE  # noqa: SLF001 (the port mirrors the module's internals)
+    above = error_rate._ABOVE
     indices = tuple(index for index in above if error_rate.OFFSETS[index] >= offset - 1e-12) or (above[-1],)
     _, share = error_rate.log_e_beyond([0.0] * len(error_rate.OFFSETS), ratio, limit)
     assert share == sum(error_rate.WEIGHTS[index] for index in indices)

@@ -78,8 +78,7 @@ def error_criterion(
     fail_main = params[FAIL_MAIN]
     ratio_fail = state_float[MAX_LOG_E_FAIL] >= fail_main or state_float[MAX_LOG_LATE] >= params[FAIL_LATE]
     ratio_pass = (
-        state_int[STEP_LOG_LIKELIHOOD_SET] != 0
-        and log_mixture(step_log_likelihood, BELOW, terms) >= params[PASS_RATIO]
+        state_int[STEP_LOG_LIKELIHOOD_SET] != 0 and log_mixture(step_log_likelihood, BELOW, terms) >= params[PASS_RATIO]
     )
     capped = log_e_beyond(log_likelihood, cap_indices, params[CAP_LOG_SHARE], terms)
     beyond_cap = capped >= fail_main - params[CAP_LOG_SHARE]
@@ -105,4 +104,4 @@ def error_trigger(
     """``error_trigger_evidence``'s breach: the sub-mixture beyond the trigger ratio crosses the carried test's
     threshold divided by its share (the caller arms it only once the minimum sample is in)."""
     value = log_e_beyond(log_likelihood, trigger_indices, params[TRIGGER_LOG_SHARE], terms)
-    return value >= params[FAIL_MAIN] - params[TRIGGER_LOG_SHARE]
+    return bool(value >= params[FAIL_MAIN] - params[TRIGGER_LOG_SHARE])
