@@ -28,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--judges",
         default="",
-        help="comma-separated workflow judges to run (the baselines always run); default: whole-rollout,evidence; "
-        "also sequential, sequential-criteria (the per-step judge)",
+        help="comma-separated workflow judges to run (the baselines always run); default: detection,evidence-3; "
+        "also whole-rollout, evidence, sequential, sequential-criteria (the per-step judge)",
     )
     parser.add_argument("--output", type=Path, default=None, help=f"report path (default {DEFAULT_OUTPUT})")
     parser.add_argument(
@@ -89,9 +89,9 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             print(f"fast judge identical to the workflow judge on {outcome.polls} polls", file=sys.stderr)
             judge_build = (
-                f"used for {', '.join(checked)}: the fast judge (numba), checked identical to the workflow judge on "
-                f"{FAST_CHECK_RUNS} runs of every cell ({outcome.polls:,} polls, every decision, verdict, trigger and "
-                "step total); other workflow judges interpreted"
+                f"interpreted, and {' and '.join(checked)} ran on the fast judge (numba), checked identical to the "
+                f"workflow judge on {FAST_CHECK_RUNS} runs of every cell ({outcome.polls:,} polls: every decision, "
+                "verdict, trigger, step total and test statistic)"
             )
     cells = run_cells(scenarios, runs, args.workers, args.seed, judges, fast=fast)
     wall = time.monotonic() - started
