@@ -29,10 +29,14 @@ _ROOT = _HERE.parents[2]
 
 
 def _cache_dir() -> Path:
-    """numba's cache, keyed by every source of the port: numba checks only the file a function is defined in,
-    so an edit to a helper in another file would otherwise run against a stale compiled caller."""
+    """numba's cache, keyed by every source of the port and of the judge it ports.
+
+    numba checks only the file a function is defined in, so an edit to a helper in another file would otherwise
+    run against a stale compiled caller; and the grids and constants imported from ``workflows/judge`` are
+    frozen into the compiled code.
+    """
     digest = hashlib.sha256()
-    for path in sorted(_HERE.glob("*.py")):
+    for path in [*sorted(_HERE.glob("*.py")), *sorted((_ROOT / "workflows" / "judge").glob("*.py"))]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return _ROOT / ".build" / "numba" / digest.hexdigest()[:16]
