@@ -14,6 +14,8 @@ from bench.judge.scenarios import QUICK, SCENARIOS
 DEFAULT_OUTPUT = Path("docs/judge-benchmark.md")
 VERIFY_RUNS = 2
 """Runs per cell on which the compiled judge must reproduce the interpreted one exactly."""
+FAST_CHECK_RUNS = 2
+"""Runs per cell on which the fast judge must reproduce the workflow judge exactly, poll by poll."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,12 +28,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--judges",
         default="",
-        help="comma-separated workflow judges to run (the baselines always run); default: whole-rollout,evidence; "
-        "also sequential, sequential-criteria (the per-step judge)",
+        help="comma-separated workflow judges to run (the baselines always run); default: detection,evidence-3; "
+        "also whole-rollout, evidence, sequential, sequential-criteria (the per-step judge)",
     )
     parser.add_argument("--output", type=Path, default=None, help=f"report path (default {DEFAULT_OUTPUT})")
     parser.add_argument(
         "--interpreted", action="store_true", help="run the judge's .py files as they are (skip the mypyc build)"
+    )
+    parser.add_argument(
+        "--slow-judge",
+        action="store_true",
+        help="run every workflow judge through workflows.judge (mypyc-compiled unless --interpreted), not the fast "
+        "judge (bench/judge/fast, numba) that detection and evidence-3 use by default",
     )
     args = parser.parse_args(argv)
     runs = args.runs if args.runs is not None else (40 if args.quick else 1000)
@@ -42,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown cells: {', '.join(sorted(unknown))}")
     load_before = os.getloadavg()
     started = time.monotonic()
-    build = None if args.interpreted else compiled.build()
+    fast = not args.slow_judge
+    # The fast judge is checked against the source judge: that one then runs interpreted in this process.
+    build = None if args.interpreted or fast else compiled.build()
     # Imported only now: with the compiled judge active, these must load it rather than the source.
     if build is not None:
         compiled.activate(build)
@@ -56,7 +66,34 @@ def main(argv: list[str] | None = None) -> int:
     if build is not None:
         compiled.verify(VERIFY_RUNS, args.seed, judges, tuple(scenario.name for scenario in scenarios))
         print(f"compiled judge matches the source on {VERIFY_RUNS} runs of every cell", file=sys.stderr)
-    cells = run_cells(scenarios, runs, args.workers, args.seed, judges)
+    judge_build = (
+        f"compiled with mypyc, checked identical to the source on {VERIFY_RUNS} runs of every cell"
+        if compiled.is_compiled()
+        else "interpreted"
+    )
+    if fast:
+        from bench.judge.fast import check
+        from bench.judge.fast.run import FAST_JUDGES
+
+        checked = tuple(name for name in judges if name in FAST_JUDGES)
+        if checked:
+            print(f"checking the fast judge on {FAST_CHECK_RUNS} runs of every cell...", file=sys.stderr, flush=True)
+            outcome = check.check(FAST_CHECK_RUNS, args.seed, checked, tuple(scenario.name for scenario in scenarios))
+            if outcome.differences:
+                for difference in outcome.differences:
+                    print(f"  {difference}", file=sys.stderr)
+                print(
+                    "the fast judge differs from the workflow judge: stopped (--slow-judge runs without it)",
+                    file=sys.stderr,
+                )
+                return 1
+            print(f"fast judge identical to the workflow judge on {outcome.polls} polls", file=sys.stderr)
+            judge_build = (
+                f"interpreted, and {' and '.join(checked)} ran on the fast judge (numba), checked identical to the "
+                f"workflow judge on {FAST_CHECK_RUNS} runs of every cell ({outcome.polls:,} polls: every decision, "
+                "verdict, trigger, step total and test statistic)"
+            )
+    cells = run_cells(scenarios, runs, args.workers, args.seed, judges, fast=fast)
     wall = time.monotonic() - started
     load_after = os.getloadavg()
     load = f"{load_before[0]:.2f} at the start, {load_after[0]:.2f} / {load_after[2]:.2f} (1 / 15 min) at the end"
@@ -68,9 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         wall_seconds=wall,
         workers=args.workers,
         load=load,
-        judge_build=f"compiled with mypyc, checked identical to the source on {VERIFY_RUNS} runs of every cell"
-        if compiled.is_compiled()
-        else "interpreted",
+        judge_build=judge_build,
     )
     output = args.output if args.output is not None else (None if args.quick else DEFAULT_OUTPUT)
     if output is None:

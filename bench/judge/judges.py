@@ -38,7 +38,7 @@ from bench.judge.scenarios import HOURS, MINUTES, POLL_MINUTES, Scenario
 from bench.judge.traffic import POLLS, BoolArray, FloatArray, IntArray, Run, baseline, simulate
 from models.counters import Counters
 from models.criteria import Criteria, RollbackTriggers
-from workflows.judge import JudgeMethod, JudgeState, judge, new_judge_state
+from workflows.judge import Judgement, JudgeMethod, JudgeState, judge, new_judge_state
 
 CRITERIA = Criteria()
 TRIGGERS = RollbackTriggers()
@@ -165,6 +165,8 @@ class WorkflowJudge:
         self.criterion_fail: int | None = None
         self.passed: int | None = None
         self.untestable = False
+        self.judgement: Judgement | None = None
+        """The last poll's judgement (``bench/judge/fast/check.py`` compares it with the fast judge's)."""
 
     def _new_state(self, reading: tuple[Counters, Counters], carried: JudgeState | None) -> JudgeState:
         return new_judge_state(
@@ -186,7 +188,7 @@ class WorkflowJudge:
         judgement = judge(
             self.state, stable=reading[0], candidate=reading[1], criteria=CRITERIA, triggers=TRIGGERS, evidence=False
         )
-        self.state = judgement.state
+        self.state, self.judgement = judgement.state, judgement
         if self.rollback is None and judgement.decision == "rollback":
             self.rollback = minute
         if self.criterion_fail is None and any(result.verdict == "fail" for result in judgement.criteria):
@@ -283,8 +285,19 @@ def _run_workflow_judge(run: Run, scenario: Scenario, factory: JudgeFactory) -> 
     return judge_, max(worst, _step_error(run, judge_, start, poll))
 
 
-def run_all(scenario: Scenario, seed: int, judges: tuple[str, ...] = DEFAULT_JUDGES) -> dict[str, Result]:
-    """The outcome of the baselines and of each workflow judge in ``judges`` on one drawn run of the cell."""
+def run_all(
+    scenario: Scenario, seed: int, judges: tuple[str, ...] = DEFAULT_JUDGES, *, fast: bool = False
+) -> dict[str, Result]:
+    """The outcome of the baselines and of each workflow judge in ``judges`` on one drawn run of the cell.
+
+    ``fast``: the judges ``bench/judge/fast/`` covers run there (numba, checked identical by its ``check.py``),
+    the others through ``workflows.judge`` as always.
+    """
+    fast_judges: dict[str, bool] = {}
+    if fast:
+        from bench.judge.fast import run as fast_run  # numba loads only for the fast path
+
+        fast_judges = fast_run.FAST_JUDGES
     run = simulate(scenario, seed)
     outcomes: dict[str, tuple[int | None, int | None, bool, float]] = {
         "window": (window(run), None, False, 0.0),
@@ -293,6 +306,9 @@ def run_all(scenario: Scenario, seed: int, judges: tuple[str, ...] = DEFAULT_JUD
     }
     for name in judges:
         if name in BASELINES:
+            continue
+        if name in fast_judges:
+            outcomes[name] = fast_run.outcome(run, scenario, name)
             continue
         workflow_judge, totals_error = _run_workflow_judge(run, scenario, WORKFLOW_JUDGES[name])
         outcomes[name] = (

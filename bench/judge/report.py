@@ -269,7 +269,8 @@ def render(
         "```",
         "",
         f"{runs} runs per cell, {len(cells)} cells, {workers} worker processes, wall time {wall_seconds / 60:.1f} min "
-        f"(build and the compiled-vs-source check included; load average {load}); the judge's modules {judge_build}. "
+        f"(the judge's build and its check against the source included; load average {load}); the judge's modules "
+        f"{judge_build}. "
         "Each run is 48 h: one canary step, or the 4-step rollout in the `whole-*` cells (1, 5, 25, 50 %, 12 h "
         "each); 100 req/s with a +-50 % daily cycle (random phase) unless the cell says otherwise, polls every 5 "
         "minutes, all judges on the same simulated traffic, the late-onset detector's horizon 1,153 polls as in "

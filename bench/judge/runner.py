@@ -27,12 +27,12 @@ def _start_worker() -> None:
     gc.disable()
 
 
-def _run_chunk(task: tuple[int, int, int, int, tuple[str, ...]]) -> tuple[int, list[dict[str, Result]]]:
-    cell_index, first, last, base_seed, judges = task
+def _run_chunk(task: tuple[int, int, int, int, tuple[str, ...], bool]) -> tuple[int, list[dict[str, Result]]]:
+    cell_index, first, last, base_seed, judges, fast = task
     scenario = SCENARIOS[cell_index]
     results = []
     for run in range(first, last):
-        results.append(run_all(scenario, run_seed(base_seed, cell_index, run), judges))
+        results.append(run_all(scenario, run_seed(base_seed, cell_index, run), judges, fast=fast))
     gc.collect()  # whatever cycles the chunk left, once
     return cell_index, results
 
@@ -83,13 +83,18 @@ def run_cells(
     workers: int,
     base_seed: int,
     judges: tuple[str, ...] = DEFAULT_JUDGES,
+    *,
+    fast: bool = False,
 ) -> dict[str, CellOutcome]:
-    """All runs of the given cells, spread over ``workers`` processes, for ``judges`` (the baselines always)."""
+    """All runs of the given cells, spread over ``workers`` processes, for ``judges`` (the baselines always).
+
+    ``fast``: the judges ``bench/judge/fast/`` covers run there (see ``run_all``).
+    """
     judges = tuple(name for name in JUDGES if name in judges or name in BASELINES)
     chosen = list(scenarios)
     indices = sorted((SCENARIOS.index(scenario) for scenario in chosen), key=lambda i: -_cost(SCENARIOS[i]))
     tasks = [
-        (index, first, min(runs, first + CHUNK), base_seed, judges)
+        (index, first, min(runs, first + CHUNK), base_seed, judges, fast)
         for index in indices
         for first in range(0, runs, CHUNK)
     ]

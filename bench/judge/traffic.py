@@ -233,6 +233,43 @@ class Restart:
 
 
 @dataclass(frozen=True)
+class ReadingArrays:
+    """Every poll's raw readings as numpy arrays: what ``Run.readings`` holds, without a pydantic object.
+
+    The fast judge (``bench/judge/fast/``) reads these; the workflow judge keeps ``Run.readings``. Each value is
+    the very number the matching ``Counters`` field holds (``quality_sum_squares`` capped at ``quality_sum`` as
+    ``_reading`` does; ``quality_count`` is the requests), so the two judges see the same data. Axis 0 is the
+    version, then the poll; pods put their own axis first. A run without pods has ``pods`` 0 and empty pod arrays.
+    """
+
+    requests: IntArray
+    """Per version and poll, shape (2, POLLS); so are ``errors``, ``quality_sum``, ``quality_sum_squares``."""
+    errors: IntArray
+    quality_sum: FloatArray
+    quality_sum_squares: FloatArray
+    buckets: IntArray
+    """Cumulative bucket counts, shape (2, POLLS, bounds)."""
+    pods: int
+    pod: Totals
+    """Each pod's series, axis 0 the pod: shapes (pods, 2, POLLS) and (pods, 2, POLLS, bounds)."""
+    restarted: NDArray[np.bool_]
+    """(pods, 2, POLLS): the pod's series carries ``before_restart`` at that poll (read with samples)."""
+    before: Totals
+    """What ``before_restart`` holds where ``restarted`` is set (zero elsewhere), shaped like ``pod``."""
+
+
+def _capped(totals: Totals) -> Totals:
+    """The totals as ``_reading`` turns them into counters: sums of squares capped at the sums."""
+    return Totals(
+        totals.requests,
+        totals.errors,
+        totals.quality_sum,
+        np.minimum(totals.quality_sum_squares, totals.quality_sum),
+        totals.buckets,
+    )
+
+
+@dataclass(frozen=True)
 class Run:
     """One drawn 48-hour run of a cell. Axis 0 of every array is the version: 0 stable, 1 candidate."""
 
@@ -273,6 +310,59 @@ class Run:
             readings.append((self._after(rows[0][row], 0, previous, row), self._after(rows[1][row], 1, previous, row)))
             previous = row
         return readings
+
+    @cached_property
+    def arrays(self) -> ReadingArrays:
+        """``readings`` as arrays, for the fast judge: the same numbers, built without any pydantic object."""
+        index = self.scraped
+        top = _capped(self.raw.rows(index))
+        if self.pod_raw is None:
+            empty = np.zeros((0, 2, len(index)), dtype=np.int64)
+            no_pods = Totals(
+                empty,
+                empty,
+                empty.astype(np.float64),
+                empty.astype(np.float64),
+                np.zeros((0, 2, len(index), len(self.bounds)), dtype=np.int64),
+            )
+            return ReadingArrays(
+                top.requests,
+                top.errors,
+                top.quality_sum,
+                top.quality_sum_squares,
+                top.buckets,
+                pods=0,
+                pod=no_pods,
+                restarted=empty.astype(np.bool_),
+                before=no_pods,
+            )
+        pods = len(self.pod_raw.requests)
+        pod = _capped(_fieldwise(lambda values: np.ascontiguousarray(values[:, :, index]), self.pod_raw))
+        restarted = np.zeros((pods, 2, len(index)), dtype=np.bool_)
+        before = _fieldwise(np.zeros_like, pod)
+        previous = 0
+        for poll, row in enumerate(index.tolist()):
+            # As ``_after``: the restarts since the previous reading, each pod's added when it restarted twice.
+            restarts = [restart for restart in self.pod_restarts if previous < restart.row <= row]
+            for number in sorted({restart.pod for restart in restarts}):
+                summed = _fieldwise(
+                    lambda *values: np.sum(values, axis=0), *(r.before for r in restarts if r.pod == number)
+                )
+                restarted[number, :, poll] = True
+                for mine, value in zip(_fields(before), _fields(_capped(summed)), strict=True):
+                    mine[number, :, poll] = value[:, 0]
+            previous = row
+        return ReadingArrays(
+            top.requests,
+            top.errors,
+            top.quality_sum,
+            top.quality_sum_squares,
+            top.buckets,
+            pods=pods,
+            pod=pod,
+            restarted=restarted,
+            before=before,
+        )
 
     def _after(self, reading: Counters, arm: int, previous: int, row: int) -> Counters:
         """The reading at ``row`` as a reader with samples delivers it after the one at ``previous``.
