@@ -28,13 +28,20 @@ def variance_increment(batch_sum: float, batch_sum_squares: float, batch_count: 
 
 
 @njit(cache=True)
-def log_e_value_above(excess: float, variance: float) -> float:
-    """``log_e_value_above``."""
+def _best_term(excess: float, variance: float) -> float:
+    """The largest of the mixture's log terms, lam * excess - psi(lam) * variance (the source's ``max``)."""
     best = -math.inf
     for k in range(SIZE):
         term = LAMBDAS[k] * excess - PSI[k] * variance
         if k == 0 or term > best:
             best = term
+    return best
+
+
+@njit(cache=True)
+def log_e_value_above(excess: float, variance: float) -> float:
+    """``log_e_value_above``."""
+    best = _best_term(excess, variance)
     total = 0.0
     for k in range(SIZE):
         total += math.exp(LAMBDAS[k] * excess - PSI[k] * variance - best)
@@ -48,11 +55,7 @@ def exceeds(excess: float, variance: float, log_threshold: float) -> bool:
         return False
     if excess * excess < 2.0 * variance * log_threshold:
         return False
-    best = -math.inf
-    for k in range(SIZE):
-        term = LAMBDAS[k] * excess - PSI[k] * variance
-        if k == 0 or term > best:
-            best = term
+    best = _best_term(excess, variance)
     if best < log_threshold:
         return False
     if best - LOG_SIZE >= log_threshold:
@@ -70,11 +73,7 @@ def critical_excess(variance: float, log_threshold: float) -> float:
         if k == 0 or candidate < excess:
             excess = candidate
     for _ in range(NEWTON_STEPS):
-        best = -math.inf
-        for k in range(SIZE):
-            term = LAMBDAS[k] * excess - PSI[k] * variance
-            if k == 0 or term > best:
-                best = term
+        best = _best_term(excess, variance)
         total = 0.0
         slope = 0.0
         for k in range(SIZE):
